@@ -1,0 +1,71 @@
+"""Every error Trellis raises derives from :class:`TrellisError`.
+
+Messages state the rule that was broken and, where there is one, the next step.
+"""
+
+from __future__ import annotations
+
+
+class TrellisError(Exception):
+    """Base class of every error raised by Trellis."""
+
+
+class ActorError(TrellisError):
+    """Something went wrong talking to or running an actor."""
+
+
+class ActorStopped(ActorError):
+    """The actor's mailbox is closed: it was removed or its runtime shut down."""
+
+
+class MailboxFull(ActorError):
+    """``tell_nowait`` found the mailbox at capacity; use ``await tell`` to wait for room."""
+
+
+class AskTimeout(ActorError, TimeoutError):
+    """An ``ask`` got no reply within its timeout."""
+
+
+class ActorCrashed(ActorError):
+    """The actor raised while handling a request; the original error is the ``__cause__``."""
+
+
+class ActorHung(ActorError):
+    """The idle watchdog saw no liveness signal within the child's idle timeout."""
+
+
+class SupervisorEscalation(ActorError):
+    """A supervisor exceeded its restart intensity and gave up; its parent decides next."""
+
+    def __init__(self, supervisor: str, child: str, last_error: BaseException | None) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        self.last_error = last_error
+        super().__init__(
+            f"supervisor {supervisor!r} gave up: child {child!r} exceeded the restart "
+            f"intensity; last error: {last_error!r}"
+        )
+
+
+class InvalidTransition(TrellisError):
+    """A task lifecycle move that the transition table does not allow."""
+
+
+class TaskNotFound(TrellisError, LookupError):
+    """No task with that id exists in the store."""
+
+
+class UnknownTaskType(TrellisError, LookupError):
+    """A task was submitted for a type that is not registered."""
+
+
+class ValidationError(TrellisError, ValueError):
+    """Input that breaks a rule; ``field`` names the offending field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ConfigurationError(TrellisError):
+    """The application or runtime was declared in a way that cannot work."""
