@@ -1,0 +1,40 @@
+"""Wall-clock time derived from trio's clock, so virtual time moves task times too."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import trio
+
+
+class Clock:
+    """Maps trio time to seconds since the epoch, anchored when the clock is made.
+
+    Under a real clock this tracks the wall clock; under ``MockClock`` task timestamps,
+    delays and leases follow virtual time.
+    """
+
+    def __init__(self) -> None:
+        self._epoch = time.time() - trio.current_time()
+
+    def now(self) -> float:
+        return self._epoch + trio.current_time()
+
+    def to_trio(self, at: float) -> float:
+        """The trio time at which the wall-clock time ``at`` comes."""
+        return at - self._epoch
+
+
+def iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    """Seconds since the epoch from ISO 8601 text; naive times are taken as UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

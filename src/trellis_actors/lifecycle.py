@@ -1,0 +1,194 @@
+"""The task lifecycle: one enum, one transition table, one function that decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from ._time import iso
+from .errors import InvalidTransition
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """No further move happens on its own (``dead`` can still be requeued by hand)."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED}
+)
+
+#: Every allowed move. ``None`` is where a task starts: it is created ``pending``.
+TRANSITIONS: dict[TaskStatus | None, frozenset[TaskStatus]] = {
+    None: frozenset({TaskStatus.PENDING}),
+    TaskStatus.PENDING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.QUEUED: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED}),
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.COMPLETED, TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.RETRYING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
+    TaskStatus.FAILED: frozenset({TaskStatus.DEAD}),
+    TaskStatus.DEAD: frozenset({TaskStatus.QUEUED}),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why a task's attempt failed."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A stored task. Times are seconds since the epoch (floats)."""
+
+    id: str
+    type: str
+    queue: str
+    payload: Any
+    status: TaskStatus
+    priority: int = 0
+    attempt: int = 0
+    max_attempts: int = 3
+    run_at: float = 0.0
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    dead_letter: bool = True
+    created_at: float = 0.0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+    result: Any = None
+    error: TaskError | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    schedule_id: str | None = None
+    trace_context: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: timestamps as ISO 8601 strings in UTC."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "queue": self.queue,
+            "payload": self.payload,
+            "status": self.status.value,
+            "priority": self.priority,
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "run_at": iso(self.run_at),
+            "timeout": self.timeout,
+            "idempotency_key": self.idempotency_key,
+            "created_at": iso(self.created_at),
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "updated_at": iso(self.updated_at),
+            "result": self.result,
+            "error": None if self.error is None else self.error.to_dict(),
+            "progress": (
+                None
+                if self.progress is None
+                else {"fraction": self.progress, "message": self.progress_message}
+            ),
+            "lease": (
+                None
+                if self.lease_owner is None
+                else {"owner": self.lease_owner, "expires_at": iso(self.lease_expires_at)}
+            ),
+            "schedule_id": self.schedule_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One move in a task's history."""
+
+    task_id: str
+    from_status: TaskStatus | None
+    to_status: TaskStatus
+    at: float
+    attempt: int
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "from": None if self.from_status is None else self.from_status.value,
+            "to": self.to_status.value,
+            "at": iso(self.at),
+            "attempt": self.attempt,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A task after a move, with the event that records the move."""
+
+    task: Task
+    event: TaskEvent
+
+
+def check(task_id: str, from_status: TaskStatus | None, to: TaskStatus) -> None:
+    """Raise :class:`InvalidTransition` unless the table allows ``from_status → to``."""
+    if to not in TRANSITIONS[from_status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[from_status])) or "nothing"
+        source = "(new)" if from_status is None else from_status.value
+        raise InvalidTransition(
+            f"task {task_id} cannot move from {source} to {to.value}; "
+            f"from {source} it may move to: {allowed}"
+        )
+
+
+def transition(
+    task: Task, to: TaskStatus, *, at: float, detail: str | None = None, **changes: Any
+) -> Transition:
+    """Move ``task`` to ``to`` at time ``at``: the only place a status changes.
+
+    Sets the timestamp that belongs to the new status, clears the lease when the task
+    leaves ``running``, and applies ``changes`` (result, error, run_at, attempt, ...).
+    """
+    check(task.id, task.status, to)
+    if to is TaskStatus.QUEUED:
+        changes.setdefault("queued_at", at)
+    elif to is TaskStatus.RUNNING:
+        changes.setdefault("started_at", at)
+    elif to in TERMINAL:
+        changes.setdefault("finished_at", at)
+    if task.status is TaskStatus.RUNNING:
+        changes.setdefault("lease_owner", None)
+        changes.setdefault("lease_expires_at", None)
+    moved = replace(task, status=to, updated_at=at, **changes)
+    return Transition(moved, TaskEvent(task.id, task.status, to, at, moved.attempt, detail))
+
+
+def created(task: Task, *, detail: str | None = None) -> Transition:
+    """The first event of every task: it comes into being ``pending``."""
+    check(task.id, None, TaskStatus.PENDING)
+    return Transition(
+        task, TaskEvent(task.id, None, TaskStatus.PENDING, task.created_at, 0, detail)
+    )

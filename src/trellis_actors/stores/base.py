@@ -1,0 +1,155 @@
+"""The store protocol: what every store (memory, SQLite, PostgreSQL) provides.
+
+A store is owned by one store actor; nothing else calls it. Every method takes the time
+``now`` from its caller and never reads a clock itself, so stores are deterministic and run
+under virtual time. Every status change goes through :func:`trellis_actors.lifecycle.transition`
+and each mutating method returns the transitions it made, in order, for publication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to create, with every default already resolved."""
+
+    type: str
+    payload: Any
+    queue: str = "default"
+    priority: int = 0
+    run_at: float | None = None  # None: due at once
+    max_attempts: int = 3
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    dead_letter: bool = True
+    schedule_id: str | None = None
+    trace_context: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The stored task, and whether this call created it (False: idempotency-key repeat)."""
+
+    task: Task
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, reported by the worker that held the lease."""
+
+    task_id: str
+    owner: str
+    attempt: int
+    status: TaskStatus  # completed, retrying, failed or cancelled
+    result: Any = None
+    error: TaskError | None = None
+    retry_at: float | None = None  # when status is retrying
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: TaskStatus | None = None
+    type: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of tasks, newest first; pass ``next_cursor`` back for the next page."""
+
+    items: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Number of tasks per (queue, status)."""
+
+    by_queue: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def total(self, status: TaskStatus) -> int:
+        return sum(per.get(status.value, 0) for per in self.by_queue.values())
+
+
+class Store(Protocol):
+    """Durable (or not) home of tasks and their events."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Release every connection and thread."""
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    async def enqueue(
+        self, tasks: Sequence[NewTask], now: float
+    ) -> tuple[list[Submitted], list[Transition]]:
+        """Create tasks (``pending``, then ``queued`` when due), in one commit.
+
+        A task whose ``idempotency_key`` is already stored is not created again: the
+        existing task is returned with ``created=False``.
+        """
+
+    async def promote_due(self, now: float, limit: int) -> list[Transition]:
+        """Move ``pending`` and ``retrying`` tasks whose ``run_at`` has come to ``queued``."""
+
+    async def next_due_at(self) -> float | None:
+        """The earliest ``run_at`` among ``pending`` and ``retrying`` tasks."""
+
+    async def claim(
+        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
+    ) -> list[Transition]:
+        """Lease up to ``limit`` ``queued`` tasks to ``owner``: highest priority first, FIFO
+        within a priority. Each becomes ``running`` with ``attempt`` one higher."""
+
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
+        """Record outcomes in one commit. An outcome whose task is no longer ``running``
+        under that owner and attempt (cancelled, or its lease expired) is ignored. A
+        ``failed`` task with ``dead_letter`` moves on to ``dead``."""
+
+    async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
+        """Extend leases; returns the ids still ``running`` under ``owner``."""
+
+    async def release(self, task_ids: Sequence[str], owner: str, now: float) -> list[Transition]:
+        """Give running tasks back (shutdown): ``running → retrying`` due at once, the
+        attempt not counted."""
+
+    async def recover_expired(self, now: float) -> list[Transition]:
+        """Tasks whose lease expired: ``retrying`` when attempts remain, else ``failed``
+        (and ``dead`` with dead-lettering)."""
+
+    async def cancel(self, task_id: str, now: float) -> Transition:
+        """Cancel a pending, queued, retrying or running task (raises TaskNotFound or
+        InvalidTransition)."""
+
+    async def requeue(self, task_id: str, now: float) -> Transition:
+        """A dead task goes back to ``queued`` with its attempts starting again."""
+
+    async def set_progress(
+        self, task_id: str, fraction: float, message: str | None, now: float
+    ) -> None:
+        """Record a running task's progress."""
+
+    async def get(self, task_id: str) -> Task | None: ...
+
+    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page: ...
+
+    async def events(self, task_id: str) -> list[TaskEvent]:
+        """The task's history, oldest first (empty when the task does not exist)."""
+
+    async def counts(self) -> Counts: ...
+
+    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
+        """Delete completed (and, separately, dead) tasks finished before the given times,
+        with their events. Returns how many tasks were deleted."""

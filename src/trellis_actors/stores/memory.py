@@ -1,0 +1,344 @@
+"""``memory://``: the fastest store, for tests and ephemeral use. Nothing survives the process."""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .. import _ids
+from ..errors import TaskNotFound
+from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+
+_ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
+
+
+class MemoryStore:
+    """Tasks in dictionaries, ready work in one heap per queue."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._tasks: dict[str, Task] = {}
+        self._events: dict[str, list[TaskEvent]] = {}
+        self._order: list[str] = []  # ids in creation order, which is id order
+        self._idempotency: dict[str, str] = {}
+        self._ready: dict[str, list[_ReadyEntry]] = {}
+        self._delayed: list[tuple[float, str]] = []
+        self._counts: Counter[tuple[str, TaskStatus]] = Counter()
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> bool:
+        return True
+
+    # -- book-keeping --------------------------------------------------------------------
+    def _record(self, move: Transition) -> Transition:
+        task, event = move.task, move.event
+        if event.from_status is not None:
+            self._counts[(task.queue, event.from_status)] -= 1
+        self._counts[(task.queue, task.status)] += 1
+        self._tasks[task.id] = task
+        self._events[task.id].append(event)
+        if task.status is TaskStatus.QUEUED:
+            entry = (-task.priority, task.queued_at or 0.0, task.id)
+            heapq.heappush(self._ready.setdefault(task.queue, []), entry)
+        elif task.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            heapq.heappush(self._delayed, (task.run_at, task.id))
+        return move
+
+    def _task(self, task_id: str) -> Task:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(f"no task with id {task_id!r}")
+        return task
+
+    # -- the protocol --------------------------------------------------------------------
+    async def enqueue(
+        self, tasks: Sequence[NewTask], now: float
+    ) -> tuple[list[Submitted], list[Transition]]:
+        submitted: list[Submitted] = []
+        moves: list[Transition] = []
+        for new in tasks:
+            key = new.idempotency_key
+            if key is not None and key in self._idempotency:
+                submitted.append(Submitted(self._tasks[self._idempotency[key]], created=False))
+                continue
+            task = Task(
+                id=_ids.new_id(),
+                type=new.type,
+                queue=new.queue,
+                payload=new.payload,
+                status=TaskStatus.PENDING,
+                priority=new.priority,
+                max_attempts=new.max_attempts,
+                run_at=now if new.run_at is None else new.run_at,
+                timeout=new.timeout,
+                idempotency_key=key,
+                dead_letter=new.dead_letter,
+                created_at=now,
+                updated_at=now,
+                schedule_id=new.schedule_id,
+                trace_context=new.trace_context,
+            )
+            if key is not None:
+                self._idempotency[key] = task.id
+            self._events[task.id] = []
+            self._order.append(task.id)
+            moves.append(self._record(created(task)))
+            if task.run_at <= now:
+                moves.append(self._record(transition(task, TaskStatus.QUEUED, at=now)))
+            submitted.append(Submitted(self._tasks[task.id], created=True))
+        return submitted, moves
+
+    async def promote_due(self, now: float, limit: int) -> list[Transition]:
+        moves: list[Transition] = []
+        while self._delayed and self._delayed[0][0] <= now and len(moves) < limit:
+            run_at, task_id = heapq.heappop(self._delayed)
+            task = self._tasks.get(task_id)
+            if task is None or task.run_at != run_at:
+                continue
+            if task.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+                moves.append(self._record(transition(task, TaskStatus.QUEUED, at=now)))
+        return moves
+
+    async def next_due_at(self) -> float | None:
+        while self._delayed:
+            run_at, task_id = self._delayed[0]
+            task = self._tasks.get(task_id)
+            if (
+                task is not None
+                and task.run_at == run_at
+                and task.status in (TaskStatus.PENDING, TaskStatus.RETRYING)
+            ):
+                return run_at
+            heapq.heappop(self._delayed)
+        return None
+
+    async def claim(
+        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
+    ) -> list[Transition]:
+        heaps = [
+            self._ready[q] for q in (self._ready if queues is None else queues) if q in self._ready
+        ]
+        moves: list[Transition] = []
+        while len(moves) < limit:
+            best: list[_ReadyEntry] | None = None
+            for heap in heaps:
+                if heap and (best is None or heap[0] < best[0]):
+                    best = heap
+            if best is None:
+                break
+            task_id = heapq.heappop(best)[2]
+            task = self._tasks.get(task_id)
+            if task is None or task.status is not TaskStatus.QUEUED:
+                continue  # stale entry: cancelled or pruned since it was queued
+            moves.append(
+                self._record(
+                    transition(
+                        task,
+                        TaskStatus.RUNNING,
+                        at=now,
+                        attempt=task.attempt + 1,
+                        lease_owner=owner,
+                        lease_expires_at=lease_until,
+                        progress=None,
+                        progress_message=None,
+                    )
+                )
+            )
+        return moves
+
+    def _holds(self, task: Task | None, owner: str, attempt: int | None = None) -> bool:
+        return (
+            task is not None
+            and task.status is TaskStatus.RUNNING
+            and task.lease_owner == owner
+            and (attempt is None or task.attempt == attempt)
+        )
+
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
+        moves: list[Transition] = []
+        for outcome in outcomes:
+            task = self._tasks.get(outcome.task_id)
+            if task is None or not self._holds(task, outcome.owner, outcome.attempt):
+                continue
+            detail = None if outcome.error is None else outcome.error.message
+            changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
+            if outcome.status is TaskStatus.RETRYING:
+                changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
+            move = self._record(transition(task, outcome.status, at=now, detail=detail, **changes))
+            moves.append(move)
+            if move.task.status is TaskStatus.FAILED and move.task.dead_letter:
+                moves.append(self._record(transition(move.task, TaskStatus.DEAD, at=now)))
+        return moves
+
+    async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
+        held: set[str] = set()
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            if task is not None and self._holds(task, owner):
+                self._tasks[task_id] = _with_lease(task, lease_until)
+                held.add(task_id)
+        return held
+
+    async def release(self, task_ids: Sequence[str], owner: str, now: float) -> list[Transition]:
+        moves: list[Transition] = []
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            if task is not None and self._holds(task, owner):
+                moves.append(
+                    self._record(
+                        transition(
+                            task,
+                            TaskStatus.RETRYING,
+                            at=now,
+                            detail="released at shutdown; the attempt is not counted",
+                            attempt=task.attempt - 1,
+                            run_at=now,
+                        )
+                    )
+                )
+        return moves
+
+    async def recover_expired(self, now: float) -> list[Transition]:
+        moves: list[Transition] = []
+        expired = [
+            task
+            for task in self._tasks.values()
+            if task.status is TaskStatus.RUNNING
+            and task.lease_expires_at is not None
+            and task.lease_expires_at <= now
+        ]
+        for task in expired:
+            moves.extend(self._recover(task, now))
+        return moves
+
+    def _recover(self, task: Task, now: float) -> list[Transition]:
+        error = TaskError("LeaseExpired", f"the lease held by {task.lease_owner} expired")
+        if task.attempt < task.max_attempts:
+            return [
+                self._record(
+                    transition(
+                        task,
+                        TaskStatus.RETRYING,
+                        at=now,
+                        detail=error.message,
+                        error=error,
+                        run_at=now,
+                    )
+                )
+            ]
+        failed = self._record(
+            transition(task, TaskStatus.FAILED, at=now, detail=error.message, error=error)
+        )
+        if not failed.task.dead_letter:
+            return [failed]
+        return [failed, self._record(transition(failed.task, TaskStatus.DEAD, at=now))]
+
+    async def cancel(self, task_id: str, now: float) -> Transition:
+        task = self._task(task_id)
+        return self._record(
+            transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
+        )
+
+    async def requeue(self, task_id: str, now: float) -> Transition:
+        task = self._task(task_id)
+        return self._record(
+            transition(
+                task,
+                TaskStatus.QUEUED,
+                at=now,
+                detail="requeued by request",
+                attempt=0,
+                run_at=now,
+                error=None,
+                result=None,
+                finished_at=None,
+            )
+        )
+
+    async def set_progress(
+        self, task_id: str, fraction: float, message: str | None, now: float
+    ) -> None:
+        task = self._tasks.get(task_id)
+        if task is not None and task.status is TaskStatus.RUNNING:
+            self._tasks[task_id] = _with_progress(task, fraction, message, now)
+
+    async def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+        end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
+        items: list[Task] = []
+        index = end - 1
+        while index >= 0 and len(items) < limit:
+            task = self._tasks[self._order[index]]
+            index -= 1
+            if _matches(task, filter):
+                items.append(task)
+        more = len(items) == limit and any(
+            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
+        )
+        return Page(items, items[-1].id if more else None)
+
+    async def events(self, task_id: str) -> list[TaskEvent]:
+        return list(self._events.get(task_id, ()))
+
+    async def counts(self) -> Counts:
+        by_queue: dict[str, dict[str, int]] = {}
+        for (queue, status), count in self._counts.items():
+            if count:
+                by_queue.setdefault(queue, {})[status.value] = count
+        return Counts(by_queue)
+
+    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
+        doomed = [
+            task.id
+            for task in self._tasks.values()
+            if task.finished_at is not None
+            and (
+                (
+                    task.status is TaskStatus.COMPLETED
+                    and completed_before is not None
+                    and task.finished_at < completed_before
+                )
+                or (
+                    task.status is TaskStatus.DEAD
+                    and dead_before is not None
+                    and task.finished_at < dead_before
+                )
+            )
+        ]
+        for task_id in doomed:
+            task = self._tasks.pop(task_id)
+            del self._events[task_id]
+            self._counts[(task.queue, task.status)] -= 1
+            if task.idempotency_key is not None:
+                self._idempotency.pop(task.idempotency_key, None)
+        if doomed:
+            gone = set(doomed)
+            self._order = [task_id for task_id in self._order if task_id not in gone]
+        return len(doomed)
+
+
+def _matches(task: Task, filter: TaskFilter) -> bool:
+    return (
+        (filter.status is None or task.status is filter.status)
+        and (filter.type is None or task.type == filter.type)
+        and (filter.queue is None or task.queue == filter.queue)
+    )
+
+
+def _with_lease(task: Task, lease_until: float) -> Task:
+    return replace(task, lease_expires_at=lease_until)
+
+
+def _with_progress(task: Task, fraction: float, message: str | None, now: float) -> Task:
+    return replace(task, progress=fraction, progress_message=message, updated_at=now)
