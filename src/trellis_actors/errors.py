@@ -55,6 +55,10 @@ class TaskNotFound(TrellisError, LookupError):
     """No task with that id exists in the store."""
 
 
+class WaitTimeout(TrellisError, TimeoutError):
+    """``Runtime.wait`` gave up before the task ended."""
+
+
 class UnknownTaskType(TrellisError, LookupError):
     """A task was submitted for a type that is not registered."""
 

@@ -56,6 +56,12 @@ class Reply(Generic[R]):
 
     async def wait(self) -> R:
         await self._done.wait()
+        return self.result()
+
+    def result(self) -> R:
+        """The answer of a reply that :attr:`is_set` (raises the error it failed with)."""
+        if not self._done.is_set():
+            raise RuntimeError("the request has not been answered yet")
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]  # set together with _done
@@ -119,6 +125,9 @@ class Mailbox(Generic[M]):
         return self._send._closed  # trio exposes no public flag
 
     async def put(self, msg: M) -> None:
+        # Like trio's own send: a put cancelled before it starts delivers nothing, and one
+        # that delivered is not cancelled afterwards.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             self._send.send_nowait(msg)
         except trio.WouldBlock:
@@ -129,11 +138,12 @@ class Mailbox(Generic[M]):
                 raise ActorStopped("the actor's mailbox is closed") from None
             finally:
                 self._blocked += trio.current_time() - started
+            self._sent += 1
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise ActorStopped("the actor's mailbox is closed") from None
         else:
-            await trio.lowlevel.checkpoint()
-        self._sent += 1
+            self._sent += 1
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def put_nowait(self, msg: M) -> None:
         try:
@@ -194,11 +204,13 @@ class Ref(Generic[M]):
 
     async def ask(self, msg: Request[R], timeout: float | None = DEFAULT_ASK_TIMEOUT) -> R:
         """Send a request and wait for its reply, at most ``timeout`` seconds."""
-        await self._mailbox.put(msg)  # type: ignore[arg-type]  # a Request is one of M
-        if msg.reply.is_set:
-            return await msg.reply.wait()
+        reply = msg.reply
+        # The timeout covers the whole ask, waiting for room in a full mailbox included.
         with trio.move_on_after(math.inf if timeout is None else timeout):
-            return await msg.reply.wait()
+            await self._mailbox.put(msg)  # type: ignore[arg-type]  # a Request is one of M
+            await reply._done.wait()
+        if reply.is_set:  # answered, even if the deadline passed at the same moment
+            return reply.result()
         raise AskTimeout(
             f"{self.name} did not answer {type(msg).__name__} within {timeout}s; "
             "the actor may be overloaded or hung (see its mailbox statistics)"

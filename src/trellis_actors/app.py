@@ -1,0 +1,165 @@
+"""Declaring task types: ``App`` and ``@app.task``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from ._backoff import Backoff
+from .errors import ConfigurationError, UnknownTaskType, ValidationError
+
+if TYPE_CHECKING:
+    from .context import TaskContext
+
+Handler: TypeAlias = Callable[["TaskContext", Any], Awaitable[Any]]
+
+#: Backoff between retries unless a task type says otherwise.
+DEFAULT_RETRY_BACKOFF = Backoff(initial=1.0, maximum=300.0, multiplier=2.0, jitter=0.2)
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+
+
+class Retry(Exception):  # raised to ask for a retry, as in Celery and Dramatiq
+    """Raise from a handler to ask for another attempt, after ``delay`` seconds if given."""
+
+    def __init__(self, delay: float | None = None, message: str = "retry requested") -> None:
+        if delay is not None and delay < 0:
+            raise ValueError("Retry delay must be >= 0")
+        self.delay = delay
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskType:
+    """A registered task type and its policies."""
+
+    name: str
+    handler: Handler
+    queue: str = "default"
+    max_attempts: int = 3
+    backoff: Backoff = DEFAULT_RETRY_BACKOFF
+    timeout: float | None = None
+    concurrency: int | None = None
+    dead_letter: bool = True
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    description: str | None = None
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether ``error`` is worth another attempt under this type's policy."""
+        if isinstance(error, ValidationError):
+            return False  # the same payload will fail the same way
+        return isinstance(error, (Retry, *self.retry_on))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "queue": self.queue,
+            "max_attempts": self.max_attempts,
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "dead_letter": self.dead_letter,
+            "backoff": {
+                "initial": self.backoff.initial,
+                "maximum": self.backoff.maximum,
+                "multiplier": self.backoff.multiplier,
+                "jitter": self.backoff.jitter,
+            },
+            "retry_on": [exc.__name__ for exc in self.retry_on],
+            "description": self.description,
+        }
+
+
+@dataclass
+class App:
+    """A catalog of task types. Handlers are ``async def handler(ctx, payload)``.
+
+    ``App(builtins=True)`` (the default) includes the built-in ``echo`` and ``sleep`` types.
+    """
+
+    builtins: bool = True
+    _types: dict[str, TaskType] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.builtins:
+            from .builtin_tasks import register_builtins
+
+            register_builtins(self)
+
+    def task(
+        self,
+        fn: Handler | None = None,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        max_attempts: int = 3,
+        backoff: Backoff = DEFAULT_RETRY_BACKOFF,
+        timeout: float | None = None,
+        concurrency: int | None = None,
+        dead_letter: bool = True,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+    ) -> Any:
+        """Register ``async def handler(ctx, payload)``; usable with or without arguments."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(
+                TaskType(
+                    name=name or handler.__name__,
+                    handler=handler,
+                    queue=queue,
+                    max_attempts=max_attempts,
+                    backoff=backoff,
+                    timeout=timeout,
+                    concurrency=concurrency,
+                    dead_letter=dead_letter,
+                    retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
+                    description=inspect.getdoc(handler),
+                )
+            )
+            return handler
+
+        return register if fn is None else register(fn)
+
+    def add(self, task_type: TaskType) -> None:
+        """Register a :class:`TaskType` built by hand."""
+        if not _NAME.match(task_type.name):
+            raise ConfigurationError(
+                f"task type name {task_type.name!r} is not valid: use letters, digits, "
+                "'_', '.', ':' or '-', starting with a letter or '_'"
+            )
+        if task_type.name in self._types:
+            raise ConfigurationError(
+                f"task type {task_type.name!r} is already registered; pass name=... "
+                "to register the handler under another name"
+            )
+        if not inspect.iscoroutinefunction(task_type.handler):
+            raise ConfigurationError(
+                f"the handler of {task_type.name!r} must be an async function "
+                "(async def handler(ctx, payload))"
+            )
+        if task_type.max_attempts < 1:
+            raise ConfigurationError(f"{task_type.name}: max_attempts must be >= 1")
+        if task_type.timeout is not None and task_type.timeout <= 0:
+            raise ConfigurationError(f"{task_type.name}: timeout must be > 0 seconds")
+        if task_type.concurrency is not None and task_type.concurrency < 1:
+            raise ConfigurationError(f"{task_type.name}: concurrency must be >= 1")
+        self._types[task_type.name] = task_type
+
+    def get(self, name: str) -> TaskType:
+        """The type called ``name``; :class:`UnknownTaskType` lists the known ones."""
+        try:
+            return self._types[name]
+        except KeyError:
+            known = ", ".join(sorted(self._types)) or "none"
+            raise UnknownTaskType(f"unknown task type {name!r}; known types: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[TaskType]:
+        return iter(self._types.values())
+
+    def __len__(self) -> int:
+        return len(self._types)

@@ -1,0 +1,1 @@
+"""The task runtime: store, queue, workers and janitor actors behind a facade."""

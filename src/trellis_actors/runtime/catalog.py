@@ -1,0 +1,31 @@
+"""The registry actor extended with the catalog of task types and their policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..actors import Registry, Request
+from ..actors._registry import RegistryMsg
+from ..app import App, TaskType
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTypes(Request[tuple[TaskType, ...]]):
+    """Reply: every registered task type."""
+
+
+CatalogMsg = RegistryMsg | TaskTypes
+
+
+class CatalogRegistry(Registry):
+    """The directory of live actors, plus the (immutable) catalog of task types."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__()
+        self._catalog = tuple(app)
+
+    async def handle(self, msg: CatalogMsg) -> None:
+        if isinstance(msg, TaskTypes):
+            msg.reply.send(self._catalog)
+        else:
+            await super().handle(msg)

@@ -1,0 +1,322 @@
+"""The queue actor: a small local buffer of claimed work, handed to idle workers on demand."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+import structlog
+import trio
+
+from .._time import Clock
+from ..actors import Actor, Ref
+from ..actors._actor import _STOP
+from ..errors import TrellisError
+from ..lifecycle import Task, TaskError, TaskStatus
+from ..stores.base import Outcome
+from .messages import (
+    Abandon,
+    CancelRunning,
+    CancelTask,
+    Claim,
+    Drain,
+    Finish,
+    Heartbeat,
+    Next,
+    Promote,
+    QueueInfo,
+    QueueMsg,
+    Release,
+    ReleaseAll,
+    StoreMsg,
+    Tick,
+    WaitIdle,
+    WorkerInfo,
+    WorkReady,
+)
+
+log = structlog.get_logger("trellis.queue")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    owner: str  # the lease owner: this node
+    queues: tuple[str, ...] | None = None  # None: every queue
+    lease: float = 30.0
+    claim_batch: int = 32
+    poll_interval: float = 1.0
+    concurrency: Mapping[str, int] | None = None  # per task type, on this node
+
+
+@dataclass(slots=True)
+class _Handed:
+    task: Task
+    worker: str
+    worker_ref: Ref[Any]
+
+
+class QueueActor(Actor[QueueMsg]):
+    """Claims batches of due tasks from the store and gives one to each idle worker.
+
+    Workers ask (``Next``); the queue answers when it has a task whose type is under its
+    concurrency limit, so backpressure and limits follow from demand. The queue also keeps
+    the leases of the tasks it holds alive, promotes delayed tasks when they fall due, and
+    notices when a worker was restarted while holding a task (the task is retried).
+    """
+
+    kind = "queue"
+
+    def __init__(self, store: Ref[StoreMsg], clock: Clock, config: QueueConfig) -> None:
+        super().__init__()
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self._limits = dict(config.concurrency or {})
+        self._seq = itertools.count()
+        self._buffer: list[tuple[int, float, int, Task]] = []
+        self._parked: dict[str, deque[Task]] = {}
+        self._waiting: deque[Next] = deque()
+        self._handed: dict[str, _Handed] = {}
+        self._by_worker: dict[str, str] = {}
+        self._running: Counter[str] = Counter()
+        self._done: Counter[str] = Counter()
+        self._idle_waiters: list[WaitIdle] = []
+        self._dropped: set[str] = set()
+        self._draining = False
+        self._maybe_work = True
+        self._next_due: float | None = None
+        self._next_heartbeat = 0.0
+        self._next_poll = 0.0
+        self._timer_scope: trio.CancelScope | None = None
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Ref[QueueMsg]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        now = trio.current_time()
+        self._next_heartbeat = now + self._config.lease / 3
+        self._next_poll = now + self._config.poll_interval
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._timer)
+            task_status.started(self.ref)
+            self.ref.tell_nowait(Tick())  # find work that was stored before we started
+            while (msg := await self.receive()) is not _STOP:
+                await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
+            await self._release_buffer()
+            nursery.cancel_scope.cancel()
+
+    async def handle(self, msg: QueueMsg) -> None:
+        match msg:
+            case Next(worker, _, done):
+                if done is not None:
+                    self._settle(done)
+                elif worker in self._by_worker:
+                    await self._worker_lost(worker)
+                if self._draining:
+                    msg.reply.send(None)
+                    return
+                self._waiting.append(msg)
+                await self._dispatch()
+            case Abandon(worker):
+                self._waiting = deque(req for req in self._waiting if req.worker != worker)
+                task_id = self._by_worker.get(worker)
+                if task_id is not None:
+                    # Handed to a request its worker gave up on: it never started.
+                    handed = self._settle(task_id, counted=False)
+                    self._push(handed.task)
+                    await self._dispatch()
+            case WorkReady(due_at):
+                self._maybe_work = True
+                if due_at is not None:
+                    self._set_due(due_at)
+                await self._dispatch()
+            case CancelRunning(task_id):
+                handed_or_none = self._handed.get(task_id)
+                if handed_or_none is not None:
+                    _tell_worker(handed_or_none, CancelTask(task_id))
+                else:
+                    self._dropped.add(task_id)  # may sit in the buffer
+            case Drain():
+                self._draining = True
+                while self._waiting:
+                    self._waiting.popleft().reply.send(None)
+                await self._release_buffer()
+                msg.reply.send(None)
+            case ReleaseAll():
+                for handed in self._handed.values():
+                    _tell_worker(handed, CancelTask(handed.task.id, "shutdown", release=True))
+            case WaitIdle():
+                if self._handed:
+                    self._idle_waiters.append(msg)
+                else:
+                    msg.reply.send(None)
+            case QueueInfo():
+                msg.reply.send(self._workers())
+            case Tick():
+                await self._tick()
+                msg.reply.send(None)
+            case _:
+                assert_never(msg)
+
+    # -- handing out work ---------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        while self._waiting:
+            task = self._pop_ready()
+            if task is None:
+                if not self._maybe_work or self._draining:
+                    return
+                if not await self._claim():
+                    return
+                continue
+            request = self._waiting.popleft()
+            self._handed[task.id] = _Handed(task, request.worker, request.worker_ref)
+            self._by_worker[request.worker] = task.id
+            self._running[task.type] += 1
+            request.reply.send(task)
+
+    async def _claim(self) -> bool:
+        config = self._config
+        limit = max(config.claim_batch, len(self._waiting))
+        lease_until = self._clock.now() + config.lease
+        tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
+        if len(tasks) < limit:
+            self._maybe_work = False
+        for task in tasks:
+            self._push(task)
+        return bool(tasks)
+
+    def _push(self, task: Task) -> None:
+        entry = (-task.priority, task.queued_at or 0.0, next(self._seq), task)
+        heapq.heappush(self._buffer, entry)
+
+    def _pop_ready(self) -> Task | None:
+        while self._buffer:
+            task = heapq.heappop(self._buffer)[3]
+            if task.id in self._dropped:
+                self._dropped.discard(task.id)
+                continue
+            limit = self._limits.get(task.type)
+            if limit is not None and self._running[task.type] >= limit:
+                self._parked.setdefault(task.type, deque()).append(task)
+                continue
+            return task
+        return None
+
+    def _settle(self, task_id: str, *, counted: bool = True) -> _Handed:
+        """A handed-out task left its worker's hands."""
+        handed = self._handed.pop(task_id)
+        if self._by_worker.get(handed.worker) == task_id:
+            del self._by_worker[handed.worker]
+        self._running[handed.task.type] -= 1
+        if counted:
+            self._done[handed.worker] += 1
+        parked = self._parked.get(handed.task.type)
+        while parked:
+            self._push(parked.popleft())
+        if not self._handed:
+            for waiter in self._idle_waiters:
+                waiter.reply.send(None)
+            self._idle_waiters.clear()
+        return handed
+
+    async def _worker_lost(self, worker: str) -> None:
+        """The worker asked afresh while holding a task: it crashed and was restarted."""
+        task = self._settle(self._by_worker[worker], counted=False).task
+        retry = task.attempt < task.max_attempts
+        log.warning("worker lost its task", worker=worker, task_id=task.id, retry=retry)
+        outcome = Outcome(
+            task.id,
+            self._config.owner,
+            task.attempt,
+            TaskStatus.RETRYING if retry else TaskStatus.FAILED,
+            error=TaskError("WorkerCrashed", f"{worker} crashed while running the task"),
+            retry_at=self._clock.now(),
+        )
+        await self._store.tell(Finish(outcome))
+
+    async def _release_buffer(self) -> None:
+        tasks = [entry[3] for entry in self._buffer]
+        tasks += [task for parked in self._parked.values() for task in parked]
+        self._buffer.clear()
+        self._parked.clear()
+        if tasks:
+            ids = tuple(task.id for task in tasks)
+            await self._store.ask(Release(ids, self._config.owner))
+
+    # -- time: due tasks, leases, polling -----------------------------------------------
+    def _set_due(self, due_at: float) -> None:
+        if self._next_due is None or due_at < self._next_due:
+            self._next_due = due_at
+            if self._timer_scope is not None:
+                self._timer_scope.deadline = min(
+                    self._timer_scope.deadline, self._clock.to_trio(due_at)
+                )
+
+    def _wake_at(self) -> float:
+        due = math.inf if self._next_due is None else self._clock.to_trio(self._next_due)
+        return min(due, self._next_heartbeat, self._next_poll)
+
+    async def _timer(self) -> None:
+        while True:
+            with trio.CancelScope(deadline=self._wake_at()) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            await self.ref.ask(Tick(), timeout=None)
+
+    async def _tick(self) -> None:
+        now = trio.current_time()
+        if self._next_due is not None and self._clock.to_trio(self._next_due) <= now:
+            self._next_due = await self._store.ask(Promote())
+            self._maybe_work = True
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self._config.lease / 3
+            await self._heartbeat()
+        if now >= self._next_poll:
+            self._next_poll = now + self._config.poll_interval
+            self._maybe_work = True
+            if self._next_due is None:
+                self._next_due = await self._store.ask(Promote())
+        await self._dispatch()
+
+    async def _heartbeat(self) -> None:
+        ids = tuple(self._handed) + tuple(entry[3].id for entry in self._buffer)
+        if not ids:
+            return
+        lease_until = self._clock.now() + self._config.lease
+        held = await self._store.ask(Heartbeat(ids, self._config.owner, lease_until))
+        for task_id in ids:
+            if task_id in held:
+                continue
+            handed = self._handed.get(task_id)
+            if handed is not None:
+                _tell_worker(handed, CancelTask(task_id, "the task's lease was lost"))
+            else:
+                self._dropped.add(task_id)
+
+    def _workers(self) -> tuple[WorkerInfo, ...]:
+        names = sorted(set(self._done) | set(self._by_worker) | {r.worker for r in self._waiting})
+        infos = []
+        for name in names:
+            task_id = self._by_worker.get(name)
+            task = self._handed[task_id].task if task_id is not None else None
+            infos.append(
+                WorkerInfo(
+                    name=name,
+                    current_task=task_id,
+                    current_type=None if task is None else task.type,
+                    tasks_done=self._done[name],
+                )
+            )
+        return tuple(infos)
+
+
+def _tell_worker(handed: _Handed, msg: CancelTask) -> None:
+    try:
+        handed.worker_ref.tell_nowait(msg)
+    except TrellisError:
+        log.warning("could not reach a worker to cancel its task", worker=handed.worker)

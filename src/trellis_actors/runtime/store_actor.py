@@ -1,0 +1,220 @@
+"""The store actor: the only owner of the store. Batches writes into group commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, assert_never
+
+import structlog
+import trio
+
+from .._time import Clock
+from ..actors import Actor, Ref, Request
+from ..actors._actor import _STOP
+from ..errors import ActorCrashed, TaskNotFound, TrellisError
+from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
+from ..stores.base import Store
+from .messages import (
+    Cancel,
+    Claim,
+    Events,
+    Finish,
+    Get,
+    GetCounts,
+    Heartbeat,
+    ListTasks,
+    Ping,
+    Progress,
+    Promote,
+    Prune,
+    QueueMsg,
+    Recover,
+    Release,
+    Requeue,
+    StoreMsg,
+    Submit,
+    SubscribeEvents,
+    WaitFor,
+    WorkReady,
+)
+
+log = structlog.get_logger("trellis.store")
+
+#: At most this many messages are taken from the mailbox into one batch.
+MAX_BATCH = 1024
+
+
+class StoreActor(Actor[StoreMsg]):
+    """Serialises every store call; concurrent submissions and outcomes share one commit.
+
+    After each batch it publishes the transitions to subscribers, answers ``WaitFor``
+    requests whose task has ended, and tells the queue when work became ready.
+    """
+
+    kind = "store"
+
+    def __init__(self, store: Store, clock: Clock, queue: Ref[QueueMsg]) -> None:
+        super().__init__()
+        self._store = store
+        self._clock = clock
+        self._queue = queue
+        self._subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = []
+        self._waiters: dict[str, list[WaitFor]] = {}
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started(self.ref)
+        mailbox = self.mailbox
+        while (first := await self.receive()) is not _STOP:
+            batch: list[StoreMsg] = [first]  # type: ignore[list-item]  # not _STOP
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(mailbox.get_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+            try:
+                await self._handle_batch(batch)
+            except BaseException as exc:
+                _fail_pending(batch, exc)
+                raise
+
+    async def _handle_batch(self, batch: list[StoreMsg]) -> None:
+        now = self._clock.now()
+        moves: list[Transition] = []
+        submits = [msg for msg in batch if isinstance(msg, Submit)]
+        if submits:
+            tasks = [new for msg in submits for new in msg.tasks]
+            submitted, made = await self._store.enqueue(tasks, now)
+            moves.extend(made)
+            start = 0
+            for request in submits:
+                request.reply.send(submitted[start : start + len(request.tasks)])
+                start += len(request.tasks)
+        outcomes = [msg.outcome for msg in batch if isinstance(msg, Finish)]
+        if outcomes:
+            moves.extend(await self._store.finish(outcomes, now))
+        for msg in batch:
+            if isinstance(msg, Submit | Finish):
+                continue
+            try:
+                moves.extend(await self._handle_one(msg, now))
+            except TrellisError as exc:
+                if isinstance(msg, Request):
+                    msg.reply.fail(exc)
+        if moves:
+            await self._publish(moves)
+
+    async def _handle_one(self, msg: StoreMsg, now: float) -> list[Transition]:
+        store = self._store
+        match msg:
+            case Claim(queues, limit, owner, lease_until):
+                moves = await store.claim(queues, limit, owner, lease_until, now)
+                msg.reply.send([move.task for move in moves])
+                return moves
+            case Promote():
+                moves = await store.promote_due(now, MAX_BATCH)
+                msg.reply.send(await store.next_due_at())
+                return moves
+            case Progress(task_id, fraction, message):
+                await store.set_progress(task_id, fraction, message, now)
+                return []
+            case Heartbeat(task_ids, owner, lease_until):
+                msg.reply.send(await store.heartbeat(task_ids, owner, lease_until))
+                return []
+            case Release(task_ids, owner):
+                moves = await store.release(task_ids, owner, now)
+                msg.reply.send(len(moves))
+                return moves
+            case Recover():
+                moves = await store.recover_expired(now)
+                msg.reply.send(sum(1 for m in moves if m.event.from_status is TaskStatus.RUNNING))
+                return moves
+            case Prune(completed_before, dead_before):
+                msg.reply.send(await store.prune(completed_before, dead_before))
+                return []
+            case Cancel(task_id):
+                move = await store.cancel(task_id, now)
+                msg.reply.send(move)
+                return [move]
+            case Requeue(task_id):
+                move = await store.requeue(task_id, now)
+                msg.reply.send(move)
+                return [move]
+            case Get(task_id):
+                msg.reply.send(await store.get(task_id))
+                return []
+            case ListTasks(filter, limit, cursor):
+                msg.reply.send(await store.list_tasks(filter, limit, cursor))
+                return []
+            case Events(task_id):
+                msg.reply.send(await store.events(task_id))
+                return []
+            case GetCounts():
+                msg.reply.send(await store.counts())
+                return []
+            case Ping():
+                msg.reply.send(await store.ping())
+                return []
+            case WaitFor(task_id):
+                task = await store.get(task_id)
+                if task is None:
+                    raise TaskNotFound(f"no task with id {task_id!r}")
+                if task.status in TERMINAL:
+                    msg.reply.send(task)
+                else:
+                    self._waiters.setdefault(task_id, []).append(msg)
+                return []
+            case SubscribeEvents(channel):
+                self._subscribers.append(channel)
+                msg.reply.send(None)
+                return []
+            case Submit() | Finish():
+                raise AssertionError("batched above")
+            case _:
+                assert_never(msg)
+
+    async def _publish(self, moves: list[Transition]) -> None:
+        batch = tuple(moves)
+        live = []
+        for channel in self._subscribers:
+            try:
+                channel.send_nowait(batch)
+            except trio.WouldBlock:
+                log.warning("event subscriber is too slow; a batch was dropped", size=len(batch))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                continue
+            live.append(channel)
+        self._subscribers = live
+
+        latest: dict[str, Task] = {move.task.id: move.task for move in moves}
+        if self._waiters:
+            for task_id, task in latest.items():
+                if task.status in TERMINAL and task_id in self._waiters:
+                    for waiter in self._waiters.pop(task_id):
+                        waiter.reply.send(task)
+
+        ready = any(task.status is TaskStatus.QUEUED for task in latest.values())
+        due = [
+            task.run_at
+            for task in latest.values()
+            if task.status in (TaskStatus.PENDING, TaskStatus.RETRYING)
+        ]
+        if ready or due:
+            _tell_quietly(self._queue.tell_nowait, WorkReady(min(due) if due else None))
+
+
+def _tell_quietly(send: Callable[[Any], None], msg: Any) -> None:
+    """The queue also polls, so a nudge it cannot take now is not lost work."""
+    try:
+        send(msg)
+    except TrellisError:
+        log.debug("queue did not take a nudge", msg=type(msg).__name__)
+
+
+def _fail_pending(batch: list[StoreMsg], exc: BaseException) -> None:
+    for msg in batch:
+        if isinstance(msg, Request) and not msg.reply.is_set:
+            crashed = ActorCrashed(f"the store failed: {exc!r}")
+            crashed.__cause__ = exc
+            msg.reply.fail(crashed)
