@@ -14,7 +14,16 @@ from .errors import ValidationError
 class TaskContext:
     """The running attempt of one task, as its handler sees it."""
 
-    __slots__ = ("_alive", "_report_progress", "attempt", "cancel_scope", "log", "task_id", "type")
+    __slots__ = (
+        "_alive",
+        "_log",
+        "_make_log",
+        "_report_progress",
+        "attempt",
+        "cancel_scope",
+        "task_id",
+        "type",
+    )
 
     def __init__(
         self,
@@ -22,7 +31,7 @@ class TaskContext:
         task_id: str,
         type: str,
         attempt: int,
-        log: structlog.typing.FilteringBoundLogger,
+        make_log: Callable[[], structlog.typing.FilteringBoundLogger],
         cancel_scope: trio.CancelScope,
         report_progress: Callable[[float, str | None], Any],
         alive: Callable[[], None],
@@ -30,12 +39,19 @@ class TaskContext:
         self.task_id = task_id
         self.type = type
         self.attempt = attempt
-        #: A structlog logger bound to ``task_id``, ``task_type``, ``attempt`` and ``worker``.
-        self.log = log
+        self._make_log = make_log
+        self._log: structlog.typing.FilteringBoundLogger | None = None
         #: Cancelling it ends the attempt as cancelled.
         self.cancel_scope = cancel_scope
         self._report_progress = report_progress
         self._alive = alive
+
+    @property
+    def log(self) -> structlog.typing.FilteringBoundLogger:
+        """A structlog logger bound to ``task_id``, ``task_type``, ``attempt`` and ``worker``."""
+        if self._log is None:
+            self._log = self._make_log()
+        return self._log
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         """Record how far the task has got (0..1), with an optional message."""

@@ -21,7 +21,7 @@ class Submit(Request[list[Submitted]]):
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    outcome: Outcome
+    outcomes: tuple[Outcome, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +145,16 @@ StoreMsg = (
 
 @dataclass(frozen=True, slots=True)
 class Next(Request[Task | None]):
-    """A worker asks for work; ``done`` is the task it just finished. ``None``: draining."""
+    """A worker asks for work, reporting how its last task ended. Reply ``None``: draining."""
 
     worker: str
     worker_ref: Ref[Any]
-    done: str | None = None
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Abandon:
-    """A worker stopped waiting for its ``Next``."""
+class StopAsking:
+    """A worker is stopping: answer its waiting ``Next``, if any, with ``None``."""
 
     worker: str
 
@@ -205,7 +205,7 @@ class Tick(Request[None]):
 
 
 QueueMsg = (
-    Next | Abandon | WorkReady | CancelRunning | Drain | ReleaseAll | WaitIdle | QueueInfo | Tick
+    Next | StopAsking | WorkReady | CancelRunning | Drain | ReleaseAll | WaitIdle | QueueInfo | Tick
 )
 
 # -- to a worker ----------------------------------------------------------------------

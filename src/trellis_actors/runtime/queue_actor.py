@@ -20,7 +20,6 @@ from ..errors import TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
 from ..stores.base import Outcome
 from .messages import (
-    Abandon,
     CancelRunning,
     CancelTask,
     Claim,
@@ -33,6 +32,7 @@ from .messages import (
     QueueMsg,
     Release,
     ReleaseAll,
+    StopAsking,
     StoreMsg,
     Tick,
     WaitIdle,
@@ -50,6 +50,7 @@ class QueueConfig:
     lease: float = 30.0
     claim_batch: int = 32
     poll_interval: float = 1.0
+    flush_interval: float = 0.02  # outcomes wait at most this long for company
     concurrency: Mapping[str, int] | None = None  # per task type, on this node
 
 
@@ -93,6 +94,8 @@ class QueueActor(Actor[QueueMsg]):
         self._next_heartbeat = 0.0
         self._next_poll = 0.0
         self._timer_scope: trio.CancelScope | None = None
+        self._outcomes: list[Outcome] = []  # reported by workers, not yet sent to the store
+        self._flush_at = math.inf
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[QueueMsg]] = trio.TASK_STATUS_IGNORED
@@ -106,14 +109,21 @@ class QueueActor(Actor[QueueMsg]):
             self.ref.tell_nowait(Tick())  # find work that was stored before we started
             while (msg := await self.receive()) is not _STOP:
                 await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
+                if self._outcomes and (
+                    len(self._outcomes) >= self._config.claim_batch
+                    or (not self._buffer and not len(self.mailbox))
+                ):
+                    await self._flush_outcomes()
+            await self._flush_outcomes()
             await self._release_buffer()
             nursery.cancel_scope.cancel()
 
     async def handle(self, msg: QueueMsg) -> None:
         match msg:
-            case Next(worker, _, done):
-                if done is not None:
-                    self._settle(done)
+            case Next(worker, _, outcome):
+                if outcome is not None:
+                    self._add_outcome(outcome)
+                    self._settle(outcome.task_id)
                 elif worker in self._by_worker:
                     await self._worker_lost(worker)
                 if self._draining:
@@ -121,14 +131,10 @@ class QueueActor(Actor[QueueMsg]):
                     return
                 self._waiting.append(msg)
                 await self._dispatch()
-            case Abandon(worker):
-                self._waiting = deque(req for req in self._waiting if req.worker != worker)
-                task_id = self._by_worker.get(worker)
-                if task_id is not None:
-                    # Handed to a request its worker gave up on: it never started.
-                    handed = self._settle(task_id, counted=False)
-                    self._push(handed.task)
-                    await self._dispatch()
+            case StopAsking(worker):
+                for request in [req for req in self._waiting if req.worker == worker]:
+                    self._waiting.remove(request)
+                    request.reply.send(None)
             case WorkReady(due_at):
                 self._maybe_work = True
                 if due_at is not None:
@@ -179,6 +185,7 @@ class QueueActor(Actor[QueueMsg]):
             request.reply.send(task)
 
     async def _claim(self) -> bool:
+        await self._flush_outcomes()  # the store takes both in one batch
         config = self._config
         limit = max(config.claim_batch, len(self._waiting))
         lease_until = self._clock.now() + config.lease
@@ -236,7 +243,20 @@ class QueueActor(Actor[QueueMsg]):
             error=TaskError("WorkerCrashed", f"{worker} crashed while running the task"),
             retry_at=self._clock.now(),
         )
-        await self._store.tell(Finish(outcome))
+        self._add_outcome(outcome)
+
+    def _add_outcome(self, outcome: Outcome) -> None:
+        if not self._outcomes:
+            self._flush_at = trio.current_time() + self._config.flush_interval
+            if self._timer_scope is not None:
+                self._timer_scope.deadline = min(self._timer_scope.deadline, self._flush_at)
+        self._outcomes.append(outcome)
+
+    async def _flush_outcomes(self) -> None:
+        """Outcomes go to the store together: one message, one commit."""
+        if self._outcomes:
+            outcomes, self._outcomes = tuple(self._outcomes), []
+            await self._store.tell(Finish(outcomes))
 
     async def _release_buffer(self) -> None:
         tasks = [entry[3] for entry in self._buffer]
@@ -258,7 +278,8 @@ class QueueActor(Actor[QueueMsg]):
 
     def _wake_at(self) -> float:
         due = math.inf if self._next_due is None else self._clock.to_trio(self._next_due)
-        return min(due, self._next_heartbeat, self._next_poll)
+        flush = self._flush_at if self._outcomes else math.inf
+        return min(due, self._next_heartbeat, self._next_poll, flush)
 
     async def _timer(self) -> None:
         while True:
@@ -270,6 +291,8 @@ class QueueActor(Actor[QueueMsg]):
 
     async def _tick(self) -> None:
         now = trio.current_time()
+        if self._outcomes and now >= self._flush_at:
+            await self._flush_outcomes()
         if self._next_due is not None and self._clock.to_trio(self._next_due) <= now:
             self._next_due = await self._store.ask(Promote())
             self._maybe_work = True

@@ -91,7 +91,7 @@ class StoreActor(Actor[StoreMsg]):
             for request in submits:
                 request.reply.send(submitted[start : start + len(request.tasks)])
                 start += len(request.tasks)
-        outcomes = [msg.outcome for msg in batch if isinstance(msg, Finish)]
+        outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
         if outcomes:
             moves.extend(await self._store.finish(outcomes, now))
         for msg in batch:

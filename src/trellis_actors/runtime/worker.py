@@ -19,13 +19,13 @@ from ..errors import TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
 from ..stores.base import Outcome
 from .messages import (
-    Abandon,
     CancelTask,
     Finish,
     Next,
     Progress,
     QueueMsg,
     Release,
+    StopAsking,
     StoreMsg,
     WorkerMsg,
 )
@@ -63,7 +63,6 @@ class Worker(Actor[WorkerMsg]):
         self._store = store
         self._clock = clock
         self._current: tuple[str, trio.CancelScope] | None = None
-        self._ask_scope: trio.CancelScope | None = None
         self._release = False  # the current task is to go back to the store, not end
 
     async def run(
@@ -72,27 +71,21 @@ class Worker(Actor[WorkerMsg]):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._control)
             task_status.started(self.ref)
-            done: str | None = None
+            outcome: Outcome | None = None
             while not self.stop_requested.is_set():
-                task = await self._next(done)
+                task = await self._next(outcome)
                 if task is None:
                     break
-                done = task.id
-                await self._execute(task)
+                outcome = await self._execute(task)
+            if outcome is not None:  # stopped before reporting it with the next ask
+                await self._store.tell(Finish((outcome,)))
             nursery.cancel_scope.cancel()
 
-    async def _next(self, done: str | None) -> Task | None:
-        request = Next(self.name, self.ref, done)
-        with trio.CancelScope() as self._ask_scope:
-            task = await self._queue.ask(request, timeout=None)
-            if task is None:  # draining: wait to be stopped
-                await self.stop_requested.wait()
-            return task
-        self._ask_scope = None
-        if request.reply.is_set:  # the answer came as we were stopping: run it anyway
-            return await request.reply.wait()
-        self._queue.tell_nowait(Abandon(self.name))
-        return None
+    async def _next(self, outcome: Outcome | None) -> Task | None:
+        task = await self._queue.ask(Next(self.name, self.ref, outcome), timeout=None)
+        if task is None and not self.stop_requested.is_set():
+            await self.stop_requested.wait()  # the queue is draining
+        return task
 
     async def _control(self) -> None:
         while (msg := await self.receive()) is not _STOP:
@@ -101,24 +94,23 @@ class Worker(Actor[WorkerMsg]):
                     if self._current is not None and self._current[0] == task_id:
                         self._release = release
                         self._current[1].cancel()
-        if self._ask_scope is not None:
-            self._ask_scope.cancel()
+        # Stopping: a ``Next`` we may be waiting on is answered with None. A task handed
+        # out before the queue sees this is still run: stopping is graceful.
+        await self._queue.tell(StopAsking(self.name))
 
-    async def _execute(self, task: Task) -> None:
+    async def _execute(self, task: Task) -> Outcome | None:
+        """Run one attempt; the outcome is reported with the next ``Next`` (None: released)."""
         self.alive()
         try:
             task_type: TaskType | None = self._app.get(task.type)
         except TrellisError:
             task_type = None
-        bound = log.bind(
-            task_id=task.id, task_type=task.type, attempt=task.attempt, worker=self.name
-        )
         scope = trio.CancelScope()
         self._current = (task.id, scope)
         self._release = False
         try:
             with scope:
-                outcome = await self._attempt(task, task_type, bound, scope)
+                outcome = await self._attempt(task, task_type, scope)
         except trio.Cancelled:
             # Cancelled from outside (shutdown past its grace period): give the task back.
             with trio.CancelScope(shield=True), trio.move_on_after(5):
@@ -128,16 +120,15 @@ class Worker(Actor[WorkerMsg]):
             self._current = None
         if scope.cancelled_caught and self._release:
             await self._store.ask(Release((task.id,), self._owner))
-            return
+            return None
         if scope.cancelled_caught:
-            outcome = self._outcome(task, TaskStatus.CANCELLED)
-        await self._store.tell(Finish(outcome))
+            return self._outcome(task, TaskStatus.CANCELLED)
+        return outcome
 
     async def _attempt(
         self,
         task: Task,
         task_type: TaskType | None,
-        bound: structlog.typing.FilteringBoundLogger,
         scope: trio.CancelScope,
     ) -> Outcome:
         if task_type is None:
@@ -147,7 +138,9 @@ class Worker(Actor[WorkerMsg]):
             task_id=task.id,
             type=task.type,
             attempt=task.attempt,
-            log=bound,
+            make_log=lambda: log.bind(
+                task_id=task.id, task_type=task.type, attempt=task.attempt, worker=self.name
+            ),
             cancel_scope=scope,
             report_progress=self._progress(task.id),
             alive=self.alive,

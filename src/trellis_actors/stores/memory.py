@@ -6,11 +6,19 @@ import bisect
 import heapq
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 
 from .. import _ids
 from ..errors import TaskNotFound
-from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
+from ..lifecycle import (
+    Task,
+    TaskError,
+    TaskEvent,
+    TaskStatus,
+    Transition,
+    created,
+    evolve,
+    transition,
+)
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
@@ -337,8 +345,8 @@ def _matches(task: Task, filter: TaskFilter) -> bool:
 
 
 def _with_lease(task: Task, lease_until: float) -> Task:
-    return replace(task, lease_expires_at=lease_until)
+    return evolve(task, {"lease_expires_at": lease_until})
 
 
 def _with_progress(task: Task, fraction: float, message: str | None, now: float) -> Task:
-    return replace(task, progress=fraction, progress_message=message, updated_at=now)
+    return evolve(task, {"progress": fraction, "progress_message": message, "updated_at": now})
