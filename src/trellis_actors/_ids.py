@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
-import uuid
 
 _lock = threading.Lock()
+_random = random.Random()  # ids need uniqueness, not secrecy
+os.register_at_fork(after_in_child=_random.seed)  # forked processes must not share a stream
 _last_ms = 0
 _counter = 0
 
@@ -27,6 +29,7 @@ def new_id() -> str:
             _counter = 0
         _last_ms = ms
         counter = _counter
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand_b = _random.getrandbits(62)
     value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

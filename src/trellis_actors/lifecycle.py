@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._time import iso
 from .errors import InvalidTransition
@@ -128,9 +128,8 @@ class Task:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TaskEvent:
-    """One move in a task's history."""
+class TaskEvent(NamedTuple):
+    """One move in a task's history. (A named tuple: immutable and cheap to make.)"""
 
     task_id: str
     from_status: TaskStatus | None
@@ -150,8 +149,7 @@ class TaskEvent:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """A task after a move, with the event that records the move."""
 
     task: Task

@@ -144,12 +144,25 @@ StoreMsg = (
 
 
 @dataclass(frozen=True, slots=True)
-class Next(Request[Task | None]):
-    """A worker asks for work, reporting how its last task ended. Reply ``None``: draining."""
+class Next(Request[tuple[Task, ...] | None]):
+    """A worker asks for work, reporting how its last tasks ended.
+
+    The reply is one task, or a few when the backlog is deep (the worker's prefetch);
+    ``None`` means the queue is draining.
+    """
 
     worker: str
     worker_ref: Ref[Any]
-    outcome: Outcome | None = None
+    outcomes: tuple[Outcome, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """A stopping worker's last report: outcomes, and tasks it gave back unstarted."""
+
+    worker: str
+    outcomes: tuple[Outcome, ...]
+    released: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +218,16 @@ class Tick(Request[None]):
 
 
 QueueMsg = (
-    Next | StopAsking | WorkReady | CancelRunning | Drain | ReleaseAll | WaitIdle | QueueInfo | Tick
+    Next
+    | Settle
+    | StopAsking
+    | WorkReady
+    | CancelRunning
+    | Drain
+    | ReleaseAll
+    | WaitIdle
+    | QueueInfo
+    | Tick
 )
 
 # -- to a worker ----------------------------------------------------------------------

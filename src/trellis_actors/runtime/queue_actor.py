@@ -32,6 +32,7 @@ from .messages import (
     QueueMsg,
     Release,
     ReleaseAll,
+    Settle,
     StopAsking,
     StoreMsg,
     Tick,
@@ -49,6 +50,7 @@ class QueueConfig:
     queues: tuple[str, ...] | None = None  # None: every queue
     lease: float = 30.0
     claim_batch: int = 32
+    prefetch: int = 4  # at most this many tasks handed to a worker at once
     poll_interval: float = 1.0
     flush_interval: float = 0.02  # outcomes wait at most this long for company
     concurrency: Mapping[str, int] | None = None  # per task type, on this node
@@ -83,7 +85,7 @@ class QueueActor(Actor[QueueMsg]):
         self._parked: dict[str, deque[Task]] = {}
         self._waiting: deque[Next] = deque()
         self._handed: dict[str, _Handed] = {}
-        self._by_worker: dict[str, str] = {}
+        self._by_worker: dict[str, list[str]] = {}  # task ids in each worker's hands
         self._running: Counter[str] = Counter()
         self._done: Counter[str] = Counter()
         self._idle_waiters: list[WaitIdle] = []
@@ -120,17 +122,21 @@ class QueueActor(Actor[QueueMsg]):
 
     async def handle(self, msg: QueueMsg) -> None:
         match msg:
-            case Next(worker, _, outcome):
-                if outcome is not None:
-                    self._add_outcome(outcome)
-                    self._settle(outcome.task_id)
-                elif worker in self._by_worker:
+            case Next(worker, _, outcomes):
+                if outcomes:
+                    self._report(outcomes)
+                elif self._by_worker.get(worker):
                     await self._worker_lost(worker)
                 if self._draining:
                     msg.reply.send(None)
                     return
                 self._waiting.append(msg)
                 await self._dispatch()
+            case Settle(_, outcomes, released):
+                self._report(outcomes)
+                for task_id in released:
+                    if task_id in self._handed:
+                        self._settle(task_id, counted=False)
             case StopAsking(worker):
                 for request in [req for req in self._waiting if req.worker == worker]:
                     self._waiting.remove(request)
@@ -171,23 +177,31 @@ class QueueActor(Actor[QueueMsg]):
     # -- handing out work ---------------------------------------------------------------
     async def _dispatch(self) -> None:
         while self._waiting:
-            task = self._pop_ready()
-            if task is None:
-                if not self._maybe_work or self._draining:
-                    return
-                if not await self._claim():
+            # A deep backlog goes out a few tasks at a time (prefetch); a shallow one is
+            # shared one task per worker, so no task waits behind another needlessly.
+            share = len(self._buffer) // len(self._waiting)
+            tasks: list[Task] = []
+            while len(tasks) < max(1, min(self._config.prefetch, share)):
+                task = self._pop_ready()
+                if task is None:
+                    break
+                tasks.append(task)
+            if not tasks:
+                if not self._maybe_work or self._draining or not await self._claim():
                     return
                 continue
             request = self._waiting.popleft()
-            self._handed[task.id] = _Handed(task, request.worker, request.worker_ref)
-            self._by_worker[request.worker] = task.id
-            self._running[task.type] += 1
-            request.reply.send(task)
+            held = self._by_worker.setdefault(request.worker, [])
+            for task in tasks:
+                self._handed[task.id] = _Handed(task, request.worker, request.worker_ref)
+                held.append(task.id)
+                self._running[task.type] += 1
+            request.reply.send(tuple(tasks))
 
     async def _claim(self) -> bool:
         await self._flush_outcomes()  # the store takes both in one batch
         config = self._config
-        limit = max(config.claim_batch, len(self._waiting))
+        limit = max(config.claim_batch, len(self._waiting) * config.prefetch)
         lease_until = self._clock.now() + config.lease
         tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
         if len(tasks) < limit:
@@ -216,8 +230,9 @@ class QueueActor(Actor[QueueMsg]):
     def _settle(self, task_id: str, *, counted: bool = True) -> _Handed:
         """A handed-out task left its worker's hands."""
         handed = self._handed.pop(task_id)
-        if self._by_worker.get(handed.worker) == task_id:
-            del self._by_worker[handed.worker]
+        held = self._by_worker.get(handed.worker)
+        if held is not None and task_id in held:
+            held.remove(task_id)
         self._running[handed.task.type] -= 1
         if counted:
             self._done[handed.worker] += 1
@@ -230,20 +245,28 @@ class QueueActor(Actor[QueueMsg]):
             self._idle_waiters.clear()
         return handed
 
+    def _report(self, outcomes: tuple[Outcome, ...]) -> None:
+        for outcome in outcomes:
+            if outcome.task_id in self._handed:
+                self._add_outcome(outcome)
+                self._settle(outcome.task_id)
+
     async def _worker_lost(self, worker: str) -> None:
-        """The worker asked afresh while holding a task: it crashed and was restarted."""
-        task = self._settle(self._by_worker[worker], counted=False).task
-        retry = task.attempt < task.max_attempts
-        log.warning("worker lost its task", worker=worker, task_id=task.id, retry=retry)
-        outcome = Outcome(
-            task.id,
-            self._config.owner,
-            task.attempt,
-            TaskStatus.RETRYING if retry else TaskStatus.FAILED,
-            error=TaskError("WorkerCrashed", f"{worker} crashed while running the task"),
-            retry_at=self._clock.now(),
-        )
-        self._add_outcome(outcome)
+        """The worker asked afresh while holding tasks: it crashed and was restarted."""
+        for task_id in list(self._by_worker[worker]):
+            task = self._settle(task_id, counted=False).task
+            retry = task.attempt < task.max_attempts
+            log.warning("worker lost its task", worker=worker, task_id=task.id, retry=retry)
+            self._add_outcome(
+                Outcome(
+                    task.id,
+                    self._config.owner,
+                    task.attempt,
+                    TaskStatus.RETRYING if retry else TaskStatus.FAILED,
+                    error=TaskError("WorkerCrashed", f"{worker} crashed while holding the task"),
+                    retry_at=self._clock.now(),
+                )
+            )
 
     def _add_outcome(self, outcome: Outcome) -> None:
         if not self._outcomes:
@@ -322,15 +345,15 @@ class QueueActor(Actor[QueueMsg]):
                 self._dropped.add(task_id)
 
     def _workers(self) -> tuple[WorkerInfo, ...]:
-        names = sorted(set(self._done) | set(self._by_worker) | {r.worker for r in self._waiting})
+        names = set(self._done) | set(self._by_worker) | {r.worker for r in self._waiting}
         infos = []
-        for name in names:
-            task_id = self._by_worker.get(name)
-            task = self._handed[task_id].task if task_id is not None else None
+        for name in sorted(names):
+            held = self._by_worker.get(name)
+            task = self._handed[held[0]].task if held else None
             infos.append(
                 WorkerInfo(
                     name=name,
-                    current_task=task_id,
+                    current_task=None if task is None else task.id,
                     current_type=None if task is None else task.type,
                     tasks_done=self._done[name],
                 )

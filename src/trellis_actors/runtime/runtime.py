@@ -72,6 +72,7 @@ class RuntimeConfig:
     grace_period: float = 10.0
     lease: float = 30.0
     claim_batch: int | None = None  # default: 2 x workers, at least 32
+    prefetch: int = 4  # most tasks a worker takes at once when the backlog is deep
     poll_interval: float = 1.0
     queues: tuple[str, ...] | None = None  # None: work every queue
     node: str | None = None  # lease owner; default host:pid:random
@@ -80,6 +81,8 @@ class RuntimeConfig:
     worker_idle_timeout: float | None = None
 
     def __post_init__(self) -> None:
+        if self.prefetch < 1:
+            raise ConfigurationError("prefetch must be >= 1")
         if self.workers < 0:
             raise ConfigurationError("workers must be >= 0")
         if self.grace_period < 0 or self.lease <= 0 or self.poll_interval <= 0:
@@ -157,6 +160,7 @@ class Runtime:
             queues=config.queues,
             lease=config.lease,
             claim_batch=config.claim_batch or max(32, 2 * config.workers),
+            prefetch=config.prefetch,
             poll_interval=config.poll_interval,
             concurrency=limits,
         )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
 import traceback
-from contextlib import nullcontext
 from typing import Any
 
 import structlog
@@ -20,11 +20,11 @@ from ..lifecycle import Task, TaskError, TaskStatus
 from ..stores.base import Outcome
 from .messages import (
     CancelTask,
-    Finish,
     Next,
     Progress,
     QueueMsg,
     Release,
+    Settle,
     StopAsking,
     StoreMsg,
     WorkerMsg,
@@ -63,7 +63,12 @@ class Worker(Actor[WorkerMsg]):
         self._store = store
         self._clock = clock
         self._current: tuple[str, trio.CancelScope] | None = None
-        self._release = False  # the current task is to go back to the store, not end
+        # Why the current task's scope was cancelled: "cancel", "release" or None (its
+        # deadline, or the handler itself).
+        self._interrupt: str | None = None
+        self._deadline = math.inf
+        self._timeout: float | None = None
+        self._cancelled: dict[str, bool] = {}  # tasks in hand cancelled before they start
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[WorkerMsg]] = trio.TASK_STATUS_IGNORED
@@ -71,69 +76,86 @@ class Worker(Actor[WorkerMsg]):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._control)
             task_status.started(self.ref)
-            outcome: Outcome | None = None
+            outcomes: tuple[Outcome, ...] = ()
+            released: tuple[str, ...] = ()
             while not self.stop_requested.is_set():
-                task = await self._next(outcome)
-                if task is None:
+                tasks = await self._queue.ask(Next(self.name, self.ref, outcomes), timeout=None)
+                outcomes = ()
+                if tasks is None:
                     break
-                outcome = await self._execute(task)
-            if outcome is not None:  # stopped before reporting it with the next ask
-                await self._store.tell(Finish((outcome,)))
+                outcomes, released = await self._run_batch(tasks)
+            if outcomes or released:
+                await self._queue.tell(Settle(self.name, outcomes, released))
+            await self.stop_requested.wait()  # a draining queue answers None before we stop
             nursery.cancel_scope.cancel()
 
-    async def _next(self, outcome: Outcome | None) -> Task | None:
-        task = await self._queue.ask(Next(self.name, self.ref, outcome), timeout=None)
-        if task is None and not self.stop_requested.is_set():
-            await self.stop_requested.wait()  # the queue is draining
-        return task
+    async def _run_batch(
+        self, tasks: tuple[Task, ...]
+    ) -> tuple[tuple[Outcome, ...], tuple[str, ...]]:
+        """Run the tasks in hand in order; once stopping, give the unstarted ones back."""
+        outcomes: list[Outcome] = []
+        released: list[str] = []
+        index = 0
+        try:
+            while index < len(tasks):
+                # One cancel scope serves a run of tasks (entering one costs more than a
+                # no-op task). When it fires, the task it interrupted ends and a fresh
+                # scope serves the rest.
+                with trio.CancelScope() as scope:
+                    while index < len(tasks):
+                        task = tasks[index]
+                        release = self._cancelled.pop(task.id, None)
+                        if self.stop_requested.is_set() or release:
+                            rest = tuple(t.id for t in tasks[index:])
+                            await self._store.ask(Release(rest, self._owner))
+                            return tuple(outcomes), (*released, *rest)
+                        if release is False:  # cancelled before it started
+                            outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
+                        else:
+                            outcomes.append(await self._attempt(task, scope))
+                        index += 1
+                if not scope.cancelled_caught:
+                    break
+                task = tasks[index]  # the task the scope interrupted
+                index += 1
+                if self._interrupt == "release":
+                    await self._store.ask(Release((task.id,), self._owner))
+                    released.append(task.id)
+                elif self._interrupt is None and trio.current_time() >= self._deadline:
+                    timeout = TaskTimeout(f"ran past its {task.timeout or self._timeout}s timeout")
+                    outcomes.append(self._failure(task, self._app.get(task.type), timeout))
+                else:
+                    outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
+        except trio.Cancelled:
+            # Cancelled from outside (shutdown past its grace period): give tasks back.
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                rest = tuple(t.id for t in tasks[index:])
+                await self._store.ask(Release(rest, self._owner))
+            raise
+        finally:
+            self._current = None
+        return tuple(outcomes), tuple(released)
 
     async def _control(self) -> None:
         while (msg := await self.receive()) is not _STOP:
             match msg:
                 case CancelTask(task_id, _, release):
                     if self._current is not None and self._current[0] == task_id:
-                        self._release = release
+                        self._interrupt = "release" if release else "cancel"
                         self._current[1].cancel()
-        # Stopping: a ``Next`` we may be waiting on is answered with None. A task handed
-        # out before the queue sees this is still run: stopping is graceful.
+                    else:  # still waiting its turn in our hands
+                        self._cancelled[task_id] = release
+        # Stopping: a ``Next`` we may be waiting on is answered with None. Tasks handed
+        # out before the queue sees this are given back unstarted.
         await self._queue.tell(StopAsking(self.name))
 
-    async def _execute(self, task: Task) -> Outcome | None:
-        """Run one attempt; the outcome is reported with the next ``Next`` (None: released)."""
+    async def _attempt(self, task: Task, scope: trio.CancelScope) -> Outcome:
+        """Run the handler once under ``scope``, turning what it raises into an outcome."""
         self.alive()
-        try:
-            task_type: TaskType | None = self._app.get(task.type)
-        except TrellisError:
-            task_type = None
-        scope = trio.CancelScope()
-        self._current = (task.id, scope)
-        self._release = False
-        try:
-            with scope:
-                outcome = await self._attempt(task, task_type, scope)
-        except trio.Cancelled:
-            # Cancelled from outside (shutdown past its grace period): give the task back.
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await self._store.ask(Release((task.id,), self._owner))
-            raise
-        finally:
-            self._current = None
-        if scope.cancelled_caught and self._release:
-            await self._store.ask(Release((task.id,), self._owner))
-            return None
-        if scope.cancelled_caught:
-            return self._outcome(task, TaskStatus.CANCELLED)
-        return outcome
-
-    async def _attempt(
-        self,
-        task: Task,
-        task_type: TaskType | None,
-        scope: trio.CancelScope,
-    ) -> Outcome:
-        if task_type is None:
+        if task.type not in self._app:
             error = TaskError("UnknownTaskType", f"no handler is registered for {task.type!r}")
             return self._outcome(task, TaskStatus.FAILED, error=error)
+        task_type = self._app.get(task.type)
         ctx = TaskContext(
             task_id=task.id,
             type=task.type,
@@ -146,13 +168,20 @@ class Worker(Actor[WorkerMsg]):
             alive=self.alive,
         )
         timeout = task.timeout if task.timeout is not None else task_type.timeout
+        self._timeout = timeout
+        self._deadline = math.inf if timeout is None else trio.current_time() + timeout
+        if timeout is not None:
+            scope.deadline = self._deadline
+        self._interrupt = None
+        self._current = (task.id, scope)
         try:
-            with trio.fail_after(timeout) if timeout is not None else nullcontext():
-                result = await task_type.handler(ctx, task.payload)
-        except trio.TooSlowError:
-            return self._failure(task, task_type, TaskTimeout(f"ran past its {timeout}s timeout"))
+            result = await task_type.handler(ctx, task.payload)
         except Exception as exc:
             return self._failure(task, task_type, exc)
+        finally:
+            self._current = None
+            if timeout is not None:
+                scope.deadline = math.inf
         if result is not None:
             try:
                 json.dumps(result)

@@ -8,9 +8,11 @@ and each mutating method returns the transitions it made, in order, for publicat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+import trio
 
 from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition
 
@@ -32,8 +34,7 @@ class NewTask:
     trace_context: dict[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Submitted:
+class Submitted(NamedTuple):
     """The stored task, and whether this call created it (False: idempotency-key repeat)."""
 
     task: Task
@@ -91,6 +92,25 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True when the store answers."""
+
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run until cancelled, calling ``notify()`` whenever another process enqueued,
+        promoted or retried work (PostgreSQL ``LISTEN``); started (``nursery.start``) once
+        listening. Stores that only this process writes just wait. Leaves no thread or
+        connection behind when cancelled."""
+
+    async def try_lead(self, name: str) -> bool:
+        """True when this store holds the leadership called ``name`` (a janitor's or a
+        scheduler's): taken now, or still held. Call it before each round of leader-only
+        work; stores with a single node always lead."""
+
+    async def resign(self, name: str) -> None:
+        """Give up the leadership ``name`` (nothing happens when it is not held)."""
 
     async def enqueue(
         self, tasks: Sequence[NewTask], now: float
