@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._backoff import Backoff
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
+from .scheduling.define import ScheduleDefinition, define
 
 if TYPE_CHECKING:
     from .context import TaskContext
@@ -81,6 +82,7 @@ class App:
 
     builtins: bool = True
     _types: dict[str, TaskType] = field(default_factory=dict, init=False, repr=False)
+    _schedules: dict[str, ScheduleDefinition] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.builtins:
@@ -121,6 +123,59 @@ class App:
             return handler
 
         return register if fn is None else register(fn)
+
+    def periodic(
+        self,
+        *,
+        every: float | str | None = None,
+        cron: str | None = None,
+        timezone: str | None = None,
+        at: Any = None,
+        name: str | None = None,
+        payload: Any = None,
+        misfire: str = "skip",
+        **task_options: Any,
+    ) -> Callable[[Handler], Handler]:
+        """Register a task type and a schedule for it, in one decorator::
+
+            @app.periodic(every="30s")
+            async def refresh_cache(ctx, payload): ...
+
+        ``task_options`` are those of :meth:`task`. The schedule is named after the task
+        unless ``name`` is given; it is created or updated on start, never duplicated.
+        """
+
+        def register(handler: Handler) -> Handler:
+            task_name = task_options.pop("name", None) or handler.__name__
+            self.task(handler, name=task_name, **task_options)
+            self.schedule(
+                name or task_name,
+                task_name,
+                payload,
+                every=every,
+                cron=cron,
+                timezone=timezone,
+                at=at,
+                misfire=misfire,
+            )
+            return handler
+
+        return register
+
+    def schedule(self, name: str, task_type: str, payload: Any = None, **spec: Any) -> None:
+        """Declare a schedule in code: ``app.schedule("nightly", "report", cron="0 2 * * *")``.
+
+        Takes ``every``, ``cron`` (with ``timezone``), ``at``, ``queue``, ``priority``,
+        ``misfire`` and ``paused``; raises ValidationError for a bad spec.
+        """
+        if name in self._schedules:
+            raise ConfigurationError(f"a schedule named {name!r} is already declared")
+        self._schedules[name] = define(name, task_type, payload, **spec)
+
+    @property
+    def schedules(self) -> tuple[ScheduleDefinition, ...]:
+        """The schedules declared in code."""
+        return tuple(self._schedules.values())
 
     def add(self, task_type: TaskType) -> None:
         """Register a :class:`TaskType` built by hand."""

@@ -59,6 +59,10 @@ class WaitTimeout(TrellisError, TimeoutError):
     """``Runtime.wait`` gave up before the task ended."""
 
 
+class ScheduleNotFound(TrellisError, LookupError):
+    """No schedule with that id exists in the store."""
+
+
 class UnknownTaskType(TrellisError, LookupError):
     """A task was submitted for a type that is not registered."""
 

@@ -9,6 +9,7 @@ import trio
 
 from ..actors import Ref, Request
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
 
 # -- to the store actor ---------------------------------------------------------------
@@ -119,6 +120,41 @@ class SubscribeEvents(Request[None]):
     channel: trio.MemorySendChannel[tuple[Transition, ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class SaveSchedule(Request[Schedule]):
+    schedule: Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class GetSchedule(Request[Schedule | None]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListSchedules(Request[list[Schedule]]):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSchedule(Request[bool]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceSchedule(Request[bool]):
+    schedule_id: str
+    expected: float | None
+    next_run_at: float | None
+    fired_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TryLead(Request[bool]):
+    """Become (or stay) the one node that runs ``name`` (scheduler, janitor)."""
+
+    name: str
+
+
 StoreMsg = (
     Submit
     | Finish
@@ -138,6 +174,12 @@ StoreMsg = (
     | Ping
     | WaitFor
     | SubscribeEvents
+    | SaveSchedule
+    | GetSchedule
+    | ListSchedules
+    | DeleteSchedule
+    | AdvanceSchedule
+    | TryLead
 )
 
 # -- to the queue actor ---------------------------------------------------------------

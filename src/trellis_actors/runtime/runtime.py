@@ -28,8 +28,23 @@ from ..actors import (
     WhichChildren,
 )
 from ..app import App
-from ..errors import ConfigurationError, TaskNotFound, ValidationError, WaitTimeout
+from ..errors import (
+    ConfigurationError,
+    ScheduleNotFound,
+    TaskNotFound,
+    ValidationError,
+    WaitTimeout,
+)
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
+from ..scheduling.actor import (
+    CreateSchedule,
+    RemoveSchedule,
+    RunNow,
+    SchedulerActor,
+    UpdateSchedule,
+)
+from ..scheduling.define import FIELDS, define
+from ..scheduling.model import Schedule
 from ..stores import open_store
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import CatalogRegistry, TaskTypes
@@ -41,6 +56,8 @@ from .messages import (
     Events,
     Get,
     GetCounts,
+    GetSchedule,
+    ListSchedules,
     ListTasks,
     Ping,
     QueueInfo,
@@ -176,6 +193,13 @@ class Runtime:
                 retention=config.retention,
             ),
         )
+        scheduler = ChildSpec(
+            "scheduler",
+            lambda: SchedulerActor(
+                self.app, store_spec.ref, clock, refresh=config.poll_interval * 5
+            ),
+        )
+        self._scheduler = scheduler.ref
         self._refs = (registry.ref, store_spec.ref, queue_spec.ref)
         worker_specs = [self._worker_spec(clock) for _ in range(config.workers)]
         pool = ChildSpec(
@@ -186,7 +210,7 @@ class Runtime:
         )
         self._pool = pool.ref
         return Supervisor(
-            [registry, store_spec, queue_spec, janitor, pool],
+            [registry, store_spec, queue_spec, janitor, scheduler, pool],
             strategy=Strategy.ONE_FOR_ONE,
             registry=registry.ref,
         )
@@ -436,6 +460,46 @@ class Runtime:
         finally:
             send.close()
             receive.close()
+
+    # -- schedules -------------------------------------------------------------------
+    async def add_schedule(
+        self, name: str, task_type: str, payload: Any = None, **spec: Any
+    ) -> Schedule:
+        """Create a schedule: ``every=``, ``cron=`` (with ``timezone=``) or ``at=``, and
+        optionally ``queue``, ``priority``, ``misfire`` ("skip" or "run_once"), ``paused``."""
+        unknown = set(spec) - FIELDS
+        if unknown:
+            field_name = sorted(unknown)[0]
+            raise ValidationError(f"unknown field {field_name!r}", field=field_name)
+        definition = define(name, task_type, payload, **spec)
+        self.app.get(definition.task_type)
+        return await self._scheduler.ask(CreateSchedule(definition))
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        return await self._scheduler.ask(UpdateSchedule(schedule_id, changes))
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        return await self.update_schedule(schedule_id, paused=True)
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        return await self.update_schedule(schedule_id, paused=False)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        if not await self._scheduler.ask(RemoveSchedule(schedule_id)):
+            raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        schedule = await self._store_ref.ask(GetSchedule(schedule_id))
+        if schedule is None:
+            raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
+        return schedule
+
+    async def list_schedules(self) -> builtins.list[Schedule]:
+        return await self._store_ref.ask(ListSchedules())
+
+    async def run_schedule(self, schedule_id: str) -> Task:
+        """Fire a schedule now, outside its slots."""
+        return await self._scheduler.ask(RunNow(schedule_id))
 
     def snapshot(self) -> ActorSnapshot:
         """The live supervision tree."""

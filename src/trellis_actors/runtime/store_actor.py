@@ -15,13 +15,17 @@ from ..errors import ActorCrashed, TaskNotFound, TrellisError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import Store
 from .messages import (
+    AdvanceSchedule,
     Cancel,
     Claim,
+    DeleteSchedule,
     Events,
     Finish,
     Get,
     GetCounts,
+    GetSchedule,
     Heartbeat,
+    ListSchedules,
     ListTasks,
     Ping,
     Progress,
@@ -31,9 +35,11 @@ from .messages import (
     Recover,
     Release,
     Requeue,
+    SaveSchedule,
     StoreMsg,
     Submit,
     SubscribeEvents,
+    TryLead,
     WaitFor,
     WorkReady,
 )
@@ -168,6 +174,27 @@ class StoreActor(Actor[StoreMsg]):
             case SubscribeEvents(channel):
                 self._subscribers.append(channel)
                 msg.reply.send(None)
+                return []
+            case SaveSchedule(schedule):
+                msg.reply.send(await store.save_schedule(schedule))
+                return []
+            case GetSchedule(schedule_id):
+                msg.reply.send(await store.get_schedule(schedule_id))
+                return []
+            case ListSchedules():
+                msg.reply.send(await store.list_schedules())
+                return []
+            case DeleteSchedule(schedule_id):
+                msg.reply.send(await store.delete_schedule(schedule_id))
+                return []
+            case AdvanceSchedule(schedule_id, expected, next_run_at, fired_at):
+                advanced = await store.advance_schedule(
+                    schedule_id, expected, next_run_at, fired_at
+                )
+                msg.reply.send(advanced)
+                return []
+            case TryLead(name):
+                msg.reply.send(await store.try_lead(name))
                 return []
             case Submit() | Finish():
                 raise AssertionError("batched above")

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 import trio
 
 from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition
+from ..scheduling.model import Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +174,25 @@ class Store(Protocol):
     async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
         """Delete completed (and, separately, dead) tasks finished before the given times,
         with their events. Returns how many tasks were deleted."""
+
+    # -- schedules ---------------------------------------------------------------------
+    async def save_schedule(self, schedule: Schedule) -> Schedule:
+        """Insert or replace a schedule (by id). Names are unique: a clash raises
+        ``ValidationError`` with ``field="name"``."""
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, ordered by name."""
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float | None,
+        next_run_at: float | None,
+        fired_at: float | None,
+    ) -> bool:
+        """Move ``next_run_at`` on, only if it still equals ``expected`` (so two schedulers
+        never both advance a slot); ``fired_at`` (when not None) becomes ``last_run_at``."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import trio
 
 from .. import _ids
 from ..errors import TaskNotFound
@@ -20,14 +22,16 @@ from ..lifecycle import (
     transition,
 )
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .memory_schedules import MemorySchedules
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
 
 
-class MemoryStore:
+class MemoryStore(MemorySchedules):
     """Tasks in dictionaries, ready work in one heap per queue."""
 
     def __init__(self, url: str = "memory://") -> None:
+        super().__init__()
         self.url = url
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
@@ -45,6 +49,23 @@ class MemoryStore:
 
     async def ping(self) -> bool:
         return True
+
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Runs until cancelled: no other process can add work here."""
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def try_lead(self, name: str) -> bool:
+        """Always True: one process owns a memory store."""
+        return True
+
+    async def resign(self, name: str) -> None:
+        pass
 
     # -- book-keeping --------------------------------------------------------------------
     def _record(self, move: Transition) -> Transition:

@@ -1,0 +1,253 @@
+"""The scheduler actor: fires due schedule slots, exactly once per (schedule, slot)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, assert_never
+
+import structlog
+import trio
+
+from .. import _ids
+from .._time import Clock
+from ..actors import Actor, Ref, Request
+from ..actors._actor import _STOP
+from ..app import App
+from ..errors import ScheduleNotFound, TrellisError, ValidationError
+from ..lifecycle import Task
+from ..runtime.messages import (
+    AdvanceSchedule,
+    DeleteSchedule,
+    GetSchedule,
+    ListSchedules,
+    SaveSchedule,
+    StoreMsg,
+    Submit,
+    TryLead,
+)
+from ..stores.base import NewTask
+from .define import FIELDS, ScheduleDefinition, define
+from .model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
+
+log = structlog.get_logger("trellis.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSchedule(Request[Schedule]):
+    definition: ScheduleDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSchedule(Request[Schedule]):
+    schedule_id: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSchedule(Request[bool]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunNow(Request[Task]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake(Request[None]):
+    """The scheduler's own timer."""
+
+
+SchedulerMsg = CreateSchedule | UpdateSchedule | RemoveSchedule | RunNow | Wake
+
+
+class SchedulerActor(Actor[SchedulerMsg]):
+    """Keeps schedules in the store and fires their slots when due.
+
+    On several nodes one leads (``TryLead``); every fire is a task whose idempotency key
+    is (schedule, slot), so a slot cannot produce two tasks even across restarts or a
+    change of leader, and ``next_run_at`` only moves on by compare-and-set.
+    """
+
+    kind = "scheduler"
+
+    def __init__(
+        self,
+        app: App,
+        store: Ref[StoreMsg],
+        clock: Clock,
+        *,
+        refresh: float = 5.0,
+        grace: float = MISFIRE_GRACE,
+    ) -> None:
+        super().__init__()
+        self._app = app
+        self._store = store
+        self._clock = clock
+        self._refresh = refresh
+        self._grace = grace
+        self._timer_scope: trio.CancelScope | None = None
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Ref[SchedulerMsg]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await self._declare()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._timer)
+            task_status.started(self.ref)
+            while (msg := await self.receive()) is not _STOP:
+                await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
+            nursery.cancel_scope.cancel()
+
+    async def handle(self, msg: SchedulerMsg) -> None:
+        try:
+            match msg:
+                case CreateSchedule(definition):
+                    msg.reply.send(await self._create(definition))
+                case UpdateSchedule(schedule_id, changes):
+                    msg.reply.send(await self._update(await self._get(schedule_id), changes))
+                case RemoveSchedule(schedule_id):
+                    msg.reply.send(await self._store.ask(DeleteSchedule(schedule_id)))
+                case RunNow(schedule_id):
+                    schedule = await self._get(schedule_id)
+                    msg.reply.send(await self._submit(schedule, None))
+                case Wake():
+                    await self._fire_due()
+                    msg.reply.send(None)
+                case _:
+                    assert_never(msg)
+        except TrellisError as exc:
+            msg.reply.fail(exc)
+        self._rewind()
+
+    # -- definitions ----------------------------------------------------------------------
+    async def _declare(self) -> None:
+        """Create or update the schedules declared in code, by name, without duplicates."""
+        declared = self._app.schedules
+        if not declared:
+            return
+        existing = {s.name: s for s in await self._store.ask(ListSchedules())}
+        for definition in declared:
+            current = existing.get(definition.name)
+            if current is None:
+                await self._create(definition)
+                continue
+            changes = {
+                key: getattr(definition, key)
+                for key in FIELDS - {"paused"}  # an operator's pause outlives a restart
+                if getattr(definition, key) != getattr(current, key)
+            }
+            if changes:
+                await self._update(current, changes)
+
+    async def _create(self, definition: ScheduleDefinition) -> Schedule:
+        self._app.get(definition.task_type)
+        now = self._clock.now()
+        fields = {key: getattr(definition, key) for key in FIELDS}
+        schedule = Schedule(id=_ids.new_id(), anchor=now, created_at=now, updated_at=now, **fields)
+        schedule = replace(schedule, next_run_at=first_slot(schedule, now))
+        saved = await self._store.ask(SaveSchedule(schedule))
+        log.info("schedule created", schedule=saved.name, spec=saved.spec)
+        return saved
+
+    async def _update(self, current: Schedule, changes: Mapping[str, Any]) -> Schedule:
+        unknown = set(changes) - FIELDS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError(f"unknown field {name!r}", field=name)
+        merged = {key: getattr(current, key) for key in FIELDS} | dict(changes)
+        spec_keys = {"every", "cron", "at", "timezone"}
+        if spec_keys & set(changes):
+            for key in spec_keys - set(changes):  # a new kind of spec replaces the old one
+                merged[key] = None
+        definition = define(**merged)
+        self._app.get(definition.task_type)
+        now = self._clock.now()
+        updated = replace(
+            current, updated_at=now, **{key: getattr(definition, key) for key in FIELDS}
+        )
+        respec = any(getattr(updated, k) != getattr(current, k) for k in spec_keys)
+        if respec:
+            updated = replace(updated, anchor=now)
+        if respec or (current.paused and not updated.paused):
+            # A new spec starts afresh; a resumed schedule does not fire what it slept through.
+            updated = replace(updated, next_run_at=first_slot(updated, now))
+        return await self._store.ask(SaveSchedule(updated))
+
+    async def _get(self, schedule_id: str) -> Schedule:
+        schedule = await self._store.ask(GetSchedule(schedule_id))
+        if schedule is None:
+            raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
+        return schedule
+
+    # -- firing ---------------------------------------------------------------------------
+    async def _fire_due(self) -> None:
+        if not await self._store.ask(TryLead("scheduler")):
+            return
+        now = self._clock.now()
+        for schedule in await self._store.ask(ListSchedules()):
+            decision = plan(schedule, now, self._grace)
+            if decision.fire is None and decision.next_run_at == schedule.next_run_at:
+                continue
+            if decision.missed:
+                log.warning(
+                    "schedule missed slots",
+                    schedule=schedule.name,
+                    missed=decision.missed,
+                    policy=schedule.misfire.value,
+                )
+            if decision.fire is not None:
+                await self._submit(schedule, decision.fire)
+            await self._store.ask(
+                AdvanceSchedule(
+                    schedule.id, schedule.next_run_at, decision.next_run_at, decision.fire
+                )
+            )
+
+    async def _submit(self, schedule: Schedule, slot: float | None) -> Task:
+        task_type = self._app.get(schedule.task_type)
+        new = NewTask(
+            type=schedule.task_type,
+            payload=schedule.payload,
+            queue=schedule.queue or task_type.queue,
+            priority=schedule.priority,
+            max_attempts=task_type.max_attempts,
+            idempotency_key=None if slot is None else slot_key(schedule.id, slot),
+            dead_letter=task_type.dead_letter,
+            schedule_id=schedule.id,
+        )
+        (submitted,) = await self._store.ask(Submit((new,)))
+        log.info(
+            "schedule fired",
+            schedule=schedule.name,
+            task_id=submitted.task.id,
+            slot=slot,
+            created=submitted.created,
+        )
+        return submitted.task
+
+    # -- the timer ------------------------------------------------------------------------
+    def _rewind(self) -> None:
+        """Wake at once to look again (schedules may have changed)."""
+        if self._timer_scope is not None:
+            self._timer_scope.deadline = trio.current_time()
+
+    async def _wake_at(self) -> float:
+        horizon = trio.current_time() + self._refresh
+        if not await self._store.ask(TryLead("scheduler")):
+            return horizon
+        due = [
+            self._clock.to_trio(s.next_run_at)
+            for s in await self._store.ask(ListSchedules())
+            if s.next_run_at is not None and not s.paused
+        ]
+        return min([horizon, *due])
+
+    async def _timer(self) -> None:
+        while True:
+            with trio.CancelScope(deadline=await self._wake_at()) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            await self.ref.ask(Wake(), timeout=None)
