@@ -10,12 +10,13 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 import trio
 
+from .. import tracing
 from .._time import Clock, parse_iso
 from ..actors import (
     ActorSnapshot,
@@ -36,6 +37,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
+from ..observability.logs import log_transitions
 from ..scheduling.actor import (
     CreateSchedule,
     RemoveSchedule,
@@ -96,6 +98,7 @@ class RuntimeConfig:
     janitor_interval: float = 5.0
     retention: Retention = field(default_factory=Retention)
     worker_idle_timeout: float | None = None
+    log_transitions: bool = False  # one debug line per transition, besides failures
 
     def __post_init__(self) -> None:
         if self.prefetch < 1:
@@ -148,6 +151,7 @@ class Runtime:
         self._draining = False
         self._worker_seq = 0
         self._clock: Clock | None = None
+        self._observers = trio.CancelScope()
 
     @property
     def store_url(self) -> str:
@@ -237,6 +241,7 @@ class Runtime:
             async with trio.open_nursery() as nursery:
                 await nursery.start(root.run)
                 self._root = root
+                await nursery.start(self._log_transitions)
                 log.info(
                     "runtime started",
                     node=self.node,
@@ -247,11 +252,19 @@ class Runtime:
                 await self._stop.wait()
                 await self._drain()
                 root.request_stop()
+                self._observers.cancel()
         finally:
             self._stopped.set()
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await self._store.close()
             log.info("runtime stopped", node=self.node)
+
+    async def _log_transitions(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with self._observers:
+            async with self.subscribe() as events:
+                task_status.started()
+                async for batch in events.batches():
+                    log_transitions(batch, verbose=self.config.log_transitions)
 
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
@@ -335,7 +348,14 @@ class Runtime:
         """Store validated tasks in one commit; tells which were created."""
         if not tasks:
             return []
-        return await self._store_ref.ask(Submit(tuple(tasks)))
+        if not tracing.enabled():
+            return await self._store_ref.ask(Submit(tuple(tasks)))
+        with tracing.span(
+            "trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}
+        ):
+            carrier = tracing.inject()
+            traced = tuple(replace(task, trace_context=carrier) for task in tasks)
+            return await self._store_ref.ask(Submit(traced))
 
     async def submit(self, type: str, payload: Any = None, **fields: Any) -> Task:
         """Submit one task (see :data:`SUBMIT_FIELDS`); an idempotency-key repeat returns

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 import trio
 
+from .. import tracing
 from .._time import Clock
 from ..actors import Actor, Ref
 from ..actors._actor import _STOP
@@ -175,7 +176,10 @@ class Worker(Actor[WorkerMsg]):
         self._interrupt = None
         self._current = (task.id, scope)
         try:
-            result = await task_type.handler(ctx, task.payload)
+            if task.trace_context is None:
+                result = await task_type.handler(ctx, task.payload)
+            else:
+                result = await self._traced(task, task_type.handler, ctx)
         except Exception as exc:
             return self._failure(task, task_type, exc)
         finally:
@@ -191,6 +195,26 @@ class Worker(Actor[WorkerMsg]):
                 )
                 return self._outcome(task, TaskStatus.FAILED, error=error)
         return self._outcome(task, TaskStatus.COMPLETED, result=result)
+
+    async def _traced(self, task: Task, handler: Any, ctx: TaskContext) -> Any:
+        """Run the handler in a span that continues the submitter's trace."""
+        attributes = {
+            "trellis.task_id": task.id,
+            "trellis.task_type": task.type,
+            "trellis.attempt": task.attempt,
+            "trellis.worker": self.name,
+        }
+        with tracing.span(
+            f"trellis.task {task.type}",
+            parent=task.trace_context,
+            kind="consumer",
+            attributes=attributes,
+        ) as current:
+            try:
+                return await handler(ctx, task.payload)
+            except Exception as exc:
+                tracing.record_error(current, exc)
+                raise
 
     def _failure(self, task: Task, task_type: TaskType, exc: BaseException) -> Outcome:
         error = TaskError(

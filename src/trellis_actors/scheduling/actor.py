@@ -9,7 +9,7 @@ from typing import Any, assert_never
 import structlog
 import trio
 
-from .. import _ids
+from .. import _ids, tracing
 from .._time import Clock
 from ..actors import Actor, Ref, Request
 from ..actors._actor import _STOP
@@ -217,7 +217,13 @@ class SchedulerActor(Actor[SchedulerMsg]):
             dead_letter=task_type.dead_letter,
             schedule_id=schedule.id,
         )
-        (submitted,) = await self._store.ask(Submit((new,)))
+        with tracing.span(
+            "trellis.schedule.fire",
+            kind="producer",
+            attributes={"trellis.schedule": schedule.name, "trellis.task_type": schedule.task_type},
+        ):
+            new = replace(new, trace_context=tracing.inject())
+            (submitted,) = await self._store.ask(Submit((new,)))
         log.info(
             "schedule fired",
             schedule=schedule.name,

@@ -1,0 +1,1 @@
+"""Observability that hangs off the lifecycle stream: metrics, tracing set-up, logging."""

@@ -1,0 +1,157 @@
+"""Prometheus metrics, fed by the runtime's lifecycle stream (the core knows nothing of them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import trio
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..lifecycle import TaskStatus, Transition
+
+if TYPE_CHECKING:
+    from ..actors import ActorSnapshot
+    from ..runtime.runtime import Runtime
+
+_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _ActorCollector(Collector):
+    """Restart counts and mailbox depths, read from the last tree snapshot."""
+
+    def __init__(self) -> None:
+        self.snapshot: ActorSnapshot | None = None
+
+    def collect(self) -> Iterable[Any]:
+        restarts = CounterMetricFamily(
+            "trellis_actor_restarts", "Restarts of each actor by its supervisor", labels=["actor"]
+        )
+        depth = GaugeMetricFamily(
+            "trellis_mailbox_depth", "Messages waiting in each actor's mailbox", labels=["actor"]
+        )
+        if self.snapshot is not None:
+            for actor in self.snapshot.walk():
+                restarts.add_metric([actor.name], actor.restarts)
+                if actor.mailbox is not None:
+                    depth.add_metric([actor.name], actor.mailbox.length)
+        yield restarts
+        yield depth
+
+
+class Metrics:
+    """Every Trellis metric, in its own registry (or one you pass).
+
+    ``observe`` takes batches of transitions; ``refresh`` reads the gauges that come from
+    the store and the actor tree (so queue depths are right with several nodes); ``run``
+    does the first for as long as the runtime runs.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.tasks = Counter(
+            "trellis_tasks",
+            "Task transitions, by type and new status",
+            ["type", "status"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "trellis_tasks_failed", "Attempts that ended in an error", ["type"], registry=r
+        )
+        self.duration = Histogram(
+            "trellis_task_duration_seconds",
+            "Duration of task attempts",
+            ["type"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "trellis_queue_depth", "Tasks per queue and status", ["queue", "status"], registry=r
+        )
+        self.worker_active = Gauge(
+            "trellis_worker_active", "Workers running a task on this node", registry=r
+        )
+        self.workers = Gauge("trellis_workers", "Workers on this node", registry=r)
+        self.fires = Counter(
+            "trellis_scheduler_fires", "Tasks created by schedules", ["schedule"], registry=r
+        )
+        self.check_up = Gauge(
+            "trellis_http_check_up",
+            "1 when the last http_check of a target passed",
+            ["target"],
+            registry=r,
+        )
+        self.check_latency = Gauge(
+            "trellis_http_check_latency_seconds",
+            "Latency of the last http_check of a target",
+            ["target"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "trellis_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "trellis_http_request_duration_seconds",
+            "HTTP request durations",
+            ["method", "route"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self._actors = _ActorCollector()
+        r.register(self._actors)
+        self._schedule_names: dict[str, str] = {}
+
+    def observe(self, batch: Iterable[Transition]) -> None:
+        for task, event in batch:
+            status = event.to_status
+            self.tasks.labels(task.type, status.value).inc()
+            if event.from_status is TaskStatus.RUNNING and task.started_at is not None:
+                self.duration.labels(task.type).observe(max(0.0, event.at - task.started_at))
+                if status in (TaskStatus.RETRYING, TaskStatus.FAILED) and task.error is not None:
+                    self.failed.labels(task.type).inc()
+            if event.from_status is None and task.schedule_id is not None:
+                name = self._schedule_names.get(task.schedule_id, task.schedule_id)
+                self.fires.labels(name).inc()
+            if status is TaskStatus.COMPLETED and task.type == "http_check":
+                self._observe_check(task.payload, task.result)
+
+    def _observe_check(self, payload: Any, result: Any) -> None:
+        if not isinstance(payload, dict) or not isinstance(result, dict):
+            return
+        target = str(payload.get("url"))
+        self.check_up.labels(target).set(1.0 if result.get("ok") else 0.0)
+        latency = result.get("latency_ms")
+        if isinstance(latency, int | float):
+            self.check_latency.labels(target).set(latency / 1000)
+
+    async def refresh(self, runtime: Runtime) -> None:
+        """Read the gauges that are state rather than events (call before a scrape)."""
+        counts = await runtime.counts()
+        self.queue_depth.clear()
+        for queue, statuses in counts.by_queue.items():
+            for status, count in statuses.items():
+                self.queue_depth.labels(queue, status).set(count)
+        workers = await runtime.workers()
+        self.worker_active.set(sum(1 for w in workers if w.current_task is not None))
+        self.workers.set(await runtime.worker_count())
+        self._actors.snapshot = runtime.snapshot()
+        self._schedule_names = {s.id: s.name for s in await runtime.list_schedules()}
+
+    async def run(
+        self, runtime: Runtime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Observe every transition of ``runtime`` until cancelled."""
+        async with runtime.subscribe() as events:
+            task_status.started()
+            async for batch in events.batches():
+                self.observe(batch)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)

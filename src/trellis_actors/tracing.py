@@ -1,0 +1,67 @@
+"""OpenTelemetry spans, when the ``otel`` extra is installed; no-ops otherwise.
+
+The trace context of the code that submits a task is stored with the task, so the span of
+its execution is a child of the submitting request's trace — even on another node or after
+a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+try:  # the otel extra
+    from opentelemetry import propagate, trace
+except ImportError:  # pragma: no cover - exercised where the extra is absent
+    propagate = None  # type: ignore[assignment]
+    trace = None  # type: ignore[assignment]
+
+_TRACER_NAME = "trellis_actors"
+
+
+def enabled() -> bool:
+    return trace is not None
+
+
+def inject() -> dict[str, str] | None:
+    """The current trace context as a carrier (W3C ``traceparent``), or None."""
+    if propagate is None:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    parent: Mapping[str, str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    kind: str = "internal",
+) -> Iterator[Any]:
+    """A span named ``name``, child of ``parent`` (a carrier) or of the current span."""
+    if trace is None:
+        yield None
+        return
+    context = propagate.extract(dict(parent)) if parent else None
+    span_kind = {
+        "internal": trace.SpanKind.INTERNAL,
+        "server": trace.SpanKind.SERVER,
+        "producer": trace.SpanKind.PRODUCER,
+        "consumer": trace.SpanKind.CONSUMER,
+    }[kind]
+    tracer = trace.get_tracer(_TRACER_NAME)
+    with tracer.start_as_current_span(
+        name, context=context, kind=span_kind, attributes=dict(attributes or {})
+    ) as current:
+        yield current
+
+
+def record_error(current: Any, error: BaseException) -> None:
+    """Mark ``current`` (a span from :func:`span`) as failed by ``error``."""
+    if trace is None or current is None:
+        return
+    current.record_exception(error)
+    current.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
