@@ -57,11 +57,3 @@ def span(
         name, context=context, kind=span_kind, attributes=dict(attributes or {})
     ) as current:
         yield current
-
-
-def record_error(current: Any, error: BaseException) -> None:
-    """Mark ``current`` (a span from :func:`span`) as failed by ``error``."""
-    if trace is None or current is None:
-        return
-    current.record_exception(error)
-    current.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))

@@ -41,6 +41,22 @@ class _ActorCollector(Collector):
         yield depth
 
 
+class _FireCollector(Collector):
+    """Fires counted by schedule id, labelled by name at scrape time (names can change)."""
+
+    def __init__(self) -> None:
+        self.fires: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+
+    def collect(self) -> Iterable[Any]:
+        family = CounterMetricFamily(
+            "trellis_scheduler_fires", "Tasks created by schedules", labels=["schedule"]
+        )
+        for schedule_id, count in sorted(self.fires.items()):
+            family.add_metric([self.names.get(schedule_id, schedule_id)], count)
+        yield family
+
+
 class Metrics:
     """Every Trellis metric, in its own registry (or one you pass).
 
@@ -75,9 +91,6 @@ class Metrics:
             "trellis_worker_active", "Workers running a task on this node", registry=r
         )
         self.workers = Gauge("trellis_workers", "Workers on this node", registry=r)
-        self.fires = Counter(
-            "trellis_scheduler_fires", "Tasks created by schedules", ["schedule"], registry=r
-        )
         self.check_up = Gauge(
             "trellis_http_check_up",
             "1 when the last http_check of a target passed",
@@ -105,7 +118,8 @@ class Metrics:
         )
         self._actors = _ActorCollector()
         r.register(self._actors)
-        self._schedule_names: dict[str, str] = {}
+        self._fires = _FireCollector()
+        r.register(self._fires)
 
     def observe(self, batch: Iterable[Transition]) -> None:
         for task, event in batch:
@@ -116,8 +130,8 @@ class Metrics:
                 if status in (TaskStatus.RETRYING, TaskStatus.FAILED) and task.error is not None:
                     self.failed.labels(task.type).inc()
             if event.from_status is None and task.schedule_id is not None:
-                name = self._schedule_names.get(task.schedule_id, task.schedule_id)
-                self.fires.labels(name).inc()
+                fires = self._fires.fires
+                fires[task.schedule_id] = fires.get(task.schedule_id, 0) + 1
             if status is TaskStatus.COMPLETED and task.type == "http_check":
                 self._observe_check(task.payload, task.result)
 
@@ -141,7 +155,7 @@ class Metrics:
         self.worker_active.set(sum(1 for w in workers if w.current_task is not None))
         self.workers.set(await runtime.worker_count())
         self._actors.snapshot = runtime.snapshot()
-        self._schedule_names = {s.id: s.name for s in await runtime.list_schedules()}
+        self._fires.names = {s.id: s.name for s in await runtime.list_schedules()}
 
     async def run(
         self, runtime: Runtime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

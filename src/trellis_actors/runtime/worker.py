@@ -209,12 +209,8 @@ class Worker(Actor[WorkerMsg]):
             parent=task.trace_context,
             kind="consumer",
             attributes=attributes,
-        ) as current:
-            try:
-                return await handler(ctx, task.payload)
-            except Exception as exc:
-                tracing.record_error(current, exc)
-                raise
+        ):  # the span records the handler's exception, if any
+            return await handler(ctx, task.payload)
 
     def _failure(self, task: Task, task_type: TaskType, exc: BaseException) -> Outcome:
         error = TaskError(

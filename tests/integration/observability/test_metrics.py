@@ -1,0 +1,81 @@
+"""Metrics from the lifecycle stream, exposed in the Prometheus text format."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import trellis_actors as ta
+from trellis_actors import testing
+from trellis_actors.observability.metrics import Metrics
+
+
+def make_app() -> ta.App:
+    app = ta.App()
+
+    @app.task(max_attempts=2, backoff=ta.Backoff(initial=1, maximum=1, jitter=0))
+    async def boom(ctx: ta.TaskContext, payload: object) -> None:
+        raise RuntimeError("boom")
+
+    @app.periodic(every="10s")
+    async def tick(ctx: ta.TaskContext, payload: object) -> None:
+        return None
+
+    return app
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Parse the exposition with prometheus-client's own parser."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+class TestMetrics:
+    """Counters follow transitions; gauges are read from the store and the actor tree."""
+
+    async def test_exposition(self, autojump_clock: trio.testing.MockClock) -> None:
+        """Task, failure, duration, depth, worker, actor and fire metrics all parse."""
+        metrics = Metrics()
+        async with testing.open_test_runtime(make_app()) as rt, trio.open_nursery() as nursery:
+            await nursery.start(metrics.run, rt)
+            echo = await rt.submit("echo", {"n": 1})
+            boom = await rt.submit("boom")
+            await rt.wait(echo.id)
+            await rt.wait(boom.id)
+            await rt.submit("echo", None, delay=3600)  # stays pending: a queue depth
+            await trio.sleep(25)  # two fires of "tick"
+            await trio.testing.wait_all_tasks_blocked()
+            await metrics.refresh(rt)
+            nursery.cancel_scope.cancel()
+        found = samples(metrics)
+        assert found[("trellis_tasks_total", (("status", "completed"), ("type", "echo")))] == 1
+        assert found[("trellis_tasks_total", (("status", "retrying"), ("type", "boom")))] == 1
+        assert found[("trellis_tasks_total", (("status", "dead"), ("type", "boom")))] == 1
+        assert found[("trellis_tasks_failed_total", (("type", "boom"),))] == 2
+        assert found[("trellis_task_duration_seconds_count", (("type", "echo"),))] == 1
+        assert found[("trellis_queue_depth", (("queue", "default"), ("status", "pending")))] == 1
+        assert found[("trellis_scheduler_fires_total", (("schedule", "tick"),))] == 2
+        assert found[("trellis_workers", ())] == 4
+        assert found[("trellis_worker_active", ())] == 0
+        assert found[("trellis_actor_restarts_total", (("actor", "queue"),))] == 0
+        assert ("trellis_mailbox_depth", (("actor", "store"),)) in found
+
+    async def test_request_metrics(self) -> None:
+        """HTTP request counts and durations carry method, route and status."""
+        metrics = Metrics()
+        metrics.observe_request("POST", "/tasks", 201, 0.004)
+        metrics.observe_request("POST", "/tasks", 201, 0.002)
+        found = samples(metrics)
+        labels = (("method", "POST"), ("route", "/tasks"), ("status", "201"))
+        assert found[("trellis_http_requests_total", labels)] == 2
+        count = (
+            "trellis_http_request_duration_seconds_count",
+            (("method", "POST"), ("route", "/tasks")),
+        )
+        assert found[count] == 2
