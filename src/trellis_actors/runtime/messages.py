@@ -70,6 +70,11 @@ class Prune(Request[int]):
 
 
 @dataclass(frozen=True, slots=True)
+class Purge(Request[int]):
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel(Request[Transition]):
     task_id: str
 
@@ -165,6 +170,7 @@ StoreMsg = (
     | Release
     | Recover
     | Prune
+    | Purge
     | Cancel
     | Requeue
     | Get

@@ -63,6 +63,7 @@ from .messages import (
     ListTasks,
     Ping,
     QueueInfo,
+    Purge,
     ReleaseAll,
     Requeue,
     Submit,
@@ -427,6 +428,10 @@ class Runtime:
     async def requeue(self, task_id: str) -> Task:
         """Send a dead task back to the queue with its attempts starting again."""
         return (await self._store_ref.ask(Requeue(task_id))).task
+
+    async def purge(self, task_ids: Sequence[str]) -> int:
+        """Delete dead tasks (others are left alone) with their history; returns how many."""
+        return await self._store_ref.ask(Purge(tuple(task_ids)))
 
     async def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Return the task once it has ended (completed, failed, dead or cancelled)."""

@@ -31,6 +31,7 @@ from .messages import (
     Progress,
     Promote,
     Prune,
+    Purge,
     QueueMsg,
     Recover,
     Release,
@@ -138,6 +139,9 @@ class StoreActor(Actor[StoreMsg]):
                 return moves
             case Prune(completed_before, dead_before):
                 msg.reply.send(await store.prune(completed_before, dead_before))
+                return []
+            case Purge(task_ids):
+                msg.reply.send(await store.purge(task_ids))
                 return []
             case Cancel(task_id):
                 move = await store.cancel(task_id, now)

@@ -175,6 +175,9 @@ class Store(Protocol):
         """Delete completed (and, separately, dead) tasks finished before the given times,
         with their events. Returns how many tasks were deleted."""
 
+    async def purge(self, task_ids: Sequence[str]) -> int:
+        """Delete the given tasks that are ``dead``, with their events; returns how many."""
+
     # -- schedules ---------------------------------------------------------------------
     async def save_schedule(self, schedule: Schedule) -> Schedule:
         """Insert or replace a schedule (by id). Names are unique: a clash raises

@@ -327,6 +327,15 @@ class MemoryStore(MemorySchedules):
                 by_queue.setdefault(queue, {})[status.value] = count
         return Counts(by_queue)
 
+    async def purge(self, task_ids: Sequence[str]) -> int:
+        doomed = [
+            task_id
+            for task_id in dict.fromkeys(task_ids)
+            if (task := self._tasks.get(task_id)) is not None and task.status is TaskStatus.DEAD
+        ]
+        self._delete(doomed)
+        return len(doomed)
+
     async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
         doomed = [
             task.id
@@ -345,6 +354,10 @@ class MemoryStore(MemorySchedules):
                 )
             )
         ]
+        self._delete(doomed)
+        return len(doomed)
+
+    def _delete(self, doomed: list[str]) -> None:
         for task_id in doomed:
             task = self._tasks.pop(task_id)
             del self._events[task_id]
@@ -354,7 +367,6 @@ class MemoryStore(MemorySchedules):
         if doomed:
             gone = set(doomed)
             self._order = [task_id for task_id in self._order if task_id not in gone]
-        return len(doomed)
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:
