@@ -9,7 +9,7 @@ import trio
 
 from .._time import Clock
 from ..actors import Actor, Ref
-from .messages import Prune, Recover, StoreMsg
+from .messages import Prune, Recover, StoreMsg, TryLead
 
 log = structlog.get_logger("trellis.janitor")
 
@@ -46,6 +46,8 @@ class Janitor(Actor[None]):
             if self.stop_requested.is_set():
                 return
             self.alive()
+            if not await self._store.ask(TryLead("janitor")):
+                continue  # another node's janitor does the rounds
             recovered = await self._store.ask(Recover())
             if recovered:
                 log.warning("recovered tasks whose lease expired", count=recovered)

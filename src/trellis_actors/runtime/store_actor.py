@@ -71,7 +71,17 @@ class StoreActor(Actor[StoreMsg]):
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        task_status.started(self.ref)
+        async with trio.open_nursery() as nursery:
+            # Other nodes' work (PostgreSQL NOTIFY) nudges our queue too.
+            await nursery.start(self._store.watch, self._nudge)
+            task_status.started(self.ref)
+            await self._serve()
+            nursery.cancel_scope.cancel()
+
+    def _nudge(self) -> None:
+        _tell_quietly(self._queue.tell_nowait, WorkReady())
+
+    async def _serve(self) -> None:
         mailbox = self.mailbox
         while (first := await self.receive()) is not _STOP:
             batch: list[StoreMsg] = [first]  # type: ignore[list-item]  # not _STOP
