@@ -8,15 +8,23 @@ from datetime import UTC, datetime
 import trio
 
 
+_EPOCH: trio.lowlevel.RunVar[float] = trio.lowlevel.RunVar("trellis_epoch")
+
+
 class Clock:
-    """Maps trio time to seconds since the epoch, anchored when the clock is made.
+    """Maps trio time to seconds since the epoch, anchored once per ``trio.run``.
 
     Under a real clock this tracks the wall clock; under ``MockClock`` task timestamps,
-    delays and leases follow virtual time.
+    delays and leases follow virtual time — and every runtime of one run shares the
+    anchor, so a runtime opened after a (virtual) outage sees the outage.
     """
 
     def __init__(self) -> None:
-        self._epoch = time.time() - trio.current_time()
+        try:
+            self._epoch = _EPOCH.get()
+        except LookupError:
+            self._epoch = time.time() - trio.current_time()
+            _EPOCH.set(self._epoch)
 
     def now(self) -> float:
         return self._epoch + trio.current_time()

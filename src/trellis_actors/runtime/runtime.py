@@ -142,6 +142,12 @@ class Runtime:
     ) -> None:
         self.app = app if app is not None else App()
         self.config = RuntimeConfig(**config)
+        for definition in self.app.schedules:
+            if definition.task_type not in self.app:
+                raise ConfigurationError(
+                    f"schedule {definition.name!r} is for task type {definition.task_type!r}, "
+                    "which is not registered; register it with @app.task first"
+                )
         self._store = open_store(store) if isinstance(store, str) else store
         self.node = (
             self.config.node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -304,8 +310,8 @@ class Runtime:
             raise ValidationError("type must be a string", field="type")
         task_type = self.app.get(type)
         try:
-            json.dumps(payload)
-        except (TypeError, ValueError) as exc:
+            json.dumps(payload, allow_nan=False)  # NaN and Infinity are not JSON
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(
                 f"payload must be JSON-serialisable: {exc}", field="payload"
             ) from None

@@ -14,7 +14,7 @@ from .._time import Clock
 from ..actors import Actor, Ref, Request
 from ..actors._actor import _STOP
 from ..app import App
-from ..errors import ScheduleNotFound, TrellisError, ValidationError
+from ..errors import ScheduleNotFound, TrellisError, UnknownTaskType, ValidationError
 from ..lifecycle import Task
 from ..runtime.messages import (
     AdvanceSchedule,
@@ -157,10 +157,13 @@ class SchedulerActor(Actor[SchedulerMsg]):
             name = sorted(unknown)[0]
             raise ValidationError(f"unknown field {name!r}", field=name)
         merged = {key: getattr(current, key) for key in FIELDS} | dict(changes)
-        spec_keys = {"every", "cron", "at", "timezone"}
-        if spec_keys & set(changes):
-            for key in spec_keys - set(changes):  # a new kind of spec replaces the old one
+        kinds = {"every", "cron", "at"}
+        spec_keys = kinds | {"timezone"}
+        if kinds & set(changes):
+            for key in kinds - set(changes):  # a new kind of spec replaces the old one
                 merged[key] = None
+            if merged["cron"] is None and "timezone" not in changes:
+                merged["timezone"] = None  # a zone belongs to cron alone
         definition = define(**merged)
         self._app.get(definition.task_type)
         now = self._clock.now()
@@ -198,7 +201,12 @@ class SchedulerActor(Actor[SchedulerMsg]):
                     policy=schedule.misfire.value,
                 )
             if decision.fire is not None:
-                await self._submit(schedule, decision.fire)
+                try:
+                    await self._submit(schedule, decision.fire)
+                except UnknownTaskType as exc:
+                    # Its type left the code: drop the slot rather than retry it forever.
+                    log.error("schedule slot dropped", schedule=schedule.name, error=str(exc))
+                    decision = decision._replace(fire=None)
             await self._store.ask(
                 AdvanceSchedule(
                     schedule.id, schedule.next_run_at, decision.next_run_at, decision.fire

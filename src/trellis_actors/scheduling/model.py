@@ -158,7 +158,8 @@ def plan(schedule: Schedule, now: float, grace: float = MISFIRE_GRACE) -> Plan:
 
     Due slots are those at or before ``now``. The latest is fired unless it is more than
     ``grace`` seconds late and the policy is ``skip``; earlier due slots are missed (never
-    fired: ``run_once`` folds them into its one fire).
+    fired: ``run_once`` folds them into its one fire). A one-shot fires however late: it
+    has no later slot to skip to.
     """
     slot = schedule.next_run_at
     if slot is None or slot > now or schedule.paused:
@@ -176,7 +177,7 @@ def plan(schedule: Schedule, now: float, grace: float = MISFIRE_GRACE) -> Plan:
         latest, missed = following, missed + 1
         following = next_slot(schedule, latest)
     late = now - latest > grace
-    if late and schedule.misfire is Misfire.SKIP:
+    if late and schedule.misfire is Misfire.SKIP and schedule.at is None:
         return Plan(None, following, missed + 1)
     return Plan(latest, following, missed)
 
