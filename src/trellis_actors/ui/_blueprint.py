@@ -1,0 +1,123 @@
+"""The UI blueprint, with what runs around every request: login, CSRF, security headers."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, g, request, url_for
+
+from ._render import go, is_htmx, render
+from ._security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    new_nonce,
+    safe_next,
+    valid_nonce,
+)
+from ._state import ui
+
+PREFIX = "/ui"
+
+bp = Blueprint(
+    "trellis_ui", __name__, url_prefix=PREFIX, static_folder="static", static_url_path="/static"
+)
+
+#: Scripts and styles only from the UI itself: an injected ``<script>`` would not run even
+#: if escaping ever failed. (HTMX is told not to inject its indicator ``<style>``.)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+_OPEN = frozenset({"trellis_ui.login", "trellis_ui.static"})
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="Strict",
+        secure=request.scheme == "https",
+    )
+
+
+@bp.before_request
+async def guard() -> Response | None:
+    """CSRF on every POST (403), then the login (a redirect to the login form)."""
+    if request.endpoint == "trellis_ui.static":
+        return None
+    state = ui()
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if nonce is None or not valid_nonce(nonce):
+        nonce = g.trellis_ui_new_nonce = new_nonce()
+    g.trellis_ui_csrf = state.guard.csrf_token(nonce)
+    if request.method == "POST":
+        given = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
+        if not state.guard.csrf_ok(request.cookies.get(CSRF_COOKIE), given):
+            refused = await render(
+                "error.html",
+                403,
+                title="Form expired",
+                message="This form did not come from this page or has expired. "
+                "Reload the page and try again.",
+            )
+            if is_htmx():  # our own page with a stale token: reload it for a fresh one
+                refused.headers["HX-Refresh"] = "true"
+            return refused
+    if request.endpoint in _OPEN or state.guard.logged_in(request.cookies.get(SESSION_COOKIE)):
+        return None
+    if is_htmx():  # a fragment request: send the whole page to the login form
+        came_from = request.headers.get("HX-Current-URL", "")
+        target = url_for("trellis_ui.login", next=safe_next(_path_of(came_from), ""))
+        return Response("", 401, headers={"HX-Redirect": target})
+    here = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+    return go(url_for("trellis_ui.login", next=here))
+
+
+def _path_of(url: str) -> str:
+    _, _, rest = url.partition("://")
+    _, slash, path = rest.partition("/")
+    return slash + path
+
+
+@bp.after_request
+async def headers(response: Response) -> Response:
+    nonce = g.get("trellis_ui_new_nonce")
+    if nonce is not None:
+        _cookie(response, CSRF_COOKIE, nonce)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+async def login() -> Response:
+    guard = ui().guard
+    home = url_for("trellis_ui.overview")
+    if not guard.required:
+        return go(home)
+    if request.method == "GET":
+        target = safe_next(request.args.get("next"), home)
+        return await render("login.html", next=target, error=None)
+    form = await request.form
+    target = safe_next(form.get("next"), home)
+    if not guard.token_matches(form.get("token", "")):
+        return await render("login.html", 401, next=target, error="That token is not right.")
+    response = go(target)
+    _cookie(response, SESSION_COOKIE, guard.session_value(), SESSION_MAX_AGE)
+    return response
+
+
+@bp.post("/logout")
+async def logout() -> Response:
+    response = go(url_for("trellis_ui.login"))
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response

@@ -1,0 +1,91 @@
+"""The overview: health, queue depths, workers, throughput and the latest failures.
+
+Each part is a fragment of its own that HTMX polls, so the page stays live without reloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Response
+
+from ...lifecycle import TaskStatus
+from .._blueprint import bp
+from .._render import render
+from .._state import ui
+from .._throughput import chart
+
+#: Statuses of tasks still waiting to run: a queue's depth.
+WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
+FAILURES = 5
+
+
+async def _health() -> dict[str, Any]:
+    runtime = ui().runtime
+    alive = await runtime.ping()
+    return {
+        "alive": alive,
+        "ready": alive and runtime.running and not runtime.draining,
+        "draining": runtime.draining,
+        "store": runtime.store_url,
+    }
+
+
+async def _queues() -> dict[str, Any]:
+    counts = await ui().runtime.counts()
+    rows = []
+    for name, per_status in sorted(counts.by_queue.items()):
+        full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
+        rows.append({"name": name, "depth": sum(full[s.value] for s in WAITING), "counts": full})
+    return {"queues": rows, "statuses": [status.value for status in TaskStatus]}
+
+
+async def _workers() -> dict[str, Any]:
+    workers = await ui().runtime.workers()
+    busy = sum(1 for worker in workers if worker.current_task is not None)
+    return {
+        "workers": workers,
+        "busy": busy,
+        "idle": len(workers) - busy,
+        "done": sum(worker.tasks_done for worker in workers),
+    }
+
+
+async def _throughput() -> dict[str, Any]:
+    return {"chart": chart(ui().throughput.series())}
+
+
+async def _failures() -> dict[str, Any]:
+    runtime = ui().runtime
+    found = [
+        task
+        for status in (TaskStatus.DEAD, TaskStatus.FAILED)
+        for task in (await runtime.list(status=status, limit=FAILURES)).items
+    ]
+    found.sort(key=lambda task: task.finished_at or task.updated_at, reverse=True)
+    return {"failures": found[:FAILURES]}
+
+
+PARTS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    "health": _health,
+    "queues": _queues,
+    "workers": _workers,
+    "throughput": _throughput,
+    "failures": _failures,
+}
+
+
+@bp.get("/")
+async def overview() -> Response:
+    context: dict[str, Any] = {}
+    for part in PARTS.values():
+        context.update(await part())
+    return await render("overview.html", **context)
+
+
+@bp.get("/overview/<part>")
+async def overview_part(part: str) -> Response:
+    if part not in PARTS:
+        return await render("error.html", 404, title="Not found", message="No such part.")
+    return await render(f"_{part}.html", **await PARTS[part]())
