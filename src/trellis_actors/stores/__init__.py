@@ -1,11 +1,59 @@
-"""Stores: where tasks live. ``open_store(url)`` picks one by URL scheme."""
+"""Stores: where tasks and their events live. One protocol, three implementations.
+
+:func:`open_store` picks one from a URL:
+
+* ``memory://`` — in this process only; for tests and throw-away runs;
+* ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (``?synchronous=…``) —
+  the embedded default, durable on one node;
+* ``postgresql://…`` or ``postgres://…`` — several nodes sharing one database.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from .base import Store
-from .memory import MemoryStore
+from .base import Counts as Counts
+from .base import NewTask as NewTask
+from .base import Outcome as Outcome
+from .base import Page as Page
+from .base import Store as Store
+from .base import Submitted as Submitted
+from .base import TaskFilter as TaskFilter
+from .memory import MemoryStore as MemoryStore
+from .sqlite import SqliteStore as SqliteStore
+
+__all__ = [
+    "Counts",
+    "MemoryStore",
+    "NewTask",
+    "Outcome",
+    "Page",
+    "SqliteStore",
+    "Store",
+    "Submitted",
+    "TaskFilter",
+    "open_store",
+]
+
+_USAGE = "use memory://, sqlite:///path.db or postgresql://user@host/db"
 
 
 def open_store(url: str) -> Store:
-    if url.startswith("memory://"):
+    """The store for ``url``, not yet opened: ``await store.open()`` connects and migrates.
+
+    Raises :class:`~trellis_actors.errors.ConfigurationError` for a URL no store accepts.
+    """
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme == "memory":
+        if url != "memory://":
+            raise ConfigurationError(f"the memory store takes no path or options: {_USAGE}")
         return MemoryStore(url)
-    raise ConfigurationError(f"unknown store URL {url!r}; use memory://")
+    if scheme == "sqlite":
+        return SqliteStore(url)
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore  # psycopg is imported only when it is used
+
+        return PostgresStore(url)
+    shown = f"scheme {scheme!r}" if scheme else "no scheme"
+    raise ConfigurationError(f"unsupported store URL ({shown}): {_USAGE}")

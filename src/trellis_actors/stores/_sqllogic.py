@@ -1,0 +1,451 @@
+"""The store protocol written once for the SQL stores, over a DB-API cursor.
+
+:class:`TaskLogic` selects rows, moves them with :func:`~trellis_actors.lifecycle.transition`
+(the only place a status changes) and writes tasks and events back, inside the transaction
+its caller opened. It mirrors :class:`~trellis_actors.stores.memory.MemoryStore` decision for
+decision; the conformance suite holds all the stores to the same behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .. import _ids
+from ..errors import TaskNotFound, ValidationError
+from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
+from ._sql import Cursor
+from ._sqlschedules import ScheduleSteps
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+
+_WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
+
+
+class TaskLogic(ScheduleSteps):
+    """The store protocol as synchronous steps inside the caller's transaction.
+
+    A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override
+    the dialect hooks below: how ids are checked and passed, how claimable rows are found,
+    how batches are written and deleted, and what happens once moves are written.
+    """
+
+    dialect: str
+    after_every_id: str  # sorts after every task id: the cursor of the first page
+
+    # -- dialect hooks -------------------------------------------------------------------
+    def key(self, task_id: str) -> str | None:
+        """``task_id`` if it can name a stored task, else None (it then matches nothing)."""
+        return task_id
+
+    def ids_param(self, ids: list[str]) -> Any:
+        return ids
+
+    def claimable(self, cur: Cursor, queues: Sequence[str] | None, limit: int) -> list[Task]:
+        """The next ``limit`` queued tasks: highest priority first, FIFO within one."""
+        if queues is None:
+            return self.select(cur, "claim_any", limit=limit)
+        found = [
+            task
+            for queue in dict.fromkeys(queues)
+            for task in self.select(cur, "claim_queue", queue=queue, limit=limit)
+        ]
+        found.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
+        return found[:limit]
+
+    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
+        params = {"status": status.value, "before": before}
+        cur.execute(self.q["prune_events"], params)
+        cur.execute(self.q["prune_tasks"], params)
+        return cur.rowcount
+
+    def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
+        """Delete the tasks of ``ids`` that are dead, with their events."""
+        params = {"ids": self.ids_param(ids)}
+        cur.execute(self.q["purge_events"], params)
+        cur.execute(self.q["purge_tasks"], params)
+        return cur.rowcount
+
+    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
+        """Called after ``moves`` are written (PostgreSQL sends NOTIFY from here)."""
+
+    def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        """Insert new tasks that carry no idempotency key (so cannot conflict)."""
+        cur.executemany(self.q["insert_task"], rows)
+
+    def update_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        cur.executemany(self.q["update_task"], rows)
+
+    def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        """Append events; their order is their order in history."""
+        cur.executemany(self.q["insert_event"], rows)
+
+    # -- rows ----------------------------------------------------------------------------
+    def task(self, row: Any) -> Task:
+        error = self._json(row["error"])
+        return Task(
+            id=str(row["id"]),
+            type=row["type"],
+            queue=row["queue"],
+            payload=self._json(row["payload"]),
+            status=TaskStatus(row["status"]),
+            priority=row["priority"],
+            attempt=row["attempt"],
+            max_attempts=row["max_attempts"],
+            run_at=row["run_at"],
+            timeout=row["timeout"],
+            idempotency_key=row["idempotency_key"],
+            dead_letter=bool(row["dead_letter"]),
+            created_at=row["created_at"],
+            queued_at=row["queued_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            updated_at=row["updated_at"],
+            result=self._json(row["result"]),
+            error=None if error is None else TaskError(**error),
+            progress=row["progress"],
+            progress_message=row["progress_message"],
+            lease_owner=row["lease_owner"],
+            lease_expires_at=row["lease_expires_at"],
+            schedule_id=row["schedule_id"],
+            trace_context=self._json(row["trace_context"]),
+        )
+
+    @staticmethod
+    def row(task: Task) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "type": task.type,
+            "queue": task.queue,
+            "payload": json.dumps(task.payload),
+            "status": task.status.value,
+            "priority": task.priority,
+            "attempt": task.attempt,
+            "max_attempts": task.max_attempts,
+            "run_at": task.run_at,
+            "timeout": task.timeout,
+            "idempotency_key": task.idempotency_key,
+            "dead_letter": task.dead_letter,
+            "created_at": task.created_at,
+            "queued_at": task.queued_at,
+            "started_at": task.started_at,
+            "finished_at": task.finished_at,
+            "updated_at": task.updated_at,
+            "result": None if task.result is None else json.dumps(task.result),
+            "error": None if task.error is None else json.dumps(task.error.to_dict()),
+            "progress": task.progress,
+            "progress_message": task.progress_message,
+            "lease_owner": task.lease_owner,
+            "lease_expires_at": task.lease_expires_at,
+            "schedule_id": task.schedule_id,
+            "trace_context": None if task.trace_context is None else json.dumps(task.trace_context),
+        }
+
+    @staticmethod
+    def event_row(event: TaskEvent) -> dict[str, Any]:
+        return {
+            "task_id": event.task_id,
+            "from_status": None if event.from_status is None else event.from_status.value,
+            "to_status": event.to_status.value,
+            "at": event.at,
+            "attempt": event.attempt,
+            "detail": event.detail,
+        }
+
+    def select(self, cur: Cursor, query: str, **params: Any) -> list[Task]:
+        cur.execute(self.q[query], params)
+        return [self.task(row) for row in cur.fetchall()]
+
+    def locked(self, cur: Cursor, task_ids: Iterable[str]) -> dict[str, Task]:
+        ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
+        if not ids:
+            return {}
+        return {task.id: task for task in self.select(cur, "lock_tasks", ids=self.ids_param(ids))}
+
+    def lock_one(self, cur: Cursor, task_id: str) -> Task:
+        key = self.key(task_id)
+        found = [] if key is None else self.select(cur, "lock_task", id=key)
+        if not found:
+            raise TaskNotFound(f"no task with id {task_id!r}")
+        return found[0]
+
+    def save(self, cur: Cursor, moves: list[Transition]) -> list[Transition]:
+        """Write each moved task's final state and every event, in order."""
+        if moves:
+            latest = {move.task.id: move.task for move in moves}
+            self.update_tasks(cur, [self.row(task) for task in latest.values()])
+            self.insert_events(cur, [self.event_row(move.event) for move in moves])
+            self.published(cur, moves)
+        return moves
+
+    # -- the protocol, one transaction per call ------------------------------------------
+    def enqueue(
+        self, cur: Cursor, tasks: Sequence[NewTask], now: float
+    ) -> tuple[list[Submitted], list[Transition]]:
+        submitted: list[Submitted] = []
+        moves: list[Transition] = []
+        plain: list[dict[str, Any]] = []  # no idempotency key, so no conflict: one batch
+        for new in tasks:
+            steps = _arrive(new, now)
+            task = steps[-1].task
+            if new.idempotency_key is None:
+                plain.append(self.row(task))
+            else:
+                cur.execute(self.q["insert_task"], self.row(task))
+                if cur.rowcount == 0:
+                    existing = self.select(cur, "task_by_key", key=new.idempotency_key)
+                    submitted.append(Submitted(existing[0], created=False))
+                    continue
+            moves.extend(steps)
+            submitted.append(Submitted(task, created=True))
+        if plain:
+            self.insert_tasks(cur, plain)
+        if moves:
+            self.insert_events(cur, [self.event_row(move.event) for move in moves])
+            self.published(cur, moves)
+        return submitted, moves
+
+    def promote_due(self, cur: Cursor, now: float, limit: int) -> list[Transition]:
+        if limit <= 0:
+            return []
+        due = self.select(cur, "due_tasks", now=now, limit=limit)
+        return self.save(cur, [transition(task, TaskStatus.QUEUED, at=now) for task in due])
+
+    def next_due_at(self, cur: Cursor) -> float | None:
+        cur.execute(self.q["next_due_at"], {})
+        row = cur.fetchone()
+        return None if row is None else row["run_at"]
+
+    def claim(
+        self,
+        cur: Cursor,
+        queues: Sequence[str] | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        now: float,
+    ) -> list[Transition]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        return self.save(
+            cur,
+            [
+                transition(
+                    task,
+                    TaskStatus.RUNNING,
+                    at=now,
+                    attempt=task.attempt + 1,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    progress=None,
+                    progress_message=None,
+                )
+                for task in self.claimable(cur, queues, limit)
+            ],
+        )
+
+    def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
+        tasks = self.locked(cur, (outcome.task_id for outcome in outcomes))
+        moves: list[Transition] = []
+        for outcome in outcomes:
+            task = tasks.get(outcome.task_id)
+            if task is None or not _holds(task, outcome.owner, outcome.attempt):
+                continue
+            detail = None if outcome.error is None else outcome.error.message
+            changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
+            if outcome.status is TaskStatus.RETRYING:
+                changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
+            move = transition(task, outcome.status, at=now, detail=detail, **changes)
+            moves.append(move)
+            if move.task.status is TaskStatus.FAILED and move.task.dead_letter:
+                moves.append(transition(move.task, TaskStatus.DEAD, at=now))
+            tasks[task.id] = moves[-1].task
+        return self.save(cur, moves)
+
+    def heartbeat(
+        self, cur: Cursor, task_ids: Sequence[str], owner: str, lease_until: float
+    ) -> set[str]:
+        ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
+        if not ids:
+            return set()
+        params = {"ids": self.ids_param(ids), "owner": owner, "lease_until": lease_until}
+        cur.execute(self.q["heartbeat"], params)
+        return {str(row["id"]) for row in cur.fetchall()}
+
+    def release(
+        self, cur: Cursor, task_ids: Sequence[str], owner: str, now: float
+    ) -> list[Transition]:
+        tasks = self.locked(cur, task_ids)
+        moves: list[Transition] = []
+        for task_id in task_ids:
+            task = tasks.get(task_id)
+            if task is not None and _holds(task, owner):
+                move = transition(
+                    task,
+                    TaskStatus.RETRYING,
+                    at=now,
+                    detail="released at shutdown; the attempt is not counted",
+                    attempt=task.attempt - 1,
+                    run_at=now,
+                )
+                moves.append(move)
+                tasks[task_id] = move.task
+        return self.save(cur, moves)
+
+    def recover_expired(self, cur: Cursor, now: float) -> list[Transition]:
+        moves: list[Transition] = []
+        for task in self.select(cur, "expired_leases", now=now):
+            moves.extend(_recover(task, now))
+        return self.save(cur, moves)
+
+    def cancel(self, cur: Cursor, task_id: str, now: float) -> Transition:
+        task = self.lock_one(cur, task_id)
+        move = transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
+        return self.save(cur, [move])[0]
+
+    def requeue(self, cur: Cursor, task_id: str, now: float) -> Transition:
+        task = self.lock_one(cur, task_id)
+        move = transition(
+            task,
+            TaskStatus.QUEUED,
+            at=now,
+            detail="requeued by request",
+            attempt=0,
+            run_at=now,
+            error=None,
+            result=None,
+            finished_at=None,
+        )
+        return self.save(cur, [move])[0]
+
+    def set_progress(
+        self, cur: Cursor, task_id: str, fraction: float, message: str | None, now: float
+    ) -> None:
+        key = self.key(task_id)
+        if key is not None:
+            params = {"id": key, "fraction": fraction, "message": message, "now": now}
+            cur.execute(self.q["set_progress"], params)
+
+    def get(self, cur: Cursor, task_id: str) -> Task | None:
+        key = self.key(task_id)
+        found = [] if key is None else self.select(cur, "get_task", id=key)
+        return found[0] if found else None
+
+    def list_tasks(self, cur: Cursor, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+        if cursor is not None and self.key(cursor) is None:
+            raise ValidationError(
+                f"cursor {cursor!r} is not a task id; pass back a page's next_cursor",
+                field="cursor",
+            )
+        query = (
+            "list_by_status"
+            if filter.status is not None
+            else "list_by_queue"
+            if filter.queue is not None
+            else "list_by_type"
+            if filter.type is not None
+            else "list_any"
+        )
+        items = self.select(
+            cur,
+            query,
+            status=None if filter.status is None else filter.status.value,
+            queue=filter.queue,
+            type=filter.type,
+            before=self.after_every_id if cursor is None else cursor,
+            limit=max(limit, 0) + 1,
+        )
+        if limit <= 0:
+            return Page([], None)
+        more = len(items) > limit
+        return Page(items[:limit], items[limit - 1].id if more else None)
+
+    def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
+        key = self.key(task_id)
+        if key is None:
+            return []
+        cur.execute(self.q["events"], {"id": key})
+        return [
+            TaskEvent(
+                task_id=str(row["task_id"]),
+                from_status=None if row["from_status"] is None else TaskStatus(row["from_status"]),
+                to_status=TaskStatus(row["to_status"]),
+                at=row["at"],
+                attempt=row["attempt"],
+                detail=row["detail"],
+            )
+            for row in cur.fetchall()
+        ]
+
+    def counts(self, cur: Cursor) -> Counts:
+        cur.execute(self.q["counts"], {})
+        by_queue: dict[str, dict[str, int]] = {}
+        for row in cur.fetchall():
+            by_queue.setdefault(row["queue"], {})[row["status"]] = row["n"]
+        return Counts(by_queue)
+
+    def prune(self, cur: Cursor, completed_before: float | None, dead_before: float | None) -> int:
+        deleted = 0
+        for status, before in (
+            (TaskStatus.COMPLETED, completed_before),
+            (TaskStatus.DEAD, dead_before),
+        ):
+            if before is not None:
+                deleted += self.prune_status(cur, status, before)
+        return deleted
+
+    def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
+        ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
+        return self.purge_dead(cur, ids) if ids else 0
+
+
+def _arrive(new: NewTask, now: float) -> list[Transition]:
+    """A new task's first moves: created ``pending``, then ``queued`` when already due."""
+    task = Task(
+        id=_ids.new_id(),
+        type=new.type,
+        queue=new.queue,
+        payload=new.payload,
+        status=TaskStatus.PENDING,
+        priority=new.priority,
+        max_attempts=new.max_attempts,
+        run_at=now if new.run_at is None else new.run_at,
+        timeout=new.timeout,
+        idempotency_key=new.idempotency_key,
+        dead_letter=new.dead_letter,
+        created_at=now,
+        updated_at=now,
+        schedule_id=new.schedule_id,
+        trace_context=new.trace_context,
+    )
+    steps = [created(task)]
+    if task.run_at <= now:
+        steps.append(transition(task, TaskStatus.QUEUED, at=now))
+    return steps
+
+
+def _holds(task: Task, owner: str, attempt: int | None = None) -> bool:
+    return (
+        task.status is TaskStatus.RUNNING
+        and task.lease_owner == owner
+        and (attempt is None or task.attempt == attempt)
+    )
+
+
+def _recover(task: Task, now: float) -> list[Transition]:
+    error = TaskError("LeaseExpired", f"the lease held by {task.lease_owner} expired")
+    if task.attempt < task.max_attempts:
+        return [
+            transition(
+                task, TaskStatus.RETRYING, at=now, detail=error.message, error=error, run_at=now
+            )
+        ]
+    failed = transition(task, TaskStatus.FAILED, at=now, detail=error.message, error=error)
+    if not failed.task.dead_letter:
+        return [failed]
+    return [failed, transition(failed.task, TaskStatus.DEAD, at=now)]
+
+
+def wakes_workers(moves: Sequence[Transition]) -> bool:
+    """True when a move made work ready now or later (queued, pending or retrying)."""
+    return any(move.task.status in _WAITING for move in moves)

@@ -1,0 +1,130 @@
+"""The async face of the SQL stores: one transaction per call, in a worker thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
+
+from ..lifecycle import Task, TaskEvent, Transition
+from ..scheduling.model import Schedule
+from ._sql import Cursor
+from ._sqllogic import TaskLogic
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SqlStore:
+    """The async store protocol over :class:`TaskLogic`: one transaction per call.
+
+    Subclasses implement :meth:`_call` (run ``fn(cursor, …)`` in a transaction, in a worker
+    thread) and the connection-level methods (``open``, ``close``, ``ping``, ``watch``,
+    ``try_lead``, ``resign``).
+    """
+
+    url: str
+    _logic: TaskLogic
+
+    async def _call(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        raise NotImplementedError
+
+    async def enqueue(
+        self, tasks: Sequence[NewTask], now: float
+    ) -> tuple[list[Submitted], list[Transition]]:
+        if not tasks:
+            return [], []
+        return await self._call(True, self._logic.enqueue, tasks, now)
+
+    async def promote_due(self, now: float, limit: int) -> list[Transition]:
+        return await self._call(True, self._logic.promote_due, now, limit)
+
+    async def next_due_at(self) -> float | None:
+        return await self._call(False, self._logic.next_due_at)
+
+    async def claim(
+        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
+    ) -> list[Transition]:
+        return await self._call(True, self._logic.claim, queues, limit, owner, lease_until, now)
+
+    async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
+        if not outcomes:
+            return []
+        return await self._call(True, self._logic.finish, outcomes, now)
+
+    async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
+        if not task_ids:
+            return set()
+        return await self._call(True, self._logic.heartbeat, task_ids, owner, lease_until)
+
+    async def release(self, task_ids: Sequence[str], owner: str, now: float) -> list[Transition]:
+        if not task_ids:
+            return []
+        return await self._call(True, self._logic.release, task_ids, owner, now)
+
+    async def recover_expired(self, now: float) -> list[Transition]:
+        return await self._call(True, self._logic.recover_expired, now)
+
+    async def cancel(self, task_id: str, now: float) -> Transition:
+        return await self._call(True, self._logic.cancel, task_id, now)
+
+    async def requeue(self, task_id: str, now: float) -> Transition:
+        return await self._call(True, self._logic.requeue, task_id, now)
+
+    async def set_progress(
+        self, task_id: str, fraction: float, message: str | None, now: float
+    ) -> None:
+        await self._call(True, self._logic.set_progress, task_id, fraction, message, now)
+
+    async def get(self, task_id: str) -> Task | None:
+        return await self._call(False, self._logic.get, task_id)
+
+    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+        return await self._call(False, self._logic.list_tasks, filter, limit, cursor)
+
+    async def events(self, task_id: str) -> list[TaskEvent]:
+        return await self._call(False, self._logic.events, task_id)
+
+    async def counts(self) -> Counts:
+        return await self._call(False, self._logic.counts)
+
+    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
+        if completed_before is None and dead_before is None:
+            return 0
+        return await self._call(True, self._logic.prune, completed_before, dead_before)
+
+    async def purge(self, task_ids: Sequence[str]) -> int:
+        if not task_ids:
+            return 0
+        return await self._call(True, self._logic.purge, task_ids)
+
+    # -- schedules -----------------------------------------------------------------------
+    async def save_schedule(self, schedule: Schedule) -> Schedule:
+        return await self._call(True, self._logic.save_schedule, schedule)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self._call(False, self._logic.get_schedule, schedule_id)
+
+    async def list_schedules(self) -> list[Schedule]:
+        return await self._call(False, self._logic.list_schedules)
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return await self._call(True, self._logic.delete_schedule, schedule_id)
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float | None,
+        next_run_at: float | None,
+        fired_at: float | None,
+    ) -> bool:
+        return await self._call(
+            True, self._logic.advance_schedule, schedule_id, expected, next_run_at, fired_at
+        )

@@ -1,0 +1,374 @@
+"""``postgresql://…``: the store for several nodes sharing one database.
+
+URL: any libpq URL (``postgresql://user:pass@host:5432/db?sslmode=…``, ``postgres://`` too),
+plus two options of our own, taken out before libpq sees the URL: ``pool_min`` (default 1)
+and ``pool_max`` (default 4) connections.
+
+* psycopg 3's blocking API runs in worker threads (``trio.to_thread``), on a
+  ``psycopg_pool.ConnectionPool``.
+* Every protocol call is one transaction. A call that fails with ``OperationalError``
+  before its COMMIT was sent (connection lost, server restart, deadlock) was rolled back
+  whole, so the pool's idle connections are checked (dead ones replaced) and the call runs
+  once more; a failure during COMMIT is not retried, since the commit may have happened.
+  Connections are not checked before every use: that would cost a round trip per call.
+* Claims, promotions and lease recovery take batches of rows with ``FOR UPDATE SKIP
+  LOCKED``, so nodes never wait on each other's rows.
+* Commits that make work ready send ``NOTIFY trellis_work``; :meth:`PostgresStore.watch`
+  listens on a dedicated connection.
+* Leadership is a session-level advisory lock on a dedicated connection.
+* Migrations run at :meth:`PostgresStore.open` (or :func:`migrate`) under a transaction
+  advisory lock, so nodes that start together do not race.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Concatenate
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import trio
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import ConfigurationError
+from ..lifecycle import Task, TaskStatus, Transition
+from . import _sql
+from ._sql import Cursor, redact
+from ._sqllogic import TaskLogic, wakes_workers
+from ._sqlstore import P, SqlStore, T
+
+_POLL = 0.25  # seconds a listening thread waits before checking for cancellation
+_FLOATS = (
+    "run_at",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "progress",
+    "lease_expires_at",
+)
+#: The columns a transition may change: what update_tasks sets.
+_CHANGING = (
+    "id",
+    "status",
+    "attempt",
+    "result",
+    "error",
+    "progress_message",
+    "lease_owner",
+    *_FLOATS,
+)
+_q = _sql.queries("postgres")
+
+
+def parse_url(url: str) -> tuple[str, int, int]:
+    """``(libpq URL, pool_min, pool_max)`` from a ``postgresql://…`` store URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError(f"bad PostgreSQL URL {redact(url)!r}: use postgresql://…")
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {name: value for name, value in options if name in ("pool_min", "pool_max")}
+    try:
+        low, high = int(ours.get("pool_min", 1)), int(ours.get("pool_max", 4))
+    except ValueError:
+        raise ConfigurationError("pool_min and pool_max must be whole numbers") from None
+    if not 0 <= low <= high or high < 1:
+        raise ConfigurationError(f"need 0 <= pool_min <= pool_max and pool_max >= 1: {ours}")
+    query = urlencode([(name, value) for name, value in options if name not in ours])
+    return urlunsplit(parts._replace(query=query)), low, high
+
+
+def migrate_sync(url: str, *, from_schema: bool = True) -> list[int]:
+    """Bring the database at ``url`` to the latest schema; returns the versions applied."""
+    with psycopg.connect(parse_url(url)[0], connect_timeout=10) as conn:
+        return migrate_connection(conn, from_schema=from_schema)
+
+
+async def migrate(url: str) -> list[int]:
+    """:func:`migrate_sync` from trio (for ``trellis migrate``)."""
+    return await trio.to_thread.run_sync(migrate_sync, url)
+
+
+def migrate_connection(conn: psycopg.Connection[Any], *, from_schema: bool = True) -> list[int]:
+    """Apply what is missing, in one transaction under an advisory lock.
+
+    A fresh database gets ``schema.sql`` (or, with ``from_schema=False``, every migration
+    in turn); an existing one gets the migrations it has not seen.
+    """
+    known = _sql.migrations("postgres")
+    with conn.transaction():
+        conn.execute(_q["migration_lock"])
+        conn.execute(_q["create_migrations"])
+        applied = {row[0] for row in conn.execute(_q["applied_migrations"])}
+        newer = applied - {migration.version for migration in known}
+        if newer:
+            raise ConfigurationError(
+                f"the database is at migration {max(newer)}, newer than this Trellis "
+                f"knows ({len(known)}); upgrade Trellis"
+            )
+        todo = [migration for migration in known if migration.version not in applied]
+        if todo and not applied and from_schema:
+            conn.execute(_sql.schema("postgres"))
+        else:
+            for migration in todo:
+                conn.execute(migration.sql)
+        for migration in todo:
+            conn.execute(
+                _q["record_migration"], {"version": migration.version, "name": migration.name}
+            )
+    return [migration.version for migration in todo]
+
+
+class _PostgresLogic(TaskLogic):
+    dialect = "postgres"
+    after_every_id = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    json_decoded = True  # psycopg loads jsonb itself
+
+    def __init__(self, origin: str) -> None:
+        super().__init__()
+        self.origin = origin
+
+    def key(self, task_id: str) -> str | None:
+        # Ids are a uuid column: text that is not a canonical UUID names no task (the
+        # memory and SQLite stores compare text, so "ABC…" must not find "abc…" here).
+        try:
+            canonical = str(uuid.UUID(task_id))
+        except (ValueError, TypeError, AttributeError):
+            return None
+        return task_id if canonical == task_id else None
+
+    def claimable(self, cur: Cursor, queues: Sequence[str] | None, limit: int) -> list[Task]:
+        if queues is None:
+            return self.select(cur, "claim_any", limit=limit)
+        unique = list(dict.fromkeys(queues))
+        if len(unique) == 1:  # an ordered scan of the claim index, no sort
+            return self.select(cur, "claim_queue", queue=unique[0], limit=limit)
+        return self.select(cur, "claim_queues", queues=unique, limit=limit)
+
+    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
+        cur.execute(self.q["prune"], {"status": status.value, "before": before})
+        return int(cur.fetchone()["n"])
+
+    def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
+        cur.execute(self.q["purge"], {"ids": ids})
+        return int(cur.fetchone()["n"])
+
+    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
+        if wakes_workers(moves):
+            cur.execute(self.q["notify"], {"origin": self.origin})
+
+    # Batches are set-based: COPY for new rows, one UPDATE … FROM unnest(…) for changes.
+    # (executemany would send, and the server run, one statement per row.)
+    def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        _copy(cur, self.q["copy_tasks"], rows)
+
+    def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        _copy(cur, self.q["copy_events"], rows)
+
+    def update_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _CHANGING}
+        for name in _FLOATS:  # an array holds one type: 1000 (int) and 1000.5 cannot mix
+            columns[name] = [None if value is None else float(value) for value in columns[name]]
+        cur.execute(self.q["update_tasks"], columns)
+
+
+class PostgresStore(SqlStore):
+    """The store protocol on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, self._pool_min, self._pool_max = parse_url(url)
+        self._origin = uuid.uuid4().hex  # our own NOTIFYs carry this; watch() skips them
+        self._logic = _PostgresLogic(self._origin)
+        self._pool: ConnectionPool | None = None
+        self._limiter = trio.CapacityLimiter(self._pool_max)
+        self._leader: psycopg.Connection[Any] | None = None
+        self._leading: set[str] = set()
+        self._leader_limiter = trio.CapacityLimiter(1)
+        self._closing = threading.Event()
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        self._closing.clear()
+        await trio.to_thread.run_sync(migrate_sync, self.url)
+        pool = ConnectionPool(
+            self._conninfo,
+            min_size=self._pool_min,
+            max_size=self._pool_max,
+            open=False,
+            name="trellis-store",
+        )
+        try:
+            await trio.to_thread.run_sync(partial(pool.open, wait=True, timeout=30.0))
+        except BaseException:
+            pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        self._closing.set()  # a running watch() ends within _POLL seconds
+        pool, self._pool = self._pool, None
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._drop_leader, limiter=self._leader_limiter)
+            if pool is not None:
+                await trio.to_thread.run_sync(pool.close)
+
+    async def ping(self) -> bool:
+        try:
+            await self._call(False, _ping)
+        except (psycopg.Error, RuntimeError):
+            return False
+        return True
+
+    async def _call(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError(f"{redact(self.url)} is not open; call `await store.open()` first")
+
+        def run() -> T:
+            for attempt in (1, 2):
+                committing = False
+                try:
+                    with pool.connection() as conn:
+                        with conn.cursor(row_factory=dict_row) as cur:
+                            result = fn(cur, *args, **kwargs)
+                        committing = True
+                        conn.commit()
+                    return result
+                except PoolTimeout:
+                    raise
+                except psycopg.OperationalError:
+                    if committing or attempt == 2:
+                        raise
+                    pool.check()  # drop every idle connection that died with this one
+            raise AssertionError("unreachable")
+
+        return await trio.to_thread.run_sync(run, limiter=self._limiter)
+
+    # -- wake-ups ------------------------------------------------------------------------
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``notify()`` whenever another store enqueues, promotes or retries work.
+
+        Listens on a dedicated connection (not the pool's); started once ``LISTEN`` is in
+        place. The listening thread checks for cancellation every quarter second, so
+        cancelling ``watch`` (or closing the store) leaves no thread or connection behind.
+        A lost connection is opened again, and ``notify()`` called once then, since
+        wake-ups may have been missed meanwhile.
+        """
+        conn = await trio.to_thread.run_sync(self._listen_connect)
+        task_status.started()
+        await trio.to_thread.run_sync(self._listen, conn, notify)
+
+    def _listen_connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+        try:
+            conn.execute(_q["listen"])
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _listen(self, conn: psycopg.Connection[Any] | None, notify: Callable[[], None]) -> None:
+        try:
+            while not self._closing.is_set():
+                trio.from_thread.check_cancelled()
+                if conn is None:
+                    try:
+                        conn = self._listen_connect()
+                    except psycopg.OperationalError:
+                        self._closing.wait(1.0)
+                        continue
+                    trio.from_thread.run_sync(notify)
+                try:
+                    for note in conn.notifies(timeout=_POLL):
+                        if note.payload != self._origin:
+                            trio.from_thread.run_sync(notify)
+                except psycopg.OperationalError:
+                    conn.close()
+                    conn = None
+        finally:
+            if conn is not None:
+                conn.close()
+
+    # -- leadership ----------------------------------------------------------------------
+    async def try_lead(self, name: str) -> bool:
+        """True when this store holds the leadership called ``name`` (now or already).
+
+        A session-level advisory lock on a dedicated connection: it is held until
+        :meth:`resign`, :meth:`close`, or the connection dies — which is why a leader calls
+        this before each round of work: it checks the connection and, if it was lost, tries
+        to take the lock again (another node may have it by then).
+        """
+        return await trio.to_thread.run_sync(self._try_lead, name, limiter=self._leader_limiter)
+
+    def _try_lead(self, name: str) -> bool:
+        conn = self._leader
+        try:
+            if conn is not None:
+                try:
+                    conn.execute(_q["ping"])
+                except psycopg.OperationalError:
+                    self._drop_leader()
+                    conn = None
+            if conn is not None and name in self._leading:
+                return True
+            if conn is None:
+                conn = self._leader = psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=5
+                )
+            row = conn.execute(_q["try_lead"], {"name": name}).fetchone()
+        except psycopg.OperationalError:
+            self._drop_leader()
+            return False
+        if row is not None and row[0]:
+            self._leading.add(name)
+            return True
+        return False
+
+    async def resign(self, name: str) -> None:
+        """Give up the leadership ``name`` if this store holds it."""
+        await trio.to_thread.run_sync(self._resign, name, limiter=self._leader_limiter)
+
+    def _resign(self, name: str) -> None:
+        if name not in self._leading or self._leader is None:
+            return
+        self._leading.discard(name)
+        try:
+            self._leader.execute(_q["resign"], {"name": name})
+        except psycopg.OperationalError:
+            self._drop_leader()  # the lock went with the connection
+
+    def _drop_leader(self) -> None:
+        conn, self._leader = self._leader, None
+        self._leading.clear()
+        if conn is not None:
+            conn.close()
+
+
+def _copy(cur: Cursor, statement: str, rows: list[dict[str, Any]]) -> None:
+    """COPY ``rows`` (dicts whose order of keys is the statement's column list)."""
+    assert isinstance(cur, psycopg.Cursor)
+    with cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(tuple(row.values()))
+
+
+def _ping(cur: Cursor) -> None:
+    cur.execute(_q["ping"])

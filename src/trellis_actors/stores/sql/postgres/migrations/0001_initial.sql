@@ -1,0 +1,75 @@
+-- 0001: tasks, their events, and the indexes that claim, list, count and prune them.
+
+CREATE TABLE trellis_tasks (
+    id uuid PRIMARY KEY,
+    type text NOT NULL,
+    queue text NOT NULL,
+    payload jsonb,
+    status text NOT NULL CHECK (status IN (
+        'pending', 'queued', 'running', 'completed', 'retrying', 'failed', 'dead', 'cancelled'
+    )),
+    priority integer NOT NULL DEFAULT 0,
+    attempt integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL,
+    run_at double precision NOT NULL,
+    timeout double precision,
+    idempotency_key text,
+    dead_letter boolean NOT NULL,
+    created_at double precision NOT NULL,
+    queued_at double precision,
+    started_at double precision,
+    finished_at double precision,
+    updated_at double precision NOT NULL,
+    result jsonb,
+    error jsonb,
+    progress double precision,
+    progress_message text,
+    lease_owner text,
+    lease_expires_at double precision,
+    schedule_id text,
+    trace_context jsonb
+);
+
+-- Active work lives in small partial indexes, so claiming, promoting and recovering stay
+-- fast however many finished tasks the table holds.
+-- Claiming from one queue (or a few) and from all queues: an ordered index scan, LIMIT n,
+-- FOR UPDATE SKIP LOCKED.
+CREATE INDEX trellis_tasks_claim ON trellis_tasks (queue, priority DESC, queued_at, id)
+    WHERE status = 'queued';
+CREATE INDEX trellis_tasks_claim_any ON trellis_tasks (priority DESC, queued_at, id)
+    WHERE status = 'queued';
+-- Delayed and retrying work, by due time (promote_due, next_due_at).
+CREATE INDEX trellis_tasks_due ON trellis_tasks (run_at, id)
+    WHERE status IN ('pending', 'retrying');
+-- Expired leases (recover_expired).
+CREATE INDEX trellis_tasks_lease ON trellis_tasks (lease_expires_at)
+    WHERE status = 'running';
+-- Listing newest first: by id alone, or by status, queue or type first.
+CREATE INDEX trellis_tasks_status ON trellis_tasks (status, id);
+CREATE INDEX trellis_tasks_queue ON trellis_tasks (queue, id);
+CREATE INDEX trellis_tasks_type ON trellis_tasks (type, id);
+-- Counts are a plain GROUP BY queue, status, answered by an index-only scan of this
+-- index: no counter rows that every claim and finish would update (and contend on).
+-- Counting a million tasks this way takes tens of milliseconds; the UI and /metrics
+-- ask every few seconds, not per task.
+CREATE INDEX trellis_tasks_counts ON trellis_tasks (queue, status);
+-- Retention (prune).
+CREATE INDEX trellis_tasks_finished ON trellis_tasks (status, finished_at)
+    WHERE status IN ('completed', 'dead');
+-- At most one task per idempotency key; tasks without a key take no room here.
+CREATE UNIQUE INDEX trellis_tasks_idempotency ON trellis_tasks (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- Every transition, in order. No foreign key: events are written and pruned with their
+-- task in the same transaction, and a key check on every insert buys nothing more.
+CREATE TABLE trellis_events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id uuid NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    at double precision NOT NULL,
+    attempt integer NOT NULL,
+    detail text
+);
+
+CREATE INDEX trellis_events_task ON trellis_events (task_id, id);

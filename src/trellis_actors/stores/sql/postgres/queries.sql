@@ -1,0 +1,237 @@
+-- Named queries of the PostgreSQL store, loaded once by trellis_actors.stores._sql.
+-- Parameters use psycopg's %(name)s style; lists travel as arrays (= ANY(%(ids)s::uuid[])).
+-- Rows that a call will move are locked: FOR UPDATE (ordered by id, so two writers never
+-- wait on each other crosswise) or, where another node may take them instead, SKIP LOCKED.
+
+-- name: ping
+SELECT 1;
+
+-- name: create_migrations
+CREATE TABLE IF NOT EXISTS trellis_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: migration_lock
+-- Held to the end of the transaction: nodes starting together migrate one after another.
+SELECT pg_advisory_xact_lock(1953654124, hashtext('trellis_migrate'));
+
+-- name: applied_migrations
+SELECT version FROM trellis_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO trellis_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: insert_task
+INSERT INTO trellis_tasks (
+    id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context
+) VALUES (
+    %(id)s::uuid, %(type)s, %(queue)s, %(payload)s::jsonb, %(status)s, %(priority)s,
+    %(attempt)s, %(max_attempts)s, %(run_at)s, %(timeout)s, %(idempotency_key)s,
+    %(dead_letter)s, %(created_at)s, %(queued_at)s, %(started_at)s, %(finished_at)s,
+    %(updated_at)s, %(result)s::jsonb, %(error)s::jsonb, %(progress)s, %(progress_message)s,
+    %(lease_owner)s, %(lease_expires_at)s, %(schedule_id)s, %(trace_context)s::jsonb
+)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
+
+-- name: copy_tasks
+-- New tasks without an idempotency key; the column order is TaskLogic.row()'s.
+COPY trellis_tasks (
+    id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context
+) FROM STDIN;
+
+-- name: task_by_key
+SELECT * FROM trellis_tasks WHERE idempotency_key = %(key)s;
+
+-- name: update_tasks
+-- One statement for a whole batch: one array per column, one element per task.
+UPDATE trellis_tasks AS t SET
+    status = u.status, attempt = u.attempt, run_at = u.run_at, queued_at = u.queued_at,
+    started_at = u.started_at, finished_at = u.finished_at, updated_at = u.updated_at,
+    result = u.result, error = u.error, progress = u.progress,
+    progress_message = u.progress_message, lease_owner = u.lease_owner,
+    lease_expires_at = u.lease_expires_at
+FROM unnest(
+    %(id)s::uuid[], %(status)s::text[], %(attempt)s::integer[], %(run_at)s::float8[],
+    %(queued_at)s::float8[], %(started_at)s::float8[], %(finished_at)s::float8[],
+    %(updated_at)s::float8[], %(result)s::jsonb[], %(error)s::jsonb[],
+    %(progress)s::float8[], %(progress_message)s::text[], %(lease_owner)s::text[],
+    %(lease_expires_at)s::float8[]
+) AS u (
+    id, status, attempt, run_at, queued_at, started_at, finished_at, updated_at, result,
+    error, progress, progress_message, lease_owner, lease_expires_at
+)
+WHERE t.id = u.id;
+
+-- name: copy_events
+COPY trellis_events (task_id, from_status, to_status, at, attempt, detail) FROM STDIN;
+
+-- name: notify
+-- Delivered at commit, and only once per transaction however often it is sent.
+SELECT pg_notify('trellis_work', %(origin)s);
+
+-- name: listen
+LISTEN trellis_work;
+
+-- name: try_lead
+SELECT pg_try_advisory_lock(1953654124, hashtext(%(name)s)) AS ok;
+
+-- name: resign
+SELECT pg_advisory_unlock(1953654124, hashtext(%(name)s)) AS ok;
+
+-- name: get_task
+SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid;
+
+-- name: lock_task
+SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid FOR UPDATE;
+
+-- name: lock_tasks
+SELECT * FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE;
+
+-- name: due_tasks
+SELECT * FROM trellis_tasks
+WHERE status IN ('pending', 'retrying') AND run_at <= %(now)s
+ORDER BY run_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: next_due_at
+SELECT min(run_at) AS run_at FROM trellis_tasks WHERE status IN ('pending', 'retrying');
+
+-- name: claim_queue
+SELECT * FROM trellis_tasks
+WHERE status = 'queued' AND queue = %(queue)s
+ORDER BY priority DESC, queued_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_queues
+SELECT * FROM trellis_tasks
+WHERE status = 'queued' AND queue = ANY(%(queues)s::text[])
+ORDER BY priority DESC, queued_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_any
+SELECT * FROM trellis_tasks
+WHERE status = 'queued'
+ORDER BY priority DESC, queued_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: heartbeat
+UPDATE trellis_tasks SET lease_expires_at = %(lease_until)s
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running' AND lease_owner = %(owner)s
+RETURNING id;
+
+-- name: expired_leases
+SELECT * FROM trellis_tasks
+WHERE status = 'running' AND lease_expires_at <= %(now)s
+ORDER BY id
+FOR UPDATE SKIP LOCKED;
+
+-- name: set_progress
+UPDATE trellis_tasks
+SET progress = %(fraction)s, progress_message = %(message)s, updated_at = %(now)s
+WHERE id = %(id)s::uuid AND status = 'running';
+
+-- name: list_any
+SELECT * FROM trellis_tasks
+WHERE id < %(before)s::uuid
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_by_status
+SELECT * FROM trellis_tasks
+WHERE status = %(status)s AND id < %(before)s::uuid
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_by_queue
+SELECT * FROM trellis_tasks
+WHERE queue = %(queue)s AND id < %(before)s::uuid
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_by_type
+SELECT * FROM trellis_tasks
+WHERE type = %(type)s AND id < %(before)s::uuid
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: events
+SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
+
+-- name: counts
+SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
+
+-- name: prune
+WITH doomed AS (
+    DELETE FROM trellis_tasks
+    WHERE status IN ('completed', 'dead') AND status = %(status)s
+      AND finished_at < %(before)s
+    RETURNING id
+), events AS (
+    DELETE FROM trellis_events USING doomed WHERE trellis_events.task_id = doomed.id
+)
+SELECT count(*) AS n FROM doomed;
+
+-- name: purge
+WITH doomed AS (
+    DELETE FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]) AND status = 'dead'
+    RETURNING id
+), events AS (
+    DELETE FROM trellis_events USING doomed WHERE trellis_events.task_id = doomed.id
+)
+SELECT count(*) AS n FROM doomed;
+
+-- name: schedule_name_taken
+SELECT id FROM trellis_schedules WHERE name = %(name)s AND id <> %(id)s;
+
+-- name: save_schedule
+INSERT INTO trellis_schedules (id, name, task_type, payload, queue, priority, every, cron, timezone, at, paused, misfire, anchor, next_run_at, last_run_at, created_at, updated_at, declared)
+VALUES (%(id)s, %(name)s, %(task_type)s, %(payload)s::jsonb, %(queue)s, %(priority)s, %(every)s, %(cron)s, %(timezone)s, %(at)s, %(paused)s, %(misfire)s, %(anchor)s, %(next_run_at)s, %(last_run_at)s, %(created_at)s, %(updated_at)s, %(declared)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    task_type = excluded.task_type,
+    payload = excluded.payload,
+    queue = excluded.queue,
+    priority = excluded.priority,
+    every = excluded.every,
+    cron = excluded.cron,
+    timezone = excluded.timezone,
+    at = excluded.at,
+    paused = excluded.paused,
+    misfire = excluded.misfire,
+    anchor = excluded.anchor,
+    next_run_at = excluded.next_run_at,
+    last_run_at = excluded.last_run_at,
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    declared = excluded.declared;
+
+-- name: get_schedule
+SELECT * FROM trellis_schedules WHERE id = %(id)s;
+
+-- name: list_schedules
+-- The "C" collation: the order of Python's sorted(), code point by code point.
+SELECT * FROM trellis_schedules ORDER BY name COLLATE "C";
+
+-- name: delete_schedule
+DELETE FROM trellis_schedules WHERE id = %(id)s;
+
+-- name: advance_schedule
+-- Only when next_run_at is still what the caller saw (NULL matches NULL).
+UPDATE trellis_schedules
+SET next_run_at = %(next_run_at)s, last_run_at = coalesce(%(fired_at)s::float8, last_run_at)
+WHERE id = %(id)s AND next_run_at IS NOT DISTINCT FROM %(expected)s::float8;

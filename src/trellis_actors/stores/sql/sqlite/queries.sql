@@ -1,0 +1,191 @@
+-- Named queries of the SQLite store, loaded once by trellis_actors.stores._sql.
+-- Parameters use sqlite3's :name style. Lists of ids travel as one JSON array (:ids) read
+-- with json_each, so no statement is ever built from a list. Without statistics SQLite
+-- prefers the (status, id) index and sorts, so queries over active work name the partial
+-- index built for them (INDEXED BY fails loudly if it ever stops applying).
+
+-- name: ping
+SELECT 1;
+
+-- name: create_migrations
+CREATE TABLE IF NOT EXISTS trellis_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+);
+
+-- name: applied_migrations
+SELECT version FROM trellis_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO trellis_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at);
+
+-- name: insert_task
+INSERT INTO trellis_tasks (
+    id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context
+) VALUES (
+    :id, :type, :queue, :payload, :status, :priority, :attempt, :max_attempts, :run_at, :timeout,
+    :idempotency_key, :dead_letter, :created_at, :queued_at, :started_at, :finished_at,
+    :updated_at, :result, :error, :progress, :progress_message, :lease_owner,
+    :lease_expires_at, :schedule_id, :trace_context
+)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
+
+-- name: task_by_key
+SELECT * FROM trellis_tasks WHERE idempotency_key = :key;
+
+-- name: update_task
+UPDATE trellis_tasks SET
+    status = :status, attempt = :attempt, run_at = :run_at, queued_at = :queued_at,
+    started_at = :started_at, finished_at = :finished_at, updated_at = :updated_at,
+    result = :result, error = :error, progress = :progress,
+    progress_message = :progress_message, lease_owner = :lease_owner,
+    lease_expires_at = :lease_expires_at
+WHERE id = :id;
+
+-- name: insert_event
+INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
+VALUES (:task_id, :from_status, :to_status, :at, :attempt, :detail);
+
+-- name: get_task
+SELECT * FROM trellis_tasks WHERE id = :id;
+
+-- name: lock_task
+-- Every writing call runs under BEGIN IMMEDIATE, which already excludes other writers.
+SELECT * FROM trellis_tasks WHERE id = :id;
+
+-- name: lock_tasks
+SELECT * FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: due_tasks
+SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_due
+WHERE status IN ('pending', 'retrying') AND run_at <= :now
+ORDER BY run_at, id
+LIMIT :limit;
+
+-- name: next_due_at
+SELECT min(run_at) AS run_at FROM trellis_tasks INDEXED BY trellis_tasks_due
+WHERE status IN ('pending', 'retrying');
+
+-- name: claim_queue
+SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim
+WHERE status = 'queued' AND queue = :queue
+ORDER BY priority DESC, queued_at, id
+LIMIT :limit;
+
+-- name: claim_any
+SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim_any
+WHERE status = 'queued'
+ORDER BY priority DESC, queued_at, id
+LIMIT :limit;
+
+-- name: heartbeat
+UPDATE trellis_tasks SET lease_expires_at = :lease_until
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'running' AND lease_owner = :owner
+RETURNING id;
+
+-- name: expired_leases
+SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_lease
+WHERE status = 'running' AND lease_expires_at <= :now
+ORDER BY id;
+
+-- name: set_progress
+UPDATE trellis_tasks
+SET progress = :fraction, progress_message = :message, updated_at = :now
+WHERE id = :id AND status = 'running';
+
+-- name: list_any
+SELECT * FROM trellis_tasks
+WHERE id < :before
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_by_status
+SELECT * FROM trellis_tasks
+WHERE status = :status AND id < :before
+  AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_by_queue
+SELECT * FROM trellis_tasks
+WHERE queue = :queue AND id < :before AND (:type IS NULL OR type = :type)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_by_type
+SELECT * FROM trellis_tasks
+WHERE type = :type AND id < :before
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: events
+SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
+
+-- name: counts
+SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
+
+-- name: prune_events
+-- Once per status; the repeated IN term lets SQLite use the partial index on finished tasks.
+DELETE FROM trellis_events WHERE task_id IN (
+    SELECT id FROM trellis_tasks
+    WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before
+);
+
+-- name: prune_tasks
+DELETE FROM trellis_tasks
+WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before;
+
+-- name: purge_events
+DELETE FROM trellis_events WHERE task_id IN (
+    SELECT id FROM trellis_tasks
+    WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'dead'
+);
+
+-- name: purge_tasks
+DELETE FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'dead';
+
+-- name: schedule_name_taken
+SELECT id FROM trellis_schedules WHERE name = :name AND id <> :id;
+
+-- name: save_schedule
+INSERT INTO trellis_schedules (id, name, task_type, payload, queue, priority, every, cron, timezone, at, paused, misfire, anchor, next_run_at, last_run_at, created_at, updated_at, declared)
+VALUES (:id, :name, :task_type, :payload, :queue, :priority, :every, :cron, :timezone, :at, :paused, :misfire, :anchor, :next_run_at, :last_run_at, :created_at, :updated_at, :declared)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    task_type = excluded.task_type,
+    payload = excluded.payload,
+    queue = excluded.queue,
+    priority = excluded.priority,
+    every = excluded.every,
+    cron = excluded.cron,
+    timezone = excluded.timezone,
+    at = excluded.at,
+    paused = excluded.paused,
+    misfire = excluded.misfire,
+    anchor = excluded.anchor,
+    next_run_at = excluded.next_run_at,
+    last_run_at = excluded.last_run_at,
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    declared = excluded.declared;
+
+-- name: get_schedule
+SELECT * FROM trellis_schedules WHERE id = :id;
+
+-- name: list_schedules
+-- BINARY collation: the order of Python's sorted(), code point by code point.
+SELECT * FROM trellis_schedules ORDER BY name;
+
+-- name: delete_schedule
+DELETE FROM trellis_schedules WHERE id = :id;
+
+-- name: advance_schedule
+-- Only when next_run_at is still what the caller saw (IS: NULL matches NULL).
+UPDATE trellis_schedules
+SET next_run_at = :next_run_at, last_run_at = coalesce(:fired_at, last_run_at)
+WHERE id = :id AND next_run_at IS :expected;

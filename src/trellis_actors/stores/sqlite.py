@@ -1,0 +1,206 @@
+"""``sqlite:///path.db``: the embedded default store. Durable, zero set-up, one node.
+
+URLs:
+
+* ``sqlite:///tasks.db`` — a path relative to the working directory;
+* ``sqlite:////var/lib/trellis/tasks.db`` — an absolute path (four slashes);
+* ``sqlite:///:memory:`` — a private in-memory database (tests);
+* ``?synchronous=NORMAL|FULL|OFF`` — how hard each commit is pushed to disk.
+
+Durability. The database runs in WAL mode with ``synchronous=NORMAL`` by default: every
+commit is written to the WAL before the call returns, so a task that was accepted survives
+the *process* crashing or being killed. Only a power loss or an OS crash can lose the last
+few commits, because NORMAL syncs the WAL at checkpoints rather than at every commit. That
+is the usual trade for a task runtime (at-least-once delivery already asks handlers to be
+idempotent) and keeps commits cheap; choose ``?synchronous=FULL`` to survive power loss too,
+at the cost of an fsync per commit, or ``OFF`` for throw-away data.
+
+Threads. One connection, used by one worker thread at a time (a ``CapacityLimiter(1)``);
+every protocol call is one transaction, and the store actor batches many submissions or
+outcomes into one call, so commits are grouped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Concatenate
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trio
+
+from ..errors import ConfigurationError
+from . import _sql
+from ._sql import Cursor
+from ._sqllogic import TaskLogic
+from ._sqlstore import P, SqlStore, T
+
+#: ``PRAGMA synchronous`` cannot take a bound parameter: one fixed statement per level.
+_SYNCHRONOUS = {
+    "NORMAL": "PRAGMA synchronous = NORMAL",
+    "FULL": "PRAGMA synchronous = FULL",
+    "OFF": "PRAGMA synchronous = OFF",
+}
+_USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``(path, synchronous)`` from a ``sqlite:///…`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or len(parts.path) < 2:
+        raise ConfigurationError(f"bad SQLite URL {url!r}: {_USAGE}")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"synchronous"})
+    if unknown:
+        raise ConfigurationError(
+            f"unknown SQLite URL option {unknown[0]!r}: the only option is ?synchronous="
+        )
+    level = options.get("synchronous", ["NORMAL"])[-1].upper()
+    if level not in _SYNCHRONOUS:
+        raise ConfigurationError(
+            f"synchronous={level!r} in {url!r} is not one of {', '.join(_SYNCHRONOUS)}"
+        )
+    return unquote(parts.path[1:]), level
+
+
+def migrate(conn: sqlite3.Connection, *, from_schema: bool = True) -> list[int]:
+    """Bring the database at ``conn`` to the latest schema; returns the versions applied.
+
+    A fresh database gets ``schema.sql`` in one go (``from_schema``) or every migration in
+    turn; an existing one gets the migrations it has not seen. One transaction.
+    """
+    q = _sql.queries("sqlite")
+    known = _sql.migrations("sqlite")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(q["create_migrations"])
+        applied = {row[0] for row in conn.execute(q["applied_migrations"])}
+        newer = applied - {migration.version for migration in known}
+        if newer:
+            raise ConfigurationError(
+                f"the database is at migration {max(newer)}, newer than this Trellis "
+                f"knows ({len(known)}); upgrade Trellis"
+            )
+        todo = [migration for migration in known if migration.version not in applied]
+        if todo and not applied and from_schema:
+            scripts = [_sql.schema("sqlite")]
+        else:
+            scripts = [migration.sql for migration in todo]
+        for script in scripts:
+            for statement in _sql.sqlite_statements(script):
+                conn.execute(statement)
+        for migration in todo:
+            params = {"version": migration.version, "name": migration.name}
+            conn.execute(q["record_migration"], params | {"applied_at": time.time()})
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return [migration.version for migration in todo]
+
+
+class _SqliteLogic(TaskLogic):
+    dialect = "sqlite"
+    after_every_id = "~"  # sorts after the hex digits and hyphens of every UUID
+
+    def ids_param(self, ids: list[str]) -> Any:
+        return json.dumps(ids)  # read back with json_each: no statement built per list
+
+
+class SqliteStore(SqlStore):
+    """The store protocol on one SQLite database file (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, self.synchronous = parse_url(url)
+        self._logic = _SqliteLogic()
+        self._limiter = trio.CapacityLimiter(1)
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        if self._conn is None:
+            self._conn = await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.OperationalError as exc:
+            raise ConfigurationError(
+                f"cannot open the SQLite database {self.path!r} ({exc}); "
+                "check that its folder exists and is writable"
+            ) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_SYNCHRONOUS[self.synchronous])
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(conn.close, limiter=self._limiter)
+
+    async def ping(self) -> bool:
+        try:
+            await self._call(False, _ping)
+        except (sqlite3.Error, RuntimeError):
+            return False
+        return True
+
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Runs until cancelled: only this process writes here, so there is nothing to hear."""
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def try_lead(self, name: str) -> bool:
+        """Always True: one node owns a SQLite database."""
+        return True
+
+    async def resign(self, name: str) -> None:
+        pass
+
+    async def _call(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError(f"{self.url} is not open; call `await store.open()` first")
+
+        def in_transaction() -> T:
+            # IMMEDIATE takes the write lock up front: no upgrade deadlock with a second
+            # process (the CLI) reading the same file.
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = fn(conn.cursor(), *args, **kwargs)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            return result
+
+        return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
+
+
+def _ping(cur: Cursor) -> None:
+    cur.execute(_sql.queries("sqlite")["ping"])

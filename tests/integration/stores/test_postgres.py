@@ -1,0 +1,245 @@
+"""What the PostgreSQL store adds to the contract: several nodes on one database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+import pytest
+import trio
+
+from trellis_actors.errors import ConfigurationError, ValidationError
+from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus
+from trellis_actors.stores import NewTask, Outcome, TaskFilter, _sql
+from trellis_actors.stores._sqllogic import TaskLogic
+from trellis_actors.stores.postgres import PostgresStore, parse_url
+
+NOW = 1_000.0
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def backends(url: str, query_like: str = "%") -> list[int]:
+    """Process ids of the other sessions on the test database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND query LIKE %s",
+            (query_like,),
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def lock_holders(url: str) -> list[int]:
+    """Process ids of the sessions holding advisory locks."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory'").fetchall()
+    return [pid for (pid,) in rows]
+
+
+def terminate(url: str, pids: list[int]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+class Wakeups:
+    """A notify() callback that counts calls and lets a test wait for the next one."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._event = trio.Event()
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self._event.set()
+
+    async def next(self) -> None:
+        with trio.fail_after(10):
+            await self._event.wait()
+        self._event = trio.Event()
+
+
+@asynccontextmanager
+async def watching(store: PostgresStore) -> AsyncIterator[Wakeups]:
+    wakeups = Wakeups()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.watch, wakeups)
+        yield wakeups
+        nursery.cancel_scope.cancel()
+
+
+class TestCopyColumns:
+    @pytest.mark.parametrize(
+        ("query", "row"),
+        [
+            ("copy_tasks", TaskLogic.row(Task("id", "echo", "default", None, TaskStatus.QUEUED))),
+            ("copy_events", TaskLogic.event_row(TaskEvent("id", None, TaskStatus.PENDING, 0, 0))),
+        ],
+    )
+    def test_copy_lists_the_columns_in_row_order(self, query: str, row: dict[str, Any]) -> None:
+        """COPY writes values by position: its column list must be the row's key order."""
+        text = _sql.queries("postgres")[query]
+        columns = [name.strip() for name in text[text.index("(") + 1 : text.index(")")].split(",")]
+        assert columns == list(row)
+
+
+class TestUrls:
+    def test_pool_options_are_ours(self) -> None:
+        """pool_min and pool_max are taken out; other options go to libpq."""
+        assert parse_url("postgresql://u@h/db?pool_max=8&sslmode=disable&pool_min=2") == (
+            "postgresql://u@h/db?sslmode=disable",
+            2,
+            8,
+        )
+        assert parse_url("postgres://h/db") == ("postgres://h/db", 1, 4)
+
+    @pytest.mark.parametrize("query", ["pool_max=0", "pool_min=5&pool_max=2", "pool_max=x"])
+    def test_bad_pool_options(self, query: str) -> None:
+        """Impossible pool sizes are refused."""
+        with pytest.raises(ConfigurationError, match="pool_m"):
+            parse_url(f"postgresql://u:secret@h/db?{query}")
+
+
+@pytest.mark.postgres
+class TestWatch:
+    async def test_another_stores_work_wakes_the_watcher(self, pg_url: str) -> None:
+        """Enqueue, promote and retry on one node each call notify() on another."""
+        async with opened(pg_url) as mine, opened(pg_url) as theirs, watching(mine) as woken:
+            await theirs.enqueue([NewTask("echo", 1, run_at=NOW + 10)], NOW)
+            await woken.next()
+            await theirs.promote_due(NOW + 10, 10)
+            await woken.next()
+            (claimed,) = await theirs.claim(None, 1, "w", NOW + 60, NOW + 11)
+            outcome = Outcome(claimed.task.id, "w", 1, TaskStatus.RETRYING, retry_at=NOW + 20)
+            await theirs.finish([outcome], NOW + 12)
+            await woken.next()
+
+    async def test_notifications_name_their_sender(self, pg_url: str) -> None:
+        """NOTIFY carries the sending store's origin, which its own watch() ignores."""
+        async with opened(pg_url) as store:
+            with psycopg.connect(pg_url, autocommit=True) as listener:
+                listener.execute("LISTEN trellis_work")
+                await store.enqueue([NewTask("echo", 1)], NOW)
+                await store.claim(None, 1, "w", NOW + 60, NOW)  # nothing becomes ready: silent
+                notes = list(listener.notifies(timeout=0.5))
+        assert [(n.channel, n.payload) for n in notes] == [("trellis_work", store._origin)]
+
+    async def test_cancelling_watch_leaves_no_listener(self, pg_url: str) -> None:
+        """The LISTEN session ends with watch(), and close() ends a running watch."""
+        async with opened(pg_url) as store:
+            async with watching(store):
+                pass
+            assert backends(pg_url, "LISTEN%") == []
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(store.watch, lambda: None)
+                    assert len(backends(pg_url, "LISTEN%")) == 1
+                    await store.close()  # watch() returns by itself
+            assert backends(pg_url, "LISTEN%") == []
+
+    async def test_a_lost_listener_reconnects(self, pg_url: str) -> None:
+        """When the LISTEN session is killed, watch() reconnects and wakes its caller."""
+        async with opened(pg_url) as store, watching(store) as woken:
+            terminate(pg_url, backends(pg_url, "LISTEN%"))
+            await woken.next()
+
+
+@pytest.mark.postgres
+class TestLeadership:
+    async def test_one_leader_at_a_time(self, pg_url: str) -> None:
+        """The lock passes on when the leader resigns or closes."""
+        async with opened(pg_url) as a, opened(pg_url) as b:
+            assert await a.try_lead("janitor") is True
+            assert await a.try_lead("janitor") is True  # still leading
+            assert await b.try_lead("janitor") is False
+            assert await b.try_lead("scheduler") is True  # another name, another lock
+            await a.resign("janitor")
+            assert await b.try_lead("janitor") is True
+            assert await a.try_lead("janitor") is False
+            await b.close()
+            assert await a.try_lead("janitor") is True
+
+    async def test_a_leader_whose_session_died_finds_out(self, pg_url: str) -> None:
+        """The lock dies with the session; the next try_lead sees it and competes again."""
+        async with opened(pg_url) as a, opened(pg_url) as b:
+            assert await a.try_lead("janitor") is True
+            terminate(pg_url, lock_holders(pg_url))
+            assert await b.try_lead("janitor") is True
+            assert await a.try_lead("janitor") is False
+
+
+@pytest.mark.postgres
+class TestConnections:
+    async def test_store_survives_killed_backends(self, pg_url: str) -> None:
+        """After pg_terminate_backend on every session, calls work on fresh connections."""
+        async with opened(pg_url) as store:
+            (submitted,), _ = await store.enqueue([NewTask("echo", 1)], NOW)
+            terminate(pg_url, backends(pg_url))
+            assert len(await store.claim(None, 5, "w", NOW + 60, NOW)) == 1
+            assert (await store.get(submitted.task.id)) is not None
+            assert await store.ping() is True
+
+    async def test_a_failed_transaction_is_retried_once(self, pg_url: str) -> None:
+        """A connection lost mid-transaction: the call runs again on a new connection."""
+        tries: list[int] = []
+
+        def lose_first_connection(cur: Any) -> int:
+            tries.append(1)
+            if len(tries) == 1:
+                cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            cur.execute("SELECT 42 AS n")
+            return int(cur.fetchone()["n"])
+
+        def always_lost(cur: Any) -> None:
+            tries.append(1)
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+        async with opened(pg_url) as store:
+            call: Callable[..., Any] = store._call
+            assert await call(True, lose_first_connection) == 42
+            assert len(tries) == 2
+            tries.clear()
+            with pytest.raises(psycopg.OperationalError):
+                await call(True, always_lost)
+            assert len(tries) == 2
+
+    async def test_nodes_never_claim_the_same_task(self, pg_url: str) -> None:
+        """Concurrent claims from two stores split the work without overlap."""
+        claimed: dict[str, list[str]] = {"a": [], "b": []}
+        async with opened(pg_url) as a, opened(pg_url) as b:
+            await a.enqueue([NewTask("echo", i) for i in range(200)], NOW)
+
+            async def drain(name: str, store: PostgresStore) -> None:
+                while moves := await store.claim(None, 7, name, NOW + 60, NOW):
+                    claimed[name] += [move.task.id for move in moves]
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain, "a", a)
+                nursery.start_soon(drain, "b", b)
+            everything = claimed["a"] + claimed["b"]
+            assert len(everything) == len(set(everything)) == 200
+            assert (await a.counts()).total(TaskStatus.RUNNING) == 200
+
+    async def test_a_cursor_must_be_a_task_id(self, pg_url: str) -> None:
+        """Task ids are UUIDs here; any other cursor is a validation error."""
+        async with opened(pg_url) as store:
+            with pytest.raises(ValidationError, match="cursor 'page-2' is not a task id"):
+                await store.list_tasks(TaskFilter(), 10, "page-2")
+
+    async def test_the_store_must_be_open(self, pg_url: str) -> None:
+        """Calls before open fail clearly, without the password."""
+        store = PostgresStore(pg_url)
+        with pytest.raises(RuntimeError, match="is not open"):
+            await store.get("x")
+        assert await store.ping() is False

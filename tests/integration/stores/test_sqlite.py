@@ -1,0 +1,174 @@
+"""What the SQLite store adds to the contract: URLs, durability settings, files, plans."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from trellis_actors.errors import ConfigurationError
+from trellis_actors.stores import MemoryStore, NewTask, SqliteStore, _sql, open_store
+from trellis_actors.stores.postgres import PostgresStore
+from trellis_actors.stores.sqlite import migrate, parse_url
+
+
+class TestOpenStore:
+    def test_each_scheme_gets_its_store(self, tmp_path: Path) -> None:
+        """memory://, sqlite:/// and postgresql:// (or postgres://) choose the store."""
+        assert isinstance(open_store("memory://"), MemoryStore)
+        assert isinstance(open_store(f"sqlite:///{tmp_path}/t.db"), SqliteStore)
+        assert isinstance(open_store("postgresql://u@h/db"), PostgresStore)
+        assert isinstance(open_store("postgres://u@h/db"), PostgresStore)
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("mysql://u:secret@h/db", r"unsupported store URL \(scheme 'mysql'\)"),
+            ("tasks.db", r"unsupported store URL \(no scheme\)"),
+            ("memory://x", "the memory store takes no path or options"),
+            ("sqlite://host/t.db", "bad SQLite URL"),
+            ("sqlite:///", "bad SQLite URL"),
+            ("sqlite:///t.db?journal=off", "unknown SQLite URL option 'journal'"),
+            ("sqlite:///t.db?synchronous=EXTRA", "synchronous='EXTRA' .* is not one of"),
+        ],
+    )
+    def test_a_bad_url_says_what_to_use(self, url: str, message: str) -> None:
+        """Unusable URLs are refused up front, without echoing passwords."""
+        with pytest.raises(ConfigurationError, match=message) as caught:
+            open_store(url)
+        assert "secret" not in str(caught.value)
+
+
+class TestUrls:
+    @pytest.mark.parametrize(
+        ("url", "path", "level"),
+        [
+            ("sqlite:///tasks.db", "tasks.db", "NORMAL"),
+            ("sqlite:///data/tasks.db", "data/tasks.db", "NORMAL"),
+            ("sqlite:////var/lib/tasks.db", "/var/lib/tasks.db", "NORMAL"),
+            ("sqlite:///tasks.db?synchronous=full", "tasks.db", "FULL"),
+            ("sqlite:///tasks.db?synchronous=OFF", "tasks.db", "OFF"),
+            ("sqlite:///:memory:", ":memory:", "NORMAL"),
+        ],
+    )
+    def test_paths_and_synchronous(self, url: str, path: str, level: str) -> None:
+        """Three slashes: relative path; four: absolute; NORMAL unless told otherwise."""
+        assert parse_url(url) == (path, level)
+
+
+class TestFile:
+    async def test_wal_and_the_chosen_synchronous_level(self, tmp_path: Path) -> None:
+        """The file is in WAL mode and the connection syncs as the URL says."""
+        store = SqliteStore(f"sqlite:///{tmp_path}/t.db?synchronous=FULL")
+        await store.open()
+        try:
+            assert store._conn is not None
+            assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        finally:
+            await store.close()
+        with sqlite3.connect(tmp_path / "t.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    async def test_a_relative_path_is_from_the_working_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """sqlite:///t.db is t.db in the current directory."""
+        monkeypatch.chdir(tmp_path)
+        store = open_store("sqlite:///t.db")
+        await store.open()
+        await store.close()
+        assert (tmp_path / "t.db").exists()
+
+    async def test_a_missing_folder_is_a_configuration_error(self, tmp_path: Path) -> None:
+        """The message names the path and the fix."""
+        store = open_store(f"sqlite:///{tmp_path}/nowhere/t.db")
+        with pytest.raises(ConfigurationError, match="check that its folder exists"):
+            await store.open()
+
+    async def test_committed_tasks_survive_a_killed_process(self, tmp_path: Path) -> None:
+        """A process that enqueues and dies without closing loses nothing."""
+        path = tmp_path / "t.db"
+        child = (
+            "import os, trio\n"
+            "from trellis_actors.stores import NewTask, open_store\n"
+            "async def main():\n"
+            f"    store = open_store('sqlite:///{path}')\n"
+            "    await store.open()\n"
+            "    (s,), _ = await store.enqueue([NewTask('echo', {'n': 1})], 1000.0)\n"
+            "    print(s.task.id, flush=True)\n"
+            "    os._exit(0)\n"
+            "trio.run(main)\n"
+        )
+        done = await trio.run_process([sys.executable, "-c", child], capture_stdout=True)
+        store = open_store(f"sqlite:///{path}")
+        await store.open()
+        try:
+            task = await store.get(done.stdout.decode().strip())
+            assert task is not None and task.payload == {"n": 1}
+        finally:
+            await store.close()
+
+    async def test_the_store_must_be_open(self, tmp_path: Path) -> None:
+        """Calls before open fail clearly; close is idempotent; ping says False."""
+        store = open_store(f"sqlite:///{tmp_path}/t.db")
+        with pytest.raises(RuntimeError, match=r"is not open; call `await store.open\(\)`"):
+            await store.enqueue([NewTask("echo", 1)], 1.0)
+        assert await store.ping() is False
+        await store.open()
+        assert await store.ping() is True
+        await store.close()
+        await store.close()
+        assert await store.ping() is False
+
+    async def test_single_node_always_leads(self, tmp_path: Path) -> None:
+        """try_lead is always True for SQLite (and memory)."""
+        for store in (open_store(f"sqlite:///{tmp_path}/t.db"), open_store("memory://")):
+            assert await store.try_lead("janitor") is True
+            await store.resign("janitor")
+
+
+class TestQueryPlans:
+    """Work-finding queries read their index in order: no full scan, no sort."""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "claim_any",
+            "claim_queue",
+            "due_tasks",
+            "next_due_at",
+            "list_any",
+            "list_by_status",
+            "list_by_queue",
+            "list_by_type",
+            "counts",
+            "prune_tasks",
+            "task_by_key",
+            "events",
+        ],
+    )
+    def test_uses_an_index(self, tmp_path: Path, name: str) -> None:
+        """EXPLAIN QUERY PLAN shows an index and no temporary B-tree."""
+        conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        try:
+            migrate(conn)
+            params = {
+                "limit": 10,
+                "queue": "q",
+                "now": 1.0,
+                "status": "completed",
+                "type": "t",
+                "before": "~",
+                "id": "x",
+                "key": "k",
+                "ids": json.dumps(["x"]),
+            }
+            query = _sql.queries("sqlite")[name]
+            plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
+        finally:
+            conn.close()
+        assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
