@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ class Retry(Exception):  # raised to ask for a retry, as in Celery and Dramatiq
     """Raise from a handler to ask for another attempt, after ``delay`` seconds if given."""
 
     def __init__(self, delay: float | None = None, message: str = "retry requested") -> None:
-        if delay is not None and delay < 0:
-            raise ValueError("Retry delay must be >= 0")
+        if delay is not None and not 0 <= delay < math.inf:  # NaN fails this too
+            raise ValueError("Retry delay must be a finite number of seconds >= 0")
         self.delay = delay
         super().__init__(message)
 
@@ -179,7 +180,7 @@ class App:
 
     def add(self, task_type: TaskType) -> None:
         """Register a :class:`TaskType` built by hand."""
-        if not _NAME.match(task_type.name):
+        if not _NAME.fullmatch(task_type.name):  # not match: "$" lets a final "\n" in
             raise ConfigurationError(
                 f"task type name {task_type.name!r} is not valid: use letters, digits, "
                 "'_', '.', ':' or '-', starting with a letter or '_'"

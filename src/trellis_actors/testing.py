@@ -19,6 +19,7 @@ With pytest-trio, use its ``autojump_clock`` fixture instead of :func:`run`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -27,9 +28,9 @@ import trio
 import trio.testing
 
 from .app import App
-from .lifecycle import TaskStatus
+from .lifecycle import TERMINAL, TaskStatus
 from .runtime.messages import ACTIVE
-from .runtime.runtime import Runtime, open_runtime
+from .runtime.runtime import EventStream, Runtime, open_runtime
 
 T = TypeVar("T")
 
@@ -55,10 +56,22 @@ async def run_until_idle(rt: Runtime, *, timeout: float | None = 3600.0) -> None
     ``trio.TooSlowError`` after ``timeout`` (virtual) seconds.
     """
     with trio.fail_after(timeout) if timeout is not None else trio.CancelScope():
-        async with rt.subscribe() as events:
+        async with rt.subscribe() as events, trio.open_nursery() as nursery:
+            send, ended = trio.open_memory_channel[None](1)
+            nursery.start_soon(_signal_ends, events, send)
             while await active_count(rt):
                 with trio.move_on_after(rt.config.poll_interval):
-                    await events.__anext__()
+                    await ended.receive()
+            nursery.cancel_scope.cancel()
+
+
+async def _signal_ends(events: EventStream, send: trio.MemorySendChannel[None]) -> None:
+    """Only a task ending can leave the runtime idle: signal once per batch of moves with
+    an end in it, so the caller counts again then rather than after every move."""
+    async for batch in events.batches():
+        if any(move.event.to_status in TERMINAL for move in batch):
+            with contextlib.suppress(trio.WouldBlock):
+                send.send_nowait(None)
 
 
 async def active_count(rt: Runtime) -> int:

@@ -330,7 +330,12 @@ class QueueActor(Actor[QueueMsg]):
         await self._dispatch()
 
     async def _heartbeat(self) -> None:
-        ids = tuple(self._handed) + tuple(entry[3].id for entry in self._buffer)
+        ids = (
+            tuple(self._handed)
+            + tuple(entry[3].id for entry in self._buffer)
+            # Tasks parked behind their type's concurrency limit are claimed too.
+            + tuple(task.id for parked in self._parked.values() for task in parked)
+        )
         if not ids:
             return
         lease_until = self._clock.now() + self._config.lease

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -13,7 +15,6 @@ import trio
 from .. import tracing
 from .._time import Clock
 from ..actors import Actor, Ref
-from ..actors._actor import _STOP
 from ..app import App, Retry, TaskType
 from ..context import TaskContext
 from ..errors import TrellisError
@@ -70,6 +71,21 @@ class Worker(Actor[WorkerMsg]):
         self._deadline = math.inf
         self._timeout: float | None = None
         self._cancelled: dict[str, bool] = {}  # tasks in hand cancelled before they start
+        self._control_scope = trio.CancelScope()
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        self._control_scope.cancel()  # _control does not wait in receive()
+
+    @contextmanager
+    def _idle(self) -> Iterator[None]:
+        """Waiting for work is being idle, not hung: the idle watchdog leaves us alone."""
+        self.mailbox.waiting = True
+        try:
+            yield
+        finally:
+            self.mailbox.waiting = False
+            self.alive()
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[WorkerMsg]] = trio.TASK_STATUS_IGNORED
@@ -80,14 +96,16 @@ class Worker(Actor[WorkerMsg]):
             outcomes: tuple[Outcome, ...] = ()
             released: tuple[str, ...] = ()
             while not self.stop_requested.is_set():
-                tasks = await self._queue.ask(Next(self.name, self.ref, outcomes), timeout=None)
+                with self._idle():
+                    tasks = await self._queue.ask(Next(self.name, self.ref, outcomes), timeout=None)
                 outcomes = ()
                 if tasks is None:
                     break
                 outcomes, released = await self._run_batch(tasks)
             if outcomes or released:
                 await self._queue.tell(Settle(self.name, outcomes, released))
-            await self.stop_requested.wait()  # a draining queue answers None before we stop
+            with self._idle():
+                await self.stop_requested.wait()  # a draining queue answers None first
             nursery.cancel_scope.cancel()
 
     async def _run_batch(
@@ -97,6 +115,7 @@ class Worker(Actor[WorkerMsg]):
         outcomes: list[Outcome] = []
         released: list[str] = []
         index = 0
+        running: str | None = None  # the task whose handler is running
         try:
             while index < len(tasks):
                 # One cancel scope serves a run of tasks (entering one costs more than a
@@ -113,39 +132,54 @@ class Worker(Actor[WorkerMsg]):
                         if release is False:  # cancelled before it started
                             outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
                         else:
+                            running = task.id
                             outcomes.append(await self._attempt(task, scope))
+                            running = None
                         index += 1
                 if not scope.cancelled_caught:
                     break
                 task = tasks[index]  # the task the scope interrupted
                 index += 1
+                running = None
                 if self._interrupt == "release":
                     await self._store.ask(Release((task.id,), self._owner))
                     released.append(task.id)
                 elif self._interrupt is None and trio.current_time() >= self._deadline:
                     timeout = TaskTimeout(f"ran past its {task.timeout or self._timeout}s timeout")
-                    outcomes.append(self._failure(task, self._app.get(task.type), timeout))
+                    outcomes.append(self._failed(task, self._app.get(task.type), timeout))
                 else:
                     outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
         except trio.Cancelled:
-            # Cancelled from outside (shutdown past its grace period): give tasks back.
+            # Cancelled from outside. Stopping (shutdown past its grace period): every task
+            # in hand goes back. Otherwise the supervisor killed us as hung: the task that
+            # was running counts as an attempt (the queue reports it lost once we are
+            # restarted), so a task that always hangs cannot kill workers for ever.
+            keep = None if self.stop_requested.is_set() else running
             with trio.CancelScope(shield=True), trio.move_on_after(5):
-                rest = tuple(t.id for t in tasks[index:])
-                await self._store.ask(Release(rest, self._owner))
+                rest = tuple(t.id for t in tasks[index:] if t.id != keep)
+                if rest:
+                    await self._store.ask(Release(rest, self._owner))
             raise
         finally:
             self._current = None
         return tuple(outcomes), tuple(released)
 
     async def _control(self) -> None:
-        while (msg := await self.receive()) is not _STOP:
-            match msg:
-                case CancelTask(task_id, _, release):
-                    if self._current is not None and self._current[0] == task_id:
-                        self._interrupt = "release" if release else "cancel"
-                        self._current[1].cancel()
-                    else:  # still waiting its turn in our hands
-                        self._cancelled[task_id] = release
+        # The mailbox is read directly: ``receive()`` would mark the worker idle all the
+        # while, and the idle watchdog would never see a handler hang.
+        with self._control_scope:
+            while True:
+                try:
+                    msg = await self.mailbox.get()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                match msg:
+                    case CancelTask(task_id, _, release):
+                        if self._current is not None and self._current[0] == task_id:
+                            self._interrupt = "release" if release else "cancel"
+                            self._current[1].cancel()
+                        else:  # still waiting its turn in our hands
+                            self._cancelled[task_id] = release
         # Stopping: a ``Next`` we may be waiting on is answered with None. Tasks handed
         # out before the queue sees this are given back unstarted.
         await self._queue.tell(StopAsking(self.name))
@@ -181,15 +215,15 @@ class Worker(Actor[WorkerMsg]):
             else:
                 result = await self._traced(task, task_type.handler, ctx)
         except Exception as exc:
-            return self._failure(task, task_type, exc)
+            return self._failed(task, task_type, exc)
         finally:
             self._current = None
             if timeout is not None:
                 scope.deadline = math.inf
         if result is not None:
             try:
-                json.dumps(result)
-            except (TypeError, ValueError) as exc:
+                json.dumps(result, allow_nan=False)  # NaN and Infinity are not JSON
+            except (TypeError, ValueError, RecursionError) as exc:  # too deep: RecursionError
                 error = TaskError(
                     "ResultNotSerializable", f"the handler's result is not JSON: {exc}"
                 )
@@ -212,7 +246,7 @@ class Worker(Actor[WorkerMsg]):
         ):  # the span records the handler's exception, if any
             return await handler(ctx, task.payload)
 
-    def _failure(self, task: Task, task_type: TaskType, exc: BaseException) -> Outcome:
+    def _failed(self, task: Task, task_type: TaskType, exc: BaseException) -> Outcome:
         error = TaskError(
             type(exc).__name__,
             str(exc) or type(exc).__name__,
