@@ -202,6 +202,7 @@ class Next(Request[tuple[Task, ...] | None]):
     worker: str
     worker_ref: Ref[Any]
     outcomes: tuple[Outcome, ...] = ()
+    replaces: Next | None = None  # an earlier request the worker stopped waiting for
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,8 @@ class QueueConfig:
     queues: tuple[str, ...] | None = None  # None: every queue
     lease: float = 30.0
     claim_batch: int = 32
-    prefetch: int = 4  # at most this many tasks handed to a worker at once
+    prefetch: int = 4  # at most this many fast tasks handed to a worker at once
+    fast_task: float = 0.005  # tasks quicker than this on average count as fast
     poll_interval: float = 1.0
     flush_interval: float = 0.02  # outcomes wait at most this long for company
     concurrency: Mapping[str, int] | None = None  # per task type, on this node
@@ -61,6 +62,8 @@ class _Handed:
     task: Task
     worker: str
     worker_ref: Ref[Any]
+    at: float  # trio time it was handed out
+    batch: int  # how many tasks went out with it
 
 
 class QueueActor(Actor[QueueMsg]):
@@ -84,6 +87,7 @@ class QueueActor(Actor[QueueMsg]):
         self._buffer: list[tuple[int, float, int, Task]] = []
         self._parked: dict[str, deque[Task]] = {}
         self._waiting: deque[Next] = deque()
+        self._asking: set[str] = set()  # workers with a request in _waiting
         self._handed: dict[str, _Handed] = {}
         self._by_worker: dict[str, list[str]] = {}  # task ids in each worker's hands
         self._running: Counter[str] = Counter()
@@ -97,6 +101,7 @@ class QueueActor(Actor[QueueMsg]):
         self._next_poll = 0.0
         self._timer_scope: trio.CancelScope | None = None
         self._outcomes: list[Outcome] = []  # reported by workers, not yet sent to the store
+        self._speed: dict[str, float] = {}  # moving average of seconds per task, by type
         self._flush_at = math.inf
 
     async def run(
@@ -122,15 +127,23 @@ class QueueActor(Actor[QueueMsg]):
 
     async def handle(self, msg: QueueMsg) -> None:
         match msg:
-            case Next(worker, _, outcomes):
+            case Next(worker, _, outcomes, replaces):
                 if outcomes:
                     self._report(outcomes)
-                elif self._by_worker.get(worker):
-                    await self._worker_lost(worker)
+                if self._by_worker.get(worker):
+                    if replaces is not None:
+                        # Answered after the worker stopped waiting: never started.
+                        for task_id in list(self._by_worker[worker]):
+                            self._push(self._settle(task_id, counted=False).task)
+                    elif not outcomes:
+                        await self._worker_lost(worker)
                 if self._draining:
                     msg.reply.send(None)
                     return
+                if worker in self._asking:  # it gave up on an older request: drop that one
+                    self._drop_requests(worker)
                 self._waiting.append(msg)
+                self._asking.add(worker)
                 await self._dispatch()
             case Settle(_, outcomes, released):
                 self._report(outcomes)
@@ -138,9 +151,7 @@ class QueueActor(Actor[QueueMsg]):
                     if task_id in self._handed:
                         self._settle(task_id, counted=False)
             case StopAsking(worker):
-                for request in [req for req in self._waiting if req.worker == worker]:
-                    self._waiting.remove(request)
-                    request.reply.send(None)
+                self._drop_requests(worker)
             case WorkReady(due_at):
                 self._maybe_work = True
                 if due_at is not None:
@@ -156,6 +167,7 @@ class QueueActor(Actor[QueueMsg]):
                 self._draining = True
                 while self._waiting:
                     self._waiting.popleft().reply.send(None)
+                self._asking.clear()
                 await self._release_buffer()
                 msg.reply.send(None)
             case ReleaseAll():
@@ -177,26 +189,46 @@ class QueueActor(Actor[QueueMsg]):
     # -- handing out work ---------------------------------------------------------------
     async def _dispatch(self) -> None:
         while self._waiting:
-            # A deep backlog goes out a few tasks at a time (prefetch); a shallow one is
-            # shared one task per worker, so no task waits behind another needlessly.
-            share = len(self._buffer) // len(self._waiting)
-            tasks: list[Task] = []
-            while len(tasks) < max(1, min(self._config.prefetch, share)):
-                task = self._pop_ready()
-                if task is None:
-                    break
-                tasks.append(task)
-            if not tasks:
+            first = self._pop_ready()
+            if first is None:
                 if not self._maybe_work or self._draining or not await self._claim():
                     return
                 continue
+            tasks = [first]
+            # A deep backlog of fast tasks goes out a few at a time (prefetch): one round
+            # trip per task would cost more than the tasks. Slow or unmeasured tasks go
+            # one by one, so none waits in a busy worker's hands while another idles.
+            backlog = len(self._buffer) + 1  # the first task included
+            share = min(self._config.prefetch, backlog // len(self._waiting))
+            if share > 1 and self._is_fast(first.type):
+                while len(tasks) < share and self._buffer:
+                    if not self._is_fast(self._buffer[0][3].type):
+                        break
+                    task = self._pop_ready()
+                    if task is None:
+                        break
+                    tasks.append(task)
             request = self._waiting.popleft()
+            self._asking.discard(request.worker)
             held = self._by_worker.setdefault(request.worker, [])
+            now = trio.current_time()
             for task in tasks:
-                self._handed[task.id] = _Handed(task, request.worker, request.worker_ref)
+                self._handed[task.id] = _Handed(
+                    task, request.worker, request.worker_ref, now, len(tasks)
+                )
                 held.append(task.id)
                 self._running[task.type] += 1
             request.reply.send(tuple(tasks))
+
+    def _drop_requests(self, worker: str) -> None:
+        """Answer a worker's waiting requests with None and forget them."""
+        for request in [req for req in self._waiting if req.worker == worker]:
+            self._waiting.remove(request)
+            request.reply.send(None)
+        self._asking.discard(worker)
+
+    def _is_fast(self, task_type: str) -> bool:
+        return self._speed.get(task_type, math.inf) <= self._config.fast_task
 
     async def _claim(self) -> bool:
         await self._flush_outcomes()  # the store takes both in one batch
@@ -246,10 +278,15 @@ class QueueActor(Actor[QueueMsg]):
         return handed
 
     def _report(self, outcomes: tuple[Outcome, ...]) -> None:
+        now = trio.current_time()
         for outcome in outcomes:
             if outcome.task_id in self._handed:
                 self._add_outcome(outcome)
-                self._settle(outcome.task_id)
+                handed = self._settle(outcome.task_id)
+                # How long tasks of this type take (roughly), for deciding on prefetch.
+                sample = (now - handed.at) / handed.batch
+                previous = self._speed.get(handed.task.type, sample)
+                self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
 
     async def _worker_lost(self, worker: str) -> None:
         """The worker asked afresh while holding tasks: it crashed and was restarted."""

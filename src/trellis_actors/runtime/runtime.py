@@ -231,7 +231,14 @@ class Runtime:
         _, store, queue = self._refs
         return ChildSpec(
             f"worker-{self._worker_seq}",
-            lambda: Worker(self.app, owner=self.node, queue=queue, store=store, clock=clock),
+            lambda: Worker(
+                self.app,
+                owner=self.node,
+                queue=queue,
+                store=store,
+                clock=clock,
+                reask=self.config.poll_interval * 30,
+            ),
             shutdown_timeout=self.config.grace_period,
             idle_timeout=self.config.worker_idle_timeout,
             mailbox_size=16,

@@ -57,8 +57,10 @@ class Worker(Actor[WorkerMsg]):
         queue: Ref[QueueMsg],
         store: Ref[StoreMsg],
         clock: Clock,
+        reask: float = 30.0,
     ) -> None:
         super().__init__()
+        self._reask = reask
         self._app = app
         self._owner = owner
         self._queue = queue
@@ -95,9 +97,18 @@ class Worker(Actor[WorkerMsg]):
             task_status.started(self.ref)
             outcomes: tuple[Outcome, ...] = ()
             released: tuple[str, ...] = ()
+            abandoned: Next | None = None
             while not self.stop_requested.is_set():
-                with self._idle():
-                    tasks = await self._queue.ask(Next(self.name, self.ref, outcomes), timeout=None)
+                request = Next(self.name, self.ref, outcomes, abandoned)
+                with self._idle(), trio.move_on_after(self._reask):
+                    await self._queue.ask(request, timeout=None)
+                if not request.reply.is_set:
+                    # No answer for a long while: the queue may have been restarted and
+                    # forgotten us. Ask afresh (outcomes already in its mailbox still count).
+                    outcomes, abandoned = (), request
+                    continue
+                abandoned = None
+                tasks = await request.reply.wait()
                 outcomes = ()
                 if tasks is None:
                     break

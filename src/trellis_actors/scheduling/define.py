@@ -62,7 +62,7 @@ def define(
     paused: Any = False,
 ) -> ScheduleDefinition:
     """Check every field; raises :class:`ValidationError` naming the first bad one."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValidationError(
             "name must be 1-128 letters, digits, '_', '.', ':' or '-'", field="name"
         )
