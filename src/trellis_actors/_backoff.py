@@ -45,6 +45,6 @@ def compute_backoff(policy: Backoff, attempt: int, draw: float) -> float:
     try:
         base = policy.initial * policy.multiplier**exponent
     except OverflowError:
-        base = policy.maximum
+        base = policy.maximum if policy.initial > 0 else 0.0  # zero times anything is zero
     base = min(base, policy.maximum)
     return base * (1.0 - policy.jitter * draw)

@@ -88,7 +88,9 @@ class Actor(Generic[M]):
     def __init__(self) -> None:
         self._spec: ChildSpec | None = None
         self.stop_requested = trio.Event()
-        self._wait_scope: trio.CancelScope | None = None
+        # This incarnation's own receive handle on the mailbox: closing it wakes a receive()
+        # waiting on it, and nothing else (the mailbox and its messages stay for the next).
+        self._inbox: trio.MemoryReceiveChannel[M] | None = None
 
     # -- wiring -------------------------------------------------------------------------
     def bind(self, spec: ChildSpec) -> None:
@@ -125,8 +127,8 @@ class Actor(Generic[M]):
     def request_stop(self) -> None:
         """Ask the actor to finish: its loop ends after the message it is handling."""
         self.stop_requested.set()
-        if self._wait_scope is not None:
-            self._wait_scope.cancel()
+        if self._inbox is not None:
+            self._inbox.close()
 
     async def receive(self) -> M | object:
         """The next message, or the ``_STOP`` sentinel once a stop was requested."""
@@ -134,22 +136,21 @@ class Actor(Generic[M]):
             return _STOP
         mailbox = self.mailbox
         try:
-            msg = mailbox.get_nowait()
-        except trio.WouldBlock:
-            mailbox.waiting = True
-            with trio.CancelScope() as self._wait_scope:
+            inbox = self._inbox
+            if inbox is None:
+                inbox = self._inbox = mailbox.inbox()
+            try:
+                msg = inbox.receive_nowait()
+            except trio.WouldBlock:
+                # Waiting costs no cancel scope: request_stop closes the inbox instead.
+                mailbox.waiting = True
                 try:
-                    return await mailbox.get()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return _STOP
+                    msg = await inbox.receive()
                 finally:
                     mailbox.waiting = False
-                    mailbox.last_alive = trio.current_time()
-                    self._wait_scope = None
-            return _STOP
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return _STOP
-        mailbox.last_alive = trio.current_time()
+        mailbox.took_one()
         return msg
 
     # -- the loop -----------------------------------------------------------------------
@@ -162,18 +163,25 @@ class Actor(Generic[M]):
     async def run(self, *, task_status: trio.TaskStatus[Ref[M]] = trio.TASK_STATUS_IGNORED) -> None:
         await self.on_start()
         task_status.started(self.ref)
-        while (msg := await self.receive()) is not _STOP:
-            try:
-                await self.handle(msg)  # type: ignore[arg-type]  # not _STOP, so an M
-            except BaseException as exc:
-                if isinstance(msg, Request) and not msg.reply.is_set:
-                    if isinstance(exc, Exception):
-                        crashed = ActorCrashed(f"{self.name} crashed handling {type(msg).__name__}")
-                        crashed.__cause__ = exc
-                        msg.reply.fail(crashed)
-                    else:
-                        msg.reply.fail(ActorStopped(f"{self.name} stopped before answering"))
-                raise
+        try:
+            while (msg := await self.receive()) is not _STOP:
+                try:
+                    await self.handle(msg)  # type: ignore[arg-type]  # not _STOP, so an M
+                except BaseException as exc:
+                    if isinstance(msg, Request) and not msg.reply.is_set:
+                        msg.reply.fail(self._failure(msg, exc))
+                    raise
+        finally:
+            if self._inbox is not None:
+                self._inbox.close()
+
+    def _failure(self, msg: object, exc: BaseException) -> Exception:
+        """The error an asker gets when the request it waits on ends in ``exc``."""
+        if isinstance(exc, Exception):
+            crashed = ActorCrashed(f"{self.name} crashed handling {type(msg).__name__}")
+            crashed.__cause__ = exc
+            return crashed
+        return ActorStopped(f"{self.name} stopped before answering")
 
     def child_snapshots(self) -> tuple[ActorSnapshot, ...]:
         """Snapshots of this actor's children (supervisors have some)."""

@@ -154,6 +154,18 @@ class Mailbox(Generic[M]):
             raise ActorStopped("the actor's mailbox is closed") from None
         self._sent += 1
 
+    def inbox(self) -> trio.MemoryReceiveChannel[M]:
+        """A receive handle for one reader; closing it wakes that reader only.
+
+        Messages stay in the mailbox: its own handle keeps the channel open.
+        """
+        return self._receive.clone()
+
+    def took_one(self) -> None:
+        """Count a message taken through an :meth:`inbox`, and mark the reader alive."""
+        self._handled += 1
+        self.last_alive = trio.current_time()
+
     def get_nowait(self) -> M:
         """Take a waiting message (raises ``trio.WouldBlock`` when there is none)."""
         msg = self._receive.receive_nowait()
@@ -206,9 +218,23 @@ class Ref(Generic[M]):
         """Send a request and wait for its reply, at most ``timeout`` seconds."""
         reply = msg.reply
         # The timeout covers the whole ask, waiting for room in a full mailbox included.
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            await self._mailbox.put(msg)  # type: ignore[arg-type]  # a Request is one of M
-            await reply._done.wait()
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            self._mailbox.put_nowait(msg)  # type: ignore[arg-type]  # a Request is one of M
+        except MailboxFull:
+            with trio.CancelScope(deadline=deadline):
+                await self._mailbox.put(msg)  # type: ignore[arg-type]
+                await reply._done.wait()
+        else:
+            # Most answers come within a scheduling round or two, and arming a deadline
+            # costs more than that: look twice before arming it.
+            for _ in range(2):
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                if reply.is_set:
+                    return reply.result()
+            with trio.CancelScope(deadline=deadline):
+                await reply._done.wait()
         if reply.is_set:  # answered, even if the deadline passed at the same moment
             return reply.result()
         raise AskTimeout(

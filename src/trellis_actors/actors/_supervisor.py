@@ -275,24 +275,28 @@ class Supervisor(Actor[SupervisorMsg]):
         error: BaseException | None = None
         assert cell.done is not None
         done = cell.done
-        with trio.CancelScope() as scope:
-            cell.scope = scope
-            try:
-                actor = cell.spec.factory()
-                actor.bind(cell.spec)
-                if isinstance(actor, Supervisor) and actor.registry is None:
-                    actor.registry = self.registry
-                cell.actor = actor
-                await actor.run(task_status=status)
-            except Exception as exc:
-                error = exc
+        try:
+            with trio.CancelScope() as scope:
+                cell.scope = scope
+                try:
+                    actor = cell.spec.factory()
+                    actor.bind(cell.spec)
+                    if isinstance(actor, Supervisor) and actor.registry is None:
+                        actor.registry = self.registry
+                    cell.actor = actor
+                    await actor.run(task_status=status)
+                except Exception as exc:
+                    error = exc
+        finally:
+            # Set even when a cancellation from above ends the child, so that a stop
+            # waiting for it does not sit out the shutdown timeout.
+            done.set()
         if error is None and cell.hung and scope.cancelled_caught:
             error = ActorHung(
                 f"{cell.spec.name} sent no liveness signal for {cell.spec.idle_timeout}s"
             )
         if not status.done:
             task_status.started()  # crashed while starting: let the start return
-        done.set()
         self._events_send.send_nowait(_Exited(cell, generation, error))
 
     async def _stop_cells(self, cells: Sequence[_Cell]) -> None:
@@ -381,6 +385,10 @@ class Supervisor(Actor[SupervisorMsg]):
             case _:
                 assert_never(self.strategy)
         await self._stop_cells([c for c in affected if c is not cell])
+        for c in affected:
+            if c.spec.restart == RestartType.TEMPORARY:
+                self._forget(c)  # never restarted, not even alongside a sibling
+        affected = [c for c in affected if c.spec.restart != RestartType.TEMPORARY]
         for c in affected:
             c.restarts += 1
             c.state = ActorState.BACKING_OFF

@@ -1,0 +1,97 @@
+"""Checks shared by every test tier.
+
+Every trio test must leave no task behind: when its body returns, nothing it started may
+still run, including tasks it started in pytest-trio's ``nursery`` fixture. Tasks owned by
+other fixtures are theirs to stop, and pytest-trio's own tasks are left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from inspect import iscoroutinefunction
+from typing import Any
+
+import pytest
+import trio
+
+# pytest-trio runs a test as "<test 'name'>" and each async fixture as "<fixture 'name'>",
+# every one a task started by the bootstrap task, under trio's own init task.
+_PYTEST_TRIO_STRUCTURE = frozenset(
+    {
+        "Runner.init",
+        "EntryQueue.task",
+        "_trio_test_runner_factory.<locals>._bootstrap_fixtures_and_run_test",
+    }
+)
+_PYTEST_TRIO_FIXTURE = "TrioFixture.run"
+
+
+def _qualname(task: trio.lowlevel.Task) -> str:
+    code = getattr(task.coro, "cr_code", None)
+    return code.co_qualname if code is not None else type(task.coro).__qualname__
+
+
+def _children(task: trio.lowlevel.Task) -> Iterator[trio.lowlevel.Task]:
+    for nursery in task.child_nurseries:
+        yield from nursery.child_tasks
+
+
+def _descendants(task: trio.lowlevel.Task) -> Iterator[trio.lowlevel.Task]:
+    for child in _children(task):
+        yield child
+        yield from _descendants(child)
+
+
+def leftover_tasks() -> list[trio.lowlevel.Task]:
+    """Tasks alive now that belong neither to pytest-trio nor to a fixture."""
+    me = trio.lowlevel.current_task()
+    left: list[trio.lowlevel.Task] = list(_descendants(me))
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        for child in _children(task):
+            name = _qualname(child)
+            if child is me or name == _PYTEST_TRIO_FIXTURE:
+                continue  # the test itself (checked above) or a fixture, which owns its tasks
+            if name in _PYTEST_TRIO_STRUCTURE:
+                pending.append(child)
+            else:
+                left.append(child)
+    return left
+
+
+def _checked(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def run_and_check(**kwargs: Any) -> None:
+        await test(**kwargs)
+        left = leftover_tasks()
+        assert not left, f"the test left tasks running: {sorted(t.name for t in left)}"
+
+    return run_and_check
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Wrap every trio test in the leftover-task check; sync tests are skipped.
+
+    This is a hook rather than an autouse async fixture because pytest-trio only runs the
+    async fixtures a test names: an autouse one would silently never run.
+    """
+    if not isinstance(item, pytest.Function) or item.get_closest_marker("trio") is None:
+        return (yield)
+    hypothesis = getattr(item.obj, "hypothesis", None)
+    if hypothesis is not None and iscoroutinefunction(hypothesis.inner_test):
+        original, hypothesis.inner_test = hypothesis.inner_test, _checked(hypothesis.inner_test)
+        try:
+            return (yield)
+        finally:
+            hypothesis.inner_test = original
+    if not iscoroutinefunction(item.obj):
+        return (yield)
+    original = item.obj
+    item.obj = _checked(original)
+    try:
+        return (yield)
+    finally:
+        item.obj = original
