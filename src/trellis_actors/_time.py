@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import trio
 
-
 _EPOCH: trio.lowlevel.RunVar[float] = trio.lowlevel.RunVar("trellis_epoch")
 
 

@@ -312,8 +312,10 @@ class MemoryStore(MemorySchedules):
             index -= 1
             if _matches(task, filter):
                 items.append(task)
-        more = bool(items) and len(items) == limit and any(
-            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
+        more = (
+            bool(items)
+            and len(items) == limit
+            and any(_matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1))
         )
         return Page(items, items[-1].id if more else None)
 

@@ -1,0 +1,323 @@
+"""The ``trellis`` command line (also ``python -m trellis_actors``).
+
+Node commands run a runtime in this process: ``serve`` (API and workers), ``worker``
+(workers only), ``migrate``. Client commands talk to a server over HTTP: ``submit`` and
+``tasks``. Exit status: 0 success, 1 the task (or operation) failed, 2 bad arguments or a
+request the server refused as invalid, 3 server unreachable or unavailable, 4 not
+authorised (missing or wrong token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .http.client import EXIT_FAILED, EXIT_USAGE, ClientError
+
+DEFAULT_STORE = "sqlite:///trellis.db"
+EXIT_STATUSES = """\
+exit status:
+  0  success
+  1  the task ended failed, dead or cancelled (submit --wait), or the operation failed
+  2  bad arguments, or a request the server refused as invalid (unknown type, id, ...)
+  3  the server is unreachable or unavailable
+  4  not authorised: missing or wrong API token (--token, TRELLIS_API_TOKEN)
+"""
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit status 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``trellis`` command; returns its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except UsageError as exc:
+        return _fail(f"{parser.prog} {args.command}: {exc}", EXIT_USAGE)
+    except ClientError as exc:
+        return _fail(f"error: {exc}", exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+# -- the parser -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .http import client_commands as cc
+
+    parser = argparse.ArgumentParser(
+        prog="trellis",
+        description="Trellis: background tasks on trio. Run a node, or talk to one over HTTP.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"trellis {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    node = argparse.ArgumentParser(add_help=False)
+    node.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        default=os.environ.get("TRELLIS_APP"),
+        help="the App with your task types, e.g. examples.shop:app (env TRELLIS_APP; "
+        "default: the built-in echo, sleep and http_check types)",
+    )
+    node.add_argument(
+        "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
+    )
+    node.add_argument(
+        "--queues",
+        type=_names,
+        metavar="A,B",
+        help="work only these queues, comma-separated (default: every queue)",
+    )
+    node.add_argument(
+        "--grace-period",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="on shutdown, how long running tasks may finish before they are given back "
+        "to the queue (default 10)",
+    )
+    node.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        help="default: console on a terminal, json otherwise",
+    )
+    node.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    serve = _command(commands, "serve", "run the HTTP API and workers (one node)", node)
+    serve.add_argument(
+        "--store",
+        default=os.environ.get("TRELLIS_STORE", DEFAULT_STORE),
+        metavar="URL",
+        help=f"memory://, sqlite:///path.db or postgresql://… (env TRELLIS_STORE; "
+        f"default {DEFAULT_STORE}, a file in the working directory)",
+    )
+    serve.add_argument(
+        "--bind",
+        default=os.environ.get("TRELLIS_BIND", "127.0.0.1:8080"),
+        metavar="HOST:PORT",
+        help="where the API listens (env TRELLIS_BIND; default 127.0.0.1:8080; port 0 picks "
+        "a free one)",
+    )
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("TRELLIS_API_TOKEN"),
+        help="require 'Authorization: Bearer TOKEN' on every endpoint but /health and "
+        "/readyz (env TRELLIS_API_TOKEN)",
+    )
+    serve.add_argument(
+        "--metrics-public", action="store_true", help="serve /metrics without the token"
+    )
+    serve.add_argument(
+        "--max-body",
+        type=_count,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="largest request body; larger ones get 413 (default 1048576)",
+    )
+    serve.set_defaults(run=lambda args: _node(args, http=True))
+
+    worker = _command(
+        commands,
+        "worker",
+        "run workers only (no HTTP): an extra node sharing a PostgreSQL store",
+        node,
+    )
+    worker.add_argument(
+        "--store",
+        default=os.environ.get("TRELLIS_STORE"),
+        metavar="URL",
+        help="postgresql://… shared with the other nodes (env TRELLIS_STORE; required)",
+    )
+    worker.set_defaults(run=lambda args: _node(args, http=False))
+
+    migrate = _command(commands, "migrate", "create or upgrade a store's schema")
+    migrate.add_argument(
+        "--store",
+        default=os.environ.get("TRELLIS_STORE", DEFAULT_STORE),
+        metavar="URL",
+        help=f"the store to migrate (env TRELLIS_STORE; default {DEFAULT_STORE})",
+    )
+    migrate.set_defaults(run=_migrate)
+
+    cc.add_commands(commands, _command)
+    return parser
+
+
+def _command(
+    commands: Any, name: str, help: str, *parents: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        parents=list(parents),
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds >= 0")
+    return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one queue name")
+    return names
+
+
+# -- node commands ----------------------------------------------------------------------
+
+
+def load_app(spec: str | None) -> Any:
+    """The :class:`~trellis_actors.App` named ``module:attr`` (the working directory is on
+    the import path, as for ``python -m``); the default App when ``spec`` is None."""
+    from .app import App
+
+    if spec is None:
+        return App()
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"--app {spec!r} must look like module:attribute, e.g. examples.shop:app")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--app: cannot import module {module_name!r}: {exc}") from None
+    try:
+        app = getattr(module, attr)
+    except AttributeError:
+        raise UsageError(f"--app: module {module_name!r} has no attribute {attr!r}") from None
+    if not isinstance(app, App):
+        raise UsageError(f"--app: {spec} is a {type(app).__name__}, not a trellis_actors.App")
+    return app
+
+
+def describe_store(url: str) -> str:
+    """How a store URL is shown to people: which file a SQLite store uses, say."""
+    if url.startswith("sqlite:"):
+        from .errors import ConfigurationError
+        from .stores.sqlite import parse_url
+
+        try:
+            path, _ = parse_url(url)
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
+        shown = path if path == ":memory:" else os.path.abspath(path)
+        return f"{url} (SQLite file {shown})"
+    if url == "memory://":
+        return "memory:// (in this process only: tasks are lost when it stops)"
+    return _redact(url)
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _node(args: argparse.Namespace, *, http: bool) -> int:
+    import trio
+
+    from .errors import ConfigurationError
+    from .logging import configure_logging
+    from .runtime.runtime import Runtime
+
+    if not http:
+        _check_worker_store(args.store)
+    app = load_app(args.app)
+    from .http import node  # the server stack, once the arguments look right
+
+    try:
+        runtime = Runtime(
+            app,
+            store=args.store,
+            workers=args.workers,
+            queues=args.queues,
+            grace_period=args.grace_period,
+        )
+        server = node.server_config(args) if http else None
+    except (ConfigurationError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    plan = node.NodePlan(runtime, describe_store(args.store), server)
+    configure_logging(args.log_format, level=args.log_level)
+    return trio.run(node.run_node, plan)
+
+
+def _check_worker_store(store: str | None) -> None:
+    if not store:
+        raise UsageError("--store is required: the postgresql://… URL the other nodes share")
+    if store.startswith("memory:"):
+        raise UsageError(
+            "a worker on memory:// would see no tasks: use the postgresql://… store the server uses"
+        )
+    if store.startswith("sqlite:"):
+        print(
+            "warning: a SQLite store serves one node; an extra worker on the same file "
+            "competes for its lock. Use PostgreSQL to run several nodes.",
+            file=sys.stderr,
+        )
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import trio
+
+    from .errors import ConfigurationError
+    from .stores import open_store
+
+    shown = describe_store(args.store)
+    try:
+        store = open_store(args.store)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+    async def migrate() -> None:
+        await store.open()  # opening applies the migrations
+        await store.close()
+
+    try:
+        trio.run(migrate)
+    except Exception as exc:  # the store's own errors (a refused connection, say)
+        return _fail(f"error: cannot migrate {shown}: {exc}", EXIT_FAILED)
+    print(f"store {shown} is at the latest schema")
+    return 0

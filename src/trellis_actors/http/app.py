@@ -1,0 +1,87 @@
+"""The app factory: a Quart-Trio app over a running :class:`~trellis_actors.Runtime`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry
+from quart import Blueprint, Response, request
+from quart_schema import Info, QuartSchema
+from quart_trio import QuartTrio
+
+from .. import __version__
+from ..runtime.runtime import Runtime
+from . import errors
+from ._state import ApiState, attach
+from .auth import Auth
+from .openapi import TrellisOpenAPI
+from .routes import events, system, tasks
+
+#: Largest request body accepted unless told otherwise (``413`` beyond).
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    registry: CollectorRegistry | None = None,
+    auth: Auth | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    blueprints: Iterable[Blueprint] = (),
+) -> QuartTrio:
+    """The HTTP API of ``runtime``, which must be running while the app serves.
+
+    ``registry`` is what ``GET /metrics`` exposes (observability registers its metrics
+    there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
+    ``blueprints`` are mounted too (the web UI, later).
+    """
+    if max_body < 1:
+        raise ValueError("max_body must be at least 1 byte")
+    app = QuartTrio("trellis_actors.http", static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=max_body,
+        RESPONSE_TIMEOUT=60,
+        BODY_TIMEOUT=60,
+        PROVIDE_AUTOMATIC_OPTIONS=False,  # OPTIONS would answer outside the documented API
+    )
+    auth = auth or Auth()
+    make_response = app.make_response
+    QuartSchema(
+        app,
+        info=Info(
+            title="Trellis API",
+            version=__version__,
+            description="Submit, watch and manage background tasks run by a Trellis node.",
+        ),
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}] if auth.token is not None else None,
+        openapi_provider_class=TrellisOpenAPI,
+    )
+    # quart-schema wraps make_response to turn returned models into JSON; every handler
+    # here returns a Response already, so the plain (cheaper) one is put back.
+    app.make_response = make_response  # type: ignore[method-assign]
+    attach(app.extensions, ApiState(runtime, registry or CollectorRegistry(), auth))
+    errors.install(app)
+
+    @app.before_request
+    async def check_auth() -> None:
+        auth.check(request)
+
+    @app.after_request
+    async def no_sniff(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(system.bp)
+    app.register_blueprint(events.bp)
+    # -- schedules ---------------------------------------------------------------------
+    # The scheduler is being built in parallel. Its routes (GET/POST /schedules,
+    # GET/PATCH/DELETE /schedules/{id}, POST /schedules/{id}/pause|resume) go in
+    # routes/schedules.py as a blueprint calling Runtime.schedules_* and are registered
+    # here, next to the others: app.register_blueprint(schedules.bp).
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return app

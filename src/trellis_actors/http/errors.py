@@ -1,0 +1,153 @@
+"""Every error the API sends has one shape: ``{"error": {"code", "message", "field"?}}``.
+
+Anything a client can send is answered with a 4xx; a 5xx means the server is at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+import structlog
+from quart import Quart, Response
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from ..errors import (
+    ActorStopped,
+    AskTimeout,
+    ConfigurationError,
+    InvalidTransition,
+    TaskNotFound,
+    TrellisError,
+    UnknownTaskType,
+    ValidationError,
+)
+from ._encode import json_response
+
+log = structlog.get_logger("trellis.http")
+
+#: The ``code`` of an error answered by Quart itself (routing, body size, ...).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    431: "headers_too_large",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer with an error."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return json_response({"error": body}, self.status, self.headers)
+
+
+def from_trellis(error: TrellisError) -> ApiError:
+    """The API error for a Trellis error raised through the runtime facade."""
+    message = str(error)
+    match error:
+        case UnknownTaskType():
+            return ApiError(400, "unknown_task_type", message, field="type")
+        case ValidationError():
+            return ApiError(400, "validation_error", message, field=error.field)
+        case TaskNotFound():
+            return ApiError(404, "not_found", message)
+        case InvalidTransition():
+            return ApiError(409, "invalid_transition", message)
+        case AskTimeout() | ActorStopped() | ConfigurationError():
+            return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
+        case _:
+            return ApiError(500, "internal_error", message)
+
+
+def from_pydantic(error: pydantic.ValidationError, *, index: int | None = None) -> ApiError:
+    """The API error for the first problem pydantic found, naming its field."""
+    first = error.errors(include_url=False)[0]
+    loc = [*([] if index is None else [index]), *first["loc"]]
+    field = _field(loc)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = f"unknown field {str(loc[-1])!r}"
+    return ApiError(
+        400,
+        "validation_error",
+        f"{field}: {message}" if field else message,
+        field=field,
+    )
+
+
+def _field(loc: list[Any]) -> str | None:
+    """``[3, "priority"]`` → ``"[3].priority"``; ``["priority"]`` → ``"priority"``.
+
+    A problem inside a payload names ``payload`` (pydantic's path within it names union
+    members, not keys)."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if part == "payload":
+            break
+    return text or None
+
+
+def install(app: Quart) -> None:
+    """Answer every error, Quart's own included, with the JSON error shape."""
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return error.response()
+
+    @app.errorhandler(TrellisError)
+    async def trellis_error(error: TrellisError) -> Response:
+        answer = from_trellis(error)
+        if answer.status >= 500:
+            log.error("request failed", error=repr(error))
+        return answer.response()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        message = error.description or error.name
+        if status == 404:
+            message = "no such endpoint; see /openapi.json for the API"
+        elif status == 413:
+            message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        code = HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+        return ApiError(status, code, message, headers=headers).response()
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error in a request handler")
+        message = "internal server error; see the server log"
+        return ApiError(500, "internal_error", message).response()

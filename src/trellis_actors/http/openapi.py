@@ -1,0 +1,84 @@
+"""The OpenAPI document: quart-schema's, plus media types that are not JSON and error replies.
+
+Two additions to what the route decorators say:
+
+* a route marked with :func:`media_type` answers with that media type (``/metrics`` is text,
+  ``/events`` is a server-sent event stream) instead of ``application/json``;
+* every operation documents the shared error shape as its ``default`` response (a 401
+  without a valid token, a 503 while the runtime is unavailable, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from quart_schema import OpenAPIProvider
+from werkzeug.routing import Rule
+
+from ._state import state_of
+from .schemas import ErrorOut
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MEDIA_ATTRIBUTE = "_trellis_media_type"
+
+
+def media_type(
+    media: tuple[str, ...], description: str, model: type[BaseModel] | None = None
+) -> Callable[[F], F]:
+    """Document that the 200 response is one of ``media``; ``model`` describes the items
+    of a stream."""
+
+    def decorate(func: F) -> F:
+        setattr(func, _MEDIA_ATTRIBUTE, (media, description, model))
+        return func
+
+    return decorate
+
+
+class TrellisOpenAPI(OpenAPIProvider):
+    """quart-schema's provider with non-JSON media types and a default error response."""
+
+    def schema(self) -> dict[str, Any]:
+        """The document, with this server's task types as the values ``type`` may take."""
+        document = super().schema()
+        submit = document["components"]["schemas"].get("SubmitTask")
+        if submit is not None:
+            names = sorted(task_type.name for task_type in state_of(self._app.extensions).app)
+            submit["properties"]["type"]["enum"] = names
+        return document
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        func = self._app.view_functions[rule.endpoint]
+        error, error_components = self.build_response_object(ErrorOut, None)
+        error["description"] = (
+            "An error: 401 without a valid token (when the server has one), 503 while the "
+            "runtime is unavailable, or another 4xx for a request the server refuses."
+        )
+        components.update(error_components)
+        media = getattr(func, _MEDIA_ATTRIBUTE, None)
+        auth = state_of(self._app.extensions).auth
+        for path, operations in paths.items():
+            for operation in operations.values():
+                if auth.token is not None and not auth.required(path):
+                    operation["security"] = []  # open even though the server has a token
+                # Keys as strings: JSON has no other, and "default" sorts among them.
+                responses = {str(code): value for code, value in operation["responses"].items()}
+                if media is not None:
+                    names, description, model = media
+                    schema: dict[str, Any] = {"type": "string"}
+                    if model is not None:  # the items of a stream, as a named component
+                        built, model_components = self.build_response_object(model, None)
+                        components.update(model_components)
+                        components[model.__name__] = built["content"]["application/json"]["schema"]
+                        schema["description"] = f"items: #/components/schemas/{model.__name__}"
+                    responses["200"] = {
+                        "description": description,
+                        "content": {name: {"schema": schema} for name in names},
+                    }
+                responses["default"] = error
+                operation["responses"] = responses
+        return paths, components

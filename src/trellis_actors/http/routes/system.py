@@ -1,0 +1,123 @@
+"""What the node is doing: queues, workers, task types, the actor tree, health, metrics."""
+
+from __future__ import annotations
+
+from prometheus_client.exposition import choose_encoder
+from quart import Blueprint, Response, request
+from quart_schema import document_response
+
+from ...actors import ActorSnapshot
+from ...errors import ConfigurationError, TrellisError
+from ...lifecycle import TaskStatus
+from ...runtime.runtime import Runtime
+from .._encode import json_response
+from .._state import api
+from ..openapi import media_type
+from ..schemas import (
+    ActorOut,
+    HealthOut,
+    QueueList,
+    ReadyOut,
+    TaskTypeList,
+    WorkerList,
+)
+
+bp = Blueprint("system", __name__)
+
+#: Statuses of tasks still waiting to run: a queue's depth.
+WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
+
+
+@bp.get("/queues")
+@document_response(QueueList)
+async def queues() -> Response:
+    """Depth per queue, and the number of tasks in each status."""
+    counts = await api().runtime.counts()
+    items = []
+    for name, per_status in sorted(counts.by_queue.items()):
+        full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
+        depth = sum(full[status.value] for status in WAITING)
+        items.append({"name": name, "depth": depth, "counts": full})
+    return json_response({"items": items})
+
+
+@bp.get("/workers")
+@document_response(WorkerList)
+async def workers() -> Response:
+    """Each worker of this node: its state, the task in its hands, and tasks done."""
+    runtime = api().runtime
+    activity = {info.name: info for info in await runtime.workers()}
+    pool = runtime.snapshot().find("workers")
+    items = []
+    for actor in pool.children if pool is not None else ():
+        info = activity.get(actor.name)
+        items.append(
+            {
+                "name": actor.name,
+                "state": actor.state,
+                "current_task": info.current_task if info else None,
+                "current_type": info.current_type if info else None,
+                "tasks_done": info.tasks_done if info else 0,
+                "restarts": actor.restarts,
+            }
+        )
+    return json_response({"items": items})
+
+
+@bp.get("/task-types")
+@document_response(TaskTypeList)
+async def task_types() -> Response:
+    """The registered task types and their policies."""
+    types = await api().runtime.task_types()
+    return json_response({"items": [task_type.to_dict() for task_type in types]})
+
+
+@bp.get("/debug")
+@document_response(ActorOut)
+async def debug() -> Response:
+    """The live supervision tree: every actor's state, restarts, mailbox and children."""
+    return json_response(api().runtime.snapshot().to_dict())
+
+
+@bp.get("/health")
+@document_response(HealthOut)
+async def health() -> Response:
+    """Alive: answers 200 as long as the server's event loop runs. Never needs a token."""
+    return json_response({"status": "alive"})
+
+
+@bp.get("/readyz")
+@document_response(ReadyOut)
+@document_response(ReadyOut, 503)
+async def readyz() -> Response:
+    """Ready to take work: the store answers, the root supervisor runs, no drain is under
+    way. 200 when ready, else 503; the body says which check failed. Never needs a token."""
+    runtime = api().runtime
+    try:
+        root: ActorSnapshot | None = runtime.snapshot()
+    except ConfigurationError:
+        root = None
+    supervisor = root.state if root is not None else "stopped"
+    store = root is not None and await _ping(runtime)
+    draining = runtime.draining
+    ready = store and supervisor == "running" and not draining
+    body = {"ready": ready, "store": store, "supervisor": supervisor, "draining": draining}
+    return json_response(body, 200 if ready else 503)
+
+
+@bp.get("/metrics")
+@media_type(
+    ("text/plain", "application/openmetrics-text"),
+    "Prometheus text exposition format; OpenMetrics when the Accept header asks for it.",
+)
+async def metrics() -> Response:
+    """Prometheus metrics of this node."""
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(api().registry), 200, content_type=content_type)
+
+
+async def _ping(runtime: Runtime) -> bool:
+    try:
+        return await runtime.ping()
+    except TrellisError:  # stopped, or the store actor is gone
+        return False

@@ -1,0 +1,185 @@
+"""``/tasks``: submit (one or a batch), list, read, history, cancel, requeue."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pydantic
+from quart import Blueprint, Response, request
+from quart_schema import document_querystring, document_request, document_response
+
+from ...errors import TrellisError, ValidationError
+from ...lifecycle import TaskStatus
+from ...runtime.runtime import Runtime
+from ...stores.base import NewTask
+from .._encode import TaskEncoder, json_response
+from .._parse import parse_json, parse_query
+from .._state import api
+from ..errors import ApiError, from_pydantic, from_trellis
+from ..schemas import (
+    MAX_BATCH,
+    ErrorOut,
+    EventList,
+    ListQuery,
+    SubmitBatch,
+    SubmitBody,
+    SubmitTask,
+    SubmittedOut,
+    TaskOut,
+    TaskPage,
+)
+
+bp = Blueprint("tasks", __name__)
+
+_BATCH: pydantic.TypeAdapter[list[SubmitTask]] = pydantic.TypeAdapter(SubmitBatch)
+_REQUIRED = frozenset({"type", "payload"})
+#: Raw body text after which payloads are checked one by one: a NUL character, or what a
+#: number too large for a float needs (a 3-digit exponent, or 17 digits in a row).
+_RISKY = re.compile(rb"\\u0000|[eE][+-]?\d\d\d|\d{17}")
+
+
+def new_task(
+    runtime: Runtime, item: SubmitTask, index: int | None = None, *, check: bool = True
+) -> NewTask:
+    """Resolve one validated submission against the task types; ``index`` within a batch,
+    ``check`` for a body whose payloads may hold a NUL or an infinity."""
+    fields = {
+        name: value
+        for name in item.model_fields_set - _REQUIRED
+        if (value := getattr(item, name)) is not None
+    }
+    try:
+        if check:
+            _check_payload(item.payload)
+        return runtime.new_task(item.type, item.payload, **fields)
+    except TrellisError as exc:
+        error = from_trellis(exc)
+        if index is not None:
+            error.message = f"item {index}: {error.message}"
+            error.field = f"[{index}].{error.field}" if error.field else f"[{index}]"
+        raise error from None
+
+
+def _check_payload(payload: Any) -> None:
+    """Numbers must be finite (JSON has no infinity) and strings free of NUL (PostgreSQL
+    cannot store one)."""
+    if payload is None:
+        return
+    try:
+        text = json.dumps(payload, allow_nan=False)
+    except ValueError:
+        raise ValidationError("payload numbers must be finite", field="payload") from None
+    if "\\u0000" in text:
+        raise ValidationError(
+            "payload strings must not contain NUL (\\u0000) characters", field="payload"
+        )
+
+
+@bp.post("/tasks")
+@document_request(SubmitBody)
+@document_response(SubmittedOut, 201)
+@document_response(TaskOut, 200)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 413)
+async def submit_tasks() -> Response:
+    """Submit a task, or a batch of tasks.
+
+    A JSON object submits one task and answers 201 with it; a repeat of an
+    ``idempotency_key`` answers 200 with the task already stored. A JSON array of at most
+    1,000 such objects submits them together in one commit and answers 201 with the list.
+    Everything is validated before anything is stored: a rejected request stores nothing.
+    """
+    runtime = api().runtime
+    raw = await request.get_data(as_text=False)  # a 413 past the size limit
+    body = raw.encode() if isinstance(raw, str) else raw
+    data = parse_json(body)
+    check = _RISKY.search(body) is not None
+    if isinstance(data, dict):
+        try:
+            item = SubmitTask.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise from_pydantic(exc) from None
+        ((task, created),) = await runtime.enqueue([new_task(runtime, item, check=check)])
+        return json_response(TaskEncoder()(task), 201 if created else 200)
+    if isinstance(data, list):
+        if len(data) > MAX_BATCH:
+            raise ApiError(
+                400, "validation_error", f"a batch holds at most {MAX_BATCH} tasks, not {len(data)}"
+            )
+        try:
+            items = _BATCH.validate_python(data)
+        except pydantic.ValidationError as exc:
+            raise from_pydantic(exc) from None
+        tasks = [new_task(runtime, item, index, check=check) for index, item in enumerate(items)]
+        submitted = await runtime.enqueue(tasks)
+        encode = TaskEncoder()
+        return json_response([encode(s.task) for s in submitted], 201)
+    raise ApiError(
+        400, "validation_error", "the body must be a task object or an array of task objects"
+    )
+
+
+@bp.get("/tasks")
+@document_querystring(ListQuery)
+@document_response(TaskPage)
+@document_response(ErrorOut, 400)
+async def list_tasks() -> Response:
+    """List tasks, newest first, filtered by status, type and queue; paged by cursor."""
+    query = parse_query(ListQuery)
+    page = await api().runtime.list(
+        status=query.status,
+        type=query.type,
+        queue=query.queue,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    encode = TaskEncoder()
+    items = [encode(task) for task in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+@bp.get("/tasks/<task_id>")
+@document_response(TaskOut)
+@document_response(ErrorOut, 404)
+async def get_task(task_id: str) -> Response:
+    """One task: status, attempt, timestamps, result, error and progress."""
+    return json_response((await api().runtime.get(task_id)).to_dict())
+
+
+@bp.get("/tasks/<task_id>/events")
+@document_response(EventList)
+@document_response(ErrorOut, 404)
+async def task_events(task_id: str) -> Response:
+    """A task's history: every transition, oldest first."""
+    events = await api().runtime.events(task_id)
+    return json_response({"items": [event.to_dict() for event in events]})
+
+
+@bp.delete("/tasks/<task_id>")
+@document_response(TaskOut)
+@document_response(ErrorOut, 404)
+@document_response(ErrorOut, 409)
+async def cancel_task(task_id: str) -> Response:
+    """Cancel a task; a running task's handler is cancelled. 409 when it has already ended."""
+    return json_response((await api().runtime.cancel(task_id)).to_dict())
+
+
+@bp.post("/tasks/<task_id>/requeue")
+@document_response(TaskOut)
+@document_response(ErrorOut, 404)
+@document_response(ErrorOut, 409)
+async def requeue_task(task_id: str) -> Response:
+    """Send a dead task back to the queue, its attempts starting again. 409 unless dead."""
+    runtime = api().runtime
+    # The stores' requeue also moves pending and retrying tasks on (the transition table
+    # allows X → queued for them), so the rule "only a dead task" is checked here first.
+    task = await runtime.get(task_id)
+    if task.status is not TaskStatus.DEAD:
+        raise ApiError(
+            409,
+            "invalid_transition",
+            f"task {task_id} is {task.status.value}: only a dead task can be requeued",
+        )
+    return json_response((await runtime.requeue(task_id)).to_dict())

@@ -1,0 +1,108 @@
+"""``trellis serve`` as a process: address, default store, --app, signals, bad options."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.e2e.kit import Server, clean_env, run_main, trellis
+
+
+def wait_done(url: str, task_id: str) -> dict[str, object]:
+    """Poll a task until it has ended (bounded)."""
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for _ in range(500):
+            task: dict[str, object] = client.get(f"/tasks/{task_id}").json()
+            if task["status"] in ("completed", "failed", "dead", "cancelled"):
+                return task
+            client.get("/health")  # a round trip between polls instead of a sleep
+        raise AssertionError(f"task {task_id} did not end: {task}")
+
+
+class TestServe:
+    def test_listens_and_answers(self, server: Server) -> None:
+        """The printed address answers /health and /readyz."""
+        assert server.url.startswith("http://127.0.0.1:")
+        assert "store: memory://" in server.output
+        assert httpx.get(f"{server.url}/health").json() == {"status": "alive"}
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+    def test_sqlite_in_working_directory(self, tmp_path: Path) -> None:
+        """Without --store the tasks live in ./trellis.db, which is named; they survive."""
+        first = Server(cwd=tmp_path)
+        try:
+            assert f"SQLite file {tmp_path / 'trellis.db'}" in first.output
+            created = httpx.post(f"{first.url}/tasks", json={"type": "echo", "payload": 7})
+            assert wait_done(first.url, created.json()["id"])["status"] == "completed"
+        finally:
+            assert first.stop() == 0
+        assert (tmp_path / "trellis.db").exists()
+        second = Server(cwd=tmp_path)
+        try:
+            task = httpx.get(f"{second.url}/tasks/{created.json()['id']}").json()
+            assert (task["status"], task["result"]) == ("completed", 7)
+        finally:
+            assert second.stop(signal.SIGINT) == 0
+        assert "stopped" in second.output
+
+    def test_app_option(self, tmp_path: Path) -> None:
+        """--app examples.shop:app registers the shop's task types, which run."""
+        env = clean_env(SHOP_OUTBOX=str(tmp_path / "outbox"))
+        shop = Server("--app", "examples.shop:app", "--store", "memory://", env=env)
+        try:
+            names = {t["name"] for t in httpx.get(f"{shop.url}/task-types").json()["items"]}
+            assert {"send_email", "sales_report"} <= names
+            body = {"type": "send_email", "payload": {"to": "ada@example.com", "order_id": 1}}
+            created = httpx.post(f"{shop.url}/tasks", json=body).json()
+            assert wait_done(shop.url, created["id"])["status"] == "completed"
+        finally:
+            assert shop.stop() == 0
+        assert (tmp_path / "outbox" / f"{created['id']}.eml").exists()
+
+
+class TestShutdown:
+    def test_sigterm_ends_event_streams(self) -> None:
+        """SIGTERM with a client on /events: the stream ends, the server exits 0."""
+        running = Server("--store", "memory://")
+        try:
+            with (
+                httpx.Client(base_url=running.url, timeout=10) as client,
+                client.stream("GET", "/events") as stream,
+            ):
+                lines = stream.iter_lines()
+                assert next(lines) == "retry: 2000"
+                running.terminate(signal.SIGTERM)
+                rest = list(lines)  # returns once the server ends the stream
+            assert all(not line or line.startswith((":", "event:", "data:")) for line in rest)
+        finally:
+            assert running.stop() == 0
+        assert running.output.endswith("stopped\n")
+
+
+class TestServeRefuses:
+    def test_bad_app(self) -> None:
+        """A missing module exits 2 with a clear message, before anything starts."""
+        missing = trellis("serve", "--app", "no_such_module:app", "--store", "memory://")
+        assert missing.returncode == 2
+        assert "cannot import module 'no_such_module'" in missing.stderr
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (("--app", "examples.shop:nope"), "has no attribute 'nope'"),
+            (("--app", "examples.shop"), "must look like module:attribute"),
+            (("--app", "examples.shop:PRODUCTS"), "not a trellis_actors.App"),
+            (("--bind", "localhost"), "not HOST:PORT"),
+            (("--store", "redis://localhost"), "unsupported store URL"),
+            (("--workers", "-1"), "is negative"),
+        ],
+    )
+    def test_bad_options(
+        self, args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Bad options exit 2 with a clear message (checked in process)."""
+        store = () if "--store" in args else ("--store", "memory://")
+        assert run_main("serve", *args, *store) == 2
+        assert message in capsys.readouterr().err
