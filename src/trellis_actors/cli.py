@@ -281,6 +281,9 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
         raise UsageError(str(exc)) from None
     plan = node.NodePlan(runtime, describe_store(args.store), server)
     configure_logging(args.log_format, level=args.log_level)
+    from .observability.otel import configure_tracing
+
+    configure_tracing()
     return trio.run(node.run_node, plan)
 
 

@@ -21,7 +21,11 @@ _TRACER_NAME = "trellis_actors"
 
 
 def enabled() -> bool:
-    return trace is not None
+    """True when the otel extra is installed and a tracer provider has been set up."""
+    if trace is None:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def inject() -> dict[str, str] | None:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from quart import current_app
 
 from ..app import App
+from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from .auth import Auth
 
@@ -23,6 +24,8 @@ class ApiState:
     runtime: Runtime
     registry: CollectorRegistry
     auth: Auth
+    #: Fed by the lifecycle stream; its gauges are refreshed before each scrape.
+    metrics: Metrics | None = None
     #: Set when the server starts shutting down: long-lived streams (SSE) end then.
     closing: trio.Event = field(default_factory=trio.Event)
     #: Seconds between SSE keep-alive comments.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
 from .. import __version__
+from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
+from ..ui import register_ui
 from . import errors
 from ._state import ApiState, attach
 from .auth import Auth
@@ -28,12 +31,15 @@ def create_app(
     auth: Auth | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     blueprints: Iterable[Blueprint] = (),
+    metrics: Metrics | None = None,
+    ui: bool = True,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
 
     ``registry`` is what ``GET /metrics`` exposes (observability registers its metrics
     there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
-    ``blueprints`` are mounted too (the web UI, later).
+    ``blueprints`` are mounted too; ``metrics`` (whose registry then is the one exposed)
+    also counts requests; ``ui`` mounts the web UI under ``/ui``.
     """
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
@@ -62,16 +68,25 @@ def create_app(
     # quart-schema wraps make_response to turn returned models into JSON; every handler
     # here returns a Response already, so the plain (cheaper) one is put back.
     app.make_response = make_response  # type: ignore[method-assign]
-    attach(app.extensions, ApiState(runtime, registry or CollectorRegistry(), auth))
+    if metrics is not None:
+        registry = metrics.registry
+    attach(app.extensions, ApiState(runtime, registry or CollectorRegistry(), auth, metrics))
     errors.install(app)
 
     @app.before_request
     async def check_auth() -> None:
+        g.started = time.perf_counter()
         auth.check(request)
 
     @app.after_request
     async def no_sniff(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if metrics is not None:
+            rule = request.url_rule
+            route = rule.rule if rule is not None else "unmatched"
+            started = getattr(g, "started", None)
+            seconds = 0.0 if started is None else time.perf_counter() - started
+            metrics.observe_request(request.method, route, response.status_code, seconds)
         return response
 
     app.register_blueprint(tasks.bp)
@@ -84,4 +99,6 @@ def create_app(
     # here, next to the others: app.register_blueprint(schedules.bp).
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    if ui:
+        register_ui(app, runtime, token=auth.token)
     return app

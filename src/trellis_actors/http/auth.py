@@ -31,6 +31,8 @@ class Auth:
     def required(self, path: str) -> bool:
         if self.token is None or path in PUBLIC_PATHS:
             return False
+        if path == "/" or path == "/ui" or path.startswith("/ui/"):
+            return False  # the web UI checks its own login cookie (see trellis_actors.ui)
         return not (self.metrics_public and path == "/metrics")
 
     def allows(self, request: Request) -> bool:

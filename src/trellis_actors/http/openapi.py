@@ -51,6 +51,8 @@ class TrellisOpenAPI(OpenAPIProvider):
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        if rule.rule == "/" or rule.rule == "/ui" or rule.rule.startswith("/ui/"):
+            return {}, {}  # the web UI's pages are not part of the API
         paths, components = super().build_paths(rule)
         func = self._app.view_functions[rule.endpoint]
         error, error_components = self.build_response_object(ErrorOut, None)

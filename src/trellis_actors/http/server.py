@@ -20,8 +20,10 @@ from hypercorn.trio import serve as hypercorn_serve
 from prometheus_client import CollectorRegistry
 from quart import Blueprint
 
+from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from ._state import state_of
+from ._tracing import traced
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
 
@@ -57,6 +59,7 @@ async def serve(
     *,
     registry: CollectorRegistry | None = None,
     blueprints: Iterable[Blueprint] = (),
+    metrics: Metrics | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -65,13 +68,17 @@ async def serve(
     Started (``nursery.start``) once listening, with the bound URLs, e.g.
     ``["http://127.0.0.1:41235"]``: the real port when ``bind`` asked for port 0.
     """
+    if metrics is None and registry is None:
+        metrics = Metrics()
     app = create_app(
         runtime,
         registry=registry,
         auth=Auth(config.token, metrics_public=config.metrics_public),
         max_body=config.max_body,
         blueprints=blueprints,
+        metrics=metrics,
     )
+    app.asgi_app = traced(app.asgi_app)  # type: ignore[method-assign]  # ASGI middleware
     state = state_of(app.extensions)
     hypercorn = Config()
     hypercorn.bind = [config.bind]
@@ -86,4 +93,8 @@ async def serve(
             await shutdown_trigger()
         state.close()  # event streams end now rather than at the grace deadline
 
-    await hypercorn_serve(app, hypercorn, shutdown_trigger=trigger, task_status=task_status)
+    async with trio.open_nursery() as nursery:
+        if metrics is not None:
+            await nursery.start(metrics.run, runtime)
+        await hypercorn_serve(app, hypercorn, shutdown_trigger=trigger, task_status=task_status)
+        nursery.cancel_scope.cancel()

@@ -1,7 +1,7 @@
 """Browser tests of the web UI: a real server process, a real Chromium, no mocks.
 
-The server starts in ONE fixture, :func:`server` (swap its command for ``trellis serve``
-once that exists, and :meth:`Server.submit` for ``POST /tasks``). Chromium comes from the
+The server is a real ``trellis serve`` started in ONE fixture, :func:`server`; tasks are
+submitted through its API (``POST /tasks``). Chromium comes from the
 system (``/usr/bin/chromium``); without it the tests skip, except in CI (``CI=true``), where
 they fail. Each test saves screenshots under ``screenshots/`` at the repository root.
 """
@@ -32,7 +32,7 @@ from tests.e2e.ui.kit import (
 
 
 def _read_url(process: subprocess.Popen[str], log: Path) -> str:
-    """The first stdout line that is a URL: the launcher prints it once listening."""
+    """The address in ``trellis serve``'s "listening on URL" line."""
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     with selectors.DefaultSelector() as selector:
@@ -43,8 +43,8 @@ def _read_url(process: subprocess.Popen[str], log: Path) -> str:
             line = process.stdout.readline()
             if not line:
                 break  # the process ended
-            if line.startswith(("http://", "https://")):
-                return line.strip()
+            if line.startswith("listening on "):
+                return line.split()[2]
     raise RuntimeError(f"the UI server did not start; its log:\n{log.read_text()[-4000:]}")
 
 
@@ -56,11 +56,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("ui-server") / "server.log"
     command = [
         sys.executable,
-        str(HERE / "serve_ui.py"),
+        "-m",
+        "trellis_actors",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
         "--app",
         "ui_tasks:app",
         "--store",
         f"sqlite:///{log.parent / 'trellis.db'}",
+        "--workers",
+        "4",
         "--token",
         token,
     ]

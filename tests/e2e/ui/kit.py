@@ -47,7 +47,8 @@ class Server:
     def submit(self, type: str, payload: Any = None, **fields: Any) -> dict[str, Any]:
         """Submit a task over HTTP, as a client would; returns the task as JSON."""
         body = {"type": type, "payload": payload, **fields}
-        response = httpx.post(f"{self.url}/e2e/tasks", json=body, timeout=10)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        response = httpx.post(f"{self.url}/tasks", json=body, headers=headers, timeout=10)
         assert response.status_code == 201, response.text
         task: dict[str, Any] = response.json()
         return task

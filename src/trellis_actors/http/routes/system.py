@@ -113,7 +113,10 @@ async def readyz() -> Response:
 async def metrics() -> Response:
     """Prometheus metrics of this node."""
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encoder(api().registry), 200, content_type=content_type)
+    state = api()
+    if state.metrics is not None:
+        await state.metrics.refresh(state.runtime)
+    return Response(encoder(state.registry), 200, content_type=content_type)
 
 
 async def _ping(runtime: Runtime) -> bool:

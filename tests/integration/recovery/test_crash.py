@@ -1,0 +1,118 @@
+"""A node killed with SIGKILL in the middle of its work loses nothing.
+
+The node runs in a child process (``node.py``) and is killed without warning while it
+holds running tasks. Delivery is at least once: the tasks the killed node held come back
+when their leases expire and run again on the node that carries on; nothing else runs
+twice, and every task completes.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.recovery.kit import (
+    Log,
+    Node,
+    all_finished,
+    check_crash_recovery,
+    nodes,
+    read_store,
+    submit,
+    until,
+)
+
+TASKS = 300
+WORKERS = 8  # node.py's default
+PREFETCH = 4  # node.py's default
+CLAIM_BATCH = 32  # the runtime's default for 8 workers
+
+
+def workload(count: int) -> list[dict[str, Any]]:
+    """Two naps (0.05-0.3 s) for every echo, shuffled the same way every run."""
+    rng = random.Random(7)
+    items: list[dict[str, Any]] = [
+        {"type": "nap", "payload": {"seconds": round(rng.uniform(0.05, 0.3), 3)}}
+        if i % 3
+        else {"type": "echo", "payload": {"i": i}}
+        for i in range(count)
+    ]
+    rng.shuffle(items)
+    return items
+
+
+async def kill_mid_run(node: Node, log_path: Path, total: int) -> list[str]:
+    """Kill ``node`` once it has finished some tasks and is running several; returns the
+    tasks it was running when it died."""
+
+    async def mid_run() -> bool:
+        log = Log.read(log_path)
+        return log.ended_by(node.pid) >= 30 and len(log.open_in(node.pid)) >= 2
+
+    await until(f"node {node.pid} to be in the middle of its work", mid_run, timeout=30, every=0.01)
+    node.kill()
+    await node.process.wait()
+    at_kill = Log.read(log_path)
+    assert len(at_kill.ends) < total, "every task ended before the kill: nothing was tested"
+    interrupted = at_kill.open_in(node.pid)
+    assert interrupted, "the node was running nothing when it was killed"
+    return interrupted
+
+
+def check_reruns(twice: list[str], interrupted: list[str]) -> None:
+    # Every task cut short ran again. Besides them, a task whose handler had returned but
+    # whose outcome was still on its way to the store (in the worker's hands with the rest
+    # of its prefetched tasks, or in the queue's outcome buffer) ran again too: that is
+    # what "running" means to the store. Nothing the node did not hold may run twice.
+    missing = sorted(set(interrupted) - set(twice))
+    assert not missing, f"tasks cut short by the kill did not run again: {missing}"
+    assert len(twice) <= WORKERS * PREFETCH + CLAIM_BATCH, f"{len(twice)} tasks ran twice"
+
+
+async def test_sqlite_node_killed_mid_run_recovers_on_restart(tmp_path: Path) -> None:
+    """A node on a SQLite file is killed; a new node on the same file finishes the work."""
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    log_path = tmp_path / "tasks.log"
+    submitted = await submit(url, workload(TASKS))
+    async with nodes(log_path) as start:
+        first = await start(url)
+        interrupted = await kill_mid_run(first, log_path, TASKS)
+        second = await start(url)
+        await until("every task to finish", lambda: all_finished(url, TASKS), timeout=45, every=0.1)
+        await second.stop()
+    tasks, history = await read_store(url)
+    log = Log.read(log_path)
+    twice = check_crash_recovery(
+        submitted, tasks, history, log, killed=first.pid, survivor=second.pid
+    )
+    print(f"\nran twice: {len(twice)}, cut short: {len(interrupted)}")
+    check_reruns(twice, interrupted)
+    assert log.ended_by(second.pid) > 0
+
+
+@pytest.mark.postgres
+async def test_postgres_node_killed_mid_run_other_node_finishes(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two nodes share a database; one is killed; the other takes over its tasks once
+    their leases expire (its janitor leads once the dead node's session is gone)."""
+    log_path = tmp_path / "tasks.log"
+    async with nodes(log_path) as start:
+        doomed = await start(pg_url)
+        survivor = await start(pg_url)
+        submitted = await submit(pg_url, workload(TASKS))
+        interrupted = await kill_mid_run(doomed, log_path, TASKS)
+        await until(
+            "every task to finish", lambda: all_finished(pg_url, TASKS), timeout=45, every=0.1
+        )
+        await survivor.stop()
+    tasks, history = await read_store(pg_url)
+    log = Log.read(log_path)
+    twice = check_crash_recovery(
+        submitted, tasks, history, log, killed=doomed.pid, survivor=survivor.pid
+    )
+    print(f"\nran twice: {len(twice)}, cut short: {len(interrupted)}")
+    check_reruns(twice, interrupted)
+    assert log.ended_by(survivor.pid) > 0
