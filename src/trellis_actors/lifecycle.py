@@ -223,3 +223,26 @@ def created(task: Task, *, detail: str | None = None) -> Transition:
     return Transition(
         task, TaskEvent(task.id, None, TaskStatus.PENDING, task.created_at, 0, detail)
     )
+
+
+def requeued(task: Task, *, at: float) -> Transition:
+    """An operator's requeue: only a ``dead`` task may go back, with fresh attempts.
+
+    (The table also lets ``pending`` and ``retrying`` tasks become ``queued``, but those
+    moves belong to the runtime, not to a requeue.)
+    """
+    if task.status is not TaskStatus.DEAD:
+        raise InvalidTransition(
+            f"task {task.id} is {task.status.value}; only dead tasks can be requeued"
+        )
+    return transition(
+        task,
+        TaskStatus.QUEUED,
+        at=at,
+        detail="requeued by request",
+        attempt=0,
+        run_at=at,
+        error=None,
+        result=None,
+        finished_at=None,
+    )

@@ -14,7 +14,16 @@ from typing import Any
 
 from .. import _ids
 from ..errors import TaskNotFound, ValidationError
-from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
+from ..lifecycle import (
+    Task,
+    TaskError,
+    TaskEvent,
+    TaskStatus,
+    Transition,
+    created,
+    requeued,
+    transition,
+)
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
@@ -304,19 +313,7 @@ class TaskLogic(ScheduleSteps):
         return self.save(cur, [move])[0]
 
     def requeue(self, cur: Cursor, task_id: str, now: float) -> Transition:
-        task = self.lock_one(cur, task_id)
-        move = transition(
-            task,
-            TaskStatus.QUEUED,
-            at=now,
-            detail="requeued by request",
-            attempt=0,
-            run_at=now,
-            error=None,
-            result=None,
-            finished_at=None,
-        )
-        return self.save(cur, [move])[0]
+        return self.save(cur, [requeued(self.lock_one(cur, task_id), at=now)])[0]
 
     def set_progress(
         self, cur: Cursor, task_id: str, fraction: float, message: str | None, now: float

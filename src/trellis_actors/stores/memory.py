@@ -19,6 +19,7 @@ from ..lifecycle import (
     Transition,
     created,
     evolve,
+    requeued,
     transition,
 )
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
@@ -278,20 +279,7 @@ class MemoryStore(MemorySchedules):
         )
 
     async def requeue(self, task_id: str, now: float) -> Transition:
-        task = self._task(task_id)
-        return self._record(
-            transition(
-                task,
-                TaskStatus.QUEUED,
-                at=now,
-                detail="requeued by request",
-                attempt=0,
-                run_at=now,
-                error=None,
-                result=None,
-                finished_at=None,
-            )
-        )
+        return self._record(requeued(self._task(task_id), at=now))
 
     async def set_progress(
         self, task_id: str, fraction: float, message: str | None, now: float

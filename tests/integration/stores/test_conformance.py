@@ -394,9 +394,12 @@ class TestCancelAndRequeue:
 
     async def test_only_dead_tasks_are_requeued(self, store: Store) -> None:
         """Requeueing anything but a dead task is refused."""
-        task = await in_status(store, S.COMPLETED)
-        with pytest.raises(InvalidTransition, match="cannot move from completed to queued"):
-            await store.requeue(task.id, NOW + 5)
+        for status in (S.COMPLETED, S.PENDING, S.RETRYING, S.QUEUED):
+            task = await in_status(store, status)
+            message = f"is {status.value}; only dead tasks can be requeued"
+            with pytest.raises(InvalidTransition, match=message):
+                await store.requeue(task.id, NOW + 5)
+            assert (await store.get(task.id)).status is status  # type: ignore[union-attr]
 
 
 class TestHistory:
