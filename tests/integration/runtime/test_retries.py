@@ -213,7 +213,9 @@ class TestRequeue:
             task = await rt.submit("echo", 1)
             if status == "completed":
                 await rt.wait(task.id)
-            with pytest.raises(InvalidTransition, match=f"cannot move from {status} to queued"):
+            with pytest.raises(
+                InvalidTransition, match=f"is {status}; only dead tasks can be requeued"
+            ):
                 await rt.requeue(task.id)
 
 
