@@ -11,7 +11,6 @@ from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
 from ...errors import TrellisError, ValidationError
-from ...lifecycle import TaskStatus
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
@@ -173,13 +172,4 @@ async def cancel_task(task_id: str) -> Response:
 async def requeue_task(task_id: str) -> Response:
     """Send a dead task back to the queue, its attempts starting again. 409 unless dead."""
     runtime = api().runtime
-    # The stores' requeue also moves pending and retrying tasks on (the transition table
-    # allows X → queued for them), so the rule "only a dead task" is checked here first.
-    task = await runtime.get(task_id)
-    if task.status is not TaskStatus.DEAD:
-        raise ApiError(
-            409,
-            "invalid_transition",
-            f"task {task_id} is {task.status.value}: only a dead task can be requeued",
-        )
     return json_response((await runtime.requeue(task_id)).to_dict())
