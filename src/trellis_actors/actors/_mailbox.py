@@ -227,6 +227,9 @@ class Ref(Generic[M]):
                 await self._mailbox.put(msg)  # type: ignore[arg-type]
                 await reply._done.wait()
         else:
+            if timeout is None:  # nothing to arm: wait for the answer itself
+                await reply._done.wait()
+                return reply.result()
             # Most answers come within a scheduling round or two, and arming a deadline
             # costs more than that: look twice before arming it.
             for _ in range(2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import traceback
@@ -17,7 +18,7 @@ from .._time import Clock
 from ..actors import Actor, Ref
 from ..app import App, Retry, TaskType
 from ..context import TaskContext
-from ..errors import TrellisError
+from ..errors import AskTimeout, TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
 from ..stores.base import Outcome
 from .messages import (
@@ -100,8 +101,8 @@ class Worker(Actor[WorkerMsg]):
             abandoned: Next | None = None
             while not self.stop_requested.is_set():
                 request = Next(self.name, self.ref, outcomes, abandoned)
-                with self._idle(), trio.move_on_after(self._reask):
-                    await self._queue.ask(request, timeout=None)
+                with self._idle(), contextlib.suppress(AskTimeout):
+                    await self._queue.ask(request, timeout=self._reask)
                 if not request.reply.is_set:
                     # No answer for a long while: the queue may have been restarted and
                     # forgotten us. Ask afresh (outcomes already in its mailbox still count).

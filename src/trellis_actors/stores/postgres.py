@@ -303,7 +303,6 @@ class PostgresStore(SqlStore):
                 except psycopg.OperationalError:
                     conn.close()
                     conn = None
-                    self._closing.wait()
         finally:
             if conn is not None:
                 conn.close()
