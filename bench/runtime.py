@@ -73,7 +73,8 @@ async def main(tasks: int, workers: int) -> None:
     p50, p99 = percentile(delays, 0.50) * 1e3, percentile(delays, 0.99) * 1e3
     target = "PASS" if p50 < 1.0 else "FAIL"
     print(
-        f"submit-to-start latency:         p50 {p50:.3f} ms  p99 {p99:.3f} ms  target p50 < 1 ms: {target}"
+        f"submit-to-start latency:         p50 {p50:.3f} ms  p99 {p99:.3f} ms  "
+        f"target p50 < 1 ms: {target}"
     )
 
 

@@ -1,6 +1,6 @@
 """Trellis inside a trio program: submit tasks, watch them run, wait for results.
 
-    python examples/embedded.py
+python examples/embedded.py
 """
 
 from __future__ import annotations
