@@ -1,10 +1,10 @@
 """The ``trellis`` command line (also ``python -m trellis_actors``).
 
 Node commands run a runtime in this process: ``serve`` (API and workers), ``worker``
-(workers only), ``migrate``. Client commands talk to a server over HTTP: ``submit`` and
-``tasks``. Exit status: 0 success, 1 the task (or operation) failed, 2 bad arguments or a
-request the server refused as invalid, 3 server unreachable or unavailable, 4 not
-authorised (missing or wrong token).
+(workers only), ``migrate``. Client commands talk to a server over HTTP: ``submit``,
+``tasks`` and ``schedules``. Exit status: 0 success, 1 the task (or operation) failed, 2 bad
+arguments or a request the server refused as invalid, 3 server unreachable or unavailable,
+4 not authorised (missing or wrong token).
 """
 
 from __future__ import annotations

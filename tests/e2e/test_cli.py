@@ -68,7 +68,7 @@ class TestTasks:
         """A dead task is requeued; one that is not dead is refused with exit 1."""
         waiting = httpx.post(f"{server.url}/tasks", json={"type": "echo", "delay": 3600})
         assert run_main("tasks", "requeue", waiting.json()["id"], "--url", server.url) == 1
-        assert "only a dead task" in capsys.readouterr().err
+        assert "only dead tasks can be requeued" in capsys.readouterr().err
         dead = trellis(
             "submit", "sleep", "--payload", "{}", "--max-attempts", "1", "--wait", url=server.url
         ).stdout.split()[0]

@@ -45,6 +45,14 @@ OPERATIONS = [
     ("GET", "/health"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/schedules"),
+    ("POST", "/schedules"),
+    ("GET", "/schedules/{schedule_id}"),
+    ("PATCH", "/schedules/{schedule_id}"),
+    ("DELETE", "/schedules/{schedule_id}"),
+    ("POST", "/schedules/{schedule_id}/pause"),
+    ("POST", "/schedules/{schedule_id}/resume"),
+    ("POST", "/schedules/{schedule_id}/run"),
 ]
 
 

@@ -18,7 +18,7 @@ from . import errors
 from ._state import ApiState, attach
 from .auth import Auth
 from .openapi import TrellisOpenAPI
-from .routes import events, system, tasks
+from .routes import events, schedules, system, tasks
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -92,11 +92,7 @@ def create_app(
     app.register_blueprint(tasks.bp)
     app.register_blueprint(system.bp)
     app.register_blueprint(events.bp)
-    # -- schedules ---------------------------------------------------------------------
-    # The scheduler is being built in parallel. Its routes (GET/POST /schedules,
-    # GET/PATCH/DELETE /schedules/{id}, POST /schedules/{id}/pause|resume) go in
-    # routes/schedules.py as a blueprint calling Runtime.schedules_* and are registered
-    # here, next to the others: app.register_blueprint(schedules.bp).
+    app.register_blueprint(schedules.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:

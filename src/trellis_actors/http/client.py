@@ -32,7 +32,8 @@ class ClientError(Exception):
 
 
 class ApiClient:
-    """``GET``/``POST``/``DELETE`` against a Trellis server, answering decoded JSON."""
+    """``GET``/``POST``/``DELETE`` against a Trellis server, answering decoded JSON (``None``
+    for a ``204 No Content``)."""
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
         headers = {"Accept": "application/json", "User-Agent": "trellis-cli"}
@@ -75,6 +76,8 @@ class ApiClient:
                 "is `trellis serve` running? Set --url or TRELLIS_URL",
                 EXIT_UNREACHABLE,
             ) from None
+        if response.status_code == 204:
+            return None  # done, and nothing to say (DELETE /schedules/{id})
         try:
             data = response.json()
         except ValueError:

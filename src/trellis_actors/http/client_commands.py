@@ -1,4 +1,5 @@
-"""``trellis submit`` and ``trellis tasks …``: client commands over the HTTP API.
+"""``trellis submit``, ``trellis tasks …`` and ``trellis schedules …``: client commands over
+the HTTP API.
 
 Results go to stdout (ids, tables, JSON with ``--json``); progress and messages to stderr.
 """
@@ -10,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ MakeCommand = Callable[..., argparse.ArgumentParser]
 
 
 def add_commands(commands: Any, make: MakeCommand) -> None:
-    """Add ``submit`` and ``tasks`` to the ``trellis`` sub-command parsers."""
+    """Add ``submit``, ``tasks`` and ``schedules`` to the ``trellis`` sub-command parsers."""
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument(
         "--url",
@@ -73,6 +74,51 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
     ):
         action = make(actions, name, help, client)
         action.add_argument("id", help="the task id")
+        action.set_defaults(run=run)
+    _add_schedule_commands(commands, make, client)
+
+
+def _add_schedule_commands(
+    commands: Any, make: MakeCommand, client: argparse.ArgumentParser
+) -> None:
+    schedules = make(commands, "schedules", "list, add, pause, resume, run or remove schedules")
+    actions = schedules.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = make(actions, "list", "list schedules by name", client)
+    listing.set_defaults(run=schedules_list_command)
+
+    add = make(actions, "add", "create a schedule that submits tasks of a type", client)
+    add.add_argument(
+        "name", metavar="NAME", help="unique: 1-128 letters, digits, '_', '.', ':' or '-'"
+    )
+    add.add_argument("task_type", metavar="TASK_TYPE", help="what each fire submits, e.g. echo")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--every", metavar="DURATION", help="an interval: seconds, or 30s, 5m, 2h, 1d"
+    )
+    when.add_argument("--cron", metavar="EXPR", help="five cron fields, e.g. '0 2 * * *'")
+    when.add_argument("--at", metavar="ISO8601", help="once, at this time (UTC if naive)")
+    add.add_argument("--timezone", metavar="TZ", help="the IANA zone of --cron (default UTC)")
+    add.add_argument(
+        "--payload", metavar="JSON|@FILE", help="each task's payload: JSON text, @file or @-"
+    )
+    add.add_argument("--queue", help="the tasks' queue (default: the type's)")
+    add.add_argument("--priority", type=int, metavar="N", help="the tasks' priority (default 0)")
+    add.add_argument(
+        "--misfire",
+        choices=("skip", "run_once"),
+        help="slots missed while no node ran: skip them (default) or run once",
+    )
+    add.add_argument("--paused", action="store_true", help="create it paused")
+    add.set_defaults(run=schedules_add_command)
+
+    for name, help, run in (
+        ("pause", "pause a schedule: it fires nothing until resumed", schedules_pause_command),
+        ("resume", "resume a schedule from its next slot", schedules_resume_command),
+        ("rm", "delete a schedule (the tasks it created stay)", schedules_rm_command),
+        ("run", "fire a schedule now, outside its slots", schedules_run_command),
+    ):
+        action = make(actions, name, help, client)
+        action.add_argument("schedule", metavar="ID_OR_NAME", help="the schedule's id or name")
         action.set_defaults(run=run)
 
 
@@ -263,3 +309,123 @@ def _print_json(value: Any) -> None:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# -- schedules --------------------------------------------------------------------------
+
+
+def schedules_list_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        listing = client.get("/schedules")
+    if args.json:
+        _print_json(listing)
+        return 0
+    rows = [("NAME", "SPEC", "NEXT RUN", "LAST RUN", "PAUSED")]
+    for schedule in listing["items"]:
+        rows.append(
+            (
+                schedule["name"],
+                schedule["spec"],
+                schedule["next_run_at"] or "-",
+                schedule["last_run_at"] or "-",
+                "yes" if schedule["paused"] else "no",
+            )
+        )
+    _print_table(rows)
+    return 0
+
+
+def schedules_add_command(args: argparse.Namespace) -> int:
+    if args.timezone is not None and args.cron is None:
+        raise ClientError("--timezone only applies to --cron schedules", EXIT_USAGE)
+    body: dict[str, Any] = {
+        "name": args.name,
+        "task_type": args.task_type,
+        "payload": _payload(args.payload),
+    }
+    for field in ("every", "cron", "timezone", "at", "queue", "priority", "misfire"):
+        if (value := getattr(args, field)) is not None:
+            body[field] = value
+    if args.paused:
+        body["paused"] = True
+    with _client(args) as client:
+        schedule = client.post("/schedules", body)
+    if args.json:
+        _print_json(schedule)
+    else:
+        print(schedule["id"], flush=True)
+    _say(f"created schedule {schedule['name']} ({schedule['spec']}): {_next(schedule)}")
+    return 0
+
+
+def schedules_pause_command(args: argparse.Namespace) -> int:
+    return _schedule_move(args, "pause", "paused")
+
+
+def schedules_resume_command(args: argparse.Namespace) -> int:
+    return _schedule_move(args, "resume", "resumed")
+
+
+def _schedule_move(args: argparse.Namespace, action: str, done: str) -> int:
+    with _client(args) as client:
+        found = _find_schedule(client, args.schedule)
+        schedule = client.post(f"/schedules/{found['id']}/{action}")
+    if args.json:
+        _print_json(schedule)
+    else:
+        when = "" if schedule["paused"] else f"; {_next(schedule)}"
+        print(f"{done} schedule {schedule['name']} ({schedule['id']}){when}")
+    return 0
+
+
+def schedules_rm_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        schedule = _find_schedule(client, args.schedule)
+        client.delete(f"/schedules/{schedule['id']}")
+    if args.json:
+        _print_json(schedule)  # as it was
+    else:
+        print(f"deleted schedule {schedule['name']} ({schedule['id']})")
+    return 0
+
+
+def schedules_run_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        schedule = _find_schedule(client, args.schedule)
+        task = client.post(f"/schedules/{schedule['id']}/run")
+    if args.json:
+        _print_json(task)
+    else:
+        print(task["id"], flush=True)
+    _say(
+        f"fired schedule {schedule['name']}: {task['type']} task {task['id']} "
+        f"in queue {task['queue']}"
+    )
+    return 0
+
+
+def _find_schedule(client: ApiClient, ref: str) -> dict[str, Any]:
+    """The schedule whose id is ``ref``, or else whose name is (names are unique)."""
+    schedules = client.get("/schedules")["items"]
+    for key in ("id", "name"):
+        for schedule in schedules:
+            if schedule[key] == ref:
+                return dict(schedule)
+    raise ClientError(
+        f"no schedule with id or name {ref!r}; see `trellis schedules list`", EXIT_USAGE
+    )
+
+
+def _next(schedule: dict[str, Any]) -> str:
+    if schedule["paused"]:
+        return "paused"
+    if schedule["next_run_at"] is None:
+        return "fires no more"
+    return f"next run at {schedule['next_run_at']}"
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print(line.rstrip())

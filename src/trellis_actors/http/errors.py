@@ -18,6 +18,7 @@ from ..errors import (
     AskTimeout,
     ConfigurationError,
     InvalidTransition,
+    ScheduleNotFound,
     TaskNotFound,
     TrellisError,
     UnknownTaskType,
@@ -79,7 +80,7 @@ def from_trellis(error: TrellisError) -> ApiError:
             return ApiError(400, "unknown_task_type", message, field="type")
         case ValidationError():
             return ApiError(400, "validation_error", message, field=error.field)
-        case TaskNotFound():
+        case TaskNotFound() | ScheduleNotFound():
             return ApiError(404, "not_found", message)
         case InvalidTransition():
             return ApiError(409, "invalid_transition", message)

@@ -1,16 +1,17 @@
 """The OpenAPI document: quart-schema's, plus media types that are not JSON and error replies.
 
-Two additions to what the route decorators say:
+Three additions to what the route decorators say:
 
 * a route marked with :func:`media_type` answers with that media type (``/metrics`` is text,
   ``/events`` is a server-sent event stream) instead of ``application/json``;
+* a route marked with :func:`no_content` answers ``204`` without a body;
 * every operation documents the shared error shape as its ``default`` response (a 401
   without a valid token, a 503 while the runtime is unavailable, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -23,6 +24,14 @@ from .schemas import ErrorOut
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MEDIA_ATTRIBUTE = "_trellis_media_type"
+_NO_CONTENT_ATTRIBUTE = "_trellis_no_content"
+#: Request fields that name a task type (by model): the document lists this server's types
+#: as their values.
+_TASK_TYPE_FIELDS = {
+    "SubmitTask": "type",
+    "ScheduleIn": "task_type",
+    "ScheduleChanges": "task_type",
+}
 
 
 def media_type(
@@ -38,16 +47,27 @@ def media_type(
     return decorate
 
 
+def no_content(description: str) -> Callable[[F], F]:
+    """Document that the route answers ``204 No Content``."""
+
+    def decorate(func: F) -> F:
+        setattr(func, _NO_CONTENT_ATTRIBUTE, description)
+        return func
+
+    return decorate
+
+
 class TrellisOpenAPI(OpenAPIProvider):
     """quart-schema's provider with non-JSON media types and a default error response."""
 
     def schema(self) -> dict[str, Any]:
-        """The document, with this server's task types as the values ``type`` may take."""
+        """The document, with this server's task types as the values a task type may take."""
         document = super().schema()
-        submit = document["components"]["schemas"].get("SubmitTask")
-        if submit is not None:
-            names = sorted(task_type.name for task_type in state_of(self._app.extensions).app)
-            submit["properties"]["type"]["enum"] = names
+        names = sorted(task_type.name for task_type in state_of(self._app.extensions).app)
+        for schema in _request_models(document):
+            field = _TASK_TYPE_FIELDS.get(schema.get("title", ""))
+            if field is not None:
+                schema["properties"][field]["enum"] = names
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -62,6 +82,7 @@ class TrellisOpenAPI(OpenAPIProvider):
         )
         components.update(error_components)
         media = getattr(func, _MEDIA_ATTRIBUTE, None)
+        no_body = getattr(func, _NO_CONTENT_ATTRIBUTE, None)
         auth = state_of(self._app.extensions).auth
         for path, operations in paths.items():
             for operation in operations.values():
@@ -81,6 +102,18 @@ class TrellisOpenAPI(OpenAPIProvider):
                         "description": description,
                         "content": {name: {"schema": schema} for name in names},
                     }
+                if no_body is not None:
+                    responses["204"] = {"description": no_body}
                 responses["default"] = error
                 operation["responses"] = responses
         return paths, components
+
+
+def _request_models(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The schema of each request model: a component, or inline in an operation's body."""
+    yield from document.get("components", {}).get("schemas", {}).values()
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                yield body["schema"]

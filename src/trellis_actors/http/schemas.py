@@ -7,12 +7,27 @@ friends directly, and the tests check that those match these models.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, field_validator
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainValidator,
+    RootModel,
+    WithJsonSchema,
+    field_validator,
+)
 
 from .._time import iso, parse_iso
 from ..lifecycle import TaskStatus
+from ..scheduling.model import parse_every
 
 #: Most tasks one ``POST /tasks`` may carry.
 MAX_BATCH = 1000
@@ -281,3 +296,179 @@ class ReadyOut(BaseModel):
     store: bool = Field(description="The store answered a ping.")
     supervisor: str = Field(description="The root supervisor's state.")
     draining: bool
+
+
+# -- schedules ------------------------------------------------------------------------
+
+#: A schedule's name, as ``scheduling.define`` checks it.
+SCHEDULE_NAME = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: Longest interval of an ``every`` schedule (its slots must stay within datetime's range).
+MAX_EVERY = MAX_DELAY
+_DURATION = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+
+
+def _every(value: object) -> float | str:
+    """Seconds (a number) or a duration text; the scheduler parses it again."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be seconds (a number) or a duration like '30s', '5m', '2h'")
+    try:
+        seconds = math.inf if value == math.inf else parse_every(value)
+    except ValueError as exc:  # parse_every's ValidationError names the field itself
+        raise ValueError(str(exc).removeprefix("every ")) from None
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if seconds > MAX_EVERY:
+        raise ValueError(f"must be at most ten years ({MAX_EVERY:.0f} seconds)")
+    return value
+
+
+def _date_time(value: str) -> str:
+    try:
+        iso(parse_iso(value))  # both ways: a time that cannot be shown is refused
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("must be an ISO 8601 date-time, such as 2030-01-01T12:00:00Z") from None
+    return value
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Etc" is a directory
+        raise ValueError(
+            f"unknown timezone {name!r}; use an IANA name like 'Europe/Paris'"
+        ) from None
+    return name
+
+
+def _cron_fires(expression: str) -> str:
+    """A valid expression must also have a next slot ("0 0 30 2 *" has none); what else is
+    wrong with one is for ``scheduling.define`` to say."""
+    if len(expression.split()) == 5 and croniter.is_valid(expression):
+        try:
+            croniter(expression, datetime.now(UTC)).get_next(float)
+        except ValueError:  # croniter's CroniterBadDateError
+            raise ValueError(f"cron expression {expression!r} never fires") from None
+    return expression
+
+
+Every = Annotated[
+    float | str,
+    PlainValidator(_every),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 1, "maximum": MAX_EVERY},
+                {"type": "string", "pattern": _DURATION, "maxLength": 32},
+            ]
+        }
+    ),
+]
+Cron = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_cron_fires)]
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+DateTime = Annotated[
+    str, Field(max_length=64, json_schema_extra={"format": "date-time"}), AfterValidator(_date_time)
+]
+Queue = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_NUL)]
+Priority = Annotated[int, Field(ge=-MAX_INT32, le=MAX_INT32)]
+MisfirePolicy = Literal["skip", "run_once"]
+
+
+def _name(default: Any = ...) -> Any:
+    return Field(
+        default,
+        min_length=1,
+        max_length=128,
+        json_schema_extra={"pattern": SCHEDULE_NAME},  # define checks it, and says it better
+        description="Unique: 1-128 letters, digits, '_', '.', ':' or '-'.",
+    )
+
+
+def _task_type(default: Any = ...) -> Any:
+    return Field(
+        default, min_length=1, max_length=128, description="The task type each fire submits."
+    )
+
+
+def _left_out(description: str) -> Any:
+    """A field of :class:`ScheduleChanges` that is not nullable, yet ``None`` when left out:
+    handlers read only the fields in ``model_fields_set``."""
+    return Field(None, description=description)
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)  # a field left out is left unchanged: there is no default
+
+
+class ScheduleIn(_Request):
+    """A schedule to create: exactly one of ``every``, ``cron`` and ``at``. ``null`` for an
+    optional field means its default."""
+
+    name: str = _name()
+    task_type: str = _task_type()
+    payload: Any = Field(None, description="Any JSON value; given to every task it creates.")
+    every: Every | None = Field(
+        None, description="An interval: seconds (at least 1), or a duration like 30s, 5m, 2h, 1d."
+    )
+    cron: Cron | None = Field(
+        None, description="Five cron fields (minute hour day month weekday), e.g. 0 2 * * *."
+    )
+    timezone: TimeZone | None = Field(
+        None, description="The IANA zone the cron fields are read in; default UTC. Cron only."
+    )
+    at: DateTime | None = Field(
+        None, description="Once, at this ISO 8601 date-time (UTC when no offset is given)."
+    )
+    queue: Queue | None = Field(None, description="Queue of the tasks; default: the type's.")
+    priority: Priority | None = Field(None, description="Priority of the tasks; default 0.")
+    misfire: MisfirePolicy | None = Field(
+        None, description="Slots missed during downtime: skip (default) or run_once."
+    )
+    paused: bool | None = Field(None, description="Create it paused; default false.")
+
+
+class ScheduleChanges(_Request):
+    """Changes to a schedule: only the fields given change. A new kind of spec replaces the
+    old one (``cron`` clears ``every``); ``null`` clears a nullable field."""
+
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
+    name: str = _name(None)  # None: left out (see _left_out)
+    task_type: str = _task_type(None)
+    payload: Any = Field(None, description="Any JSON value; given to every task it creates.")
+    every: Every | None = Field(None, description="An interval: seconds, or 30s, 5m, 2h, 1d.")
+    cron: Cron | None = Field(None, description="Five cron fields.")
+    timezone: TimeZone | None = Field(None, description="IANA zone of the cron fields.")
+    at: DateTime | None = Field(None, description="Once, at this ISO 8601 date-time.")
+    queue: Queue | None = Field(None, description="null: the type's queue.")
+    priority: Priority = _left_out("Priority of the tasks it creates.")
+    misfire: MisfirePolicy = _left_out("skip or run_once.")
+    paused: bool = _left_out("Pause or resume it.")
+
+
+class ScheduleOut(BaseModel):
+    """A schedule: its spec, what each fire creates, and its slots (ISO 8601, UTC)."""
+
+    id: str
+    name: str
+    task_type: str
+    payload: JsonValue
+    queue: str | None = Field(description="null: the task type's queue.")
+    priority: int
+    every: float | None = Field(description="Seconds between slots.")
+    cron: str | None
+    timezone: str | None
+    at: str | None
+    spec: str = Field(description="For people: 'every 30s', 'cron 0 2 * * * (Europe/Paris)'.")
+    paused: bool
+    misfire: MisfirePolicy
+    next_run_at: str | None = Field(description="The next slot; null once a one-shot fired.")
+    last_run_at: str | None = Field(description="The last slot fired.")
+    created_at: str | None
+    updated_at: str | None
+
+
+class ScheduleList(BaseModel):
+    """Every schedule, ordered by name."""
+
+    items: list[ScheduleOut]

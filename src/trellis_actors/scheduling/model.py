@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from .._time import iso, parse_iso
 from ..errors import ValidationError
@@ -30,19 +30,26 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+#: The longest interval: ten years (longer ones are surely a mistake).
+MAX_EVERY = 10 * 365 * 86400.0
+
+
 def parse_every(value: Any) -> float:
     """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"2h"`` or ``"1d"``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValidationError(
-            f"every must be seconds or a duration like '30s', '5m', '2h'; got {value!r}",
-            field="every",
-        )
-    if not math.isfinite(seconds) or seconds < 1:
-        raise ValidationError("every must be at least 1 second", field="every")
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (match := _DURATION.match(value)):
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        else:
+            raise ValidationError(
+                f"every must be seconds or a duration like '30s', '5m', '2h'; got {value!r}",
+                field="every",
+            )
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds) or not 1 <= seconds <= MAX_EVERY:
+        raise ValidationError("every must be between 1 second and 10 years", field="every")
     return seconds
 
 
@@ -54,7 +61,11 @@ def check_cron(expression: Any, timezone: Any) -> None:
         )
     if not croniter.is_valid(expression):
         raise ValidationError(f"cron expression {expression!r} is not valid", field="cron")
-    zone(timezone)
+    tz = zone(timezone)
+    try:  # valid, but does it ever fire? ("0 0 30 2 *" does not)
+        croniter(expression, datetime.now(tz)).get_next(float)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        raise ValidationError(f"cron expression {expression!r} never fires", field="cron") from None
 
 
 def zone(name: Any) -> ZoneInfo:
@@ -64,7 +75,7 @@ def zone(name: Any) -> ZoneInfo:
         raise ValidationError("timezone must be an IANA name like 'Europe/Paris'", field="timezone")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz-data folder's name
         raise ValidationError(f"unknown timezone {name!r}", field="timezone") from None
 
 

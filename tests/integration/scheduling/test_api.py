@@ -49,7 +49,7 @@ class TestAddSchedule:
             ({"cron": "0 25 * * *"}, "cron", r"cron expression '0 25 \* \* \*' is not valid"),
             ({"cron": "0 9 * * * *"}, "cron", "cron must have five fields"),
             ({"cron": "0 9 * * *", "timezone": "Nowhere/City"}, "timezone", "unknown timezone"),
-            ({"every": "0.5s"}, "every", "every must be at least 1 second"),
+            ({"every": "0.5s"}, "every", "every must be between 1 second and 10 years"),
             ({"every": "fortnightly"}, "every", "every must be seconds or a duration"),
             ({"at": "not a date"}, "at", "at must be an ISO 8601 date-time"),
             ({"every": 30, "misfire": "always"}, "misfire", "misfire must be"),

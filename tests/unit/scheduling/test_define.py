@@ -112,7 +112,7 @@ class TestDefineRefuses:
 
     def test_every_below_a_second(self) -> None:
         """An interval under a second names ``every``."""
-        refused("every", "at least 1 second", every="500ms")
+        refused("every", "between 1 second and 10 years", every="500ms")
 
     def test_bad_at(self) -> None:
         """``at`` must be a date-time."""

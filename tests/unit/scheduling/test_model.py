@@ -74,7 +74,9 @@ class TestParseEvery:
     @pytest.mark.parametrize("value", [0, 0.5, "999ms", "0s", -30, float("inf"), float("nan")])
     def test_rejects_less_than_a_second(self, value: object) -> None:
         """An interval under one second (or not finite) is refused, naming ``every``."""
-        with pytest.raises(ValidationError, match=r"^every must be at least 1 second$") as info:
+        with pytest.raises(
+            ValidationError, match=r"^every must be between 1 second and 10 years$"
+        ) as info:
             parse_every(value)
         assert info.value.field == "every"
 
@@ -84,6 +86,30 @@ class TestParseEvery:
         with pytest.raises(ValidationError, match=r"^every must be seconds or a duration") as info:
             parse_every(value)
         assert info.value.field == "every"
+
+
+class TestBounds:
+    """Inputs that pass a syntax check but could never work are refused up front."""
+
+    @pytest.mark.parametrize("every", [1e300, 10**400, 10 * 365 * 86400 + 1, "4000d"])
+    def test_every_has_an_upper_bound(self, every: object) -> None:
+        """An interval beyond ten years (or too large for a float) names the field."""
+        with pytest.raises(ValidationError, match="between 1 second and 10 years") as info:
+            parse_every(every)
+        assert info.value.field == "every"
+
+    def test_cron_that_never_fires(self) -> None:
+        """A valid cron expression with no possible date (30 February) is refused."""
+        with pytest.raises(ValidationError, match="never fires") as info:
+            check_cron("0 0 30 2 *", None)
+        assert info.value.field == "cron"
+
+    @pytest.mark.parametrize("name", ["Etc", "America", "x" * 300])
+    def test_timezone_folders_and_junk(self, name: str) -> None:
+        """Names of tz-data folders, or absurd ones, are unknown time zones."""
+        with pytest.raises(ValidationError, match="unknown timezone") as info:
+            zone(name)
+        assert info.value.field == "timezone"
 
 
 class TestCheckCron:
