@@ -95,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         "to the queue (default 10)",
     )
     node.add_argument(
+        "--retain-completed",
+        type=_duration,
+        metavar="DURATION",
+        help="prune completed tasks older than this, e.g. 7d (default: keep them)",
+    )
+    node.add_argument(
+        "--retain-dead",
+        type=_duration,
+        metavar="DURATION",
+        help="prune dead-lettered tasks older than this, e.g. 30d (default: keep them)",
+    )
+    node.add_argument(
         "--log-format",
         choices=("json", "console"),
         help="default: console on a terminal, json otherwise",
@@ -195,6 +207,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> float:
+    from .errors import ValidationError
+    from .scheduling.model import parse_every
+
+    try:
+        return parse_every(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 3600, 12h or 7d (1 second to 10 years)"
+        ) from None
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
@@ -261,6 +285,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
 
     from .errors import ConfigurationError
     from .logging import configure_logging
+    from .runtime.janitor import Retention
     from .runtime.runtime import Runtime
 
     if not http:
@@ -275,6 +300,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
             workers=args.workers,
             queues=args.queues,
             grace_period=args.grace_period,
+            retention=Retention(completed=args.retain_completed, dead=args.retain_dead),
         )
         server = node.server_config(args) if http else None
     except (ConfigurationError, ValueError) as exc:

@@ -148,6 +148,12 @@ class TestNodeCommands:
         assert f"SQLite file {tmp_path / 'm.db'}" in result.stdout
         assert (tmp_path / "m.db").exists()
 
+    def test_retention_takes_durations(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--retain-completed and --retain-dead take durations; anything else exits 2."""
+        assert run_main("serve", "--retain-completed", "soon") == 2
+        assert "'soon' is not a duration" in capsys.readouterr().err
+        assert run_main("worker", "--store", "memory://", "--retain-dead", "0s") == 2
+
     def test_worker_needs_a_shared_store(self, capsys: pytest.CaptureFixture[str]) -> None:
         """worker refuses to run without a store, or on memory://."""
         assert run_main("worker") == 2
