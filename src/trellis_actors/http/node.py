@@ -69,6 +69,7 @@ async def _run(plan: NodePlan, signals: AsyncIterator[int]) -> int:
         async for signum in signals:
             if not stopping.is_set():
                 log.info("stopping: draining", signal=signal.Signals(signum).name)
+                runtime.mark_draining()  # readiness goes false first
                 stopping.set()
             else:
                 log.warning("second signal: stopping now", signal=signal.Signals(signum).name)

@@ -73,7 +73,7 @@ from .messages import (
     WorkerInfo,
 )
 from .queue_actor import QueueActor, QueueConfig
-from .store_actor import StoreActor
+from .store_actor import Audience, StoreActor
 from .worker import Worker
 
 log = structlog.get_logger("trellis.runtime")
@@ -177,9 +177,10 @@ class Runtime:
         config = self.config
         limits = {t.name: t.concurrency for t in self.app if t.concurrency is not None}
         registry = ChildSpec("registry", lambda: CatalogRegistry(self.app), mailbox_size=math.inf)
+        audience = Audience()  # subscribers and waiters outlive a crash of the store actor
         store_spec = ChildSpec(
             "store",
-            lambda: StoreActor(self._store, clock, queue_spec.ref),
+            lambda: StoreActor(self._store, clock, queue_spec.ref, audience),
             mailbox_size=4096,
             shutdown_timeout=config.grace_period + 5,
         )
@@ -292,6 +293,10 @@ class Runtime:
         await queue.tell(ReleaseAll())
         with trio.move_on_after(5):
             await queue.ask(WaitIdle(), timeout=None)
+
+    def mark_draining(self) -> None:
+        """Report not ready from now on (``/readyz`` answers 503) ahead of a shutdown."""
+        self._draining = True
 
     async def shutdown(self) -> None:
         """Drain and stop; returns once everything has stopped."""

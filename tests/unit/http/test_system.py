@@ -68,6 +68,15 @@ class TestHealth:
         assert response.status_code == 200
         assert body == {"ready": True, "store": True, "supervisor": "running", "draining": False}
 
+    async def test_not_ready_once_draining(self, client: Any, runtime: Runtime) -> None:
+        """Marked as draining (a signal arrived), /readyz turns 503 while /health stays 200."""
+        runtime.mark_draining()
+        response = await client.get("/readyz")
+        body = await response.get_json()
+        assert response.status_code == 503
+        assert body == {"ready": False, "store": True, "supervisor": "running", "draining": True}
+        assert (await client.get("/health")).status_code == 200
+
     async def test_not_ready_once_stopped(self, client: Any, runtime: Runtime) -> None:
         """/readyz answers 503 with the failing checks once the runtime has stopped."""
         await runtime.shutdown()
