@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .. import _ids
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
     Task,
@@ -20,13 +19,12 @@ from ..lifecycle import (
     TaskEvent,
     TaskStatus,
     Transition,
-    created,
     requeued,
     transition,
 )
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, arrive
 
 _WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 
@@ -195,7 +193,7 @@ class TaskLogic(ScheduleSteps):
         moves: list[Transition] = []
         plain: list[dict[str, Any]] = []  # no idempotency key, so no conflict: one batch
         for new in tasks:
-            steps = _arrive(new, now)
+            steps = arrive(new, now)
             task = steps[-1].task
             if new.idempotency_key is None:
                 plain.append(self.row(task))
@@ -394,31 +392,6 @@ class TaskLogic(ScheduleSteps):
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
         return self.purge_dead(cur, ids) if ids else 0
-
-
-def _arrive(new: NewTask, now: float) -> list[Transition]:
-    """A new task's first moves: created ``pending``, then ``queued`` when already due."""
-    task = Task(
-        id=_ids.new_id(),
-        type=new.type,
-        queue=new.queue,
-        payload=new.payload,
-        status=TaskStatus.PENDING,
-        priority=new.priority,
-        max_attempts=new.max_attempts,
-        run_at=now if new.run_at is None else new.run_at,
-        timeout=new.timeout,
-        idempotency_key=new.idempotency_key,
-        dead_letter=new.dead_letter,
-        created_at=now,
-        updated_at=now,
-        schedule_id=new.schedule_id,
-        trace_context=new.trace_context,
-    )
-    steps = [created(task)]
-    if task.run_at <= now:
-        steps.append(transition(task, TaskStatus.QUEUED, at=now))
-    return steps
 
 
 def _holds(task: Task, owner: str, attempt: int | None = None) -> bool:

@@ -14,7 +14,8 @@ from typing import Any, NamedTuple, Protocol
 
 import trio
 
-from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition
+from .. import _ids
+from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
 from ..scheduling.model import Schedule
 
 
@@ -78,6 +79,52 @@ class Counts:
 
     def total(self, status: TaskStatus) -> int:
         return sum(per.get(status.value, 0) for per in self.by_queue.values())
+
+
+def arrive(new: NewTask, now: float) -> list[Transition]:
+    """A new task's first moves: created ``pending``, then ``queued`` when already due."""
+    task = Task(
+        id=_ids.new_id(),
+        type=new.type,
+        queue=new.queue,
+        payload=new.payload,
+        status=TaskStatus.PENDING,
+        priority=new.priority,
+        max_attempts=new.max_attempts,
+        run_at=now if new.run_at is None else new.run_at,
+        timeout=new.timeout,
+        idempotency_key=new.idempotency_key,
+        dead_letter=new.dead_letter,
+        created_at=now,
+        updated_at=now,
+        schedule_id=new.schedule_id,
+        trace_context=new.trace_context,
+    )
+    steps = [created(task)]
+    if task.run_at <= now:
+        steps.append(transition(task, TaskStatus.QUEUED, at=now))
+    return steps
+
+
+class SingleNode:
+    """The multi-node part of the protocol for stores only one process uses."""
+
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Runs until cancelled: no other process adds work here, so nothing to hear."""
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def try_lead(self, name: str) -> bool:
+        """Always True: the one process using the store leads."""
+        return True
+
+    async def resign(self, name: str) -> None:
+        pass
 
 
 class Store(Protocol):

@@ -5,11 +5,8 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import trio
-
-from .. import _ids
 from ..errors import TaskNotFound
 from ..lifecycle import (
     Task,
@@ -17,18 +14,17 @@ from ..lifecycle import (
     TaskEvent,
     TaskStatus,
     Transition,
-    created,
     evolve,
     requeued,
     transition,
 )
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .base import Counts, NewTask, Outcome, Page, SingleNode, Submitted, TaskFilter, arrive
 from .memory_schedules import MemorySchedules
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
 
 
-class MemoryStore(MemorySchedules):
+class MemoryStore(SingleNode, MemorySchedules):
     """Tasks in dictionaries, ready work in one heap per queue."""
 
     def __init__(self, url: str = "memory://") -> None:
@@ -50,23 +46,6 @@ class MemoryStore(MemorySchedules):
 
     async def ping(self) -> bool:
         return True
-
-    async def watch(
-        self,
-        notify: Callable[[], None],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Runs until cancelled: no other process can add work here."""
-        task_status.started()
-        await trio.sleep_forever()
-
-    async def try_lead(self, name: str) -> bool:
-        """Always True: one process owns a memory store."""
-        return True
-
-    async def resign(self, name: str) -> None:
-        pass
 
     # -- book-keeping --------------------------------------------------------------------
     def _record(self, move: Transition) -> Transition:
@@ -100,30 +79,13 @@ class MemoryStore(MemorySchedules):
             if key is not None and key in self._idempotency:
                 submitted.append(Submitted(self._tasks[self._idempotency[key]], created=False))
                 continue
-            task = Task(
-                id=_ids.new_id(),
-                type=new.type,
-                queue=new.queue,
-                payload=new.payload,
-                status=TaskStatus.PENDING,
-                priority=new.priority,
-                max_attempts=new.max_attempts,
-                run_at=now if new.run_at is None else new.run_at,
-                timeout=new.timeout,
-                idempotency_key=key,
-                dead_letter=new.dead_letter,
-                created_at=now,
-                updated_at=now,
-                schedule_id=new.schedule_id,
-                trace_context=new.trace_context,
-            )
+            steps = arrive(new, now)
+            task = steps[0].task
             if key is not None:
                 self._idempotency[key] = task.id
             self._events[task.id] = []
             self._order.append(task.id)
-            moves.append(self._record(created(task)))
-            if task.run_at <= now:
-                moves.append(self._record(transition(task, TaskStatus.QUEUED, at=now)))
+            moves.extend(self._record(step) for step in steps)
             submitted.append(Submitted(self._tasks[task.id], created=True))
         return submitted, moves
 

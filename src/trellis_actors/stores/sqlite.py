@@ -36,6 +36,7 @@ from . import _sql
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
 from ._sqlstore import P, SqlStore, T
+from .base import SingleNode
 
 #: ``PRAGMA synchronous`` cannot take a bound parameter: one fixed statement per level.
 _SYNCHRONOUS = {
@@ -110,7 +111,7 @@ class _SqliteLogic(TaskLogic):
         return json.dumps(ids)  # read back with json_each: no statement built per list
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(SingleNode, SqlStore):
     """The store protocol on one SQLite database file (see the module docstring)."""
 
     def __init__(self, url: str) -> None:
@@ -156,23 +157,6 @@ class SqliteStore(SqlStore):
         except (sqlite3.Error, RuntimeError):
             return False
         return True
-
-    async def watch(
-        self,
-        notify: Callable[[], None],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Runs until cancelled: only this process writes here, so there is nothing to hear."""
-        task_status.started()
-        await trio.sleep_forever()
-
-    async def try_lead(self, name: str) -> bool:
-        """Always True: one node owns a SQLite database."""
-        return True
-
-    async def resign(self, name: str) -> None:
-        pass
 
     async def _call(
         self,
