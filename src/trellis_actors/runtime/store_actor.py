@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 import structlog
@@ -51,6 +52,16 @@ log = structlog.get_logger("trellis.store")
 MAX_BATCH = 1024
 
 
+@dataclass(slots=True)
+class Audience:
+    """Who waits on the store: event subscribers, and ``WaitFor`` requests whose task has
+    not ended. The runtime keeps one across restarts of the store actor, as the slot keeps
+    its mailbox: a crash of the store must not silence a subscription for ever."""
+
+    subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = field(default_factory=list)
+    waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
+
+
 class StoreActor(Actor[StoreMsg]):
     """Serialises every store call; concurrent submissions and outcomes share one commit.
 
@@ -60,13 +71,16 @@ class StoreActor(Actor[StoreMsg]):
 
     kind = "store"
 
-    def __init__(self, store: Store, clock: Clock, queue: Ref[QueueMsg]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, queue: Ref[QueueMsg], audience: Audience | None = None
+    ) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
         self._queue = queue
-        self._subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = []
-        self._waiters: dict[str, list[WaitFor]] = {}
+        audience = Audience() if audience is None else audience
+        self._subscribers = audience.subscribers  # updated in place: they outlive us
+        self._waiters = audience.waiters
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
@@ -226,7 +240,7 @@ class StoreActor(Actor[StoreMsg]):
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 continue
             live.append(channel)
-        self._subscribers = live
+        self._subscribers[:] = live
 
         latest: dict[str, Task] = {move.task.id: move.task for move in moves}
         if self._waiters:
