@@ -50,6 +50,10 @@ class QueueConfig:
     queues: tuple[str, ...] | None = None  # None: every queue
     lease: float = 30.0
     claim_batch: int = 32
+    # Claims take this many while every task type seen is fast (None: claim_batch). Slow
+    # tasks are not claimed far ahead: they would wait under our lease, out of other
+    # nodes' reach.
+    fast_claim_batch: int | None = None
     prefetch: int = 4  # at most this many fast tasks handed to a worker at once
     fast_task: float = 0.005  # tasks quicker than this on average count as fast
     poll_interval: float = 1.0
@@ -102,6 +106,7 @@ class QueueActor(Actor[QueueMsg]):
         self._timer_scope: trio.CancelScope | None = None
         self._outcomes: list[Outcome] = []  # reported by workers, not yet sent to the store
         self._speed: dict[str, float] = {}  # moving average of seconds per task, by type
+        self._claim_size = config.claim_batch  # tasks per claim, and outcomes per flush
         self._flush_at = math.inf
 
     async def run(
@@ -117,7 +122,7 @@ class QueueActor(Actor[QueueMsg]):
             while (msg := await self.receive()) is not _STOP:
                 await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
                 if self._outcomes and (
-                    len(self._outcomes) >= self._config.claim_batch
+                    len(self._outcomes) >= self._claim_size
                     or (not self._buffer and not len(self.mailbox))
                 ):
                     await self._flush_outcomes()
@@ -233,7 +238,7 @@ class QueueActor(Actor[QueueMsg]):
     async def _claim(self) -> bool:
         await self._flush_outcomes()  # the store takes both in one batch
         config = self._config
-        limit = max(config.claim_batch, len(self._waiting) * config.prefetch)
+        limit = max(self._claim_size, len(self._waiting) * config.prefetch)
         lease_until = self._clock.now() + config.lease
         tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
         if len(tasks) < limit:
@@ -287,6 +292,10 @@ class QueueActor(Actor[QueueMsg]):
                 sample = (now - handed.at) / handed.batch
                 previous = self._speed.get(handed.task.type, sample)
                 self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
+        fast = self._config.fast_claim_batch
+        if fast is not None:
+            quick = all(speed <= self._config.fast_task for speed in self._speed.values())
+            self._claim_size = fast if quick and self._speed else self._config.claim_batch
 
     async def _worker_lost(self, worker: str) -> None:
         """The worker asked afresh while holding tasks: it crashed and was restarted."""

@@ -78,6 +78,11 @@ from .worker import Worker
 
 log = structlog.get_logger("trellis.runtime")
 
+#: Tasks one claim takes while the work is fast, by store URL scheme. A durable store pays
+#: per transaction (a commit, round trips), so quick tasks are claimed in big batches;
+#: slow ones are not (they would sit under this node's lease, out of other nodes' reach).
+_FAST_CLAIM_BATCH = {"sqlite": 256, "postgresql": 256, "postgres": 256}
+
 #: Fields a submission may carry, besides ``type`` and ``payload``.
 SUBMIT_FIELDS = frozenset(
     {"queue", "priority", "delay", "run_at", "max_attempts", "timeout", "idempotency_key"}
@@ -91,7 +96,9 @@ class RuntimeConfig:
     workers: int = 8
     grace_period: float = 10.0
     lease: float = 30.0
-    claim_batch: int | None = None  # default: 2 x workers, at least 32
+    # Tasks one claim takes. Default: 2 x workers, at least 32; on SQLite and PostgreSQL,
+    # 256 while every task type seen is fast (see _FAST_CLAIM_BATCH).
+    claim_batch: int | None = None
     prefetch: int = 4  # most tasks a worker takes at once when the backlog is deep
     poll_interval: float = 1.0
     queues: tuple[str, ...] | None = None  # None: work every queue
@@ -189,6 +196,7 @@ class Runtime:
             queues=config.queues,
             lease=config.lease,
             claim_batch=config.claim_batch or max(32, 2 * config.workers),
+            fast_claim_batch=config.claim_batch or _fast_claim_batch(self._store, config.workers),
             prefetch=config.prefetch,
             poll_interval=config.poll_interval,
             concurrency=limits,
@@ -565,6 +573,12 @@ class Runtime:
         for name in reversed(names[workers:]):
             await self._pool.ask(RemoveChild(name), timeout=None)
         return workers
+
+
+def _fast_claim_batch(store: Store, workers: int) -> int | None:
+    scheme = store.url.partition("://")[0].lower()
+    batch = _FAST_CLAIM_BATCH.get(scheme)
+    return None if batch is None else max(batch, 2 * workers)
 
 
 def _int(value: Any, field: str) -> int:

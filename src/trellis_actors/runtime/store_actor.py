@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -80,6 +80,9 @@ class StoreActor(Actor[StoreMsg]):
         self._queue = queue
         audience = Audience() if audience is None else audience
         self._subscribers = audience.subscribers  # updated in place: they outlive us
+        # A store whose calls may run at the same time (PostgreSQL: one pool connection
+        # each) gets a batch's submissions, outcomes and claims side by side.
+        self._side_by_side = bool(getattr(store, "concurrent_calls", False))
         self._waiters = audience.waiters
 
     async def run(
@@ -112,29 +115,58 @@ class StoreActor(Actor[StoreMsg]):
 
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         now = self._clock.now()
-        moves: list[Transition] = []
+        made: list[Transition] = []
+        finished: list[Transition] = []
+        claimed: list[Transition] = []
+        moved: list[Transition] = []
         submits = [msg for msg in batch if isinstance(msg, Submit)]
-        if submits:
+        outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
+        rest = [msg for msg in batch if not isinstance(msg, Submit | Finish)]
+
+        async def enqueue() -> None:
             tasks = [new for msg in submits for new in msg.tasks]
-            submitted, made = await self._store.enqueue(tasks, now)
-            moves.extend(made)
+            submitted, moves = await self._store.enqueue(tasks, now)
+            made.extend(moves)
             start = 0
             for request in submits:
                 request.reply.send(submitted[start : start + len(request.tasks)])
                 start += len(request.tasks)
-        outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
-        if outcomes:
-            moves.extend(await self._store.finish(outcomes, now))
+
+        async def finish() -> None:
+            finished.extend(await self._store.finish(outcomes, now))
+
+        if self._side_by_side:
+            # New rows, rows this node holds, rows nobody holds (claims skip locked rows):
+            # no two of these calls touch the same row, so they run side by side, each
+            # on its own connection, and one waits on the database while another works.
+            claims = [msg for msg in rest if isinstance(msg, Claim)]
+            rest = [msg for msg in rest if not isinstance(msg, Claim)]
+            async with trio.open_nursery() as nursery:
+                if submits:
+                    nursery.start_soon(enqueue)
+                if outcomes:
+                    nursery.start_soon(finish)
+                if claims:
+                    nursery.start_soon(self._handle_each, claims, now, claimed)
+        else:
+            if submits:
+                await enqueue()
+            if outcomes:
+                await finish()
+        await self._handle_each(rest, now, moved)
+        moves = made + finished + claimed + moved
+        if moves:
+            await self._publish(moves)
+
+    async def _handle_each(
+        self, batch: Sequence[StoreMsg], now: float, moves: list[Transition]
+    ) -> None:
         for msg in batch:
-            if isinstance(msg, Submit | Finish):
-                continue
             try:
                 moves.extend(await self._handle_one(msg, now))
             except TrellisError as exc:
                 if isinstance(msg, Request):
                     msg.reply.fail(exc)
-        if moves:
-            await self._publish(moves)
 
     async def _handle_one(self, msg: StoreMsg, now: float) -> list[Transition]:
         store = self._store

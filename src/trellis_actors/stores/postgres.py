@@ -25,9 +25,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, Concatenate
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import trio
@@ -42,6 +43,8 @@ from ._sqllogic import TaskLogic, wakes_workers
 from ._sqlstore import P, SqlStore, T
 
 _POLL = 0.25  # seconds a listening thread waits before checking for cancellation
+_COPY_FROM = 16  # rows: fewer are inserted with executemany (one pipelined round trip)
+_UNNEST_FROM = 3  # rows: fewer are updated one statement each (pipelined too)
 _FLOATS = (
     "run_at",
     "queued_at",
@@ -78,7 +81,10 @@ def parse_url(url: str) -> tuple[str, int, int]:
         raise ConfigurationError("pool_min and pool_max must be whole numbers") from None
     if not 0 <= low <= high or high < 1:
         raise ConfigurationError(f"need 0 <= pool_min <= pool_max and pool_max >= 1: {ours}")
-    query = urlencode([(name, value) for name, value in options if name not in ours])
+    # Percent-encoding only: libpq does not read "+" as a space (options=-c%20x%3Dy).
+    query = urlencode(
+        [(name, value) for name, value in options if name not in ours], quote_via=quote
+    )
     return urlunsplit(parts._replace(query=query)), low, high
 
 
@@ -162,14 +168,31 @@ class _PostgresLogic(TaskLogic):
             cur.execute(self.q["notify"], {"origin": self.origin})
 
     # Batches are set-based: COPY for new rows, one UPDATE … FROM unnest(…) for changes.
-    # (executemany would send, and the server run, one statement per row.)
+    # (executemany would send, and the server run, one statement per row.) A few rows go
+    # by executemany all the same: pipelined, that is one round trip, where COPY takes two.
     def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
-        _copy(cur, self.q["copy_tasks"], rows)
+        if len(rows) < _COPY_FROM:
+            cur.executemany(self.q["insert_task"], rows)
+        else:
+            _copy(cur, self.q["copy_tasks"], rows)
+
+    def writing(self, cur: Cursor, rows: int) -> AbstractContextManager[object]:
+        # A few rows: every statement goes in one round trip (COPY cannot be pipelined).
+        if rows < _COPY_FROM:
+            assert isinstance(cur, psycopg.Cursor)
+            return cur.connection.pipeline()
+        return nullcontext()
 
     def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
-        _copy(cur, self.q["copy_events"], rows)
+        if len(rows) < _COPY_FROM:
+            cur.executemany(self.q["insert_event"], rows)
+        else:
+            _copy(cur, self.q["copy_events"], rows)
 
     def update_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        if len(rows) < _UNNEST_FROM:
+            cur.executemany(self.q["update_task"], rows)
+            return
         columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _CHANGING}
         for name in _FLOATS:  # an array holds one type: 1000 (int) and 1000.5 cannot mix
             columns[name] = [None if value is None else float(value) for value in columns[name]]
@@ -178,6 +201,10 @@ class _PostgresLogic(TaskLogic):
 
 class PostgresStore(SqlStore):
     """The store protocol on PostgreSQL (see the module docstring)."""
+
+    #: Calls may run at the same time, each on its own pool connection: the store actor
+    #: runs a batch's submissions, outcomes and claims side by side.
+    concurrent_calls = True
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -32,18 +32,25 @@ class Session:
         return self.query.startswith("LISTEN")
 
 
+# The runtime under test names its sessions through libpq's ``options`` (a value with a
+# space and an "=", which the store URL must pass on percent-encoded).
+APP_NAME = "trellis_under_test"
+OPTIONS = f"?options=-c%20application_name%3D{APP_NAME}"
+
 _SESSIONS = """
 SELECT a.pid, coalesce(a.query, '') AS query,
        EXISTS (SELECT 1 FROM pg_locks l
                WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted) AS leads
 FROM pg_stat_activity a
-WHERE a.datname = %s AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+WHERE a.datname = %s AND a.application_name = %s AND a.pid <> pg_backend_pid()
 """
 
 
 def sessions(database: str) -> list[Session]:
+    """The runtime's sessions: its pool's, its listener's and its leader's."""
     with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as conn:
-        return [Session(*row) for row in conn.execute(_SESSIONS, (database,)).fetchall()]
+        rows = conn.execute(_SESSIONS, (database, APP_NAME)).fetchall()
+        return [Session(*row) for row in rows]
 
 
 def terminate(pids: list[int]) -> None:
@@ -75,7 +82,7 @@ async def test_every_connection_killed_twice_nothing_lost(pg_url: str) -> None:
     # A long poll interval: work another process submits is only found through NOTIFY,
     # so the listening connection must be back for the last batch to run in time.
     async with open_runtime(
-        app, store=pg_url, workers=4, lease=2, janitor_interval=0.2, poll_interval=30
+        app, store=pg_url + OPTIONS, workers=4, lease=2, janitor_interval=0.2, poll_interval=30
     ) as rt:
 
         async def completed(count: int) -> bool:

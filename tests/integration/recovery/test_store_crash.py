@@ -1,0 +1,99 @@
+"""The store actor crashes; its supervisor restarts it; no task is lost.
+
+The database layer is the real SQLite store with one call made to fail once, the way a
+disk error would (nothing is written). The error escapes the store actor, which crashes:
+the requests in its batch fail, the outcomes in it are lost, and the supervisor restarts
+it. What was lost comes back through the leases: every submitted task still completes,
+and subscriptions made before the crash keep receiving events after it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from tests.integration.recovery.kit import lease_recoveries
+from tests.integration.recovery.recovery_app import app
+
+from trellis_actors import TaskStatus, open_runtime
+from trellis_actors.stores import SqliteStore
+
+
+class FailOnce:
+    """A store that is ``inner`` except that the ``nth`` call of ``method`` raises."""
+
+    def __init__(self, inner: SqliteStore, method: str, nth: int) -> None:
+        self._inner = inner
+        self._method = method
+        self._nth = nth
+        self.calls = 0
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._inner, name)
+        if name != self._method:
+            return found
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self._nth:
+                self.failures += 1
+                raise sqlite3.OperationalError("disk I/O error")
+            return await found(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        # Outcomes are lost with the batch: the tasks stay running under our lease until
+        # it expires and the janitor retries them.
+        "finish",
+        # The queue's claim fails too, so the queue crashes and is restarted as well; its
+        # waiting workers ask it again.
+        "claim",
+    ],
+)
+async def test_store_actor_crash_is_restarted_and_loses_no_task(
+    tmp_path: Path, method: str
+) -> None:
+    """A store call fails once: the store actor restarts and every task completes."""
+    store = FailOnce(SqliteStore(f"sqlite:///{tmp_path / 'tasks.db'}"), method, nth=2)
+    items = [{"type": "echo", "payload": i} for i in range(200)]
+    items += [{"type": "nap", "payload": {"seconds": 0.02}} for _ in range(20)]
+    async with (
+        open_runtime(
+            app, store=store, workers=4, lease=1, janitor_interval=0.2, poll_interval=0.1
+        ) as rt,
+        rt.subscribe() as events,
+    ):
+        submitted = []
+        for start in range(0, len(items), 55):
+            submitted += [task.id for task in await rt.submit_many(items[start : start + 55])]
+        completed: set[str] = set()
+        with trio.fail_after(30):
+            async for move in events:  # subscribed before the crash
+                if move.task.status is TaskStatus.COMPLETED:
+                    completed.add(move.task.id)
+                if completed >= set(submitted):
+                    break
+        assert store.failures == 1
+        tree = rt.snapshot()
+        store_actor = tree.find("store")
+        assert store_actor is not None and store_actor.restarts == 1
+        assert store_actor.state == "running"
+        assert store_actor.last_error is not None and "disk I/O error" in store_actor.last_error
+        tasks = [await rt.get(task_id) for task_id in submitted]
+        histories = [await rt.events(task_id) for task_id in submitted]
+        queue = tree.find("queue")
+        assert queue is not None
+    assert all(task.status is TaskStatus.COMPLETED for task in tasks)
+    recovered = sum(lease_recoveries(events) for events in histories)
+    if method == "finish":
+        assert recovered, "no outcome was lost with the batch: the crash tested nothing"
+    else:
+        assert queue.restarts == 1  # its claim failed with the store
