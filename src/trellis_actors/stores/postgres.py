@@ -22,6 +22,7 @@ and ``pool_max`` (default 4) connections.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -384,8 +385,14 @@ class PostgresStore(SqlStore):
 
     def _drop_leader(self) -> None:
         conn, self._leader = self._leader, None
+        held = bool(self._leading)
         self._leading.clear()
         if conn is not None:
+            if held and not conn.broken:
+                # Release now: the server frees a closed session's locks only once its
+                # backend has exited, and another node should not wait for that.
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(_q["resign_all"])
             conn.close()
 
 

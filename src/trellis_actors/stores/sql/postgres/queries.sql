@@ -101,6 +101,9 @@ SELECT pg_try_advisory_lock(1953654124, hashtext(%(name)s)) AS ok;
 -- name: resign
 SELECT pg_advisory_unlock(1953654124, hashtext(%(name)s)) AS ok;
 
+-- name: resign_all
+SELECT pg_advisory_unlock_all();
+
 -- name: get_task
 SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid;
 
