@@ -22,6 +22,7 @@ import trio
 from tests.integration.recovery.recovery_app import app
 
 from trellis_actors import Task, TaskEvent, TaskStatus, open_runtime
+from trellis_actors.lifecycle import TERMINAL
 from trellis_actors.stores import TaskFilter, open_store
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ class Log:
     def read(cls, path: Path) -> Log:
         log = cls()
         text = path.read_text() if path.exists() else ""
-        for line in text.splitlines():
+        for line in text.split("\n")[:-1]:  # a line still being written has no newline yet
             word, pid, what = line.split(" ")
             match word:
                 case "start":
@@ -174,16 +175,13 @@ def status_counts(url: str) -> dict[str, int]:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
             return dict(conn.execute(query).fetchall())
     with psycopg.connect(url, connect_timeout=5) as conn:
-        return dict(conn.execute(query).fetchall())  # type: ignore[arg-type]
+        return dict(conn.execute(query).fetchall())
 
 
 async def all_finished(url: str, total: int) -> bool:
+    """True once ``total`` tasks have ended (completed, failed, dead or cancelled)."""
     counts = await trio.to_thread.run_sync(status_counts, url)
-    done = sum(counts.get(s.value, 0) for s in TaskStatus if s.value in _TERMINAL)
-    return done >= total
-
-
-_TERMINAL = {"completed", "failed", "dead", "cancelled"}
+    return sum(counts.get(status.value, 0) for status in TERMINAL) >= total
 
 
 async def read_store(

@@ -27,7 +27,7 @@ from tests.integration.recovery.kit import (
 TASKS = 300
 WORKERS = 8  # node.py's default
 PREFETCH = 4  # node.py's default
-CLAIM_BATCH = 32  # the runtime's default for 8 workers
+CLAIM_BATCH = 32  # outcomes per flush at most: the default for 8 workers when tasks are slow
 
 
 def workload(count: int) -> list[dict[str, Any]]:
@@ -87,7 +87,6 @@ async def test_sqlite_node_killed_mid_run_recovers_on_restart(tmp_path: Path) ->
     twice = check_crash_recovery(
         submitted, tasks, history, log, killed=first.pid, survivor=second.pid
     )
-    print(f"\nran twice: {len(twice)}, cut short: {len(interrupted)}")
     check_reruns(twice, interrupted)
     assert log.ended_by(second.pid) > 0
 
@@ -113,6 +112,5 @@ async def test_postgres_node_killed_mid_run_other_node_finishes(
     twice = check_crash_recovery(
         submitted, tasks, history, log, killed=doomed.pid, survivor=survivor.pid
     )
-    print(f"\nran twice: {len(twice)}, cut short: {len(interrupted)}")
     check_reruns(twice, interrupted)
     assert log.ended_by(survivor.pid) > 0

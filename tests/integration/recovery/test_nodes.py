@@ -56,4 +56,3 @@ async def test_three_nodes_run_each_task_exactly_once(pg_url: str, tmp_path: Pat
     shares = {pid: log.ended_by(pid) for pid in pids}
     assert all(shares.values()), f"a node did none of the work: {shares}"
     assert sum(shares.values()) == TASKS
-    print(f"\nshares: {shares}")
