@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import trio
 
@@ -28,3 +29,20 @@ async def one_hop_throughput(messages: int = 200_000, buffer: int = 128) -> floa
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def noop_throughput(app: Any, *, store: str, tasks: int, workers: int) -> float:
+    """Tasks per second: ``tasks`` no-op tasks submitted in batches of 1,000 and run to
+    completion by one runtime on ``store`` (``app`` must have a ``noop`` task type)."""
+    import trellis_actors as ta
+
+    async with ta.open_runtime(app, store=store, workers=workers) as rt, rt.subscribe() as events:
+        began = time.perf_counter()
+        for start in range(0, tasks, 1000):
+            await rt.submit_many([{"type": "noop"}] * min(1000, tasks - start))
+        done = 0
+        async for batch in events.batches():
+            done += sum(1 for move in batch if move.task.status is ta.TaskStatus.COMPLETED)
+            if done >= tasks:
+                break
+        return tasks / (time.perf_counter() - began)

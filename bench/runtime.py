@@ -13,10 +13,9 @@ import argparse
 import time
 
 import trio
-from _raw import one_hop_throughput, percentile
+from _raw import noop_throughput, one_hop_throughput, percentile
 
 import trellis_actors as ta
-from trellis_actors import TaskStatus
 
 
 def make_app() -> tuple[ta.App, dict[str, float]]:
@@ -35,17 +34,7 @@ def make_app() -> tuple[ta.App, dict[str, float]]:
 
 
 async def throughput(app: ta.App, tasks: int, workers: int) -> float:
-    async with ta.open_runtime(app, workers=workers) as rt, rt.subscribe() as events:
-        began = time.perf_counter()
-        chunk = 1000
-        for start in range(0, tasks, chunk):
-            await rt.submit_many([{"type": "noop"}] * min(chunk, tasks - start))
-        done = 0
-        async for batch in events.batches():
-            done += sum(1 for move in batch if move.task.status is TaskStatus.COMPLETED)
-            if done >= tasks:
-                break
-        return tasks / (time.perf_counter() - began)
+    return await noop_throughput(app, store="memory://", tasks=tasks, workers=workers)
 
 
 async def latency(app: ta.App, started: dict[str, float], samples: int) -> list[float]:

@@ -34,11 +34,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import structlog
 import trio
-from _raw import percentile
+from _raw import noop_throughput, percentile
 from psycopg import sql
 
 import trellis_actors as ta
-from trellis_actors import TaskStatus
 
 Fresh = Callable[[], AbstractAsyncContextManager[str]]  # a fresh, empty database's URL
 TARGETS = {"sqlite": 5_000, "postgres": 3_000}  # tasks/s end to end
@@ -122,17 +121,7 @@ def _raw_row() -> tuple[object, ...]:
 
 # -- the runtime --------------------------------------------------------------------------
 async def throughput(app: ta.App, url: str, tasks: int, workers: int) -> float:
-    async with ta.open_runtime(app, store=url, workers=workers) as rt, rt.subscribe() as events:
-        began = time.perf_counter()
-        chunk = 1000
-        for start in range(0, tasks, chunk):
-            await rt.submit_many([{"type": "noop"}] * min(chunk, tasks - start))
-        done = 0
-        async for batch in events.batches():
-            done += sum(1 for move in batch if move.task.status is TaskStatus.COMPLETED)
-            if done >= tasks:
-                break
-        return tasks / (time.perf_counter() - began)
+    return await noop_throughput(app, store=url, tasks=tasks, workers=workers)
 
 
 async def latency(app: ta.App, stamps: Stamps, url: str, samples: int, workers: int) -> list[float]:
