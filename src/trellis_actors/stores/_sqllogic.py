@@ -341,6 +341,9 @@ class TaskLogic(ScheduleSteps):
     def requeue(self, cur: Cursor, task_id: str, now: float) -> Transition:
         return self.save(cur, [requeued(self.lock_one(cur, task_id), at=now)])[0]
 
+    def ping(self, cur: Cursor) -> None:
+        cur.execute(self.q["ping"])
+
     def set_progress(
         self, cur: Cursor, task_id: str, fraction: float, message: str | None, now: float
     ) -> None:

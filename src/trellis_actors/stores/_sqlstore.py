@@ -25,6 +25,15 @@ class SqlStore:
 
     url: str
     _logic: TaskLogic
+    #: The driver's base error (``sqlite3.Error``, ``psycopg.Error``): a failed ping.
+    _driver_error: type[Exception] = Exception
+
+    async def ping(self) -> bool:
+        try:
+            await self._call(False, self._logic.ping)
+        except (self._driver_error, RuntimeError):
+            return False
+        return True
 
     async def _call(
         self,

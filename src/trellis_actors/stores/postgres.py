@@ -206,6 +206,7 @@ class PostgresStore(SqlStore):
     #: Calls may run at the same time, each on its own pool connection: the store actor
     #: runs a batch's submissions, outcomes and claims side by side.
     concurrent_calls = True
+    _driver_error = psycopg.Error
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -245,13 +246,6 @@ class PostgresStore(SqlStore):
             await trio.to_thread.run_sync(self._drop_leader, limiter=self._leader_limiter)
             if pool is not None:
                 await trio.to_thread.run_sync(pool.close)
-
-    async def ping(self) -> bool:
-        try:
-            await self._call(False, _ping)
-        except (psycopg.Error, RuntimeError):
-            return False
-        return True
 
     async def _call(
         self,
@@ -402,7 +396,3 @@ def _copy(cur: Cursor, statement: str, rows: list[dict[str, Any]]) -> None:
     with cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(tuple(row.values()))
-
-
-def _ping(cur: Cursor) -> None:
-    cur.execute(_q["ping"])

@@ -114,6 +114,8 @@ class _SqliteLogic(TaskLogic):
 class SqliteStore(SingleNode, SqlStore):
     """The store protocol on one SQLite database file (see the module docstring)."""
 
+    _driver_error = sqlite3.Error
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.path, self.synchronous = parse_url(url)
@@ -151,13 +153,6 @@ class SqliteStore(SingleNode, SqlStore):
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(conn.close, limiter=self._limiter)
 
-    async def ping(self) -> bool:
-        try:
-            await self._call(False, _ping)
-        except (sqlite3.Error, RuntimeError):
-            return False
-        return True
-
     async def _call(
         self,
         write: bool,
@@ -184,7 +179,3 @@ class SqliteStore(SingleNode, SqlStore):
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
-
-
-def _ping(cur: Cursor) -> None:
-    cur.execute(_sql.queries("sqlite")["ping"])
