@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import structlog
 import trio
@@ -11,19 +10,24 @@ import trio
 from .errors import ValidationError
 
 
+class TaskHost(Protocol):
+    """The worker running an attempt, as its context sees it."""
+
+    @property
+    def name(self) -> str: ...
+
+    task_log: structlog.typing.FilteringBoundLogger
+
+    def alive(self) -> None: ...
+
+    async def report_progress(self, task_id: str, fraction: float, message: str | None) -> None: ...
+
+
 class TaskContext:
     """The running attempt of one task, as its handler sees it."""
 
-    __slots__ = (
-        "_alive",
-        "_log",
-        "_make_log",
-        "_report_progress",
-        "attempt",
-        "cancel_scope",
-        "task_id",
-        "type",
-    )
+    # Made for every attempt, so it holds references and builds the rest on demand.
+    __slots__ = ("_host", "_log", "attempt", "cancel_scope", "task_id", "type")
 
     def __init__(
         self,
@@ -31,35 +35,36 @@ class TaskContext:
         task_id: str,
         type: str,
         attempt: int,
-        make_log: Callable[[], structlog.typing.FilteringBoundLogger],
         cancel_scope: trio.CancelScope,
-        report_progress: Callable[[float, str | None], Any],
-        alive: Callable[[], None],
+        host: TaskHost,
     ) -> None:
         self.task_id = task_id
         self.type = type
         self.attempt = attempt
-        self._make_log = make_log
-        self._log: structlog.typing.FilteringBoundLogger | None = None
         #: Cancelling it ends the attempt as cancelled.
         self.cancel_scope = cancel_scope
-        self._report_progress = report_progress
-        self._alive = alive
+        self._host = host
+        self._log: structlog.typing.FilteringBoundLogger | None = None
 
     @property
     def log(self) -> structlog.typing.FilteringBoundLogger:
         """A structlog logger bound to ``task_id``, ``task_type``, ``attempt`` and ``worker``."""
         if self._log is None:
-            self._log = self._make_log()
+            self._log = self._host.task_log.bind(
+                task_id=self.task_id,
+                task_type=self.type,
+                attempt=self.attempt,
+                worker=self._host.name,
+            )
         return self._log
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         """Record how far the task has got (0..1), with an optional message."""
         if not 0.0 <= fraction <= 1.0:
             raise ValidationError(f"progress must be between 0 and 1, got {fraction}")
-        self._alive()
-        await self._report_progress(fraction, message)
+        self._host.alive()
+        await self._host.report_progress(self.task_id, fraction, message)
 
     def alive(self) -> None:
         """Tell the worker's watchdog that long work is still making progress."""
-        self._alive()
+        self._host.alive()

@@ -174,12 +174,17 @@ _copy = _copier()
 
 def evolve(task: Task, changes: dict[str, Any]) -> Task:
     """A copy of ``task`` with ``changes``: ``dataclasses.replace`` without its overhead."""
-    if not changes.keys() <= _TASK_FIELDS:
-        raise TypeError(f"Task has no field(s) {sorted(changes.keys() - _TASK_FIELDS)}")
     moved: Task = _copy(task)
-    for name, value in changes.items():
-        setattr(moved, name, value)
+    _apply(moved, changes)
     return moved
+
+
+def _apply(task: Task, changes: dict[str, Any]) -> None:
+    try:
+        for name, value in changes.items():
+            setattr(task, name, value)
+    except AttributeError:  # a slots class has no room for other names
+        raise TypeError(f"Task has no field(s) {sorted(changes.keys() - _TASK_FIELDS)}") from None
 
 
 def check(task_id: str, from_status: TaskStatus | None, to: TaskStatus) -> None:
@@ -199,22 +204,29 @@ def transition(
     """Move ``task`` to ``to`` at time ``at``: the only place a status changes.
 
     Sets the timestamp that belongs to the new status, clears the lease when the task
-    leaves ``running``, and applies ``changes`` (result, error, run_at, attempt, ...).
+    leaves ``running``, and applies ``changes`` (result, error, run_at, attempt, ...),
+    which win over those defaults.
     """
-    check(task.id, task.status, to)
+    source = task.status
+    if to not in TRANSITIONS[source]:
+        check(task.id, source, to)
+    # Every task is copied on every move, so this is written for speed: one copy, then
+    # plain attribute stores.
+    moved: Task = _copy(task)
     if to is TaskStatus.QUEUED:
-        changes.setdefault("queued_at", at)
+        moved.queued_at = at
     elif to is TaskStatus.RUNNING:
-        changes.setdefault("started_at", at)
+        moved.started_at = at
     elif to in TERMINAL:
-        changes.setdefault("finished_at", at)
-    if task.status is TaskStatus.RUNNING:
-        changes.setdefault("lease_owner", None)
-        changes.setdefault("lease_expires_at", None)
-    changes["status"] = to
-    changes["updated_at"] = at
-    moved = evolve(task, changes)
-    return Transition(moved, TaskEvent(task.id, task.status, to, at, moved.attempt, detail))
+        moved.finished_at = at
+    if source is TaskStatus.RUNNING:
+        moved.lease_owner = None
+        moved.lease_expires_at = None
+    if changes:
+        _apply(moved, changes)
+    moved.status = to
+    moved.updated_at = at
+    return Transition(moved, TaskEvent(task.id, source, to, at, moved.attempt, detail))
 
 
 def created(task: Task, *, detail: str | None = None) -> Transition:

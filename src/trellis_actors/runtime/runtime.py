@@ -322,7 +322,7 @@ class Runtime:
 
     def new_task(self, type: str, payload: Any = None, **fields: Any) -> NewTask:
         """Validate one submission and resolve its defaults; raises ValidationError."""
-        unknown = set(fields) - SUBMIT_FIELDS
+        unknown = fields.keys() - SUBMIT_FIELDS
         if unknown:
             name = sorted(unknown)[0]
             raise ValidationError(f"unknown field {name!r}", field=name)
@@ -330,7 +330,8 @@ class Runtime:
             raise ValidationError("type must be a string", field="type")
         task_type = self.app.get(type)
         try:
-            json.dumps(payload, allow_nan=False)  # NaN and Infinity are not JSON
+            if payload is not None:
+                json.dumps(payload, allow_nan=False)  # NaN and Infinity are not JSON
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(
                 f"payload must be JSON-serialisable: {exc}", field="payload"

@@ -49,6 +49,7 @@ class Worker(Actor[WorkerMsg]):
     """
 
     kind = "worker"
+    task_log = log  # handlers' ctx.log binds to it
 
     def __init__(
         self,
@@ -204,15 +205,7 @@ class Worker(Actor[WorkerMsg]):
             return self._outcome(task, TaskStatus.FAILED, error=error)
         task_type = self._app.get(task.type)
         ctx = TaskContext(
-            task_id=task.id,
-            type=task.type,
-            attempt=task.attempt,
-            make_log=lambda: log.bind(
-                task_id=task.id, task_type=task.type, attempt=task.attempt, worker=self.name
-            ),
-            cancel_scope=scope,
-            report_progress=self._progress(task.id),
-            alive=self.alive,
+            task_id=task.id, type=task.type, attempt=task.attempt, cancel_scope=scope, host=self
         )
         timeout = task.timeout if task.timeout is not None else task_type.timeout
         self._timeout = timeout
@@ -276,8 +269,5 @@ class Worker(Actor[WorkerMsg]):
     def _outcome(self, task: Task, status: TaskStatus, **fields: Any) -> Outcome:
         return Outcome(task.id, self._owner, task.attempt, status, **fields)
 
-    def _progress(self, task_id: str) -> Any:
-        async def report(fraction: float, message: str | None) -> None:
-            await self._store.tell(Progress(task_id, fraction, message))
-
-        return report
+    async def report_progress(self, task_id: str, fraction: float, message: str | None) -> None:
+        await self._store.tell(Progress(task_id, fraction, message))

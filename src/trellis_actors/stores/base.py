@@ -18,10 +18,13 @@ from .. import _ids
 from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
 from ..scheduling.model import Schedule
 
+# NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
+# to make: they are plain slots classes, treated as values all the same.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class NewTask:
-    """A task to create, with every default already resolved."""
+    """A task to create, with every default already resolved. Treat it as a value."""
 
     type: str
     payload: Any
@@ -43,9 +46,9 @@ class Submitted(NamedTuple):
     created: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """How one attempt ended, reported by the worker that held the lease."""
+    """How one attempt ended, reported by the worker that held the lease. A value."""
 
     task_id: str
     owner: str

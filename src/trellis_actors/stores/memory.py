@@ -22,6 +22,10 @@ from .base import Counts, NewTask, Outcome, Page, SingleNode, Submitted, TaskFil
 from .memory_schedules import MemorySchedules
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
+# An event as kept here: (from, to, at, attempt, detail), statuses as plain strings. A tuple
+# of strings and numbers is one the garbage collector stops tracking, and the store keeps
+# every event it ever saw: stored as TaskEvents they made each full collection slower.
+_StoredEvent = tuple[str | None, str, float, int, str | None]
 
 
 class MemoryStore(SingleNode, MemorySchedules):
@@ -31,7 +35,7 @@ class MemoryStore(SingleNode, MemorySchedules):
         super().__init__()
         self.url = url
         self._tasks: dict[str, Task] = {}
-        self._events: dict[str, list[TaskEvent]] = {}
+        self._events: dict[str, list[_StoredEvent]] = {}
         self._order: list[str] = []  # ids in creation order, which is id order
         self._idempotency: dict[str, str] = {}
         self._ready: dict[str, list[_ReadyEntry]] = {}
@@ -49,18 +53,38 @@ class MemoryStore(SingleNode, MemorySchedules):
 
     # -- book-keeping --------------------------------------------------------------------
     def _record(self, move: Transition) -> Transition:
-        task, event = move.task, move.event
-        if event.from_status is not None:
-            self._counts[(task.queue, event.from_status)] -= 1
-        self._counts[(task.queue, task.status)] += 1
-        self._tasks[task.id] = task
-        self._events[task.id].append(event)
-        if task.status is TaskStatus.QUEUED:
-            entry = (-task.priority, task.queued_at or 0.0, task.id)
-            heapq.heappush(self._ready.setdefault(task.queue, []), entry)
-        elif task.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
-            heapq.heappush(self._delayed, (task.run_at, task.id))
+        task, event = move
+        self._note(event)
+        self._place(task, event.from_status)
         return move
+
+    def _note(self, event: TaskEvent) -> None:
+        source = event.from_status
+        self._events[event.task_id].append(
+            (
+                None if source is None else source.value,
+                event.to_status.value,
+                event.at,
+                event.attempt,
+                event.detail,
+            )
+        )
+
+    def _place(self, task: Task, previous: TaskStatus | None) -> None:
+        """Keep the task, counted under its status and, when it waits, in its heap."""
+        status = task.status
+        if previous is not None:
+            self._counts[(task.queue, previous)] -= 1
+        self._counts[(task.queue, status)] += 1
+        self._tasks[task.id] = task
+        if status is TaskStatus.QUEUED:
+            entry = (-task.priority, task.queued_at or 0.0, task.id)
+            heap = self._ready.get(task.queue)
+            if heap is None:
+                heap = self._ready[task.queue] = []
+            heapq.heappush(heap, entry)
+        elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
+            heapq.heappush(self._delayed, (task.run_at, task.id))
 
     def _task(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)
@@ -80,13 +104,16 @@ class MemoryStore(SingleNode, MemorySchedules):
                 submitted.append(Submitted(self._tasks[self._idempotency[key]], created=False))
                 continue
             steps = arrive(new, now)
-            task = steps[0].task
+            task = steps[-1].task  # as it stands after arriving: pending or queued
             if key is not None:
                 self._idempotency[key] = task.id
             self._events[task.id] = []
             self._order.append(task.id)
-            moves.extend(self._record(step) for step in steps)
-            submitted.append(Submitted(self._tasks[task.id], created=True))
+            for step in steps:
+                self._note(step.event)
+            self._place(task, None)
+            moves += steps
+            submitted.append(Submitted(task, created=True))
         return submitted, moves
 
     async def promote_due(self, now: float, limit: int) -> list[Transition]:
@@ -270,7 +297,17 @@ class MemoryStore(SingleNode, MemorySchedules):
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
-        return list(self._events.get(task_id, ()))
+        return [
+            TaskEvent(
+                task_id,
+                None if source is None else TaskStatus(source),
+                TaskStatus(to),
+                at,
+                attempt,
+                detail,
+            )
+            for source, to, at, attempt, detail in self._events.get(task_id, ())
+        ]
 
     async def counts(self) -> Counts:
         by_queue: dict[str, dict[str, int]] = {}
