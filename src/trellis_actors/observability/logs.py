@@ -11,11 +11,16 @@ from ..lifecycle import TaskEvent, TaskStatus, Transition
 log = structlog.get_logger("trellis.tasks")
 
 
+_NOTABLE = frozenset({TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED})
+
+
 def log_transitions(batch: Iterable[Transition], *, verbose: bool) -> None:
     """Failures, retries, dead letters and cancellations always; the rest when ``verbose``
     (at debug level: at high throughput one line per transition would dominate the cost)."""
     for task, event in batch:
         status = event.to_status
+        if not verbose and status not in _NOTABLE:
+            continue
         if status in (TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.DEAD):
             error = task.error
             method = log.error if status is TaskStatus.DEAD else log.warning

@@ -54,8 +54,11 @@ class QueueConfig:
     # tasks are not claimed far ahead: they would wait under our lease, out of other
     # nodes' reach.
     fast_claim_batch: int | None = None
-    prefetch: int = 4  # at most this many fast tasks handed to a worker at once
+    prefetch: int = 16  # at most this many fast tasks handed to a worker at once
     fast_task: float = 0.005  # tasks quicker than this on average count as fast
+    # A worker is handed at most about this much measured work at once: many no-op tasks,
+    # a few 2 ms ones. Nothing waits long in a busy worker's hands while another idles.
+    prefetch_budget: float = 0.01
     poll_interval: float = 1.0
     flush_interval: float = 0.02  # outcomes wait at most this long for company
     concurrency: Mapping[str, int] | None = None  # per task type, on this node
@@ -200,14 +203,20 @@ class QueueActor(Actor[QueueMsg]):
                     return
                 continue
             tasks = [first]
-            # A deep backlog of fast tasks goes out a few at a time (prefetch): one round
-            # trip per task would cost more than the tasks. Slow or unmeasured tasks go
-            # one by one, so none waits in a busy worker's hands while another idles.
+            # A deep backlog of fast tasks goes out several at a time (prefetch), up to a
+            # budget of measured work: one round trip per task would cost more than the
+            # tasks. Slow or unmeasured tasks go one by one, so none waits in a busy
+            # worker's hands while another idles.
             backlog = len(self._buffer) + 1  # the first task included
             share = min(self._config.prefetch, backlog // len(self._waiting))
             if share > 1 and self._is_fast(first.type):
+                budget = self._config.prefetch_budget - self._speed[first.type]
                 while len(tasks) < share and self._buffer:
-                    if not self._is_fast(self._buffer[0][3].type):
+                    upcoming = self._buffer[0][3].type
+                    if not self._is_fast(upcoming):
+                        break
+                    budget -= self._speed[upcoming]
+                    if budget < 0:
                         break
                     task = self._pop_ready()
                     if task is None:

@@ -274,21 +274,27 @@ class StoreActor(Actor[StoreMsg]):
             live.append(channel)
         self._subscribers[:] = live
 
-        latest: dict[str, Task] = {move.task.id: move.task for move in moves}
-        if self._waiters:
-            for task_id, task in latest.items():
-                if task.status in TERMINAL and task_id in self._waiters:
-                    for waiter in self._waiters.pop(task_id):
-                        waiter.reply.send(task)
-
-        ready = any(task.status is TaskStatus.QUEUED for task in latest.values())
-        due = [
-            task.run_at
-            for task in latest.values()
-            if task.status in (TaskStatus.PENDING, TaskStatus.RETRYING)
-        ]
-        if ready or due:
-            _tell_quietly(self._queue.tell_nowait, WorkReady(min(due) if due else None))
+        ready = False
+        due: float | None = None
+        waiters = self._waiters
+        following = [move.task.id for move in batch[1:]]
+        following.append("")
+        for (task, _), next_id in zip(batch, following, strict=True):
+            if next_id == task.id:
+                continue  # the task moved again at once (arrived and queued; failed, dead)
+            status = task.status
+            if status is TaskStatus.QUEUED:
+                ready = True
+            elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
+                # A later move in this batch may have queued it since: an early nudge
+                # costs the queue one look at the store, nothing more.
+                if due is None or task.run_at < due:
+                    due = task.run_at
+            elif waiters and status in TERMINAL and task.id in waiters:
+                for waiter in waiters.pop(task.id):
+                    waiter.reply.send(task)
+        if ready or due is not None:
+            _tell_quietly(self._queue.tell_nowait, WorkReady(due))
 
 
 def _tell_quietly(send: Callable[[Any], None], msg: Any) -> None:

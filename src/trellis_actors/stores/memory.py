@@ -22,9 +22,10 @@ from .base import Counts, NewTask, Outcome, Page, SingleNode, Submitted, TaskFil
 from .memory_schedules import MemorySchedules
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
-# An event as kept here: (from, to, at, attempt, detail), statuses as plain strings. A tuple
-# of strings and numbers is one the garbage collector stops tracking, and the store keeps
-# every event it ever saw: stored as TaskEvents they made each full collection slower.
+# An event as kept here: (from, to, at, attempt, detail), statuses as plain strings; a
+# task's events are a tuple of them. Tuples of strings and numbers are ones the garbage
+# collector stops tracking, and this store keeps every event it ever saw: kept as lists of
+# TaskEvents, they made each full collection several times slower.
 _StoredEvent = tuple[str | None, str, float, int, str | None]
 
 
@@ -35,7 +36,7 @@ class MemoryStore(SingleNode, MemorySchedules):
         super().__init__()
         self.url = url
         self._tasks: dict[str, Task] = {}
-        self._events: dict[str, list[_StoredEvent]] = {}
+        self._events: dict[str, tuple[_StoredEvent, ...]] = {}
         self._order: list[str] = []  # ids in creation order, which is id order
         self._idempotency: dict[str, str] = {}
         self._ready: dict[str, list[_ReadyEntry]] = {}
@@ -60,15 +61,14 @@ class MemoryStore(SingleNode, MemorySchedules):
 
     def _note(self, event: TaskEvent) -> None:
         source = event.from_status
-        self._events[event.task_id].append(
-            (
-                None if source is None else source.value,
-                event.to_status.value,
-                event.at,
-                event.attempt,
-                event.detail,
-            )
+        stored = (
+            None if source is None else source.value,
+            event.to_status.value,
+            event.at,
+            event.attempt,
+            event.detail,
         )
+        self._events[event.task_id] += (stored,)
 
     def _place(self, task: Task, previous: TaskStatus | None) -> None:
         """Keep the task, counted under its status and, when it waits, in its heap."""
@@ -107,7 +107,7 @@ class MemoryStore(SingleNode, MemorySchedules):
             task = steps[-1].task  # as it stands after arriving: pending or queued
             if key is not None:
                 self._idempotency[key] = task.id
-            self._events[task.id] = []
+            self._events[task.id] = ()
             self._order.append(task.id)
             for step in steps:
                 self._note(step.event)
