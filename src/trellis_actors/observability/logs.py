@@ -11,7 +11,9 @@ from ..lifecycle import TaskEvent, TaskStatus, Transition
 log = structlog.get_logger("trellis.tasks")
 
 
-_NOTABLE = frozenset({TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED})
+_NOTABLE = frozenset(
+    {TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED}
+)
 
 
 def log_transitions(batch: Iterable[Transition], *, verbose: bool) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -17,6 +19,23 @@ if TYPE_CHECKING:
     from ..runtime.runtime import Runtime
 
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+_children: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+def _child(metric: _Metric, *labels: str) -> _Metric:
+    """``metric.labels(*labels)``, remembered: the client's own lookup validates its
+    arguments and takes a lock each time, and the hot paths call this per transition and
+    per request. (Only for metrics whose children are never removed.)"""
+    known = _children.get(metric)
+    if known is None:
+        known = _children[metric] = {}
+    child = known.get(labels)
+    if child is None:
+        child = known[labels] = metric.labels(*labels)
+    return child
 
 
 class _ActorCollector(Collector):
@@ -122,18 +141,22 @@ class Metrics:
         r.register(self._fires)
 
     def observe(self, batch: Iterable[Transition]) -> None:
+        moved: collections.Counter[tuple[str, str]] = collections.Counter()
         for task, event in batch:
             status = event.to_status
-            self.tasks.labels(task.type, status.value).inc()
+            moved[(task.type, status.value)] += 1
             if event.from_status is TaskStatus.RUNNING and task.started_at is not None:
-                self.duration.labels(task.type).observe(max(0.0, event.at - task.started_at))
+                seconds = max(0.0, event.at - task.started_at)
+                _child(self.duration, task.type).observe(seconds)
                 if status in (TaskStatus.RETRYING, TaskStatus.FAILED) and task.error is not None:
-                    self.failed.labels(task.type).inc()
+                    _child(self.failed, task.type).inc()
             if event.from_status is None and task.schedule_id is not None:
                 fires = self._fires.fires
                 fires[task.schedule_id] = fires.get(task.schedule_id, 0) + 1
             if status is TaskStatus.COMPLETED and task.type == "http_check":
                 self._observe_check(task.payload, task.result)
+        for labels, count in moved.items():  # one increment per kind of move in a batch
+            _child(self.tasks, *labels).inc(count)
 
     def _observe_check(self, payload: Any, result: Any) -> None:
         if not isinstance(payload, dict) or not isinstance(result, dict):
@@ -167,5 +190,5 @@ class Metrics:
                 self.observe(batch)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        _child(self.http_requests, method, route, str(status)).inc()
+        _child(self.http_duration, method, route).observe(seconds)

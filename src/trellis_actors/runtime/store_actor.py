@@ -13,8 +13,8 @@ from .._time import Clock
 from ..actors import Actor, Ref, Request
 from ..actors._actor import _STOP
 from ..errors import ActorCrashed, TaskNotFound, TrellisError
-from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
-from ..stores.base import Store
+from ..lifecycle import TERMINAL, TaskStatus, Transition
+from ..stores.base import ClaimRequest, Store, Work, WorkDone
 from .messages import (
     AdvanceSchedule,
     Cancel,
@@ -115,48 +115,59 @@ class StoreActor(Actor[StoreMsg]):
 
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         now = self._clock.now()
-        made: list[Transition] = []
-        finished: list[Transition] = []
-        claimed: list[Transition] = []
-        moved: list[Transition] = []
         submits = [msg for msg in batch if isinstance(msg, Submit)]
-        outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
-        rest = [msg for msg in batch if not isinstance(msg, Submit | Finish)]
-
-        async def enqueue() -> None:
-            tasks = [new for msg in submits for new in msg.tasks]
-            submitted, moves = await self._store.enqueue(tasks, now)
-            made.extend(moves)
-            start = 0
-            for request in submits:
-                request.reply.send(submitted[start : start + len(request.tasks)])
-                start += len(request.tasks)
-
-        async def finish() -> None:
-            finished.extend(await self._store.finish(outcomes, now))
-
+        claims = [msg for msg in batch if isinstance(msg, Claim)]
+        work = Work(
+            tasks=[new for msg in submits for new in msg.tasks],
+            outcomes=[out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes],
+            claims=[
+                ClaimRequest(msg.queues, msg.limit, msg.owner, msg.lease_until) for msg in claims
+            ],
+        )
+        rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
         if self._side_by_side:
-            # New rows, rows this node holds, rows nobody holds (claims skip locked rows):
-            # no two of these calls touch the same row, so they run side by side, each
-            # on its own connection, and one waits on the database while another works.
-            claims = [msg for msg in rest if isinstance(msg, Claim)]
-            rest = [msg for msg in rest if not isinstance(msg, Claim)]
-            async with trio.open_nursery() as nursery:
-                if submits:
-                    nursery.start_soon(enqueue)
-                if outcomes:
-                    nursery.start_soon(finish)
-                if claims:
-                    nursery.start_soon(self._handle_each, claims, now, claimed)
+            done = await self._apply_side_by_side(work, now)
+        elif work.tasks or work.outcomes or work.claims:
+            done = await self._store.apply(work, now)  # one commit for all three
         else:
-            if submits:
-                await enqueue()
-            if outcomes:
-                await finish()
-        await self._handle_each(rest, now, moved)
-        moves = made + finished + claimed + moved
+            done = WorkDone([], [], [], [])
+        start = 0
+        for request in submits:
+            request.reply.send(done.submitted[start : start + len(request.tasks)])
+            start += len(request.tasks)
+        moves = done.arrived + done.finished
+        for claim, claimed in zip(claims, done.claimed, strict=True):
+            claim.reply.send([move.task for move in claimed])
+            moves += claimed
+        await self._handle_each(rest, now, moves)
         if moves:
             await self._publish(moves)
+
+    async def _apply_side_by_side(self, work: Work, now: float) -> WorkDone:
+        """New rows, rows this node holds, rows nobody holds (claims skip locked rows): no
+        two of these calls touch the same row, so on a store whose calls may run at the
+        same time (PostgreSQL: a pool connection each) they run side by side, and one
+        waits on the database while another works."""
+        store = self._store
+        done = WorkDone([], [], [], [[] for _ in work.claims])
+
+        async def enqueue() -> None:
+            done.submitted[:], done.arrived[:] = await store.enqueue(work.tasks, now)
+
+        async def finish() -> None:
+            done.finished[:] = await store.finish(work.outcomes, now)
+
+        async def claim(index: int) -> None:
+            done.claimed[index] = await store.claim(*work.claims[index], now)
+
+        async with trio.open_nursery() as nursery:
+            if work.tasks:
+                nursery.start_soon(enqueue)
+            if work.outcomes:
+                nursery.start_soon(finish)
+            for index in range(len(work.claims)):
+                nursery.start_soon(claim, index)
+        return done
 
     async def _handle_each(
         self, batch: Sequence[StoreMsg], now: float, moves: list[Transition]
@@ -171,10 +182,6 @@ class StoreActor(Actor[StoreMsg]):
     async def _handle_one(self, msg: StoreMsg, now: float) -> list[Transition]:
         store = self._store
         match msg:
-            case Claim(queues, limit, owner, lease_until):
-                moves = await store.claim(queues, limit, owner, lease_until, now)
-                msg.reply.send([move.task for move in moves])
-                return moves
             case Promote():
                 moves = await store.promote_due(now, MAX_BATCH)
                 msg.reply.send(await store.next_due_at())
@@ -256,7 +263,7 @@ class StoreActor(Actor[StoreMsg]):
             case TryLead(name):
                 msg.reply.send(await store.try_lead(name))
                 return []
-            case Submit() | Finish():
+            case Submit() | Finish() | Claim():
                 raise AssertionError("batched above")
             case _:
                 assert_never(msg)

@@ -25,7 +25,7 @@ from ..lifecycle import (
 )
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, arrive
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
 _WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 
@@ -40,6 +40,17 @@ class TaskLogic(ScheduleSteps):
 
     dialect: str
     after_every_id: str  # sorts after every task id: the cursor of the first page
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Tasks running under leases this store wrote, as written: finishing one then needs
+        # only its lease columns read back, not the whole row parsed again. A stale entry
+        # is harmless (the lease check catches it); forget() empties it after a rollback.
+        self._leased: dict[str, Task] = {}
+
+    def forget(self) -> None:
+        """The transaction rolled back: what it wrote may not be so."""
+        self._leased.clear()
 
     # -- dialect hooks -------------------------------------------------------------------
     def key(self, task_id: str) -> str | None:
@@ -191,6 +202,31 @@ class TaskLogic(ScheduleSteps):
             return {}
         return {task.id: task for task in self.select(cur, "lock_tasks", ids=self.ids_param(ids))}
 
+    def leased(self, cur: Cursor, task_ids: Iterable[str]) -> dict[str, Task]:
+        """The running ones of ``task_ids``, locked, as :meth:`locked` reads them; but a
+        task whose lease we wrote and whose row still shows that lease comes from
+        :attr:`_leased`, and only its lease columns are read."""
+        ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
+        if not ids:
+            return {}
+        cur.execute(self.q["lease_states"], {"ids": self.ids_param(ids)})
+        found: dict[str, Task] = {}
+        unknown: list[str] = []
+        for row in cur.fetchall():
+            task_id = str(row["id"])
+            task = self._leased.get(task_id)
+            if (
+                task is not None
+                and row["lease_owner"] == task.lease_owner
+                and row["attempt"] == task.attempt
+            ):
+                found[task_id] = task
+            else:
+                unknown.append(task_id)
+        if unknown:
+            found.update(self.locked(cur, unknown))
+        return found
+
     def lock_one(self, cur: Cursor, task_id: str) -> Task:
         key = self.key(task_id)
         found = [] if key is None else self.select(cur, "lock_task", id=key)
@@ -206,6 +242,12 @@ class TaskLogic(ScheduleSteps):
         """Write each moved task's final state and every event, in order."""
         if moves:
             latest = {move.task.id: move.task for move in moves}
+            leased = self._leased
+            for task_id, task in latest.items():
+                if task.status is TaskStatus.RUNNING:
+                    leased[task_id] = task
+                else:
+                    leased.pop(task_id, None)
             with self.writing(cur, len(moves)):
                 self.update_tasks(cur, [self.change_row(task) for task in latest.values()])
                 self.insert_events(cur, [self.event_row(move.event) for move in moves])
@@ -239,6 +281,12 @@ class TaskLogic(ScheduleSteps):
                 self.insert_events(cur, [self.event_row(move.event) for move in moves])
                 self.published(cur, moves)
         return submitted, moves
+
+    def apply(self, cur: Cursor, work: Work, now: float) -> WorkDone:
+        submitted, arrived = self.enqueue(cur, work.tasks, now) if work.tasks else ([], [])
+        finished = self.finish(cur, work.outcomes, now) if work.outcomes else []
+        claimed = [self.claim(cur, *claim, now) for claim in work.claims]
+        return WorkDone(submitted, arrived, finished, claimed)
 
     def promote_due(self, cur: Cursor, now: float, limit: int) -> list[Transition]:
         if limit <= 0:
@@ -280,7 +328,7 @@ class TaskLogic(ScheduleSteps):
         )
 
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
-        tasks = self.locked(cur, (outcome.task_id for outcome in outcomes))
+        tasks = self.leased(cur, (outcome.task_id for outcome in outcomes))
         moves: list[Transition] = []
         for outcome in outcomes:
             task = tasks.get(outcome.task_id)
@@ -351,6 +399,7 @@ class TaskLogic(ScheduleSteps):
         if key is not None:
             params = {"id": key, "fraction": fraction, "message": message, "now": now}
             cur.execute(self.q["set_progress"], params)
+            self._leased.pop(task_id, None)  # read afresh when it finishes
 
     def get(self, cur: Cursor, task_id: str) -> Task | None:
         key = self.key(task_id)

@@ -9,7 +9,7 @@ from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,6 +51,9 @@ class SqlStore:
         if not tasks:
             return [], []
         return await self._call(True, self._logic.enqueue, tasks, now)
+
+    async def apply(self, work: Work, now: float) -> WorkDone:
+        return await self._call(True, self._logic.apply, work, now)
 
     async def promote_due(self, now: float, limit: int) -> list[Transition]:
         return await self._call(True, self._logic.promote_due, now, limit)

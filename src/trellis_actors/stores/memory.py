@@ -18,7 +18,19 @@ from ..lifecycle import (
     requeued,
     transition,
 )
-from .base import Counts, NewTask, Outcome, Page, SingleNode, Submitted, TaskFilter, arrive
+from .base import (
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    SingleNode,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+    apply_in_turn,
+    arrive,
+)
 from .memory_schedules import MemorySchedules
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
@@ -115,6 +127,9 @@ class MemoryStore(SingleNode, MemorySchedules):
             moves += steps
             submitted.append(Submitted(task, created=True))
         return submitted, moves
+
+    async def apply(self, work: Work, now: float) -> WorkDone:
+        return await apply_in_turn(self, work, now)
 
     async def promote_due(self, now: float, limit: int) -> list[Transition]:
         moves: list[Transition] = []

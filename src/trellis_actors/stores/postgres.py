@@ -272,9 +272,13 @@ class PostgresStore(SqlStore):
                 except PoolTimeout:
                     raise
                 except psycopg.OperationalError:
+                    self._logic.forget()
                     if committing or attempt == 2:
                         raise
                     pool.check()  # drop every idle connection that died with this one
+                except BaseException:
+                    self._logic.forget()
+                    raise
             raise AssertionError("unreachable")
 
         return await trio.to_thread.run_sync(run, limiter=self._limiter)

@@ -175,6 +175,7 @@ class SqliteStore(SingleNode, SqlStore):
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
+                self._logic.forget()
                 raise
             return result
 

@@ -110,6 +110,12 @@ SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid;
 -- name: lock_task
 SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid FOR UPDATE;
 
+-- name: lease_states
+-- Only what decides whether an outcome still applies (finish): a running row's lease.
+SELECT id, lease_owner, attempt FROM trellis_tasks
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running'
+ORDER BY id FOR UPDATE;
+
 -- name: lock_tasks
 SELECT * FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE;
 

@@ -57,6 +57,11 @@ SELECT * FROM trellis_tasks WHERE id = :id;
 -- Every writing call runs under BEGIN IMMEDIATE, which already excludes other writers.
 SELECT * FROM trellis_tasks WHERE id = :id;
 
+-- name: lease_states
+-- Only what decides whether an outcome still applies (finish): a running row's lease.
+SELECT id, lease_owner, attempt FROM trellis_tasks
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running';
+
 -- name: lock_tasks
 SELECT * FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
 
