@@ -184,10 +184,9 @@ class Metrics:
         self, runtime: Runtime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Observe every transition of ``runtime`` until cancelled."""
-        async with runtime.subscribe() as events:
+        with runtime.observe(self.observe):
             task_status.started()
-            async for batch in events.batches():
-                self.observe(batch)
+            await trio.sleep_forever()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         _child(self.http_requests, method, route, str(status)).inc()

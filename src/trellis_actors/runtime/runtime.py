@@ -8,8 +8,8 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -165,7 +165,8 @@ class Runtime:
         self._draining = False
         self._worker_seq = 0
         self._clock: Clock | None = None
-        self._observers = trio.CancelScope()
+        self._audience = Audience()
+        self._audience.observers.append(self._log_transitions)
 
     @property
     def store_url(self) -> str:
@@ -184,7 +185,7 @@ class Runtime:
         config = self.config
         limits = {t.name: t.concurrency for t in self.app if t.concurrency is not None}
         registry = ChildSpec("registry", lambda: CatalogRegistry(self.app), mailbox_size=math.inf)
-        audience = Audience()  # subscribers and waiters outlive a crash of the store actor
+        audience = self._audience  # it outlives a crash of the store actor
         store_spec = ChildSpec(
             "store",
             lambda: StoreActor(self._store, clock, queue_spec.ref, audience),
@@ -264,7 +265,6 @@ class Runtime:
             async with trio.open_nursery() as nursery:
                 await nursery.start(root.run)
                 self._root = root
-                await nursery.start(self._log_transitions)
                 log.info(
                     "runtime started",
                     node=self.node,
@@ -275,19 +275,14 @@ class Runtime:
                 await self._stop.wait()
                 await self._drain()
                 root.request_stop()
-                self._observers.cancel()
         finally:
             self._stopped.set()
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await self._store.close()
             log.info("runtime stopped", node=self.node)
 
-    async def _log_transitions(self, *, task_status: trio.TaskStatus[None]) -> None:
-        with self._observers:
-            async with self.subscribe() as events:
-                task_status.started()
-                async for batch in events.batches():
-                    log_transitions(batch, verbose=self.config.log_transitions)
+    def _log_transitions(self, batch: tuple[Transition, ...]) -> None:
+        log_transitions(batch, verbose=self.config.log_transitions)
 
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
@@ -501,6 +496,21 @@ class Runtime:
         with trio.move_on_after(1.0):
             return await self._store_ref.ask(Ping(), timeout=None)
         return False
+
+    @contextmanager
+    def observe(self, observer: Callable[[tuple[Transition, ...]], None]) -> Iterator[None]:
+        """Within the block, call ``observer(batch)`` with every batch of transitions.
+
+        It is called inside the store actor, as the batch is published: for quick,
+        synchronous bookkeeping (metrics, counters, log lines) that must not wait or fail
+        (an exception is logged and ignored). It costs no task switch per batch, where a
+        :meth:`subscribe` stream costs one. Anything slower belongs in a subscription.
+        """
+        self._audience.observers.append(observer)
+        try:
+            yield
+        finally:
+            self._audience.observers.remove(observer)
 
     @asynccontextmanager
     async def subscribe(self, buffer: int = 10_000) -> AsyncIterator[EventStream]:

@@ -60,6 +60,8 @@ class Audience:
 
     subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = field(default_factory=list)
     waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
+    #: Called with every batch, in the store actor: quick, synchronous bookkeeping.
+    observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
 
 
 class StoreActor(Actor[StoreMsg]):
@@ -80,6 +82,7 @@ class StoreActor(Actor[StoreMsg]):
         self._queue = queue
         audience = Audience() if audience is None else audience
         self._subscribers = audience.subscribers  # updated in place: they outlive us
+        self._observers = audience.observers
         # A store whose calls may run at the same time (PostgreSQL: one pool connection
         # each) gets a batch's submissions, outcomes and claims side by side.
         self._side_by_side = bool(getattr(store, "concurrent_calls", False))
@@ -270,6 +273,11 @@ class StoreActor(Actor[StoreMsg]):
 
     async def _publish(self, moves: list[Transition]) -> None:
         batch = tuple(moves)
+        for observer in self._observers:
+            try:
+                observer(batch)
+            except Exception:  # an observer's bug must not stop the store
+                log.exception("an event observer failed", observer=repr(observer))
         live = []
         for channel in self._subscribers:
             try:

@@ -22,6 +22,7 @@ outcomes into one call, so commits are grouped.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -109,6 +110,53 @@ class _SqliteLogic(TaskLogic):
 
     def ids_param(self, ids: list[str]) -> Any:
         return json.dumps(ids)  # read back with json_each: no statement built per list
+
+    def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        self._in_chunks(cur, "insert_tasks", _TASK_COLUMNS, rows)
+
+    def update_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        self._in_chunks(cur, "update_tasks", _CHANGE_COLUMNS, rows)
+
+    def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
+        self._in_chunks(cur, "insert_events", _EVENT_COLUMNS, rows)
+
+    def _in_chunks(
+        self, cur: Cursor, query: str, columns: tuple[str, ...], rows: list[dict[str, Any]]
+    ) -> None:
+        """Write ``rows`` with few statements: chunks of 256, 64, 16, 4 or 1 rows, so that
+        only five texts per query exist (and stay in the connection's statement cache)."""
+        start = 0
+        while start < len(rows):
+            left = len(rows) - start
+            size = next(size for size in _CHUNKS if size <= left)
+            chunk = rows[start : start + size]
+            start += size
+            cur.execute(
+                _expand(self.q[query], len(columns), size),
+                [row[name] for row in chunk for name in columns],
+            )
+
+
+_CHUNKS = (256, 64, 16, 4, 1)
+_TASK_COLUMNS = (
+    "id", "type", "queue", "payload", "status", "priority", "attempt", "max_attempts",
+    "run_at", "timeout", "idempotency_key", "dead_letter", "created_at", "queued_at",
+    "started_at", "finished_at", "updated_at", "result", "error", "progress",
+    "progress_message", "lease_owner", "lease_expires_at", "schedule_id", "trace_context",
+)  # fmt: skip
+_CHANGE_COLUMNS = (
+    "id", "status", "attempt", "run_at", "queued_at", "started_at", "finished_at",
+    "updated_at", "result", "error", "progress", "progress_message", "lease_owner",
+    "lease_expires_at",
+)  # fmt: skip
+_EVENT_COLUMNS = ("task_id", "from_status", "to_status", "at", "attempt", "detail")
+
+
+@functools.cache
+def _expand(statement: str, columns: int, rows: int) -> str:
+    """``statement`` with ``{rows}`` replaced by ``rows`` groups of ``columns`` "?"."""
+    group = "(" + ", ".join("?" * columns) + ")"
+    return statement.replace("{rows}", ", ".join([group] * rows))
 
 
 class SqliteStore(SingleNode, SqlStore):

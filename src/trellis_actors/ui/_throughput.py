@@ -69,11 +69,12 @@ class Throughput:
         self, runtime: Runtime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Count transitions until :meth:`stop` (or cancellation); started once subscribed."""
-        with self._scope:
-            async with runtime.subscribe() as events:
-                task_status.started()
-                async for batch in events.batches():
-                    self.record(batch, self._clock())
+        with self._scope, runtime.observe(self._observe):
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _observe(self, batch: Iterable[Transition]) -> None:
+        self.record(batch, self._clock())
 
     def stop(self) -> None:
         self._scope.cancel()

@@ -50,6 +50,37 @@ WHERE id = :id;
 INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
 VALUES (:task_id, :from_status, :to_status, :at, :attempt, :detail);
 
+-- name: insert_tasks
+-- Many new tasks (none with an idempotency key) in one statement: {rows} stands for as
+-- many "(?, …)" groups as rows, one "?" per column, in this order. One statement and one
+-- step instead of one per row: the writer thread gives up and takes back the interpreter
+-- lock around every step, and each handover costs more than writing a row.
+INSERT INTO trellis_tasks (
+    id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context
+) VALUES {rows};
+
+-- name: update_tasks
+-- Many changed tasks in one statement; {rows} as for insert_tasks.
+WITH u (
+    id, status, attempt, run_at, queued_at, started_at, finished_at, updated_at, result,
+    error, progress, progress_message, lease_owner, lease_expires_at
+) AS (VALUES {rows})
+UPDATE trellis_tasks SET
+    status = u.status, attempt = u.attempt, run_at = u.run_at, queued_at = u.queued_at,
+    started_at = u.started_at, finished_at = u.finished_at, updated_at = u.updated_at,
+    result = u.result, error = u.error, progress = u.progress,
+    progress_message = u.progress_message, lease_owner = u.lease_owner,
+    lease_expires_at = u.lease_expires_at
+FROM u WHERE trellis_tasks.id = u.id;
+
+-- name: insert_events
+-- Many events in one statement, in history order; {rows} as for insert_tasks.
+INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
+VALUES {rows};
+
 -- name: get_task
 SELECT * FROM trellis_tasks WHERE id = :id;
 
