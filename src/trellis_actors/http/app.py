@@ -6,7 +6,9 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
-from quart import Blueprint, Response, g, request
+from quart import Blueprint, Quart, Response, g, request
+from quart.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
+from quart.wrappers import BaseRequestWebsocket
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
@@ -44,6 +46,7 @@ def create_app(
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
     app = QuartTrio("trellis_actors.http", static_folder=None)
+    app.session_interface = _NoSessions()
     app.config.update(
         MAX_CONTENT_LENGTH=max_body,
         RESPONSE_TIMEOUT=60,
@@ -98,3 +101,17 @@ def create_app(
     if ui:
         register_ui(app, runtime, token=auth.token)
     return app
+
+
+class _NoSessions(SecureCookieSessionInterface):
+    """Trellis keeps nothing in Quart's session (the UI signs its own cookie): every request
+    gets one shared, empty and read-only session instead of a cookie lookup, a new object
+    and a save."""
+
+    _none = NullSession()
+
+    async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> NullSession:
+        return self._none
+
+    async def save_session(self, app: Quart, session: SessionMixin, response: object) -> None:
+        return None

@@ -315,8 +315,13 @@ class Runtime:
         assert self._clock is not None, "the runtime is not running"
         return self._clock.now()
 
-    def new_task(self, type: str, payload: Any = None, **fields: Any) -> NewTask:
-        """Validate one submission and resolve its defaults; raises ValidationError."""
+    def new_task(
+        self, type: str, payload: Any = None, *, parsed_json: bool = False, **fields: Any
+    ) -> NewTask:
+        """Validate one submission and resolve its defaults; raises ValidationError.
+
+        ``parsed_json``: the payload was just parsed from JSON (with NaN and infinities
+        refused), so it need not be encoded once more to prove it is JSON."""
         unknown = fields.keys() - SUBMIT_FIELDS
         if unknown:
             name = sorted(unknown)[0]
@@ -325,7 +330,7 @@ class Runtime:
             raise ValidationError("type must be a string", field="type")
         task_type = self.app.get(type)
         try:
-            if payload is not None:
+            if payload is not None and not parsed_json:
                 json.dumps(payload, allow_nan=False)  # NaN and Infinity are not JSON
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(

@@ -52,7 +52,7 @@ def new_task(
     try:
         if check:
             _check_payload(item.payload)
-        return runtime.new_task(item.type, item.payload, **fields)
+        return runtime.new_task(item.type, item.payload, parsed_json=True, **fields)
     except TrellisError as exc:
         error = from_trellis(exc)
         if index is not None:
