@@ -297,8 +297,11 @@ class QueueActor(Actor[QueueMsg]):
             if outcome.task_id in self._handed:
                 self._add_outcome(outcome)
                 handed = self._settle(outcome.task_id)
-                # How long tasks of this type take (roughly), for deciding on prefetch.
-                sample = (now - handed.at) / handed.batch
+                # How long tasks of this type take, for deciding on prefetch: as the
+                # worker measured it, else (roughly) the batch's time shared out.
+                sample = outcome.seconds
+                if sample is None:
+                    sample = (now - handed.at) / handed.batch
                 previous = self._speed.get(handed.task.type, sample)
                 self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
         fast = self._config.fast_claim_batch

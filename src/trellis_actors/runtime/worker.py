@@ -198,8 +198,15 @@ class Worker(Actor[WorkerMsg]):
         await self._queue.tell(StopAsking(self.name))
 
     async def _attempt(self, task: Task, scope: trio.CancelScope) -> Outcome:
-        """Run the handler once under ``scope``, turning what it raises into an outcome."""
+        """Run the handler once under ``scope``, turning what it raises into an outcome
+        that says how long it took."""
         self.alive()
+        started = self.mailbox.last_alive  # now
+        outcome = await self._handle(task, scope)
+        outcome.seconds = trio.current_time() - started
+        return outcome
+
+    async def _handle(self, task: Task, scope: trio.CancelScope) -> Outcome:
         if task.type not in self._app:
             error = TaskError("UnknownTaskType", f"no handler is registered for {task.type!r}")
             return self._outcome(task, TaskStatus.FAILED, error=error)

@@ -20,6 +20,7 @@ from ..lifecycle import (
     TaskEvent,
     TaskStatus,
     Transition,
+    evolve,
     requeued,
     transition,
 )
@@ -28,6 +29,8 @@ from ._sqlschedules import ScheduleSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
 _WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
+#: The columns of a running task that change without a transition (``lease_states``).
+_WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 
 
 class TaskLogic(ScheduleSteps):
@@ -44,8 +47,8 @@ class TaskLogic(ScheduleSteps):
     def __init__(self) -> None:
         super().__init__()
         # Tasks running under leases this store wrote, as written: finishing one then needs
-        # only its lease columns read back, not the whole row parsed again. A stale entry
-        # is harmless (the lease check catches it); forget() empties it after a rollback.
+        # only the columns that change while a task runs read back, not the whole row
+        # parsed again. forget() empties it after a rollback.
         self._leased: dict[str, Task] = {}
 
     def forget(self) -> None:
@@ -205,7 +208,7 @@ class TaskLogic(ScheduleSteps):
     def leased(self, cur: Cursor, task_ids: Iterable[str]) -> dict[str, Task]:
         """The running ones of ``task_ids``, locked, as :meth:`locked` reads them; but a
         task whose lease we wrote and whose row still shows that lease comes from
-        :attr:`_leased`, and only its lease columns are read."""
+        :attr:`_leased`, updated with the columns that change while a task runs."""
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
         if not ids:
             return {}
@@ -220,6 +223,9 @@ class TaskLogic(ScheduleSteps):
                 and row["lease_owner"] == task.lease_owner
                 and row["attempt"] == task.attempt
             ):
+                moving = {name: row[name] for name in _WHILE_RUNNING}
+                if any(getattr(task, name) != value for name, value in moving.items()):
+                    task = evolve(task, moving)
                 found[task_id] = task
             else:
                 unknown.append(task_id)
@@ -399,7 +405,6 @@ class TaskLogic(ScheduleSteps):
         if key is not None:
             params = {"id": key, "fraction": fraction, "message": message, "now": now}
             cur.execute(self.q["set_progress"], params)
-            self._leased.pop(task_id, None)  # read afresh when it finishes
 
     def get(self, cur: Cursor, task_id: str) -> Task | None:
         key = self.key(task_id)

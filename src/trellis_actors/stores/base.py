@@ -57,6 +57,7 @@ class Outcome:
     result: Any = None
     error: TaskError | None = None
     retry_at: float | None = None  # when status is retrying
+    seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
 
 
 class ClaimRequest(NamedTuple):

@@ -111,8 +111,10 @@ SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid;
 SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid FOR UPDATE;
 
 -- name: lease_states
--- Only what decides whether an outcome still applies (finish): a running row's lease.
-SELECT id, lease_owner, attempt FROM trellis_tasks
+-- What decides whether an outcome still applies (finish), a running row's lease, and what
+-- may change while a task runs (its progress, and the lease's expiry).
+SELECT id, lease_owner, attempt, progress, progress_message, updated_at, lease_expires_at
+FROM trellis_tasks
 WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running'
 ORDER BY id FOR UPDATE;
 

@@ -89,8 +89,10 @@ SELECT * FROM trellis_tasks WHERE id = :id;
 SELECT * FROM trellis_tasks WHERE id = :id;
 
 -- name: lease_states
--- Only what decides whether an outcome still applies (finish): a running row's lease.
-SELECT id, lease_owner, attempt FROM trellis_tasks
+-- What decides whether an outcome still applies (finish), a running row's lease, and what
+-- may change while a task runs (its progress, and the lease's expiry).
+SELECT id, lease_owner, attempt, progress, progress_message, updated_at, lease_expires_at
+FROM trellis_tasks
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running';
 
 -- name: lock_tasks
