@@ -8,30 +8,16 @@ identity).
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
 
-from trellis_actors.lifecycle import Task, TaskError, TaskStatus, Transition
+from trellis_actors.lifecycle import Task, Transition
 from trellis_actors.stores import NewTask, Outcome, SqliteStore, Store, TaskFilter
 from trellis_actors.stores.base import ClaimRequest, Work, WorkDone
-
-S = TaskStatus
-NOW = 1_000.0
-LEASE = 60.0
-BOOM = TaskError("ValueError", "boom", "Traceback …")
-
-
-def fields(task: Task | None) -> dict[str, Any]:
-    assert task is not None
-    return dataclasses.asdict(task)
-
-
-def path(moves: list[Transition]) -> list[tuple[S | None, S]]:
-    return [(move.event.from_status, move.event.to_status) for move in moves]
 
 
 def numbers(moves: list[Transition]) -> list[int]:

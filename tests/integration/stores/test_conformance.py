@@ -10,25 +10,12 @@ import dataclasses
 from typing import Any
 
 import pytest
+from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
 
 from trellis_actors.errors import InvalidTransition, TaskNotFound, ValidationError
-from trellis_actors.lifecycle import Task, TaskError, TaskStatus, Transition
+from trellis_actors.lifecycle import Task, Transition
 from trellis_actors.scheduling.model import Misfire, Schedule
 from trellis_actors.stores import NewTask, Outcome, Store, TaskFilter
-
-S = TaskStatus
-NOW = 1_000.0
-LEASE = 60.0
-BOOM = TaskError("ValueError", "boom", "Traceback …")
-
-
-def fields(task: Task | None) -> dict[str, Any]:
-    assert task is not None
-    return dataclasses.asdict(task)
-
-
-def path(moves: list[Transition]) -> list[tuple[S | None, S]]:
-    return [(move.event.from_status, move.event.to_status) for move in moves]
 
 
 async def add(store: Store, now: float = NOW, **options: Any) -> Task:

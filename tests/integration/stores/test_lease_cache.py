@@ -9,34 +9,21 @@ reference); the ones with two store objects on one database run on SQLite and Po
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
 
-from trellis_actors.lifecycle import Task, TaskError, TaskStatus, Transition
+from trellis_actors.lifecycle import Task
 from trellis_actors.stores import NewTask, Outcome, Store, open_store
 
-S = TaskStatus
-NOW = 1_000.0
-LEASE = 60.0
-BOOM = TaskError("ValueError", "boom", "Traceback …")
 # What a finish may change; every other field comes from the task as it ran.
 FINISH_CHANGES = frozenset(
     {"status", "finished_at", "updated_at", "lease_owner", "lease_expires_at", "result", "error"}
 )
-
-
-def fields(task: Task | None) -> dict[str, Any]:
-    assert task is not None
-    return dataclasses.asdict(task)
-
-
-def path(moves: list[Transition]) -> list[tuple[S | None, S]]:
-    return [(move.event.from_status, move.event.to_status) for move in moves]
 
 
 async def claimed(store: Store, count: int, now: float = NOW, owner: str = "w1") -> list[Task]:
