@@ -229,6 +229,9 @@ class TaskLogic(ScheduleSteps):
                 found[task_id] = task
             else:
                 unknown.append(task_id)
+        for task_id in ids:
+            if task_id not in found:  # no longer running under the lease we wrote
+                self._leased.pop(task_id, None)
         if unknown:
             found.update(self.locked(cur, unknown))
         return found
@@ -359,7 +362,11 @@ class TaskLogic(ScheduleSteps):
             return set()
         params = {"ids": self.ids_param(ids), "owner": owner, "lease_until": lease_until}
         cur.execute(self.q["heartbeat"], params)
-        return {str(row["id"]) for row in cur.fetchall()}
+        held = {str(row["id"]) for row in cur.fetchall()}
+        for task_id in ids:
+            if task_id not in held:  # lost: another node recovered or cancelled it
+                self._leased.pop(task_id, None)
+        return held
 
     def release(
         self, cur: Cursor, task_ids: Sequence[str], owner: str, now: float

@@ -272,3 +272,23 @@ async def test_progress_another_node_wrote_is_kept_at_finish(shared_url: str) ->
         assert stored is not None
         assert fields(stored) == fields(move.task)
         assert (stored.progress, stored.progress_message) == (0.5, "half")
+
+
+async def test_leases_lost_to_another_node_are_forgotten(shared_url: str) -> None:
+    """A keeps nothing for tasks it no longer holds: one B cancelled is dropped at A's next
+    heartbeat, one B recovered and took is dropped when A's stale outcome comes in."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": n}) for n in (1, 2)], NOW)
+        cancelled, taken = await claimed(a, 2, owner="node-a")
+        leased = a._logic._leased  # type: ignore[attr-defined]
+        assert {cancelled.id, taken.id} <= leased.keys()
+
+        await b.cancel(cancelled.id, NOW + 1)
+        assert await a.heartbeat([cancelled.id, taken.id], "node-a", NOW + 30) == {taken.id}
+        assert cancelled.id not in leased and taken.id in leased
+
+        assert path(await b.recover_expired(NOW + 31)) == [(S.RUNNING, S.RETRYING)]
+        await b.promote_due(NOW + 31, 10)
+        await claimed(b, 1, NOW + 32, owner="node-b")
+        assert await a.finish([done(taken, result="stale")], NOW + 33) == []
+        assert not leased
