@@ -6,7 +6,8 @@ Each dialect has a folder under ``sql/``:
 * ``schema.sql`` is the whole schema at the latest migration, for fresh databases;
 * ``migrations/NNNN_<what>.sql`` are the ordered steps an existing database takes.
 
-Everything is read once per process. No statement is ever assembled from Python strings.
+Everything is read once per process. No statement is ever assembled from data: the one
+expansion is the SQLite store's ``{rows}``, a fixed number of placeholder groups.
 Also here: the slice of DB-API the SQL stores rely on (:class:`Cursor`).
 """
 

