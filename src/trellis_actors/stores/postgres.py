@@ -149,6 +149,7 @@ class _PostgresLogic(TaskLogic):
         return task_id if canonical == task_id else None
 
     def claimable(self, cur: Cursor, queues: Sequence[str] | None, limit: int) -> list[Task]:
+        cur.execute(self.q["claim_plan"])
         if queues is None:
             return self.select(cur, "claim_any", limit=limit)
         unique = list(dict.fromkeys(queues))

@@ -243,3 +243,30 @@ class TestConnections:
         with pytest.raises(RuntimeError, match="is not open"):
             await store.get("x")
         assert await store.ping() is False
+
+
+@pytest.mark.postgres
+class TestClaimPlan:
+    @pytest.mark.parametrize(
+        ("query", "params"),
+        [("claim_any", {"limit": 32}), ("claim_queue", {"queue": "default", "limit": 32})],
+    )
+    async def test_a_claim_walks_the_index_before_any_analyze(
+        self, pg_url: str, query: str, params: dict[str, Any]
+    ) -> None:
+        """On a table never analyzed, holding thousands of queued tasks, a claim reads the
+        claim index in order (no sort of every queued row)."""
+        async with opened(pg_url) as store:
+            for _ in range(5):
+                await store.enqueue([NewTask("echo", None)] * 1000, 1_000.0)
+        q = _sql.queries("postgres")
+        with psycopg.connect(pg_url) as conn:
+            analyzed = conn.execute(
+                "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables"
+                " WHERE relname = 'trellis_tasks'"
+            ).fetchone()
+            assert analyzed == (None, None)
+            conn.execute(q["claim_plan"])
+            plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + q[query], params))
+        assert "Index Scan using trellis_tasks_claim" in plan, plan
+        assert "Sort" not in plan, plan

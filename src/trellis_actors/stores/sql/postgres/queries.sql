@@ -131,6 +131,13 @@ FOR UPDATE SKIP LOCKED;
 -- name: next_due_at
 SELECT min(run_at) AS run_at FROM trellis_tasks WHERE status IN ('pending', 'retrying');
 
+-- name: claim_plan
+-- Before a claim, in its transaction: take the best queued tasks by walking the claim
+-- index in order, never by sorting every queued row. Without statistics (a fresh table,
+-- until autovacuum's first ANALYZE) the planner guesses a few dozen queued rows and sorts
+-- them all: 11 ms a claim with 20,000 queued, seconds with a million.
+SET LOCAL enable_sort = off;
+
 -- name: claim_queue
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND queue = %(queue)s
