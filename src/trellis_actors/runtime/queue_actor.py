@@ -16,7 +16,7 @@ import trio
 from .._time import Clock
 from ..actors import Actor, Ref
 from ..actors._actor import _STOP
-from ..errors import TrellisError
+from ..errors import ActorCrashed, AskTimeout, TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
 from ..stores.base import Outcome
 from .messages import (
@@ -249,7 +249,15 @@ class QueueActor(Actor[QueueMsg]):
         config = self._config
         limit = max(self._claim_size, len(self._waiting) * config.prefetch)
         lease_until = self._clock.now() + config.lease
-        tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
+        try:
+            tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
+        except (ActorCrashed, AskTimeout) as exc:
+            # The store failed (it is restarted by its supervisor) or is stuck: keep the
+            # waiting workers and try again at the next poll, rather than crash and make
+            # them wait out their own timeout.
+            log.warning("claim failed; trying again at the next poll", error=str(exc))
+            self._maybe_work = False
+            return False
         if len(tasks) < limit:
             self._maybe_work = False
         for task in tasks:
@@ -371,7 +379,17 @@ class QueueActor(Actor[QueueMsg]):
             await self.ref.ask(Tick(), timeout=None)
 
     async def _tick(self) -> None:
-        now = trio.current_time()
+        try:
+            await self._chores(trio.current_time())
+        except (ActorCrashed, AskTimeout) as exc:
+            # As for a failed claim: the store is restarted by its supervisor; what was
+            # due is looked for again at the next poll.
+            log.warning("store call failed; trying again at the next poll", error=str(exc))
+            self._next_due = None
+        await self._dispatch()
+
+    async def _chores(self, now: float) -> None:
+        """Flush outcomes, promote due tasks, renew leases, poll: whatever has come due."""
         if self._outcomes and now >= self._flush_at:
             await self._flush_outcomes()
         if self._next_due is not None and self._clock.to_trio(self._next_due) <= now:
@@ -385,7 +403,6 @@ class QueueActor(Actor[QueueMsg]):
             self._maybe_work = True
             if self._next_due is None:
                 self._next_due = await self._store.ask(Promote())
-        await self._dispatch()
 
     async def _heartbeat(self) -> None:
         ids = (

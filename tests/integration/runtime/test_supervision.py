@@ -190,3 +190,46 @@ class TestIntrospection:
         """Outside its block the runtime has no tree to show."""
         with pytest.raises(ConfigurationError, match="the runtime is not running"):
             Runtime(App()).snapshot()
+
+
+async def test_a_failed_claim_leaves_workers_waiting_for_the_next_poll(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The store fails a claim (it crashes and is restarted): the queue keeps its waiting
+    workers and claims again at its next poll, so the task starts a poll later, not after
+    the workers' own long timeout, and the queue is not restarted."""
+    from trellis_actors.stores import MemoryStore
+
+    app = App()
+
+    @app.task
+    async def noop(ctx: TaskContext, payload: Any) -> None:
+        return None
+
+    store = MemoryStore()
+    real_claim = store.claim
+    claims: list[int] = []
+
+    async def claim(*args: Any, **kwargs: Any) -> Any:
+        claims.append(len(claims))
+        if len(claims) == 2:  # the first claim after the submission
+            raise OSError("disk I/O error")
+        return await real_claim(*args, **kwargs)
+
+    store.claim = claim  # type: ignore[method-assign]  # the instance hides the method
+    async with (
+        open_runtime(app, store=store, workers=2, poll_interval=1.0) as rt,
+        rt.subscribe() as events,  # a subscription outlives the store's restart
+    ):
+        task = await rt.submit("noop")
+        with trio.fail_after(30):
+            async for move in events:
+                if move.task.status is S.COMPLETED:
+                    done = move.task
+                    break
+        tree = rt.snapshot()
+    assert done.status is S.COMPLETED
+    assert len(claims) >= 3
+    assert done.started_at is not None and done.started_at - task.created_at <= 1.0 + 0.1
+    restarts = {name: tree.find(name).restarts for name in ("store", "queue")}  # type: ignore[union-attr]
+    assert restarts == {"store": 1, "queue": 0}
