@@ -23,22 +23,24 @@ written with multi-row statements.
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trio
 
 from ..errors import ConfigurationError
+from ..lifecycle import TaskStatus, Transition
 from . import _sql
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
 from ._sqlstore import P, SqlStore, T
-from .base import SingleNode
+from .base import Counts, SingleNode
 
 #: ``PRAGMA synchronous`` cannot take a bound parameter: one fixed statement per level.
 _SYNCHRONOUS = {
@@ -108,6 +110,49 @@ def migrate(conn: sqlite3.Connection, *, from_schema: bool = True) -> list[int]:
 class _SqliteLogic(TaskLogic):
     dialect = "sqlite"
     after_every_id = "~"  # sorts after the hex digits and hyphens of every UUID
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Tasks by (queue, status), kept up to date with every move written here, so that
+        # counting is not a scan of the whole index (59 ms at a million tasks) each time
+        # the UI or a metrics scrape asks. None: unknown, count afresh. Another connection
+        # that writes to the file changes ``PRAGMA data_version``: counted afresh too.
+        self._counts: collections.Counter[tuple[str, str]] | None = None
+        self._data_version = 0
+
+    def forget(self) -> None:
+        super().forget()
+        self._counts = None
+
+    def counts(self, cur: Cursor) -> Counts:
+        cur.execute(self.q["data_version"], {})
+        version = cur.fetchone()[0]
+        if self._counts is None or version != self._data_version:
+            cur.execute(self.q["counts"], {})
+            rows = cur.fetchall()
+            self._counts = collections.Counter({(r["queue"], r["status"]): r["n"] for r in rows})
+            self._data_version = version
+        by_queue: dict[str, dict[str, int]] = {}
+        for (queue, status), count in self._counts.items():
+            if count:
+                by_queue.setdefault(queue, {})[status] = count
+        return Counts(by_queue)
+
+    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
+        counts = self._counts
+        if counts is not None:
+            for task, event in moves:
+                if event.from_status is not None:
+                    counts[(task.queue, event.from_status.value)] -= 1
+                counts[(task.queue, event.to_status.value)] += 1
+
+    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
+        self._counts = None  # deleted rows are not moves: count afresh
+        return super().prune_status(cur, status, before)
+
+    def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
+        self._counts = None
+        return super().purge_dead(cur, ids)
 
     def ids_param(self, ids: list[str]) -> Any:
         return json.dumps(ids)  # read back with json_each: no statement built per list

@@ -11,7 +11,17 @@ import pytest
 import trio
 
 from trellis_actors.errors import ConfigurationError
-from trellis_actors.stores import MemoryStore, NewTask, SqliteStore, _sql, open_store
+from trellis_actors.lifecycle import TaskStatus as S
+from trellis_actors.stores import (
+    MemoryStore,
+    NewTask,
+    Outcome,
+    SqliteStore,
+    TaskFilter,
+    _sql,
+    open_store,
+)
+from trellis_actors.stores.base import ClaimRequest, Work
 from trellis_actors.stores.postgres import PostgresStore
 from trellis_actors.stores.sqlite import migrate, parse_url
 
@@ -172,3 +182,74 @@ class TestQueryPlans:
         finally:
             conn.close()
         assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+class TestCountsKeptInMemory:
+    """The store keeps counts by (queue, status) up to date with its own moves, and counts
+    afresh after deletes, a rollback or another connection's commit: whatever happens, its
+    counts equal a scan of the table."""
+
+    @staticmethod
+    def scanned(path: Path) -> dict[str, dict[str, int]]:
+        found: dict[str, dict[str, int]] = {}
+        with sqlite3.connect(path) as conn:
+            query = "SELECT queue, status, count(*) FROM trellis_tasks GROUP BY queue, status"
+            for queue, status, count in conn.execute(query):
+                found.setdefault(queue, {})[status] = count
+        return found
+
+    async def test_counts_follow_every_kind_of_change(self, tmp_path: Path) -> None:
+        path = tmp_path / "tasks.db"
+        store, other = SqliteStore(f"sqlite:///{path}"), SqliteStore(f"sqlite:///{path}")
+        await store.open()
+        await other.open()
+        try:
+
+            async def agree() -> None:
+                assert (await store.counts()).by_queue == self.scanned(path)
+
+            await agree()  # empty, and now known
+            new = [NewTask("echo", n, queue=("a" if n % 2 else "b")) for n in range(12)]
+            await store.enqueue(new, 1.0)
+            await agree()
+            claimed = [m.task for m in await store.claim(None, 6, "me", 100.0, 2.0)]
+            await agree()
+            outcomes = [
+                Outcome(t.id, "me", t.attempt, S.FAILED if i % 3 else S.COMPLETED)
+                for i, t in enumerate(claimed)
+            ]
+            moves = await store.finish(outcomes, 3.0)
+            await agree()
+            (waiting,) = (await store.list_tasks(TaskFilter(status=S.QUEUED), 1, None)).items
+            await store.cancel(waiting.id, 4.0)
+            await agree()
+            await other.enqueue([NewTask("echo", "elsewhere", queue="c")], 5.0)
+            await agree()  # another connection committed
+            dead = [m.task.id for m in moves if m.task.status is S.DEAD]
+            assert await store.purge(dead[:1]) == 1
+            await agree()
+            assert await store.prune(completed_before=10.0, dead_before=None) == 2
+            await agree()
+        finally:
+            await other.close()
+            await store.close()
+
+    async def test_a_rolled_back_batch_leaves_no_trace_in_the_counts(self, tmp_path: Path) -> None:
+        path = tmp_path / "tasks.db"
+        store = SqliteStore(f"sqlite:///{path}")
+        await store.open()
+        try:
+            await store.enqueue([NewTask("echo", 1)], 1.0)
+            before = (await store.counts()).by_queue
+
+            def refuse(*args: object, **kwargs: object) -> object:
+                raise sqlite3.OperationalError("disk I/O error")
+
+            store._logic.claim = refuse  # type: ignore[method-assign]  # inside the transaction
+            work = Work(tasks=[NewTask("echo", 2)], claims=[ClaimRequest(None, 5, "me", 9.0)])
+            with pytest.raises(sqlite3.OperationalError):
+                await store.apply(work, 2.0)
+            del store._logic.claim
+            assert (await store.counts()).by_queue == before == self.scanned(path)
+        finally:
+            await store.close()

@@ -153,6 +153,10 @@ LIMIT :limit;
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
 
+-- name: data_version
+-- Changes when another connection commits to the file (counts kept in memory are stale).
+PRAGMA data_version;
+
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
