@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import trio
-from stores import postgres_databases, sqlite_files
+from stores import add_pg_argument, pg_reachable, postgres_databases, sqlite_files
 
 from trellis_actors.lifecycle import TaskStatus
 from trellis_actors.stores import Store, TaskFilter, open_store
@@ -141,25 +141,14 @@ async def main(args: argparse.Namespace) -> None:
     with sqlite_files() as fresh:
         async with fresh() as url:
             await measure("sqlite", url, args.tasks)
-    try:
-        with psycopg.connect(args.pg, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        print(f"postgres: skipped, the server at {args.pg} is unreachable ({exc})".strip())
-        return
-    with postgres_databases(args.pg) as fresh:
-        async with fresh() as url:
-            await measure("postgres", url, args.tasks)
+    if pg_reachable(args.pg):
+        with postgres_databases(args.pg) as fresh:
+            async with fresh() as url:
+                await measure("postgres", url, args.tasks)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "TRELLIS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server URL (any database; a fresh one is created beside it)",
-    )
+    add_pg_argument(parser)
     trio.run(main, parser.parse_args())

@@ -207,6 +207,28 @@ def postgres_databases(server: str) -> Iterator[Fresh]:
     yield fresh
 
 
+def add_pg_argument(parser: argparse.ArgumentParser) -> None:
+    """``--pg``: the PostgreSQL server the benchmarks make their databases on."""
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "TRELLIS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server URL (any database; a fresh one is created beside it)",
+    )
+
+
+def pg_reachable(server: str) -> bool:
+    """True when ``server`` answers; otherwise says that PostgreSQL is skipped."""
+    try:
+        with psycopg.connect(server, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        print(f"postgres: skipped, the server at {server} is unreachable ({exc})".strip())
+        return False
+    return True
+
+
 async def main(args: argparse.Namespace) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}  (2 cores)")
@@ -215,12 +237,7 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh() as url:
             raw = raw_sqlite(Path(url.removeprefix("sqlite:///")))
         results.append(await measure("sqlite", raw, fresh, args))
-    try:
-        with psycopg.connect(args.pg, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        print(f"postgres: skipped, the server at {args.pg} is unreachable ({exc})".strip())
-    else:
+    if pg_reachable(args.pg):
         with postgres_databases(args.pg) as fresh:
             async with fresh() as url:
                 raw = raw_postgres(url)
@@ -234,11 +251,5 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "TRELLIS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server URL (any database; a fresh one is created beside it)",
-    )
+    add_pg_argument(parser)
     trio.run(main, parser.parse_args())
