@@ -25,3 +25,4 @@ from ._supervisor import RemoveChild as RemoveChild
 from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import WhichChildren as WhichChildren
+from ._timer import Timer as Timer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
@@ -11,6 +11,7 @@ import trio
 
 from ..errors import ActorCrashed, ActorStopped
 from ._mailbox import Mailbox, Ref, Request
+from ._timer import Timer
 
 if TYPE_CHECKING:
     from ._snapshot import ActorSnapshot
@@ -78,9 +79,10 @@ class Actor(Generic[M]):
     """One actor: private state, a mailbox, and a message loop.
 
     Subclasses implement :meth:`handle` with ``match`` over their message union and
-    ``assert_never`` for the rest. Long-running actors that do not wait on their mailbox
-    call :meth:`alive` to tell the idle watchdog they are not hung, and watch
-    :attr:`stop_requested` to finish gracefully.
+    ``assert_never`` for the rest; the kernel's loop (:meth:`run`) feeds it every message
+    in turn. Periodic work is a :meth:`timer` that sends the actor a message. Set-up goes
+    in :meth:`on_start`, last words (flushing what is buffered) in :meth:`on_stop`, and
+    work the actor does beside its mailbox in :meth:`background`.
     """
 
     kind: ClassVar[str] = "actor"
@@ -91,6 +93,7 @@ class Actor(Generic[M]):
         # This incarnation's own receive handle on the mailbox: closing it wakes a receive()
         # waiting on it, and nothing else (the mailbox and its messages stay for the next).
         self._inbox: trio.MemoryReceiveChannel[M] | None = None
+        self._timers: list[Timer[M]] = []
 
     # -- wiring -------------------------------------------------------------------------
     def bind(self, spec: ChildSpec) -> None:
@@ -131,7 +134,8 @@ class Actor(Generic[M]):
             self._inbox.close()
 
     async def receive(self) -> M | object:
-        """The next message, or the ``_STOP`` sentinel once a stop was requested."""
+        """The next message, or the ``_STOP`` sentinel once a stop was requested (use
+        :meth:`messages`, which hides the sentinel)."""
         if self.stop_requested.is_set():
             return _STOP
         mailbox = self.mailbox
@@ -153,24 +157,60 @@ class Actor(Generic[M]):
         mailbox.took_one()
         return msg
 
+    def messages(self) -> AsyncIterator[M]:
+        """``async for msg in self.messages():`` every message until a stop is requested."""
+        return _Messages(self)
+
+    def batches(self, limit: int) -> AsyncIterator[list[M]]:
+        """Like :meth:`messages`, but each waiting message at once, up to ``limit``."""
+        return _Batches(self, limit)
+
+    def timer(self, message: Callable[[], M], *, every: float | None = None) -> Timer[M]:
+        """A timer that sends this actor ``message()``: every ``every`` seconds, or when
+        armed (:meth:`Timer.at`). The kernel's loop runs it while the actor runs."""
+        timer = Timer(lambda msg: self.ref.tell_nowait(msg), message, every=every)
+        self._timers.append(timer)
+        return timer
+
     # -- the loop -----------------------------------------------------------------------
     async def on_start(self) -> None:
         """Runs before the actor reports itself started; override to set up."""
+
+    async def on_stop(self) -> None:
+        """Runs once the loop has ended on a stop request (not after a crash)."""
+
+    async def background(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Work beside the mailbox, started before the actor reports itself started and
+        cancelled when it stops; override it (and call ``task_status.started()``)."""
+        task_status.started()
 
     async def handle(self, msg: M) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement handle()")
 
     async def run(self, *, task_status: trio.TaskStatus[Ref[M]] = trio.TASK_STATUS_IGNORED) -> None:
         await self.on_start()
-        task_status.started(self.ref)
         try:
-            while (msg := await self.receive()) is not _STOP:
-                try:
-                    await self.handle(msg)  # type: ignore[arg-type]  # not _STOP, so an M
-                except BaseException as exc:
-                    if isinstance(msg, Request) and not msg.reply.is_set:
-                        msg.reply.fail(self._failure(msg, exc))
-                    raise
+            async with trio.open_nursery() as nursery:
+                if type(self).background is not Actor.background:
+                    await nursery.start(self.background)
+                for timer in self._timers:
+                    nursery.start_soon(timer.run)
+                task_status.started(self.ref)
+                async for msg in self.messages():
+                    try:
+                        await self.handle(msg)
+                    except BaseException as exc:
+                        if isinstance(msg, Request) and not msg.reply.is_set:
+                            msg.reply.fail(self._failure(msg, exc))
+                        raise
+                await self.on_stop()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The nursery wraps what escapes it; a crash is one error, so its supervisor
+            # sees (and logs) the error itself.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
         finally:
             if self._inbox is not None:
                 self._inbox.close()
@@ -186,3 +226,46 @@ class Actor(Generic[M]):
     def child_snapshots(self) -> tuple[ActorSnapshot, ...]:
         """Snapshots of this actor's children (supervisors have some)."""
         return ()
+
+
+class _Messages(Generic[M]):
+    """The async iterator of :meth:`Actor.messages` (a class: no async generator to
+    finalise when a loop breaks early)."""
+
+    __slots__ = ("_actor",)
+
+    def __init__(self, actor: Actor[M]) -> None:
+        self._actor = actor
+
+    def __aiter__(self) -> _Messages[M]:
+        return self
+
+    async def __anext__(self) -> M:
+        msg = await self._actor.receive()
+        if msg is _STOP:
+            raise StopAsyncIteration
+        return msg  # type: ignore[return-value]  # not _STOP, so an M
+
+
+class _Batches(Generic[M]):
+    __slots__ = ("_actor", "_limit")
+
+    def __init__(self, actor: Actor[M], limit: int) -> None:
+        self._actor = actor
+        self._limit = limit
+
+    def __aiter__(self) -> _Batches[M]:
+        return self
+
+    async def __anext__(self) -> list[M]:
+        first = await self._actor.receive()
+        if first is _STOP:
+            raise StopAsyncIteration
+        batch: list[M] = [first]  # type: ignore[list-item]  # not _STOP, so an M
+        mailbox = self._actor.mailbox
+        while len(batch) < self._limit:
+            try:
+                batch.append(mailbox.get_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        return batch
