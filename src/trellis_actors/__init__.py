@@ -11,6 +11,7 @@ from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
 from .errors import ConfigurationError as ConfigurationError
 from .errors import InvalidTransition as InvalidTransition
+from .errors import RuntimeNotRunning as RuntimeNotRunning
 from .errors import SupervisorEscalation as SupervisorEscalation
 from .errors import TaskNotFound as TaskNotFound
 from .errors import TrellisError as TrellisError
@@ -22,10 +23,10 @@ from .lifecycle import TaskError as TaskError
 from .lifecycle import TaskEvent as TaskEvent
 from .lifecycle import TaskStatus as TaskStatus
 from .lifecycle import Transition as Transition
+from .runtime.config import RuntimeConfig as RuntimeConfig
+from .runtime.events import EventStream as EventStream
 from .runtime.janitor import Retention as Retention
-from .runtime.runtime import EventStream as EventStream
 from .runtime.runtime import Runtime as Runtime
-from .runtime.runtime import RuntimeConfig as RuntimeConfig
 from .runtime.runtime import open_runtime as open_runtime
 from .runtime.worker import TaskTimeout as TaskTimeout
 

@@ -47,6 +47,10 @@ class SupervisorEscalation(ActorError):
         )
 
 
+class RuntimeNotRunning(TrellisError):
+    """A runtime's facade was used before it started or after it stopped."""
+
+
 class InvalidTransition(TrellisError):
     """A task lifecycle move that the transition table does not allow."""
 

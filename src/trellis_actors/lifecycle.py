@@ -203,9 +203,9 @@ def transition(
 ) -> Transition:
     """Move ``task`` to ``to`` at time ``at``: the only place a status changes.
 
-    Sets the timestamp that belongs to the new status, clears the lease when the task
-    leaves ``running``, and applies ``changes`` (result, error, run_at, attempt, ...),
-    which win over those defaults.
+    Sets the timestamp that belongs to the new status, clears the lease unless the task
+    moves to ``running`` (a lease is held while a task is claimed or runs), and applies
+    ``changes`` (result, error, run_at, attempt, ...), which win over those defaults.
     """
     source = task.status
     if to not in TRANSITIONS[source]:
@@ -219,7 +219,7 @@ def transition(
         moved.started_at = at
     elif to in TERMINAL:
         moved.finished_at = at
-    if source is TaskStatus.RUNNING:
+    if to is not TaskStatus.RUNNING:
         moved.lease_owner = None
         moved.lease_expires_at = None
     if changes:

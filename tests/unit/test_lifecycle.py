@@ -171,11 +171,13 @@ class TestTimestamps:
         moved = transition(dead, S.QUEUED, at=200.0, finished_at=None, attempt=0).task
         assert (moved.finished_at, moved.queued_at, moved.attempt) == (None, 200.0, 0)
 
-    def test_lease_is_kept_when_not_leaving_running(self) -> None:
-        """Only leaving running clears a lease."""
-        queued = make_task(S.QUEUED, lease_owner="stale", lease_expires_at=1.0)
-        moved = transition(queued, S.CANCELLED, at=200.0).task
-        assert moved.lease_owner == "stale"
+    def test_lease_is_kept_only_into_running(self) -> None:
+        """A claimed task keeps its lease as it starts; any other move clears it."""
+        claimed = make_task(S.QUEUED, lease_owner="n1", lease_expires_at=1.0)
+        started = transition(claimed, S.RUNNING, at=200.0).task
+        assert (started.lease_owner, started.lease_expires_at) == ("n1", 1.0)
+        cancelled = transition(claimed, S.CANCELLED, at=200.0).task
+        assert (cancelled.lease_owner, cancelled.lease_expires_at) == (None, None)
 
     def test_original_is_untouched(self) -> None:
         """transition() returns a copy; the task it was given does not change."""

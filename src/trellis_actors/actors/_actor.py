@@ -94,6 +94,8 @@ class Actor(Generic[M]):
         # waiting on it, and nothing else (the mailbox and its messages stay for the next).
         self._inbox: trio.MemoryReceiveChannel[M] | None = None
         self._timers: list[Timer[M]] = []
+        #: Which start of its slot this is (1, 2, … as its supervisor restarts it; 0 alone).
+        self.incarnation = 0
 
     # -- wiring -------------------------------------------------------------------------
     def bind(self, spec: ChildSpec) -> None:

@@ -90,6 +90,7 @@ class Mailbox(Generic[M]):
         "_receive",
         "_send",
         "_sent",
+        "busy",
         "capacity",
         "last_alive",
         "waiting",
@@ -107,6 +108,9 @@ class Mailbox(Generic[M]):
         self.last_alive = 0.0
         #: True while the owning actor waits for a message (idle, so not hung).
         self.waiting = False
+        #: True while the owner works beside its loop (a worker's handler): the idle
+        #: watchdog then watches its liveness even while the loop waits for mail.
+        self.busy = False
 
     def statistics(self) -> MailboxStatistics:
         return MailboxStatistics(

@@ -18,6 +18,7 @@ class RegistryChange:
     name: str
     kind: str
     up: bool
+    incarnation: int = 0  # which start of the actor's slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +26,14 @@ class Register:
     name: str
     kind: str
     ref: Ref[Any]
+    incarnation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Unregister:
     name: str
     ref: Ref[Any]
+    incarnation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +68,14 @@ class Registry(Actor[RegistryMsg]):
 
     async def handle(self, msg: RegistryMsg) -> None:
         match msg:
-            case Register(name, kind, ref):
+            case Register(name, kind, ref, incarnation):
                 self._actors[name] = (kind, ref)
-                self._publish(RegistryChange(name, kind, up=True))
-            case Unregister(name, ref):
+                self._publish(RegistryChange(name, kind, True, incarnation))
+            case Unregister(name, ref, incarnation):
                 entry = self._actors.get(name)
                 if entry is not None and entry[1] is ref:
                     del self._actors[name]
-                    self._publish(RegistryChange(name, entry[0], up=False))
+                    self._publish(RegistryChange(name, entry[0], False, incarnation))
             case Lookup(name):
                 entry = self._actors.get(name)
                 msg.reply.send(None if entry is None else entry[1])

@@ -266,7 +266,9 @@ class Supervisor(Actor[SupervisorMsg]):
 
     def _on_started(self, cell: _Cell) -> None:
         cell.state = ActorState.RUNNING
-        self._notify_registry(Register(cell.spec.name, self._kind_of(cell), cell.spec.ref))
+        self._notify_registry(
+            Register(cell.spec.name, self._kind_of(cell), cell.spec.ref, cell.generation)
+        )
 
     async def _child_main(
         self, cell: _Cell, generation: int, task_status: trio.TaskStatus[Any]
@@ -281,6 +283,7 @@ class Supervisor(Actor[SupervisorMsg]):
                 try:
                     actor = cell.spec.factory()
                     actor.bind(cell.spec)
+                    actor.incarnation = generation
                     if isinstance(actor, Supervisor) and actor.registry is None:
                         actor.registry = self.registry
                     cell.actor = actor
@@ -324,7 +327,7 @@ class Supervisor(Actor[SupervisorMsg]):
                 with trio.move_on_after(cell.spec.shutdown_timeout):
                     await cell.done.wait()
         cell.state = ActorState.STOPPED
-        self._notify_registry(Unregister(cell.spec.name, cell.spec.ref))
+        self._notify_registry(Unregister(cell.spec.name, cell.spec.ref, cell.generation))
 
     def _forget(self, cell: _Cell) -> None:
         del self._cells[cell.spec.name]
@@ -335,7 +338,7 @@ class Supervisor(Actor[SupervisorMsg]):
         cell, error = event.cell, event.error
         if event.generation != cell.generation or cell.stop_requested:
             return None  # an incarnation we stopped on purpose
-        self._notify_registry(Unregister(cell.spec.name, cell.spec.ref))
+        self._notify_registry(Unregister(cell.spec.name, cell.spec.ref, cell.generation))
         if error is not None:
             cell.last_error = error
             cell.last_error_at = time.time()
@@ -424,7 +427,7 @@ class Supervisor(Actor[SupervisorMsg]):
                 if (
                     limit is not None
                     and cell.state == ActorState.RUNNING
-                    and not mailbox.waiting
+                    and (mailbox.busy or not mailbox.waiting)
                     and now - mailbox.last_alive > limit
                     and cell.scope is not None
                 ):

@@ -21,7 +21,10 @@ class Submit(Request[list[Submitted]]):
 
 
 @dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(Request[None]):
+    """Starts and outcomes from the queue, for one commit. Usually told (the reply is not
+    awaited); a stopping queue asks, so that it exits only once they are committed."""
+
     outcomes: tuple[Outcome, ...]
 
 
@@ -34,10 +37,13 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Claim(Request[list[Task]]):
+    """Lease queued tasks to this node; they stay queued until their handlers start."""
+
     queues: tuple[str, ...] | None
     limit: int
     owner: str
     lease_until: float
+    exclude: tuple[str, ...] = ()  # task types at their concurrency limit here
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,37 +194,48 @@ StoreMsg = (
     | TryLead
 )
 
+
 # -- to the queue actor ---------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
-class Next(Request[tuple[Task, ...] | None]):
-    """A worker asks for work, reporting how its last tasks ended.
-
-    The reply is one task, or a few when the backlog is deep (the worker's prefetch);
-    ``None`` means the queue is draining.
-    """
+class Ready:
+    """A worker is idle and wants work, reporting how its last tasks went: the outcomes
+    of those it ran and the ids of those it gave back unstarted. ``stopping``: it wants no
+    more work (its last report)."""
 
     worker: str
+    incarnation: int  # which start of the worker (its supervisor's count)
     worker_ref: Ref[Any]
     outcomes: tuple[Outcome, ...] = ()
-    replaces: Next | None = None  # an earlier request the worker stopped waiting for
+    released: tuple[str, ...] = ()
+    stopping: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Settle:
-    """A stopping worker's last report: outcomes, and tasks it gave back unstarted."""
+class Started:
+    """A handler started: from now on its task is ``running`` and the attempt counts."""
 
     worker: str
-    outcomes: tuple[Outcome, ...]
-    released: tuple[str, ...]
+    task_id: str
+    attempt: int
+    at: float  # store clock
 
 
 @dataclass(frozen=True, slots=True)
-class StopAsking:
-    """A worker is stopping: answer its waiting ``Next``, if any, with ``None``."""
+class ReportProgress:
+    """A running handler's progress, passed on to the store after the task's start."""
+
+    task_id: str
+    fraction: float
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDown:
+    """A worker incarnation stopped or crashed (from the registry): what it held is
+    settled — started tasks as crashed attempts, the rest given back."""
 
     worker: str
+    incarnation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +252,7 @@ class CancelRunning:
 
 @dataclass(frozen=True, slots=True)
 class Drain(Request[None]):
-    """Stop handing out work: waiting workers get ``None``; buffered tasks go back."""
+    """Stop handing out work; claimed tasks not yet handed out go back to the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +279,15 @@ class QueueInfo(Request[tuple[WorkerInfo, ...]]):
 
 
 @dataclass(frozen=True, slots=True)
-class Tick(Request[None]):
-    """The queue's own timer: promote due tasks, heartbeat leases, poll."""
+class Tick:
+    """The queue's own timer: flush, promote due tasks, renew leases, poll."""
 
 
 QueueMsg = (
-    Next
-    | Settle
-    | StopAsking
+    Ready
+    | Started
+    | ReportProgress
+    | WorkerDown
     | WorkReady
     | CancelRunning
     | Drain
@@ -279,18 +297,32 @@ QueueMsg = (
     | Tick
 )
 
+
 # -- to a worker ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """Tasks to run, in order (claimed, not started: each runs as attempt ``attempt + 1``)."""
+
+    tasks: tuple[Task, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class CancelTask:
-    """Cancel the handler of ``task_id``; with ``release`` the task goes back to the store."""
+    """Cancel attempt ``attempt`` of ``task_id``; with ``release`` the task goes back to
+    the queue. A cancel for any other attempt, or a task no longer in hand, is ignored."""
 
     task_id: str
+    attempt: int
     reason: str = "cancelled by request"
     release: bool = False
 
 
-WorkerMsg = CancelTask
+@dataclass(frozen=True, slots=True)
+class Reask:
+    """The worker's timer: still idle, so say so again (the queue may have restarted)."""
+
+
+WorkerMsg = Assign | CancelTask | Reask
+
 
 ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING})

@@ -1,11 +1,11 @@
-"""The queue actor: a small local buffer of claimed work, handed to idle workers on demand."""
+"""The queue actor: claims what idle workers will start now and hands it to them."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
@@ -14,29 +14,31 @@ import structlog
 import trio
 
 from .._time import Clock
-from ..actors import Actor, Ref
-from ..actors._actor import _STOP
+from ..actors import Actor, Ref, RegistryChange, Subscribe
+from ..decisions import Outcome
 from ..errors import ActorCrashed, AskTimeout, TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
-from ..stores.base import Outcome
 from .messages import (
+    Assign,
     CancelRunning,
     CancelTask,
     Claim,
     Drain,
     Finish,
     Heartbeat,
-    Next,
+    Progress,
     Promote,
     QueueInfo,
     QueueMsg,
+    Ready,
     Release,
     ReleaseAll,
-    Settle,
-    StopAsking,
+    ReportProgress,
+    Started,
     StoreMsg,
     Tick,
     WaitIdle,
+    WorkerDown,
     WorkerInfo,
     WorkReady,
 )
@@ -49,138 +51,136 @@ class QueueConfig:
     owner: str  # the lease owner: this node
     queues: tuple[str, ...] | None = None  # None: every queue
     lease: float = 30.0
-    claim_batch: int = 32
-    # Claims take this many while every task type seen is fast (None: claim_batch). Slow
-    # tasks are not claimed far ahead: they would wait under our lease, out of other
-    # nodes' reach.
-    fast_claim_batch: int | None = None
+    # Fast tasks a node may claim ahead for each idle worker, within prefetch_budget.
+    # Slow and unmeasured tasks are claimed one per idle worker: a task waiting under our
+    # lease is out of other nodes' reach.
+    claim_ahead: int = 32
     prefetch: int = 16  # at most this many fast tasks handed to a worker at once
     fast_task: float = 0.005  # tasks quicker than this on average count as fast
-    # A worker is handed at most about this much measured work at once: many no-op tasks,
-    # a few 2 ms ones. Nothing waits long in a busy worker's hands while another idles.
+    # A worker is handed (and a node claims for it) at most about this much measured
+    # work at once: many no-op tasks, a few 2 ms ones.
     prefetch_budget: float = 0.01
     poll_interval: float = 1.0
     flush_interval: float = 0.02  # outcomes wait at most this long for company
+    flush_batch: int = 256  # ... or until this many are waiting
     concurrency: Mapping[str, int] | None = None  # per task type, on this node
+    stop_timeout: float = 5.0  # how long a stopping queue waits for its last commit
 
 
 @dataclass(slots=True)
 class _Handed:
-    task: Task
+    task: Task  # as claimed: it runs as attempt task.attempt + 1
     worker: str
+    incarnation: int
     worker_ref: Ref[Any]
     at: float  # trio time it was handed out
     batch: int  # how many tasks went out with it
+    started: bool = False  # a start was reported (to the store, with the next flush)
 
 
 class QueueActor(Actor[QueueMsg]):
-    """Claims batches of due tasks from the store and gives one to each idle worker.
+    """Claims what idle workers will start now and gives it to them.
 
-    Workers ask (``Next``); the queue answers when it has a task whose type is under its
-    concurrency limit, so backpressure and limits follow from demand. The queue also keeps
-    the leases of the tasks it holds alive, promotes delayed tasks when they fall due, and
-    notices when a worker was restarted while holding a task (the task is retried).
+    Workers say when they are idle (``Ready``); the queue claims for them — one task per
+    idle worker, or a few more of types measured as fast — and answers with ``Assign``.
+    Backpressure and concurrency limits follow from that demand. A claimed task stays
+    ``queued`` under this node's lease until its worker reports its start; the queue
+    renews the leases it holds, writes starts and outcomes back in batches, gives back
+    what it cannot start, and settles what a crashed worker held (it hears of a crash from
+    the registry).
     """
 
     kind = "queue"
 
-    def __init__(self, store: Ref[StoreMsg], clock: Clock, config: QueueConfig) -> None:
+    def __init__(
+        self,
+        store: Ref[StoreMsg],
+        clock: Clock,
+        config: QueueConfig,
+        registry: Ref[Any] | None = None,
+    ) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
         self._config = config
+        self._registry = registry
         self._limits = dict(config.concurrency or {})
         self._seq = itertools.count()
-        self._buffer: list[tuple[int, float, int, Task]] = []
-        self._parked: dict[str, deque[Task]] = {}
-        self._waiting: deque[Next] = deque()
-        self._asking: set[str] = set()  # workers with a request in _waiting
+        self._buffer: list[tuple[int, float, int, Task]] = []  # claimed, not handed out
+        self._waiting: dict[str, Ready] = {}  # idle workers, in the order they asked
         self._handed: dict[str, _Handed] = {}
         self._by_worker: dict[str, list[str]] = {}  # task ids in each worker's hands
-        self._running: Counter[str] = Counter()
+        self._incarnations: dict[str, int] = {}  # the latest start of each worker seen
+        self._running: Counter[str] = Counter()  # handed out, by type
         self._done: Counter[str] = Counter()
         self._idle_waiters: list[WaitIdle] = []
-        self._dropped: set[str] = set()
         self._draining = False
         self._maybe_work = True
         self._next_due: float | None = None
         self._next_heartbeat = 0.0
         self._next_poll = 0.0
-        self._timer_scope: trio.CancelScope | None = None
-        self._outcomes: list[Outcome] = []  # reported by workers, not yet sent to the store
+        self._outcomes: list[Outcome] = []  # starts and outcomes, not yet sent to the store
+        self._releases: list[str] = []  # claimed tasks to give back, not yet sent
         self._speed: dict[str, float] = {}  # moving average of seconds per task, by type
-        self._claim_size = config.claim_batch  # tasks per claim, and outcomes per flush
+        # The types the last claim brought: while all are fast, claims take more.
+        self._last_claimed: set[str] = set()
         self._flush_at = math.inf
+        self._ticker = self.timer(Tick)
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[Ref[QueueMsg]] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    # -- the loop ------------------------------------------------------------------------
+    async def on_start(self) -> None:
         now = trio.current_time()
         self._next_heartbeat = now + self._config.lease / 3
         self._next_poll = now + self._config.poll_interval
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._timer)
-            task_status.started(self.ref)
-            self.ref.tell_nowait(Tick())  # find work that was stored before we started
-            while (msg := await self.receive()) is not _STOP:
-                await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
-                if self._outcomes and (
-                    len(self._outcomes) >= self._claim_size
-                    or (not self._buffer and not len(self.mailbox))
-                ):
-                    await self._flush_outcomes()
-            await self._flush_outcomes()
-            await self._release_buffer()
-            nursery.cancel_scope.cancel()
+        self._ticker.at(now)  # find work that was stored before we started
+
+    async def background(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Hear from the registry when a worker stops or crashes."""
+        if self._registry is None:
+            task_status.started()
+            return
+        send, receive = trio.open_memory_channel[RegistryChange](math.inf)
+        await self._registry.ask(Subscribe(send))
+        task_status.started()
+        async with receive:
+            async for change in receive:
+                if change.kind == "worker" and not change.up:
+                    self.ref.tell_nowait(WorkerDown(change.name, change.incarnation))
 
     async def handle(self, msg: QueueMsg) -> None:
         match msg:
-            case Next(worker, _, outcomes, replaces):
-                if outcomes:
-                    self._report(outcomes)
-                if self._by_worker.get(worker):
-                    if replaces is not None:
-                        # Answered after the worker stopped waiting: never started.
-                        for task_id in list(self._by_worker[worker]):
-                            self._push(self._settle(task_id, counted=False).task)
-                    elif not outcomes:
-                        await self._worker_lost(worker)
-                if self._draining:
-                    msg.reply.send(None)
-                    return
-                if worker in self._asking:  # it gave up on an older request: drop that one
-                    self._drop_requests(worker)
-                self._waiting.append(msg)
-                self._asking.add(worker)
+            case Ready():
+                self._ready(msg)
                 await self._dispatch()
-            case Settle(_, outcomes, released):
-                self._report(outcomes)
-                for task_id in released:
-                    if task_id in self._handed:
-                        self._settle(task_id, counted=False)
-            case StopAsking(worker):
-                self._drop_requests(worker)
+            case Started(_, task_id, attempt, at):
+                handed = self._handed.get(task_id)
+                if handed is not None and not handed.started:
+                    handed.started = True
+                    owner = self._config.owner
+                    self._add(Outcome(task_id, owner, attempt, TaskStatus.RUNNING, started_at=at))
+            case ReportProgress(task_id, fraction, message):
+                await self._flush()  # the task's start goes first
+                await self._store.tell(Progress(task_id, fraction, message))
+            case WorkerDown(worker, incarnation):
+                self._lost(worker, incarnation)
+                await self._dispatch()
             case WorkReady(due_at):
                 self._maybe_work = True
                 if due_at is not None:
                     self._set_due(due_at)
                 await self._dispatch()
             case CancelRunning(task_id):
-                handed_or_none = self._handed.get(task_id)
-                if handed_or_none is not None:
-                    _tell_worker(handed_or_none, CancelTask(task_id))
-                else:
-                    self._dropped.add(task_id)  # may sit in the buffer
+                self._cancel(task_id)
             case Drain():
                 self._draining = True
-                while self._waiting:
-                    self._waiting.popleft().reply.send(None)
-                self._asking.clear()
-                await self._release_buffer()
+                self._waiting.clear()
+                self._release_buffer()
+                await self._flush()
                 msg.reply.send(None)
             case ReleaseAll():
                 for handed in self._handed.values():
-                    _tell_worker(handed, CancelTask(handed.task.id, "shutdown", release=True))
+                    attempt = handed.task.attempt + 1
+                    _tell_worker(handed, CancelTask(handed.task.id, attempt, "shutdown", True))
             case WaitIdle():
                 if self._handed:
                     self._idle_waiters.append(msg)
@@ -190,17 +190,99 @@ class QueueActor(Actor[QueueMsg]):
                 msg.reply.send(self._workers())
             case Tick():
                 await self._tick()
-                msg.reply.send(None)
             case _:
                 assert_never(msg)
+        if self._outcomes and (
+            len(self._outcomes) >= self._config.flush_batch
+            or (not self._buffer and not len(self.mailbox))
+        ):
+            await self._flush()
+
+    async def on_stop(self) -> None:
+        """Settle before exit: what stopping workers reported is committed, and what was
+        claimed but not started goes back, before the queue ends (within a bound)."""
+        self._draining = True
+        with trio.move_on_after(self._config.stop_timeout) as scope:
+            scope.shield = True
+            while True:
+                try:
+                    msg = self.mailbox.get_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                if isinstance(msg, WaitIdle):
+                    msg.reply.send(None)  # no more work is handed out
+                else:
+                    await self.handle(msg)
+            self._release_buffer()
+            await self._flush(confirm=True)
+        if scope.cancelled_caught:
+            log.error("the store did not confirm the last outcomes in time; leases will expire")
+
+    # -- workers -------------------------------------------------------------------------
+    def _ready(self, msg: Ready) -> None:
+        worker = msg.worker
+        if msg.incarnation != self._incarnations.get(worker, msg.incarnation):
+            self._lost(worker, self._incarnations[worker])  # a new start: the old one died
+        self._incarnations[worker] = msg.incarnation
+        if msg.outcomes:
+            self._report(msg.outcomes)
+        for task_id in msg.released:
+            if task_id in self._handed:
+                self._settle(task_id, counted=False)
+                self._releases.append(task_id)
+        if msg.stopping or self._draining:
+            self._waiting.pop(worker, None)
+        else:
+            self._waiting.pop(worker, None)  # an older request of the same worker
+            self._waiting[worker] = msg
+
+    def _lost(self, worker: str, incarnation: int) -> None:
+        """A worker incarnation is gone: its started tasks were attempts that crashed,
+        the others go back to the queue as they were."""
+        if self._incarnations.get(worker) == incarnation:
+            self._waiting.pop(worker, None)
+        for task_id in list(self._by_worker.get(worker, ())):
+            handed = self._handed[task_id]
+            if handed.incarnation != incarnation:
+                continue
+            self._settle(task_id, counted=False)
+            task = handed.task
+            if not handed.started:
+                self._releases.append(task_id)
+                continue
+            attempt = task.attempt + 1
+            retry = attempt < task.max_attempts
+            log.warning("worker lost its task", worker=worker, task_id=task_id, retry=retry)
+            self._add(
+                Outcome(
+                    task_id,
+                    self._config.owner,
+                    attempt,
+                    TaskStatus.RETRYING if retry else TaskStatus.FAILED,
+                    error=TaskError("WorkerCrashed", f"{worker} crashed while running the task"),
+                    retry_at=self._clock.now(),
+                )
+            )
+
+    def _cancel(self, task_id: str) -> None:
+        """The store cancelled a task this node may hold: stop its handler, or drop it."""
+        handed = self._handed.get(task_id)
+        if handed is not None:
+            _tell_worker(handed, CancelTask(task_id, handed.task.attempt + 1))
+            return
+        kept = [entry for entry in self._buffer if entry[3].id != task_id]
+        if len(kept) != len(self._buffer):
+            heapq.heapify(kept)
+            self._buffer = kept
 
     # -- handing out work ---------------------------------------------------------------
     async def _dispatch(self) -> None:
-        while self._waiting:
+        waiting = self._waiting
+        while waiting:
             first = self._pop_ready()
             if first is None:
                 if not self._maybe_work or self._draining or not await self._claim():
-                    return
+                    break
                 continue
             tasks = [first]
             # A deep backlog of fast tasks goes out several at a time (prefetch), up to a
@@ -208,7 +290,7 @@ class QueueActor(Actor[QueueMsg]):
             # tasks. Slow or unmeasured tasks go one by one, so none waits in a busy
             # worker's hands while another idles.
             backlog = len(self._buffer) + 1  # the first task included
-            share = min(self._config.prefetch, backlog // len(self._waiting))
+            share = min(self._config.prefetch, backlog // len(waiting))
             if share > 1 and self._is_fast(first.type):
                 budget = self._config.prefetch_budget - self._speed[first.type]
                 while len(tasks) < share and self._buffer:
@@ -222,44 +304,70 @@ class QueueActor(Actor[QueueMsg]):
                     if task is None:
                         break
                     tasks.append(task)
-            request = self._waiting.popleft()
-            self._asking.discard(request.worker)
-            held = self._by_worker.setdefault(request.worker, [])
+            worker = next(iter(waiting))
+            request = waiting.pop(worker)
+            held = self._by_worker.setdefault(worker, [])
             now = trio.current_time()
             for task in tasks:
                 self._handed[task.id] = _Handed(
-                    task, request.worker, request.worker_ref, now, len(tasks)
+                    task, worker, request.incarnation, request.worker_ref, now, len(tasks)
                 )
                 held.append(task.id)
                 self._running[task.type] += 1
-            request.reply.send(tuple(tasks))
+            try:
+                request.worker_ref.tell_nowait(Assign(tuple(tasks)))
+            except TrellisError:  # stopped meanwhile: the tasks go back
+                for task in tasks:
+                    self._settle(task.id, counted=False)
+                    self._releases.append(task.id)
+        if not waiting:
+            self._give_back_slow()
 
-    def _drop_requests(self, worker: str) -> None:
-        """Answer a worker's waiting requests with None and forget them."""
-        for request in [req for req in self._waiting if req.worker == worker]:
-            self._waiting.remove(request)
-            request.reply.send(None)
-        self._asking.discard(worker)
+    def _give_back_slow(self) -> None:
+        """No worker is idle: claimed tasks that are not fast go back, for any node."""
+        keep = [entry for entry in self._buffer if self._is_fast(entry[3].type)]
+        if len(keep) != len(self._buffer):
+            gone = [entry[3].id for entry in self._buffer if not self._is_fast(entry[3].type)]
+            self._releases += gone
+            heapq.heapify(keep)
+            self._buffer = keep
 
     def _is_fast(self, task_type: str) -> bool:
         return self._speed.get(task_type, math.inf) <= self._config.fast_task
 
-    async def _claim(self) -> bool:
-        await self._flush_outcomes()  # the store takes both in one batch
+    def _claim_limit(self) -> int:
+        """What the idle workers will start now: one task each, or — while the last claim
+        brought only tasks measured as fast — up to about the prefetch budget of them."""
+        idle = len(self._waiting)
+        last = self._last_claimed
+        if not last or not all(self._is_fast(t) for t in last):
+            return idle
+        slowest = max(self._speed[t] for t in last)
         config = self._config
-        limit = max(self._claim_size, len(self._waiting) * config.prefetch)
+        return idle * min(
+            config.claim_ahead, max(1, int(config.prefetch_budget / max(slowest, 1e-6)))
+        )
+
+    async def _claim(self) -> bool:
+        await self._flush()  # the store takes both in one batch
+        config = self._config
+        limit = self._claim_limit()
         lease_until = self._clock.now() + config.lease
+        exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
         try:
-            tasks = await self._store.ask(Claim(config.queues, limit, config.owner, lease_until))
-        except (ActorCrashed, AskTimeout) as exc:
-            # The store failed (it is restarted by its supervisor) or is stuck: keep the
-            # waiting workers and try again at the next poll, rather than crash and make
-            # them wait out their own timeout.
+            tasks = await self._store.ask(
+                Claim(config.queues, limit, config.owner, lease_until, exclude)
+            )
+        except (ActorCrashed, AskTimeout, TrellisError) as exc:
+            # The store failed or is unavailable: keep the waiting workers and try again
+            # at the next poll, rather than crash and make them wait out their own timeout.
             log.warning("claim failed; trying again at the next poll", error=str(exc))
             self._maybe_work = False
             return False
         if len(tasks) < limit:
             self._maybe_work = False
+        if tasks:
+            self._last_claimed = {task.type for task in tasks}
         for task in tasks:
             self._push(task)
         return bool(tasks)
@@ -271,12 +379,9 @@ class QueueActor(Actor[QueueMsg]):
     def _pop_ready(self) -> Task | None:
         while self._buffer:
             task = heapq.heappop(self._buffer)[3]
-            if task.id in self._dropped:
-                self._dropped.discard(task.id)
-                continue
             limit = self._limits.get(task.type)
             if limit is not None and self._running[task.type] >= limit:
-                self._parked.setdefault(task.type, deque()).append(task)
+                self._releases.append(task.id)  # it cannot start here now
                 continue
             return task
         return None
@@ -290,9 +395,6 @@ class QueueActor(Actor[QueueMsg]):
         self._running[handed.task.type] -= 1
         if counted:
             self._done[handed.worker] += 1
-        parked = self._parked.get(handed.task.type)
-        while parked:
-            self._push(parked.popleft())
         if not self._handed:
             for waiter in self._idle_waiters:
                 waiter.reply.send(None)
@@ -302,96 +404,71 @@ class QueueActor(Actor[QueueMsg]):
     def _report(self, outcomes: tuple[Outcome, ...]) -> None:
         now = trio.current_time()
         for outcome in outcomes:
-            if outcome.task_id in self._handed:
-                self._add_outcome(outcome)
-                handed = self._settle(outcome.task_id)
-                # How long tasks of this type take, for deciding on prefetch: as the
-                # worker measured it, else (roughly) the batch's time shared out.
-                sample = outcome.seconds
-                if sample is None:
-                    sample = (now - handed.at) / handed.batch
-                previous = self._speed.get(handed.task.type, sample)
-                self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
-        fast = self._config.fast_claim_batch
-        if fast is not None:
-            quick = all(speed <= self._config.fast_task for speed in self._speed.values())
-            self._claim_size = fast if quick and self._speed else self._config.claim_batch
+            handed = self._handed.get(outcome.task_id)
+            if handed is None or outcome.attempt != handed.task.attempt + 1:
+                continue
+            self._add(outcome)
+            self._settle(outcome.task_id)
+            # How long tasks of this type take, for deciding on prefetch: as the
+            # worker measured it, else (roughly) the batch's time shared out.
+            sample = outcome.seconds
+            if sample is None:
+                sample = (now - handed.at) / handed.batch
+            previous = self._speed.get(handed.task.type, sample)
+            self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
 
-    async def _worker_lost(self, worker: str) -> None:
-        """The worker asked afresh while holding tasks: it crashed and was restarted."""
-        for task_id in list(self._by_worker[worker]):
-            task = self._settle(task_id, counted=False).task
-            retry = task.attempt < task.max_attempts
-            log.warning("worker lost its task", worker=worker, task_id=task.id, retry=retry)
-            self._add_outcome(
-                Outcome(
-                    task.id,
-                    self._config.owner,
-                    task.attempt,
-                    TaskStatus.RETRYING if retry else TaskStatus.FAILED,
-                    error=TaskError("WorkerCrashed", f"{worker} crashed while holding the task"),
-                    retry_at=self._clock.now(),
-                )
-            )
-
-    def _add_outcome(self, outcome: Outcome) -> None:
+    def _add(self, outcome: Outcome) -> None:
         if not self._outcomes:
             self._flush_at = trio.current_time() + self._config.flush_interval
-            if self._timer_scope is not None:
-                self._timer_scope.deadline = min(self._timer_scope.deadline, self._flush_at)
+            self._ticker.sooner(self._flush_at)
         self._outcomes.append(outcome)
 
-    async def _flush_outcomes(self) -> None:
-        """Outcomes go to the store together: one message, one commit."""
+    async def _flush(self, *, confirm: bool = False) -> None:
+        """Starts, outcomes and give-backs go to the store together: one message each, one
+        commit. With ``confirm``, wait until the store has committed them."""
         if self._outcomes:
-            outcomes, self._outcomes = tuple(self._outcomes), []
-            await self._store.tell(Finish(outcomes))
+            finish = Finish(tuple(self._outcomes))
+            self._outcomes = []
+            self._flush_at = math.inf
+            if confirm:
+                await self._store.ask(finish, timeout=None)
+            else:
+                await self._store.tell(finish)
+        if self._releases:
+            release = Release(tuple(self._releases), self._config.owner)
+            self._releases = []
+            if confirm:
+                await self._store.ask(release, timeout=None)
+            else:
+                await self._store.tell(release)
 
-    async def _release_buffer(self) -> None:
-        tasks = [entry[3] for entry in self._buffer]
-        tasks += [task for parked in self._parked.values() for task in parked]
-        self._buffer.clear()
-        self._parked.clear()
-        if tasks:
-            ids = tuple(task.id for task in tasks)
-            await self._store.ask(Release(ids, self._config.owner))
+    def _release_buffer(self) -> None:
+        self._releases += [entry[3].id for entry in self._buffer]
+        self._buffer = []
 
-    # -- time: due tasks, leases, polling -----------------------------------------------
+    # -- the timer -----------------------------------------------------------------------
     def _set_due(self, due_at: float) -> None:
         if self._next_due is None or due_at < self._next_due:
             self._next_due = due_at
-            if self._timer_scope is not None:
-                self._timer_scope.deadline = min(
-                    self._timer_scope.deadline, self._clock.to_trio(due_at)
-                )
-
-    def _wake_at(self) -> float:
-        due = math.inf if self._next_due is None else self._clock.to_trio(self._next_due)
-        flush = self._flush_at if self._outcomes else math.inf
-        return min(due, self._next_heartbeat, self._next_poll, flush)
-
-    async def _timer(self) -> None:
-        while True:
-            with trio.CancelScope(deadline=self._wake_at()) as scope:
-                self._timer_scope = scope
-                await trio.sleep_forever()
-            self._timer_scope = None
-            await self.ref.ask(Tick(), timeout=None)
+            self._ticker.sooner(self._clock.to_trio(due_at))
 
     async def _tick(self) -> None:
         try:
             await self._chores(trio.current_time())
-        except (ActorCrashed, AskTimeout) as exc:
-            # As for a failed claim: the store is restarted by its supervisor; what was
-            # due is looked for again at the next poll.
+        except (ActorCrashed, AskTimeout, TrellisError) as exc:
+            # As for a failed claim: what was due is looked for again at the next poll.
             log.warning("store call failed; trying again at the next poll", error=str(exc))
             self._next_due = None
         await self._dispatch()
+        wake = min(self._next_heartbeat, self._next_poll, self._flush_at)
+        if self._next_due is not None:
+            wake = min(wake, self._clock.to_trio(self._next_due))
+        self._ticker.at(wake)
 
     async def _chores(self, now: float) -> None:
         """Flush outcomes, promote due tasks, renew leases, poll: whatever has come due."""
         if self._outcomes and now >= self._flush_at:
-            await self._flush_outcomes()
+            await self._flush()
         if self._next_due is not None and self._clock.to_trio(self._next_due) <= now:
             self._next_due = await self._store.ask(Promote())
             self._maybe_work = True
@@ -405,14 +482,10 @@ class QueueActor(Actor[QueueMsg]):
                 self._next_due = await self._store.ask(Promote())
 
     async def _heartbeat(self) -> None:
-        ids = (
-            tuple(self._handed)
-            + tuple(entry[3].id for entry in self._buffer)
-            # Tasks parked behind their type's concurrency limit are claimed too.
-            + tuple(task.id for parked in self._parked.values() for task in parked)
-        )
+        ids = tuple(self._handed) + tuple(entry[3].id for entry in self._buffer)
         if not ids:
             return
+        await self._flush()  # starts first: a lease is renewed for what the store holds
         lease_until = self._clock.now() + self._config.lease
         held = await self._store.ask(Heartbeat(ids, self._config.owner, lease_until))
         for task_id in ids:
@@ -420,12 +493,13 @@ class QueueActor(Actor[QueueMsg]):
                 continue
             handed = self._handed.get(task_id)
             if handed is not None:
-                _tell_worker(handed, CancelTask(task_id, "the task's lease was lost"))
+                attempt = handed.task.attempt + 1
+                _tell_worker(handed, CancelTask(task_id, attempt, "the task's lease was lost"))
             else:
-                self._dropped.add(task_id)
+                self._cancel(task_id)  # still in the buffer: drop it
 
     def _workers(self) -> tuple[WorkerInfo, ...]:
-        names = set(self._done) | set(self._by_worker) | {r.worker for r in self._waiting}
+        names = set(self._done) | set(self._by_worker) | set(self._waiting)
         infos = []
         for name in sorted(names):
             held = self._by_worker.get(name)

@@ -1,4 +1,4 @@
-"""The runtime facade: builds the actor tree and offers ``submit``, ``get``, ``wait``, ..."""
+"""The runtime facade: runs the actor tree and offers ``submit``, ``get``, ``wait``, ..."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -18,19 +18,11 @@ import trio
 
 from .. import tracing
 from .._time import Clock, parse_iso
-from ..actors import (
-    ActorSnapshot,
-    AddChild,
-    ChildSpec,
-    Ref,
-    RemoveChild,
-    Strategy,
-    Supervisor,
-    WhichChildren,
-)
+from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..errors import (
     ConfigurationError,
+    RuntimeNotRunning,
     ScheduleNotFound,
     TaskNotFound,
     ValidationError,
@@ -38,19 +30,14 @@ from ..errors import (
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
 from ..observability.logs import log_transitions
-from ..scheduling.actor import (
-    CreateSchedule,
-    RemoveSchedule,
-    RunNow,
-    SchedulerActor,
-    UpdateSchedule,
-)
+from ..scheduling.actor import CreateSchedule, RemoveSchedule, RunNow, UpdateSchedule
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
-from .catalog import CatalogRegistry, TaskTypes
-from .janitor import Janitor, Retention
+from .catalog import TaskTypes
+from .config import RuntimeConfig as RuntimeConfig
+from .events import EventStream as EventStream
 from .messages import (
     Cancel,
     CancelRunning,
@@ -66,22 +53,17 @@ from .messages import (
     QueueInfo,
     ReleaseAll,
     Requeue,
+    StoreMsg,
     Submit,
     SubscribeEvents,
     WaitFor,
     WaitIdle,
     WorkerInfo,
 )
-from .queue_actor import QueueActor, QueueConfig
-from .store_actor import Audience, StoreActor
-from .worker import Worker
+from .store_actor import Audience
+from .wiring import ActorTree, Wiring
 
 log = structlog.get_logger("trellis.runtime")
-
-#: Tasks one claim takes while the work is fast, by store URL scheme. A durable store pays
-#: per transaction (a commit, round trips), so quick tasks are claimed in big batches;
-#: slow ones are not (they would sit under this node's lease, out of other nodes' reach).
-_FAST_CLAIM_BATCH = {"sqlite": 256, "postgresql": 256, "postgres": 256}
 
 #: Fields a submission may carry, besides ``type`` and ``payload``.
 SUBMIT_FIELDS = frozenset(
@@ -89,60 +71,13 @@ SUBMIT_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeConfig:
-    """How a runtime runs. Times are in seconds."""
-
-    workers: int = 8
-    grace_period: float = 10.0
-    lease: float = 30.0
-    # Tasks one claim takes. Default: 2 x workers, at least 32; on SQLite and PostgreSQL,
-    # 256 while every task type seen is fast (see _FAST_CLAIM_BATCH).
-    claim_batch: int | None = None
-    prefetch: int = 16  # most fast tasks a worker takes at once (about 10 ms of work)
-    poll_interval: float = 1.0
-    queues: tuple[str, ...] | None = None  # None: work every queue
-    node: str | None = None  # lease owner; default host:pid:random
-    janitor_interval: float = 5.0
-    retention: Retention = field(default_factory=Retention)
-    worker_idle_timeout: float | None = None
-    log_transitions: bool = False  # one debug line per transition, besides failures
-
-    def __post_init__(self) -> None:
-        if self.prefetch < 1:
-            raise ConfigurationError("prefetch must be >= 1")
-        if self.workers < 0:
-            raise ConfigurationError("workers must be >= 0")
-        if self.grace_period < 0 or self.lease <= 0 or self.poll_interval <= 0:
-            raise ConfigurationError("grace_period must be >= 0; lease and poll_interval > 0")
-
-
-class EventStream:
-    """Lifecycle transitions, one at a time, as the store actor publishes them."""
-
-    def __init__(self, receive: trio.MemoryReceiveChannel[tuple[Transition, ...]]) -> None:
-        self._receive = receive
-        self._pending: list[Transition] = []
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> Transition:
-        while not self._pending:
-            try:
-                self._pending = list(await self._receive.receive())
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                raise StopAsyncIteration from None
-        return self._pending.pop(0)
-
-    async def batches(self) -> AsyncIterator[tuple[Transition, ...]]:
-        """The raw batches (one per store commit), for consumers that aggregate."""
-        async for batch in self._receive:
-            yield batch
-
-
 class Runtime:
-    """A running Trellis: the actor tree plus a facade that reaches it through refs."""
+    """A running Trellis: the actor tree plus a facade that reaches it through refs.
+
+    The tree (:attr:`tree`) is built with the runtime, so its refs exist at once; the
+    actors run between ``await nursery.start(runtime.run)`` and :meth:`shutdown`. Calling
+    the facade outside that raises :class:`~trellis_actors.errors.RuntimeNotRunning`.
+    """
 
     def __init__(
         self, app: App | None = None, *, store: str | Store = "memory://", **config: Any
@@ -163,10 +98,14 @@ class Runtime:
         self._stopped = trio.Event()
         self._root: Supervisor | None = None
         self._draining = False
-        self._worker_seq = 0
         self._clock: Clock | None = None
         self._audience = Audience()
         self._audience.observers.append(self._log_transitions)
+        self._wiring = Wiring(
+            self.app, self._store, self.config, self.node, self._audience, self._running_clock
+        )
+        #: The actors by role: ``tree.store``, ``tree.queue``, …
+        self.tree: ActorTree = self._wiring.tree
 
     @property
     def store_url(self) -> str:
@@ -180,88 +119,28 @@ class Runtime:
     def running(self) -> bool:
         return self._root is not None and not self._stopped.is_set()
 
+    def _running_clock(self) -> Clock:
+        if self._clock is None:
+            raise RuntimeNotRunning(_NOT_RUNNING)
+        return self._clock
+
+    def _live(self) -> ActorTree:
+        """The tree, once the runtime runs: the facade's way to every actor."""
+        if not self.running:
+            raise RuntimeNotRunning(_NOT_RUNNING)
+        return self.tree
+
     # -- running -------------------------------------------------------------------------
-    def _build(self, clock: Clock) -> Supervisor:
-        config = self.config
-        limits = {t.name: t.concurrency for t in self.app if t.concurrency is not None}
-        registry = ChildSpec("registry", lambda: CatalogRegistry(self.app), mailbox_size=math.inf)
-        audience = self._audience  # it outlives a crash of the store actor
-        store_spec = ChildSpec(
-            "store",
-            lambda: StoreActor(self._store, clock, queue_spec.ref, audience),
-            mailbox_size=4096,
-            shutdown_timeout=config.grace_period + 5,
-        )
-        queue_config = QueueConfig(
-            owner=self.node,
-            queues=config.queues,
-            lease=config.lease,
-            claim_batch=config.claim_batch or max(32, 2 * config.workers),
-            fast_claim_batch=config.claim_batch or _fast_claim_batch(self._store, config.workers),
-            prefetch=config.prefetch,
-            poll_interval=config.poll_interval,
-            concurrency=limits,
-        )
-        queue_spec = ChildSpec(
-            "queue", lambda: QueueActor(store_spec.ref, clock, queue_config), mailbox_size=math.inf
-        )
-        janitor = ChildSpec(
-            "janitor",
-            lambda: Janitor(
-                store_spec.ref,
-                clock,
-                interval=config.janitor_interval,
-                retention=config.retention,
-            ),
-        )
-        scheduler = ChildSpec(
-            "scheduler",
-            lambda: SchedulerActor(
-                self.app, store_spec.ref, clock, refresh=config.poll_interval * 5
-            ),
-        )
-        self._scheduler = scheduler.ref
-        self._refs = (registry.ref, store_spec.ref, queue_spec.ref)
-        worker_specs = [self._worker_spec(clock) for _ in range(config.workers)]
-        pool = ChildSpec(
-            "workers",
-            lambda: Supervisor(worker_specs, strategy=Strategy.ONE_FOR_ONE),
-            mailbox_size=64,
-            shutdown_timeout=config.grace_period + 5,
-        )
-        self._pool = pool.ref
-        return Supervisor(
-            [registry, store_spec, queue_spec, janitor, scheduler, pool],
-            strategy=Strategy.ONE_FOR_ONE,
-            registry=registry.ref,
-        )
-
-    def _worker_spec(self, clock: Clock) -> ChildSpec:
-        self._worker_seq += 1
-        _, store, queue = self._refs
-        return ChildSpec(
-            f"worker-{self._worker_seq}",
-            lambda: Worker(
-                self.app,
-                owner=self.node,
-                queue=queue,
-                store=store,
-                clock=clock,
-                reask=self.config.poll_interval * 30,
-            ),
-            shutdown_timeout=self.config.grace_period,
-            idle_timeout=self.config.worker_idle_timeout,
-            mailbox_size=16,
-        )
-
     async def run(
         self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until :meth:`shutdown`; start with ``await nursery.start(runtime.run)``."""
+        if self._clock is not None:
+            raise ConfigurationError("a runtime runs once; make a new one to run again")
         self._clock = Clock()
         await self._store.open()
         try:
-            root = self._build(self._clock)
+            root = self._wiring.root()
             async with trio.open_nursery() as nursery:
                 await nursery.start(root.run)
                 self._root = root
@@ -287,7 +166,7 @@ class Runtime:
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
         self._draining = True
-        _, _, queue = self._refs
+        queue = self.tree.queue
         await queue.ask(Drain())
         with trio.move_on_after(self.config.grace_period):
             await queue.ask(WaitIdle(), timeout=None)
@@ -308,12 +187,11 @@ class Runtime:
 
     # -- the facade ----------------------------------------------------------------------
     @property
-    def _store_ref(self) -> Ref[Any]:
-        return self._refs[1]
+    def _store_ref(self) -> Ref[StoreMsg]:
+        return self._live().store
 
     def _now(self) -> float:
-        assert self._clock is not None, "the runtime is not running"
-        return self._clock.now()
+        return self._running_clock().now()
 
     def new_task(
         self, type: str, payload: Any = None, *, parsed_json: bool = False, **fields: Any
@@ -448,8 +326,10 @@ class Runtime:
         """Cancel a pending, queued, retrying or running task (a running handler is
         cancelled). Raises InvalidTransition for a finished task."""
         move = await self._store_ref.ask(Cancel(task_id))
-        if move.event.from_status is TaskStatus.RUNNING:
-            await self._refs[2].tell(CancelRunning(task_id))
+        if move.event.from_status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
+            # This node's queue may hold it, claimed or running: it stops the handler or
+            # drops the task. (Another node's queue finds out at its next lease renewal.)
+            await self.tree.queue.tell(CancelRunning(task_id))
         return move.task
 
     async def requeue(self, task_id: str) -> Task:
@@ -476,10 +356,10 @@ class Runtime:
         return await self._store_ref.ask(GetCounts())
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
-        return await self._refs[2].ask(QueueInfo())
+        return await self._live().queue.ask(QueueInfo())
 
     async def task_types(self) -> tuple[Any, ...]:
-        return await self._refs[0].ask(TaskTypes())
+        return await self._live().registry.ask(TaskTypes())
 
     async def stats(self) -> dict[str, Any]:
         counts = await self.counts()
@@ -497,7 +377,9 @@ class Runtime:
         }
 
     async def ping(self) -> bool:
-        """True when the store answers within a second."""
+        """True when the store answers within a second (False when not running)."""
+        if not self.running:
+            return False
         with trio.move_on_after(1.0):
             return await self._store_ref.ask(Ping(), timeout=None)
         return False
@@ -540,10 +422,10 @@ class Runtime:
             raise ValidationError(f"unknown field {field_name!r}", field=field_name)
         definition = define(name, task_type, payload, **spec)
         self.app.get(definition.task_type)
-        return await self._scheduler.ask(CreateSchedule(definition))
+        return await self._live().scheduler.ask(CreateSchedule(definition))
 
     async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
-        return await self._scheduler.ask(UpdateSchedule(schedule_id, changes))
+        return await self._live().scheduler.ask(UpdateSchedule(schedule_id, changes))
 
     async def pause_schedule(self, schedule_id: str) -> Schedule:
         return await self.update_schedule(schedule_id, paused=True)
@@ -552,7 +434,7 @@ class Runtime:
         return await self.update_schedule(schedule_id, paused=False)
 
     async def delete_schedule(self, schedule_id: str) -> None:
-        if not await self._scheduler.ask(RemoveSchedule(schedule_id)):
+        if not await self._live().scheduler.ask(RemoveSchedule(schedule_id)):
             raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
@@ -566,35 +448,29 @@ class Runtime:
 
     async def run_schedule(self, schedule_id: str) -> Task:
         """Fire a schedule now, outside its slots."""
-        return await self._scheduler.ask(RunNow(schedule_id))
+        return await self._live().scheduler.ask(RunNow(schedule_id))
 
     def snapshot(self) -> ActorSnapshot:
         """The live supervision tree."""
-        if self._root is None:
-            raise ConfigurationError("the runtime is not running")
+        if self._root is None or not self.running:
+            raise RuntimeNotRunning(_NOT_RUNNING)
         return self._root.snapshot()
 
     async def worker_count(self) -> int:
-        names: tuple[str, ...] = await self._pool.ask(WhichChildren())
+        names: tuple[str, ...] = await self._live().workers.ask(WhichChildren())
         return len(names)
 
     async def resize(self, workers: int) -> int:
         """Grow or shrink the worker pool; shrinking lets busy workers finish first."""
         if workers < 0:
             raise ValidationError("workers must be >= 0", field="workers")
-        assert self._clock is not None
-        names: tuple[str, ...] = await self._pool.ask(WhichChildren())
+        pool = self._live().workers
+        names: tuple[str, ...] = await pool.ask(WhichChildren())
         for _ in range(workers - len(names)):
-            await self._pool.ask(AddChild(self._worker_spec(self._clock)))
+            await pool.ask(AddChild(self._wiring.worker_spec()))
         for name in reversed(names[workers:]):
-            await self._pool.ask(RemoveChild(name), timeout=None)
+            await pool.ask(RemoveChild(name), timeout=None)
         return workers
-
-
-def _fast_claim_batch(store: Store, workers: int) -> int | None:
-    scheme = store.url.partition("://")[0].lower()
-    batch = _FAST_CLAIM_BATCH.get(scheme)
-    return None if batch is None else max(batch, 2 * workers)
 
 
 def _int(value: Any, field: str) -> int:
@@ -627,6 +503,12 @@ def _run_at(delay: Any, run_at: Any, now: float) -> float | None:
         except ValueError:
             raise ValidationError("run_at must be an ISO 8601 date-time", field="run_at") from None
     raise ValidationError("run_at must be an ISO 8601 date-time", field="run_at")
+
+
+_NOT_RUNNING = (
+    "the runtime is not running; use `async with open_runtime(app) as rt:` or "
+    "`await nursery.start(runtime.run)` first"
+)
 
 
 @asynccontextmanager

@@ -124,7 +124,8 @@ class StoreActor(Actor[StoreMsg]):
             tasks=[new for msg in submits for new in msg.tasks],
             outcomes=[out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes],
             claims=[
-                ClaimRequest(msg.queues, msg.limit, msg.owner, msg.lease_until) for msg in claims
+                ClaimRequest(msg.queues, msg.limit, msg.owner, msg.lease_until, msg.exclude)
+                for msg in claims
             ],
         )
         rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
@@ -140,8 +141,7 @@ class StoreActor(Actor[StoreMsg]):
             start += len(request.tasks)
         moves = done.arrived + done.finished
         for claim, claimed in zip(claims, done.claimed, strict=True):
-            claim.reply.send([move.task for move in claimed])
-            moves += claimed
+            claim.reply.send(claimed)
         await self._handle_each(rest, now, moves)
         if moves:
             await self._publish(moves)
@@ -161,7 +161,10 @@ class StoreActor(Actor[StoreMsg]):
             done.finished[:] = await store.finish(work.outcomes, now)
 
         async def claim(index: int) -> None:
-            done.claimed[index] = await store.claim(*work.claims[index], now)
+            c = work.claims[index]
+            done.claimed[index] = await store.claim(
+                c.queues, c.limit, c.owner, c.lease_until, now, c.exclude
+            )
 
         async with trio.open_nursery() as nursery:
             if work.tasks:

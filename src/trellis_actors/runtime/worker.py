@@ -1,14 +1,11 @@
-"""A worker actor: asks the queue for a task, runs its handler, reports the outcome."""
+"""A worker actor: says when it is idle, runs the tasks it is assigned, reports to the queue."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import Any, assert_never
 
 import structlog
 import trio
@@ -18,22 +15,28 @@ from .._time import Clock
 from ..actors import Actor, Ref
 from ..app import App, Retry, TaskType
 from ..context import TaskContext
-from ..errors import AskTimeout, TrellisError
+from ..decisions import Outcome
+from ..errors import TrellisError
 from ..lifecycle import Task, TaskError, TaskStatus
-from ..stores.base import Outcome
 from .messages import (
+    Assign,
     CancelTask,
-    Next,
-    Progress,
     QueueMsg,
-    Release,
-    Settle,
-    StopAsking,
-    StoreMsg,
+    Ready,
+    Reask,
+    ReportProgress,
+    Started,
     WorkerMsg,
 )
 
 log = structlog.get_logger("trellis.worker")
+
+#: A task of a batch that starts this long after the batch came reports its start at once
+#: (the first of every batch always does); quicker ones report it with their outcome.
+START_REPORT_AFTER = 0.01
+#: Longest error message and traceback stored for a failed attempt.
+MAX_ERROR_MESSAGE = 4_000
+MAX_TRACEBACK = 32_000
 
 
 class TaskTimeout(TrellisError, TimeoutError):
@@ -41,11 +44,14 @@ class TaskTimeout(TrellisError, TimeoutError):
 
 
 class Worker(Actor[WorkerMsg]):
-    """Runs one task at a time. Its mailbox takes ``CancelTask`` while a handler runs.
+    """Runs the tasks it is assigned, one at a time, beside its mailbox.
 
-    On a stop request the worker finishes the task in hand and asks for no more; when its
-    supervisor's shutdown timeout then cancels it, the task is released back to the store
-    to run again.
+    Its loop takes ``Assign`` (work), ``CancelTask`` (for one attempt; stale ones are
+    ignored) and ``Reask`` (its own timer). The handlers run in :meth:`background`, so a
+    cancel reaches a running handler at once. Nothing a handler raises — ``BaseException``
+    included — escapes: it fails that attempt. On a stop request the worker finishes the
+    task in hand and gives the rest back; past its shutdown timeout it is cancelled, and
+    what it held goes back too.
     """
 
     kind = "worker"
@@ -57,69 +63,100 @@ class Worker(Actor[WorkerMsg]):
         *,
         owner: str,
         queue: Ref[QueueMsg],
-        store: Ref[StoreMsg],
         clock: Clock,
         reask: float = 30.0,
     ) -> None:
         super().__init__()
-        self._reask = reask
         self._app = app
         self._owner = owner
         self._queue = queue
-        self._store = store
         self._clock = clock
-        self._current: tuple[str, trio.CancelScope] | None = None
+        self._reask_after = reask
+        self._reask = self.timer(Reask)
+        self._work_send, self._work = trio.open_memory_channel[tuple[Task, ...]](math.inf)
+        self._in_hand: dict[str, int] = {}  # assigned, not yet reported: id -> attempt
+        self._cancelled: dict[str, bool] = {}  # in hand, cancelled before starting: release?
+        # The running attempt: (task id, attempt, its cancel scope).
+        self._current: tuple[str, int, trio.CancelScope] | None = None
         # Why the current task's scope was cancelled: "cancel", "release" or None (its
         # deadline, or the handler itself).
         self._interrupt: str | None = None
         self._deadline = math.inf
         self._timeout: float | None = None
-        self._cancelled: dict[str, bool] = {}  # tasks in hand cancelled before they start
-        self._control_scope = trio.CancelScope()
+        self._runner_done = trio.Event()
+
+    # -- the loop ------------------------------------------------------------------------
+    async def on_start(self) -> None:
+        self._ready()
+
+    async def handle(self, msg: WorkerMsg) -> None:
+        match msg:
+            case Assign(tasks):
+                for task in tasks:
+                    self._in_hand[task.id] = task.attempt + 1
+                self._work_send.send_nowait(tasks)
+            case CancelTask(task_id, attempt, _, release):
+                current = self._current
+                if current is not None and current[:2] == (task_id, attempt):
+                    self._interrupt = "release" if release else "cancel"
+                    current[2].cancel()
+                elif self._in_hand.get(task_id) == attempt:  # still waiting its turn
+                    self._cancelled[task_id] = release
+                # else: a cancel for another attempt, or a task already reported: stale
+            case Reask():
+                if not self._in_hand and not self.stop_requested.is_set():
+                    self._ready()  # the queue may have restarted and forgotten us
+            case _:
+                assert_never(msg)
 
     def request_stop(self) -> None:
+        if not self.stop_requested.is_set():
+            # Ask for no more work now; what comes anyway goes back unstarted.
+            self._tell(Ready(self.name, self.incarnation, self.ref, stopping=True))
         super().request_stop()
-        self._control_scope.cancel()  # _control does not wait in receive()
 
-    @contextmanager
-    def _idle(self) -> Iterator[None]:
-        """Waiting for work is being idle, not hung: the idle watchdog leaves us alone."""
-        self.mailbox.waiting = True
+    async def on_stop(self) -> None:
+        """Finish the task in hand; give back the rest, and what is still in the mail."""
+        while True:
+            try:
+                msg = self.mailbox.get_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if isinstance(msg, Assign):
+                await self.handle(msg)
+        self._work_send.close()
+        await self._runner_done.wait()
+
+    def _ready(self, outcomes: tuple[Outcome, ...] = (), released: tuple[str, ...] = ()) -> None:
+        stopping = self.stop_requested.is_set()
+        self._tell(Ready(self.name, self.incarnation, self.ref, outcomes, released, stopping))
+        if not stopping:
+            self._reask.after(self._reask_after)
+
+    def _tell(self, msg: QueueMsg) -> None:
         try:
-            yield
-        finally:
-            self.mailbox.waiting = False
-            self.alive()
+            self._queue.tell_nowait(msg)
+        except TrellisError:  # the queue is gone (shutting down): its leases expire
+            log.warning("the queue did not take a report", worker=self.name, msg=type(msg).__name__)
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[Ref[WorkerMsg]] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._control)
-            task_status.started(self.ref)
-            outcomes: tuple[Outcome, ...] = ()
-            released: tuple[str, ...] = ()
-            abandoned: Next | None = None
-            while not self.stop_requested.is_set():
-                request = Next(self.name, self.ref, outcomes, abandoned)
-                with self._idle(), contextlib.suppress(AskTimeout):
-                    await self._queue.ask(request, timeout=self._reask)
-                if not request.reply.is_set:
-                    # No answer for a long while: the queue may have been restarted and
-                    # forgotten us. Ask afresh (outcomes already in its mailbox still count).
-                    outcomes, abandoned = (), request
-                    continue
-                abandoned = None
-                tasks = await request.reply.wait()
-                outcomes = ()
-                if tasks is None:
-                    break
-                outcomes, released = await self._run_batch(tasks)
-            if outcomes or released:
-                await self._queue.tell(Settle(self.name, outcomes, released))
-            with self._idle():
-                await self.stop_requested.wait()  # a draining queue answers None first
-            nursery.cancel_scope.cancel()
+    # -- running tasks -------------------------------------------------------------------
+    async def background(self, *, task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        try:
+            async with self._work:
+                async for tasks in self._work:
+                    self.mailbox.busy = True
+                    try:
+                        outcomes, released = await self._run_batch(tasks)
+                    finally:
+                        self.mailbox.busy = False
+                        self.alive()
+                    for task in tasks:
+                        self._in_hand.pop(task.id, None)
+                        self._cancelled.pop(task.id, None)
+                    self._ready(outcomes, released)
+        finally:
+            self._runner_done.set()
 
     async def _run_batch(
         self, tasks: tuple[Task, ...]
@@ -128,7 +165,8 @@ class Worker(Actor[WorkerMsg]):
         outcomes: list[Outcome] = []
         released: list[str] = []
         index = 0
-        running: str | None = None  # the task whose handler is running
+        came = trio.current_time()
+        running: Task | None = None  # the task whose handler is running
         try:
             while index < len(tasks):
                 # One cancel scope serves a run of tasks (entering one costs more than a
@@ -137,82 +175,76 @@ class Worker(Actor[WorkerMsg]):
                 with trio.CancelScope() as scope:
                     while index < len(tasks):
                         task = tasks[index]
-                        release = self._cancelled.pop(task.id, None)
-                        if self.stop_requested.is_set() or release:
-                            rest = tuple(t.id for t in tasks[index:])
-                            await self._store.ask(Release(rest, self._owner))
-                            return tuple(outcomes), (*released, *rest)
-                        if release is False:  # cancelled before it started
-                            outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
-                        else:
-                            running = task.id
-                            outcomes.append(await self._attempt(task, scope))
-                            running = None
+                        if self.stop_requested.is_set() or task.id in self._cancelled:
+                            if not self.stop_requested.is_set():
+                                released.append(task.id)  # cancelled before it started
+                                index += 1
+                                continue
+                            released += [t.id for t in tasks[index:]]
+                            return tuple(outcomes), tuple(released)
+                        running = task
+                        report = index == 0 or trio.current_time() - came > START_REPORT_AFTER
+                        outcomes.append(await self._attempt(task, scope, report))
+                        running = None
                         index += 1
                 if not scope.cancelled_caught:
                     break
                 task = tasks[index]  # the task the scope interrupted
                 index += 1
                 running = None
+                attempt = task.attempt + 1
                 if self._interrupt == "release":
-                    await self._store.ask(Release((task.id,), self._owner))
                     released.append(task.id)
                 elif self._interrupt is None and trio.current_time() >= self._deadline:
                     timeout = TaskTimeout(f"ran past its {task.timeout or self._timeout}s timeout")
                     outcomes.append(self._failed(task, self._app.get(task.type), timeout))
                 else:
-                    outcomes.append(self._outcome(task, TaskStatus.CANCELLED))
+                    outcomes.append(self._outcome(task, attempt, TaskStatus.CANCELLED))
         except trio.Cancelled:
-            # Cancelled from outside. Stopping (shutdown past its grace period): every task
-            # in hand goes back. Otherwise the supervisor killed us as hung: the task that
-            # was running counts as an attempt (the queue reports it lost once we are
-            # restarted), so a task that always hangs cannot kill workers for ever.
-            keep = None if self.stop_requested.is_set() else running
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                rest = tuple(t.id for t in tasks[index:] if t.id != keep)
-                if rest:
-                    await self._store.ask(Release(rest, self._owner))
+            # Cancelled from outside: stopping past the shutdown timeout (every task in
+            # hand goes back), or the supervisor stopped us as hung or crashed (the task
+            # that was running counts as an attempt, so a task that always hangs cannot
+            # take workers down for ever). Reported at once: this incarnation is ending.
+            rest = tasks[index:]
+            if running is not None:
+                rest = tasks[index + 1 :]
+                if self.stop_requested.is_set():
+                    released.append(running.id)
+                else:
+                    crash = TaskError(
+                        "WorkerCrashed", f"{self.name} crashed while running the task"
+                    )
+                    outcomes.append(self._failed(running, self._app.get(running.type), crash))
+            released += [t.id for t in rest]
+            self._tell(
+                Ready(self.name, self.incarnation, self.ref, tuple(outcomes), tuple(released), True)
+            )
             raise
         finally:
             self._current = None
         return tuple(outcomes), tuple(released)
 
-    async def _control(self) -> None:
-        # The mailbox is read directly: ``receive()`` would mark the worker idle all the
-        # while, and the idle watchdog would never see a handler hang.
-        with self._control_scope:
-            while True:
-                try:
-                    msg = await self.mailbox.get()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    break
-                match msg:
-                    case CancelTask(task_id, _, release):
-                        if self._current is not None and self._current[0] == task_id:
-                            self._interrupt = "release" if release else "cancel"
-                            self._current[1].cancel()
-                        else:  # still waiting its turn in our hands
-                            self._cancelled[task_id] = release
-        # Stopping: a ``Next`` we may be waiting on is answered with None. Tasks handed
-        # out before the queue sees this are given back unstarted.
-        await self._queue.tell(StopAsking(self.name))
-
-    async def _attempt(self, task: Task, scope: trio.CancelScope) -> Outcome:
+    async def _attempt(self, task: Task, scope: trio.CancelScope, report: bool) -> Outcome:
         """Run the handler once under ``scope``, turning what it raises into an outcome
-        that says how long it took."""
+        that says when it started and how long it took."""
         self.alive()
-        started = self.mailbox.last_alive  # now
-        outcome = await self._handle(task, scope)
-        outcome.seconds = trio.current_time() - started
+        began = self.mailbox.last_alive  # now
+        started_at = self._clock.now()
+        attempt = task.attempt + 1
+        if report:
+            self._tell(Started(self.name, task.id, attempt, started_at))
+        outcome = await self._handle(task, attempt, scope)
+        outcome.seconds = trio.current_time() - began
+        outcome.started_at = started_at
         return outcome
 
-    async def _handle(self, task: Task, scope: trio.CancelScope) -> Outcome:
+    async def _handle(self, task: Task, attempt: int, scope: trio.CancelScope) -> Outcome:
         if task.type not in self._app:
             error = TaskError("UnknownTaskType", f"no handler is registered for {task.type!r}")
-            return self._outcome(task, TaskStatus.FAILED, error=error)
+            return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
         task_type = self._app.get(task.type)
         ctx = TaskContext(
-            task_id=task.id, type=task.type, attempt=task.attempt, cancel_scope=scope, host=self
+            task_id=task.id, type=task.type, attempt=attempt, cancel_scope=scope, host=self
         )
         timeout = task.timeout if task.timeout is not None else task_type.timeout
         self._timeout = timeout
@@ -220,13 +252,15 @@ class Worker(Actor[WorkerMsg]):
         if timeout is not None:
             scope.deadline = self._deadline
         self._interrupt = None
-        self._current = (task.id, scope)
+        self._current = (task.id, attempt, scope)
         try:
             if task.trace_context is None:
                 result = await task_type.handler(ctx, task.payload)
             else:
-                result = await self._traced(task, task_type.handler, ctx)
-        except Exception as exc:
+                result = await self._traced(task, attempt, task_type.handler, ctx)
+        except trio.Cancelled:
+            raise  # our scope (timeout, cancel) or from outside: the callers decide
+        except BaseException as exc:
             return self._failed(task, task_type, exc)
         finally:
             self._current = None
@@ -239,15 +273,15 @@ class Worker(Actor[WorkerMsg]):
                 error = TaskError(
                     "ResultNotSerializable", f"the handler's result is not JSON: {exc}"
                 )
-                return self._outcome(task, TaskStatus.FAILED, error=error)
-        return self._outcome(task, TaskStatus.COMPLETED, result=result)
+                return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
+        return self._outcome(task, attempt, TaskStatus.COMPLETED, result=result)
 
-    async def _traced(self, task: Task, handler: Any, ctx: TaskContext) -> Any:
+    async def _traced(self, task: Task, attempt: int, handler: Any, ctx: TaskContext) -> Any:
         """Run the handler in a span that continues the submitter's trace."""
         attributes = {
             "trellis.task_id": task.id,
             "trellis.task_type": task.type,
-            "trellis.attempt": task.attempt,
+            "trellis.attempt": attempt,
             "trellis.worker": self.name,
         }
         with tracing.span(
@@ -258,23 +292,34 @@ class Worker(Actor[WorkerMsg]):
         ):  # the span records the handler's exception, if any
             return await handler(ctx, task.payload)
 
-    def _failed(self, task: Task, task_type: TaskType, exc: BaseException) -> Outcome:
-        error = TaskError(
-            type(exc).__name__,
-            str(exc) or type(exc).__name__,
-            "".join(traceback.format_exception(exc)),
-        )
-        if task_type.retries(exc) and task.attempt < task.max_attempts:
-            delay = exc.delay if isinstance(exc, Retry) else None
-            if delay is None:
-                delay = task_type.backoff.delay(task.attempt)
-            return self._outcome(
-                task, TaskStatus.RETRYING, error=error, retry_at=self._clock.now() + delay
+    def _failed(self, task: Task, task_type: TaskType, exc: BaseException | TaskError) -> Outcome:
+        attempt = task.attempt + 1
+        if isinstance(exc, TaskError):
+            error, retries, delay = exc, True, None
+        else:
+            error = TaskError(
+                type(exc).__name__,
+                _clean(str(exc) or type(exc).__name__, MAX_ERROR_MESSAGE),
+                _clean("".join(traceback.format_exception(exc)), MAX_TRACEBACK),
             )
-        return self._outcome(task, TaskStatus.FAILED, error=error)
+            retries = task_type.retries(exc)
+            delay = exc.delay if isinstance(exc, Retry) else None
+        if retries and attempt < task.max_attempts:
+            if delay is None:
+                delay = task_type.backoff.delay(attempt)
+            retry_at = self._clock.now() + delay
+            return self._outcome(task, attempt, TaskStatus.RETRYING, error=error, retry_at=retry_at)
+        return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
 
-    def _outcome(self, task: Task, status: TaskStatus, **fields: Any) -> Outcome:
-        return Outcome(task.id, self._owner, task.attempt, status, **fields)
+    def _outcome(self, task: Task, attempt: int, status: TaskStatus, **fields: Any) -> Outcome:
+        return Outcome(task.id, self._owner, attempt, status, **fields)
 
     async def report_progress(self, task_id: str, fraction: float, message: str | None) -> None:
-        await self._store.tell(Progress(task_id, fraction, message))
+        text = None if message is None else _clean(message, MAX_ERROR_MESSAGE)
+        await self._queue.tell(ReportProgress(task_id, fraction, text))
+
+
+def _clean(text: str, limit: int) -> str:
+    """Text any store can hold: no NUL characters, at most ``limit`` characters."""
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

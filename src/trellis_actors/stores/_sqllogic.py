@@ -1,9 +1,9 @@
 """The store protocol written once for the SQL stores, over a DB-API cursor.
 
-:class:`TaskLogic` selects rows, moves them with :func:`~trellis_actors.lifecycle.transition`
-(the only place a status changes) and writes tasks and events back, inside the transaction
-its caller opened. It mirrors :class:`~trellis_actors.stores.memory.MemoryStore` decision for
-decision; the conformance suite holds all the stores to the same behaviour.
+:class:`TaskLogic` selects rows, asks :mod:`trellis_actors.decisions` what each operation
+does to them (the memory store asks the same functions) and writes tasks and events back,
+inside the transaction its caller opened. The conformance suite holds all the stores to
+the same behaviour.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from .. import decisions
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
     Task,
@@ -46,9 +47,9 @@ class TaskLogic(ScheduleSteps):
 
     def __init__(self) -> None:
         super().__init__()
-        # Tasks running under leases this store wrote, as written: finishing one then needs
-        # only the columns that change while a task runs read back, not the whole row
-        # parsed again. forget() empties it after a rollback.
+        # Tasks held under leases this store wrote (claimed or running), as written:
+        # finishing one then needs only the columns that change while a task runs read
+        # back, not the whole row parsed again. forget() empties it after a rollback.
         self._leased: dict[str, Task] = {}
 
     def forget(self) -> None:
@@ -63,14 +64,18 @@ class TaskLogic(ScheduleSteps):
     def ids_param(self, ids: list[str]) -> Any:
         return ids
 
-    def claimable(self, cur: Cursor, queues: Sequence[str] | None, limit: int) -> list[Task]:
-        """The next ``limit`` queued tasks: highest priority first, FIFO within one."""
+    def claimable(
+        self, cur: Cursor, queues: Sequence[str] | None, limit: int, exclude: Sequence[str]
+    ) -> list[Task]:
+        """The next ``limit`` queued tasks nobody holds, of no type in ``exclude``: highest
+        priority first, FIFO within one."""
+        skip = self.ids_param(list(exclude))
         if queues is None:
-            return self.select(cur, "claim_any", limit=limit)
+            return self.select(cur, "claim_any", limit=limit, exclude=skip)
         found = [
             task
             for queue in dict.fromkeys(queues)
-            for task in self.select(cur, "claim_queue", queue=queue, limit=limit)
+            for task in self.select(cur, "claim_queue", queue=queue, limit=limit, exclude=skip)
         ]
         found.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
         return found[:limit]
@@ -209,9 +214,9 @@ class TaskLogic(ScheduleSteps):
         return {task.id: task for task in self.select(cur, "lock_tasks", ids=self.ids_param(ids))}
 
     def leased(self, cur: Cursor, task_ids: Iterable[str]) -> dict[str, Task]:
-        """The running ones of ``task_ids``, locked, as :meth:`locked` reads them; but a
-        task whose lease we wrote and whose row still shows that lease comes from
-        :attr:`_leased`, updated with the columns that change while a task runs."""
+        """The held (claimed or running) ones of ``task_ids``, locked, as :meth:`locked`
+        reads them; but a task whose lease we wrote and whose row still shows that lease
+        comes from :attr:`_leased`, updated with the columns that change while it runs."""
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
         if not ids:
             return {}
@@ -225,6 +230,7 @@ class TaskLogic(ScheduleSteps):
                 task is not None
                 and row["lease_owner"] == task.lease_owner
                 and row["attempt"] == task.attempt
+                and row["status"] == task.status.value
             ):
                 moving = {name: row[name] for name in _WHILE_RUNNING}
                 if any(getattr(task, name) != value for name, value in moving.items()):
@@ -233,7 +239,7 @@ class TaskLogic(ScheduleSteps):
             else:
                 unknown.append(task_id)
         for task_id in ids:
-            if task_id not in found:  # no longer running under the lease we wrote
+            if task_id not in found:  # no longer held under the lease we wrote
                 self._leased.pop(task_id, None)
         if unknown:
             found.update(self.locked(cur, unknown))
@@ -253,17 +259,33 @@ class TaskLogic(ScheduleSteps):
     def save(self, cur: Cursor, moves: list[Transition]) -> list[Transition]:
         """Write each moved task's final state and every event, in order."""
         if moves:
-            latest = {move.task.id: move.task for move in moves}
-            leased = self._leased
-            for task_id, task in latest.items():
-                if task.status is TaskStatus.RUNNING:
-                    leased[task_id] = task
-                else:
-                    leased.pop(task_id, None)
-            with self.writing(cur, len(moves)):
-                self.update_tasks(cur, [self.change_row(task) for task in latest.values()])
+            self.write(cur, {move.task.id: move.task for move in moves}, moves)
+        return moves
+
+    def write(self, cur: Cursor, tasks: dict[str, Task], moves: Sequence[Transition]) -> None:
+        """Write ``tasks`` (each as it now stands) and the events of ``moves``, in order."""
+        leased = self._leased
+        for task_id, task in tasks.items():
+            if task.lease_owner is not None:
+                leased[task_id] = task
+            else:
+                leased.pop(task_id, None)
+        with self.writing(cur, len(tasks) + len(moves)):
+            self.update_tasks(cur, [self.change_row(task) for task in tasks.values()])
+            if moves:
                 self.insert_events(cur, [self.event_row(move.event) for move in moves])
                 self.published(cur, moves)
+
+    def decide(self, cur: Cursor, changes: Iterable[decisions.Change | None]) -> list[Transition]:
+        """Write what the decisions changed; returns their moves."""
+        tasks: dict[str, Task] = {}
+        moves: list[Transition] = []
+        for change in changes:
+            if change is not None:
+                tasks[change.task.id] = change.task
+                moves.extend(change.moves)
+        if tasks:
+            self.write(cur, tasks, moves)
         return moves
 
     # -- the protocol, one transaction per call ------------------------------------------
@@ -297,7 +319,10 @@ class TaskLogic(ScheduleSteps):
     def apply(self, cur: Cursor, work: Work, now: float) -> WorkDone:
         submitted, arrived = self.enqueue(cur, work.tasks, now) if work.tasks else ([], [])
         finished = self.finish(cur, work.outcomes, now) if work.outcomes else []
-        claimed = [self.claim(cur, *claim, now) for claim in work.claims]
+        claimed = [
+            self.claim(cur, c.queues, c.limit, c.owner, c.lease_until, now, c.exclude)
+            for c in work.claims
+        ]
         return WorkDone(submitted, arrived, finished, claimed)
 
     def promote_due(self, cur: Cursor, now: float, limit: int) -> list[Transition]:
@@ -319,43 +344,27 @@ class TaskLogic(ScheduleSteps):
         owner: str,
         lease_until: float,
         now: float,
-    ) -> list[Transition]:
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
         if limit <= 0 or (queues is not None and not queues):
             return []
-        return self.save(
-            cur,
-            [
-                transition(
-                    task,
-                    TaskStatus.RUNNING,
-                    at=now,
-                    attempt=task.attempt + 1,
-                    lease_owner=owner,
-                    lease_expires_at=lease_until,
-                    progress=None,
-                    progress_message=None,
-                )
-                for task in self.claimable(cur, queues, limit)
-            ],
-        )
+        changes = [
+            decisions.claim(task, owner, lease_until)
+            for task in self.claimable(cur, queues, limit, exclude)
+        ]
+        self.decide(cur, changes)
+        return [change.task for change in changes if change is not None]
 
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         tasks = self.leased(cur, (outcome.task_id for outcome in outcomes))
-        moves: list[Transition] = []
+        changes: list[decisions.Change | None] = []
         for outcome in outcomes:
             task = tasks.get(outcome.task_id)
-            if task is None or not _holds(task, outcome.owner, outcome.attempt):
-                continue
-            detail = None if outcome.error is None else outcome.error.message
-            changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
-            if outcome.status is TaskStatus.RETRYING:
-                changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
-            move = transition(task, outcome.status, at=now, detail=detail, **changes)
-            moves.append(move)
-            if move.task.status is TaskStatus.FAILED and move.task.dead_letter:
-                moves.append(transition(move.task, TaskStatus.DEAD, at=now))
-            tasks[task.id] = moves[-1].task
-        return self.save(cur, moves)
+            change = None if task is None else decisions.settle(task, outcome, now)
+            if change is not None:
+                tasks[task.id] = change.task  # type: ignore[union-attr]  # not None here
+                changes.append(change)
+        return self.decide(cur, changes)
 
     def heartbeat(
         self, cur: Cursor, task_ids: Sequence[str], owner: str, lease_until: float
@@ -369,33 +378,26 @@ class TaskLogic(ScheduleSteps):
         for task_id in ids:
             if task_id not in held:  # lost: another node recovered or cancelled it
                 self._leased.pop(task_id, None)
+            elif (task := self._leased.get(task_id)) is not None:
+                self._leased[task_id] = evolve(task, {"lease_expires_at": lease_until})
         return held
 
     def release(
         self, cur: Cursor, task_ids: Sequence[str], owner: str, now: float
     ) -> list[Transition]:
         tasks = self.locked(cur, task_ids)
-        moves: list[Transition] = []
-        for task_id in task_ids:
+        changes = []
+        for task_id in dict.fromkeys(task_ids):
             task = tasks.get(task_id)
-            if task is not None and _holds(task, owner):
-                move = transition(
-                    task,
-                    TaskStatus.RETRYING,
-                    at=now,
-                    detail="released at shutdown; the attempt is not counted",
-                    attempt=task.attempt - 1,
-                    run_at=now,
-                )
-                moves.append(move)
-                tasks[task_id] = move.task
-        return self.save(cur, moves)
+            if task is not None:
+                changes.append(decisions.release(task, owner, now))
+        return self.decide(cur, changes)
 
     def recover_expired(self, cur: Cursor, now: float) -> list[Transition]:
-        moves: list[Transition] = []
-        for task in self.select(cur, "expired_leases", now=now):
-            moves.extend(_recover(task, now))
-        return self.save(cur, moves)
+        return self.decide(
+            cur,
+            [decisions.expire(task, now) for task in self.select(cur, "expired_leases", now=now)],
+        )
 
     def cancel(self, cur: Cursor, task_id: str, now: float) -> Transition:
         task = self.lock_one(cur, task_id)
@@ -487,28 +489,6 @@ class TaskLogic(ScheduleSteps):
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
         return self.purge_dead(cur, ids) if ids else 0
-
-
-def _holds(task: Task, owner: str, attempt: int | None = None) -> bool:
-    return (
-        task.status is TaskStatus.RUNNING
-        and task.lease_owner == owner
-        and (attempt is None or task.attempt == attempt)
-    )
-
-
-def _recover(task: Task, now: float) -> list[Transition]:
-    error = TaskError("LeaseExpired", f"the lease held by {task.lease_owner} expired")
-    if task.attempt < task.max_attempts:
-        return [
-            transition(
-                task, TaskStatus.RETRYING, at=now, detail=error.message, error=error, run_at=now
-            )
-        ]
-    failed = transition(task, TaskStatus.FAILED, at=now, detail=error.message, error=error)
-    if not failed.task.dead_letter:
-        return [failed]
-    return [failed, transition(failed.task, TaskStatus.DEAD, at=now)]
 
 
 def wakes_workers(moves: Sequence[Transition]) -> bool:

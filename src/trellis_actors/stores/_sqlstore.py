@@ -62,9 +62,17 @@ class SqlStore:
         return await self._call(False, self._logic.next_due_at)
 
     async def claim(
-        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
-    ) -> list[Transition]:
-        return await self._call(True, self._logic.claim, queues, limit, owner, lease_until, now)
+        self,
+        queues: Sequence[str] | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        now: float,
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
+        return await self._call(
+            True, self._logic.claim, queues, limit, owner, lease_until, now, exclude
+        )
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         if not outcomes:

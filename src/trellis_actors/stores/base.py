@@ -15,7 +15,8 @@ from typing import Any, NamedTuple, Protocol
 import trio
 
 from .. import _ids
-from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition, created, transition
+from ..decisions import Outcome as Outcome
+from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..scheduling.model import Schedule
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
@@ -46,20 +47,6 @@ class Submitted(NamedTuple):
     created: bool
 
 
-@dataclass(slots=True)
-class Outcome:
-    """How one attempt ended, reported by the worker that held the lease. A value."""
-
-    task_id: str
-    owner: str
-    attempt: int
-    status: TaskStatus  # completed, retrying, failed or cancelled
-    result: Any = None
-    error: TaskError | None = None
-    retry_at: float | None = None  # when status is retrying
-    seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
-
-
 class ClaimRequest(NamedTuple):
     """The arguments of one :meth:`Store.claim`."""
 
@@ -67,6 +54,7 @@ class ClaimRequest(NamedTuple):
     limit: int
     owner: str
     lease_until: float
+    exclude: Sequence[str] = ()  # task types not to claim (at their concurrency limit)
 
 
 @dataclass(slots=True)
@@ -82,14 +70,17 @@ class WorkDone(NamedTuple):
     submitted: list[Submitted]  # one per new task, in order
     arrived: list[Transition]  # the new tasks' moves
     finished: list[Transition]
-    claimed: list[list[Transition]]  # one list per claim, in order
+    claimed: list[list[Task]]  # one list per claim, in order: leased, still queued
 
 
 async def apply_in_turn(store: Store, work: Work, now: float) -> WorkDone:
     """:meth:`Store.apply` as three kinds of call, for a store whose calls are cheap."""
     submitted, arrived = await store.enqueue(work.tasks, now) if work.tasks else ([], [])
     finished = await store.finish(work.outcomes, now) if work.outcomes else []
-    claimed = [await store.claim(*claim, now) for claim in work.claims]
+    claimed = [
+        await store.claim(c.queues, c.limit, c.owner, c.lease_until, now, c.exclude)
+        for c in work.claims
+    ]
     return WorkDone(submitted, arrived, finished, claimed)
 
 
@@ -218,26 +209,32 @@ class Store(Protocol):
         """The earliest ``run_at`` among ``pending`` and ``retrying`` tasks."""
 
     async def claim(
-        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
-    ) -> list[Transition]:
-        """Lease up to ``limit`` ``queued`` tasks to ``owner``: highest priority first, FIFO
-        within a priority. Each becomes ``running`` with ``attempt`` one higher."""
+        self,
+        queues: Sequence[str] | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        now: float,
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
+        """Lease up to ``limit`` ``queued`` tasks nobody holds to ``owner`` (none of the
+        types in ``exclude``): highest priority first, FIFO within a priority. They stay
+        ``queued`` — no move, no attempt counted — until a start is reported
+        (:func:`trellis_actors.decisions.claim`)."""
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
-        """Record outcomes in one commit. An outcome whose task is no longer ``running``
-        under that owner and attempt (cancelled, or its lease expired) is ignored. A
-        ``failed`` task with ``dead_letter`` moves on to ``dead``."""
+        """Record the starts and outcomes that the tasks' lease holders report, in one
+        commit (:func:`trellis_actors.decisions.settle`); anything else is ignored."""
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
-        """Extend leases; returns the ids still ``running`` under ``owner``."""
+        """Extend leases; returns the ids still held (claimed or running) by ``owner``."""
 
     async def release(self, task_ids: Sequence[str], owner: str, now: float) -> list[Transition]:
-        """Give running tasks back (shutdown): ``running → retrying`` due at once, the
-        attempt not counted."""
+        """Give held tasks back (a stopping node): unstarted ones to the queue as they
+        were, running ones to ``retrying`` due at once, the attempt not counted."""
 
     async def recover_expired(self, now: float) -> list[Transition]:
-        """Tasks whose lease expired: ``retrying`` when attempts remain, else ``failed``
-        (and ``dead`` with dead-lettering)."""
+        """Tasks whose lease expired (:func:`trellis_actors.decisions.expire`)."""
 
     async def cancel(self, task_id: str, now: float) -> Transition:
         """Cancel a pending, queued, retrying or running task (raises TaskNotFound or

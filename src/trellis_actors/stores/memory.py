@@ -7,10 +7,10 @@ import heapq
 from collections import Counter
 from collections.abc import Sequence
 
+from .. import decisions
 from ..errors import TaskNotFound
 from ..lifecycle import (
     Task,
-    TaskError,
     TaskEvent,
     TaskStatus,
     Transition,
@@ -156,69 +156,72 @@ class MemoryStore(SingleNode, MemorySchedules):
         return None
 
     async def claim(
-        self, queues: Sequence[str] | None, limit: int, owner: str, lease_until: float, now: float
-    ) -> list[Transition]:
+        self,
+        queues: Sequence[str] | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        now: float,
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
         heaps = [
             self._ready[q] for q in (self._ready if queues is None else queues) if q in self._ready
         ]
-        moves: list[Transition] = []
-        while len(moves) < limit:
+        skipped: list[tuple[list[_ReadyEntry], _ReadyEntry]] = []  # excluded types
+        claimed: list[Task] = []
+        while len(claimed) < limit:
             best: list[_ReadyEntry] | None = None
             for heap in heaps:
                 if heap and (best is None or heap[0] < best[0]):
                     best = heap
             if best is None:
                 break
-            task_id = heapq.heappop(best)[2]
-            task = self._tasks.get(task_id)
-            if task is None or task.status is not TaskStatus.QUEUED:
-                continue  # stale entry: cancelled or pruned since it was queued
-            moves.append(
-                self._record(
-                    transition(
-                        task,
-                        TaskStatus.RUNNING,
-                        at=now,
-                        attempt=task.attempt + 1,
-                        lease_owner=owner,
-                        lease_expires_at=lease_until,
-                        progress=None,
-                        progress_message=None,
-                    )
-                )
-            )
-        return moves
+            entry = heapq.heappop(best)
+            task = self._tasks.get(entry[2])
+            if task is None or not decisions.claimable(task):
+                continue  # stale entry: cancelled, claimed or pruned since it was queued
+            if exclude and task.type in exclude:
+                skipped.append((best, entry))
+                continue
+            change = decisions.claim(task, owner, lease_until)
+            assert change is not None
+            self._tasks[task.id] = change.task
+            claimed.append(change.task)
+        for heap, entry in skipped:
+            heapq.heappush(heap, entry)
+        return claimed
 
-    def _holds(self, task: Task | None, owner: str, attempt: int | None = None) -> bool:
-        return (
-            task is not None
-            and task.status is TaskStatus.RUNNING
-            and task.lease_owner == owner
-            and (attempt is None or task.attempt == attempt)
-        )
+    def _apply(self, change: decisions.Change | None, moves: list[Transition]) -> None:
+        """Keep what a decision made: the moves in history, the task as it now stands."""
+        if change is None:
+            return
+        for move in change.moves:
+            self._note(move.event)
+        if change.moves:
+            previous = change.moves[0].event.from_status
+            self._place(change.task, previous)
+            moves.extend(change.moves)
+        else:  # the lease changed, not the status
+            before = self._tasks[change.task.id]
+            self._tasks[change.task.id] = change.task
+            if before.lease_owner is not None and change.task.lease_owner is None:
+                self._place(change.task, change.task.status)  # back among the claimable
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         moves: list[Transition] = []
         for outcome in outcomes:
             task = self._tasks.get(outcome.task_id)
-            if task is None or not self._holds(task, outcome.owner, outcome.attempt):
-                continue
-            detail = None if outcome.error is None else outcome.error.message
-            changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
-            if outcome.status is TaskStatus.RETRYING:
-                changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
-            move = self._record(transition(task, outcome.status, at=now, detail=detail, **changes))
-            moves.append(move)
-            if move.task.status is TaskStatus.FAILED and move.task.dead_letter:
-                moves.append(self._record(transition(move.task, TaskStatus.DEAD, at=now)))
+            if task is not None:
+                self._apply(decisions.settle(task, outcome, now), moves)
         return moves
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
         held: set[str] = set()
         for task_id in task_ids:
             task = self._tasks.get(task_id)
-            if task is not None and self._holds(task, owner):
-                self._tasks[task_id] = _with_lease(task, lease_until)
+            change = None if task is None else decisions.heartbeat(task, owner, lease_until)
+            if change is not None:
+                self._tasks[task_id] = change.task
                 held.add(task_id)
         return held
 
@@ -226,55 +229,15 @@ class MemoryStore(SingleNode, MemorySchedules):
         moves: list[Transition] = []
         for task_id in task_ids:
             task = self._tasks.get(task_id)
-            if task is not None and self._holds(task, owner):
-                moves.append(
-                    self._record(
-                        transition(
-                            task,
-                            TaskStatus.RETRYING,
-                            at=now,
-                            detail="released at shutdown; the attempt is not counted",
-                            attempt=task.attempt - 1,
-                            run_at=now,
-                        )
-                    )
-                )
+            if task is not None:
+                self._apply(decisions.release(task, owner, now), moves)
         return moves
 
     async def recover_expired(self, now: float) -> list[Transition]:
         moves: list[Transition] = []
-        expired = [
-            task
-            for task in self._tasks.values()
-            if task.status is TaskStatus.RUNNING
-            and task.lease_expires_at is not None
-            and task.lease_expires_at <= now
-        ]
-        for task in expired:
-            moves.extend(self._recover(task, now))
+        for task in [t for t in self._tasks.values() if decisions.expired(t, now)]:
+            self._apply(decisions.expire(task, now), moves)
         return moves
-
-    def _recover(self, task: Task, now: float) -> list[Transition]:
-        error = TaskError("LeaseExpired", f"the lease held by {task.lease_owner} expired")
-        if task.attempt < task.max_attempts:
-            return [
-                self._record(
-                    transition(
-                        task,
-                        TaskStatus.RETRYING,
-                        at=now,
-                        detail=error.message,
-                        error=error,
-                        run_at=now,
-                    )
-                )
-            ]
-        failed = self._record(
-            transition(task, TaskStatus.FAILED, at=now, detail=error.message, error=error)
-        )
-        if not failed.task.dead_letter:
-            return [failed]
-        return [failed, self._record(transition(failed.task, TaskStatus.DEAD, at=now))]
 
     async def cancel(self, task_id: str, now: float) -> Transition:
         task = self._task(task_id)
@@ -379,10 +342,6 @@ def _matches(task: Task, filter: TaskFilter) -> bool:
         and (filter.type is None or task.type == filter.type)
         and (filter.queue is None or task.queue == filter.queue)
     )
-
-
-def _with_lease(task: Task, lease_until: float) -> Task:
-    return evolve(task, {"lease_expires_at": lease_until})
 
 
 def _with_progress(task: Task, fraction: float, message: str | None, now: float) -> Task:

@@ -148,14 +148,17 @@ class _PostgresLogic(TaskLogic):
             return None
         return task_id if canonical == task_id else None
 
-    def claimable(self, cur: Cursor, queues: Sequence[str] | None, limit: int) -> list[Task]:
+    def claimable(
+        self, cur: Cursor, queues: Sequence[str] | None, limit: int, exclude: Sequence[str]
+    ) -> list[Task]:
         cur.execute(self.q["claim_plan"])
+        skip = list(exclude)
         if queues is None:
-            return self.select(cur, "claim_any", limit=limit)
+            return self.select(cur, "claim_any", limit=limit, exclude=skip)
         unique = list(dict.fromkeys(queues))
         if len(unique) == 1:  # an ordered scan of the claim index, no sort
-            return self.select(cur, "claim_queue", queue=unique[0], limit=limit)
-        return self.select(cur, "claim_queues", queues=unique, limit=limit)
+            return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
+        return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
 
     def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
         cur.execute(self.q["prune"], {"status": status.value, "before": before})

@@ -156,7 +156,7 @@ class TestCancel:
             S.CANCELLED,
             S.COMPLETED,
         ]
-        assert path(history)[-2:] == ["running", "cancelled"]
+        assert path(history)[-2:] == ["queued", "cancelled"]  # it never started
 
     @pytest.mark.parametrize("ending", ["completed", "cancelled", "dead"])
     async def test_cancel_finished_task_is_refused(

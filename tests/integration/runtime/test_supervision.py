@@ -17,8 +17,8 @@ from tests.integration.runtime.kit import path, submit_until
 
 from trellis_actors import (
     App,
-    ConfigurationError,
     Runtime,
+    RuntimeNotRunning,
     TaskContext,
     TaskStatus,
     open_runtime,
@@ -70,7 +70,7 @@ class TestWorkerCrash:
             "pending", "queued", "running", "retrying", "queued", "running", "completed",
         ]  # fmt: skip
         retrying = events[3]
-        assert (retrying.attempt, retrying.detail) == (1, "worker-1 crashed while holding the task")
+        assert (retrying.attempt, retrying.detail) == (1, "worker-1 crashed while running the task")
         assert worker is not None
         assert (worker.state, worker.restarts) == ("running", 1)
         assert worker.last_error is not None and "ActorHung" in worker.last_error
@@ -188,8 +188,44 @@ class TestIntrospection:
 
     async def test_snapshot_needs_a_running_runtime(self) -> None:
         """Outside its block the runtime has no tree to show."""
-        with pytest.raises(ConfigurationError, match="the runtime is not running"):
+        with pytest.raises(RuntimeNotRunning, match="the runtime is not running"):
             Runtime(App()).snapshot()
+
+    async def test_the_tree_is_named_before_it_runs(self) -> None:
+        """The actors' refs exist by role as soon as the runtime is made."""
+        rt = Runtime(App(), workers=2)
+        assert [ref.name for ref in (rt.tree.registry, rt.tree.store, rt.tree.queue)] == [
+            "registry",
+            "store",
+            "queue",
+        ]
+        assert (rt.tree.scheduler.name, rt.tree.janitor.name) == ("scheduler", "janitor")
+        assert rt.tree.workers.name == "workers"
+
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda rt: rt.submit("echo", {}),
+            lambda rt: rt.get("x"),
+            lambda rt: rt.list(),
+            lambda rt: rt.cancel("x"),
+            lambda rt: rt.counts(),
+            lambda rt: rt.workers(),
+            lambda rt: rt.list_schedules(),
+            lambda rt: rt.resize(2),
+            lambda rt: rt.wait("x"),
+        ],
+    )
+    async def test_the_facade_needs_a_running_runtime(self, call: Any) -> None:
+        """Each facade method of a runtime that is not running says so, before and after."""
+        rt = Runtime(App())
+        with pytest.raises(RuntimeNotRunning, match="use `async with open_runtime"):
+            await call(rt)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(rt.run)
+            await rt.shutdown()
+        with pytest.raises(RuntimeNotRunning):
+            await call(rt)
 
 
 async def test_a_failed_claim_leaves_workers_waiting_for_the_next_poll(

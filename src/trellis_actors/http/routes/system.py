@@ -7,7 +7,7 @@ from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from ...actors import ActorSnapshot
-from ...errors import ConfigurationError, TrellisError
+from ...errors import RuntimeNotRunning, TrellisError
 from ...lifecycle import TaskStatus
 from ...runtime.runtime import Runtime
 from .._encode import json_response
@@ -95,7 +95,7 @@ async def readyz() -> Response:
     runtime = api().runtime
     try:
         root: ActorSnapshot | None = runtime.snapshot()
-    except ConfigurationError:
+    except RuntimeNotRunning:
         root = None
     supervisor = root.state if root is not None else "stopped"
     store = root is not None and await _ping(runtime)

@@ -111,11 +111,13 @@ SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid;
 SELECT * FROM trellis_tasks WHERE id = %(id)s::uuid FOR UPDATE;
 
 -- name: lease_states
--- What decides whether an outcome still applies (finish), a running row's lease, and what
--- may change while a task runs (its progress, and the lease's expiry).
-SELECT id, lease_owner, attempt, progress, progress_message, updated_at, lease_expires_at
+-- What decides whether a start or an outcome still applies (finish), a held row's lease,
+-- and what may change while a task runs (its progress, and the lease's expiry).
+SELECT id, status, lease_owner, attempt, progress, progress_message, updated_at,
+    lease_expires_at
 FROM trellis_tasks
-WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running'
+WHERE id = ANY(%(ids)s::uuid[]) AND status IN ('queued', 'running')
+    AND lease_owner IS NOT NULL
 ORDER BY id FOR UPDATE;
 
 -- name: lock_tasks
@@ -140,33 +142,36 @@ SET LOCAL enable_sort = off;
 
 -- name: claim_queue
 SELECT * FROM trellis_tasks
-WHERE status = 'queued' AND queue = %(queue)s
+WHERE status = 'queued' AND lease_owner IS NULL AND queue = %(queue)s
+  AND type <> ALL(%(exclude)s::text[])
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: claim_queues
 SELECT * FROM trellis_tasks
-WHERE status = 'queued' AND queue = ANY(%(queues)s::text[])
+WHERE status = 'queued' AND lease_owner IS NULL AND queue = ANY(%(queues)s::text[])
+  AND type <> ALL(%(exclude)s::text[])
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: claim_any
 SELECT * FROM trellis_tasks
-WHERE status = 'queued'
+WHERE status = 'queued' AND lease_owner IS NULL AND type <> ALL(%(exclude)s::text[])
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: heartbeat
 UPDATE trellis_tasks SET lease_expires_at = %(lease_until)s
-WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running' AND lease_owner = %(owner)s
+WHERE id = ANY(%(ids)s::uuid[]) AND status IN ('queued', 'running')
+  AND lease_owner = %(owner)s
 RETURNING id;
 
 -- name: expired_leases
 SELECT * FROM trellis_tasks
-WHERE status = 'running' AND lease_expires_at <= %(now)s
+WHERE lease_expires_at <= %(now)s AND status IN ('queued', 'running')
 ORDER BY id
 FOR UPDATE SKIP LOCKED;
 

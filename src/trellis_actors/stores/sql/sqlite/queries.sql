@@ -78,11 +78,13 @@ SELECT * FROM trellis_tasks WHERE id = :id;
 SELECT * FROM trellis_tasks WHERE id = :id;
 
 -- name: lease_states
--- What decides whether an outcome still applies (finish), a running row's lease, and what
--- may change while a task runs (its progress, and the lease's expiry).
-SELECT id, lease_owner, attempt, progress, progress_message, updated_at, lease_expires_at
+-- What decides whether a start or an outcome still applies (finish), a held row's lease,
+-- and what may change while a task runs (its progress, and the lease's expiry).
+SELECT id, status, lease_owner, attempt, progress, progress_message, updated_at,
+    lease_expires_at
 FROM trellis_tasks
-WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running';
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('queued', 'running')
+    AND lease_owner IS NOT NULL;
 
 -- name: lock_tasks
 SELECT * FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
@@ -99,25 +101,28 @@ WHERE status IN ('pending', 'retrying');
 
 -- name: claim_queue
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim
-WHERE status = 'queued' AND queue = :queue
+WHERE status = 'queued' AND lease_owner IS NULL AND queue = :queue
+  AND type NOT IN (SELECT value FROM json_each(:exclude))
 ORDER BY priority DESC, queued_at, id
 LIMIT :limit;
 
 -- name: claim_any
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim_any
-WHERE status = 'queued'
+WHERE status = 'queued' AND lease_owner IS NULL
+  AND type NOT IN (SELECT value FROM json_each(:exclude))
 ORDER BY priority DESC, queued_at, id
 LIMIT :limit;
 
 -- name: heartbeat
 UPDATE trellis_tasks SET lease_expires_at = :lease_until
 WHERE id IN (SELECT value FROM json_each(:ids))
-  AND status = 'running' AND lease_owner = :owner
+  AND status IN ('queued', 'running') AND lease_owner = :owner
 RETURNING id;
 
 -- name: expired_leases
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_lease
-WHERE status = 'running' AND lease_expires_at <= :now
+WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= :now
+  AND status IN ('queued', 'running')
 ORDER BY id;
 
 -- name: set_progress

@@ -37,16 +37,17 @@ CREATE TABLE trellis_tasks (
 );
 
 -- Claiming: the best queued task of one queue, or of all queues, is the first index entry.
+-- A claimed task stays queued, under a lease, until its handler starts; claims skip it.
 CREATE INDEX trellis_tasks_claim ON trellis_tasks (queue, priority DESC, queued_at, id)
-    WHERE status = 'queued';
+    WHERE status = 'queued' AND lease_owner IS NULL;
 CREATE INDEX trellis_tasks_claim_any ON trellis_tasks (priority DESC, queued_at, id)
-    WHERE status = 'queued';
+    WHERE status = 'queued' AND lease_owner IS NULL;
 -- Delayed and retrying work, by due time (promote_due, next_due_at).
 CREATE INDEX trellis_tasks_due ON trellis_tasks (run_at, id)
     WHERE status IN ('pending', 'retrying');
--- Expired leases (recover_expired).
+-- Expired leases (recover_expired): of claimed and of running tasks.
 CREATE INDEX trellis_tasks_lease ON trellis_tasks (lease_expires_at)
-    WHERE status = 'running';
+    WHERE lease_expires_at IS NOT NULL;
 -- Listing newest first: by id alone, or by status, queue or type first.
 CREATE INDEX trellis_tasks_status ON trellis_tasks (status, id);
 CREATE INDEX trellis_tasks_queue ON trellis_tasks (queue, id);

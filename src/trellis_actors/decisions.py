@@ -1,0 +1,164 @@
+"""What each store operation does to a task: pure functions, shared by every store.
+
+The memory, SQLite and PostgreSQL stores only find tasks and persist what these functions
+return, so a change of policy is a change here and nowhere else. Each function takes the
+task as stored and returns a :class:`Change` — the task as it must now be stored and the
+status moves (made by :func:`~trellis_actors.lifecycle.transition`) to record — or
+``None`` when nothing changes (a stale outcome, a lease held by someone else, ...).
+
+A claimed task stays ``queued`` under a lease until its handler starts: only then does it
+become ``running`` and its attempt count. So a node holds a claimed task for the moments
+before a worker starts it, and a crash before that costs the task no attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .lifecycle import Task, TaskError, TaskStatus, Transition, evolve, transition
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A report of the worker that holds a task's lease: its handler started (``status``
+    ``running``), or how the attempt ended (completed, retrying, failed or cancelled).
+
+    ``attempt`` is the attempt the handler ran as: one more than the stored count until
+    the start is recorded. Made once per task, so a plain slots class; treat it as a value.
+    """
+
+    task_id: str
+    owner: str
+    attempt: int
+    status: TaskStatus
+    result: Any = None
+    error: TaskError | None = None
+    retry_at: float | None = None  # when status is retrying
+    seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
+    started_at: float | None = None  # when the handler started (store clock)
+
+
+class Change(NamedTuple):
+    """The task as it must now be stored, and the moves (events) that led there."""
+
+    task: Task
+    moves: list[Transition]
+
+
+def holds(task: Task, owner: str) -> bool:
+    """True when ``owner`` holds ``task``'s lease: claimed (``queued``) or ``running``."""
+    return task.lease_owner == owner and (
+        task.status is TaskStatus.RUNNING or task.status is TaskStatus.QUEUED
+    )
+
+
+def claimable(task: Task) -> bool:
+    """A queued task nobody holds."""
+    return task.status is TaskStatus.QUEUED and task.lease_owner is None
+
+
+def claim(task: Task, owner: str, lease_until: float) -> Change | None:
+    """Lease a queued task to ``owner``; it stays ``queued`` until its handler starts."""
+    if not claimable(task):
+        return None
+    leased = evolve(task, {"lease_owner": owner, "lease_expires_at": lease_until})
+    return Change(leased, [])
+
+
+def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
+    """Record a report of the worker that holds ``task``: a start (``running``) or how the
+    attempt ended. An outcome that arrives before its start was recorded starts the task
+    first (at ``outcome.started_at``). Reports of anyone else, or of another attempt, change
+    nothing."""
+    if not holds(task, outcome.owner):
+        return None
+    moves: list[Transition] = []
+    if task.status is TaskStatus.QUEUED:
+        if outcome.attempt != task.attempt + 1:
+            return None
+        started = now if outcome.started_at is None else outcome.started_at
+        move = transition(
+            task,
+            TaskStatus.RUNNING,
+            at=started,
+            attempt=outcome.attempt,
+            progress=None,
+            progress_message=None,
+        )
+        moves.append(move)
+        task = move.task
+    elif outcome.attempt != task.attempt or outcome.status is TaskStatus.RUNNING:
+        return None  # another attempt's report, or a start already recorded
+    if outcome.status is TaskStatus.RUNNING:
+        return Change(task, moves)
+    detail = None if outcome.error is None else outcome.error.message
+    changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
+    if outcome.status is TaskStatus.RETRYING:
+        changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
+    moves.append(transition(task, outcome.status, at=now, detail=detail, **changes))
+    return _dead_letter(moves, now)
+
+
+def heartbeat(task: Task, owner: str, lease_until: float) -> Change | None:
+    """Extend ``owner``'s lease."""
+    if not holds(task, owner):
+        return None
+    return Change(evolve(task, {"lease_expires_at": lease_until}), [])
+
+
+def release(task: Task, owner: str, now: float) -> Change | None:
+    """Give a held task back (a stopping node). One not started goes back to the queue as
+    it was; a running one retries at once, its attempt not counted."""
+    if not holds(task, owner):
+        return None
+    if task.status is TaskStatus.QUEUED:
+        return Change(_unleased(task), [])
+    move = transition(
+        task,
+        TaskStatus.RETRYING,
+        at=now,
+        detail="released at shutdown; the attempt is not counted",
+        attempt=task.attempt - 1,
+        run_at=now,
+    )
+    return Change(move.task, [move])
+
+
+def expired(task: Task, now: float) -> bool:
+    """True when ``task`` is held under a lease that ran out."""
+    return (
+        task.lease_owner is not None
+        and task.lease_expires_at is not None
+        and task.lease_expires_at <= now
+        and (task.status is TaskStatus.RUNNING or task.status is TaskStatus.QUEUED)
+    )
+
+
+def expire(task: Task, now: float) -> Change | None:
+    """A lease ran out (its node died or lost the store). A task that never started goes
+    back to the queue, its attempt count unchanged; a running one retries while attempts
+    remain, else fails (and is dead-lettered)."""
+    if not expired(task, now):
+        return None
+    if task.status is TaskStatus.QUEUED:
+        return Change(_unleased(task), [])
+    error = TaskError("LeaseExpired", f"the lease held by {task.lease_owner} expired")
+    if task.attempt < task.max_attempts:
+        move = transition(
+            task, TaskStatus.RETRYING, at=now, detail=error.message, error=error, run_at=now
+        )
+        return Change(move.task, [move])
+    failed = transition(task, TaskStatus.FAILED, at=now, detail=error.message, error=error)
+    return _dead_letter([failed], now)
+
+
+def _dead_letter(moves: list[Transition], now: float) -> Change:
+    last = moves[-1].task
+    if last.status is TaskStatus.FAILED and last.dead_letter:
+        moves.append(transition(last, TaskStatus.DEAD, at=now))
+    return Change(moves[-1].task, moves)
+
+
+def _unleased(task: Task) -> Task:
+    return evolve(task, {"lease_owner": None, "lease_expires_at": None})

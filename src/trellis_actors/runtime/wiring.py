@@ -1,0 +1,143 @@
+"""The runtime's actor tree: which actors there are, how each is made, who talks to whom."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._time import Clock
+from ..actors import ChildSpec, Ref, Strategy, Supervisor
+from ..actors._supervisor import SupervisorMsg
+from ..app import App
+from ..scheduling.actor import SchedulerActor, SchedulerMsg
+from ..stores.base import Store
+from .catalog import CatalogMsg, CatalogRegistry
+from .config import RuntimeConfig
+from .janitor import Janitor
+from .messages import QueueMsg, StoreMsg
+from .queue_actor import QueueActor, QueueConfig
+from .store_actor import Audience, StoreActor
+from .worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class ActorTree:
+    """The runtime's actors by role. Each ref is valid from the moment the tree is built,
+    across restarts of the actor behind it."""
+
+    registry: Ref[CatalogMsg]
+    store: Ref[StoreMsg]
+    queue: Ref[QueueMsg]
+    scheduler: Ref[SchedulerMsg]
+    janitor: Ref[Any]
+    workers: Ref[SupervisorMsg]  # the worker pool's supervisor
+
+
+class Wiring:
+    """Builds the supervision tree of one runtime::
+
+        root (one_for_one) ─┬─ registry
+                            ├─ store
+                            ├─ queue
+                            ├─ janitor
+                            ├─ scheduler
+                            └─ workers (one_for_one) ─┬─ worker-1 … worker-N
+
+    ``clock`` gives the running runtime's clock; actors are made (and read it) only while
+    the runtime runs.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        store: Store,
+        config: RuntimeConfig,
+        node: str,
+        audience: Audience,
+        clock: Callable[[], Clock],
+    ) -> None:
+        self._app = app
+        self._config = config
+        self._node = node
+        self._clock = clock
+        self._worker_seq = 0
+        limits = {t.name: t.concurrency for t in app if t.concurrency is not None}
+        registry = ChildSpec("registry", lambda: CatalogRegistry(app), mailbox_size=math.inf)
+        store_spec = ChildSpec(
+            "store",
+            lambda: StoreActor(store, clock(), queue.ref, audience),
+            mailbox_size=4096,
+            shutdown_timeout=config.grace_period + 5,
+        )
+        queue_config = QueueConfig(
+            owner=node,
+            queues=config.queues,
+            lease=config.lease,
+            claim_ahead=config.claim_ahead,
+            prefetch=config.prefetch,
+            poll_interval=config.poll_interval,
+            concurrency=limits,
+        )
+        queue = ChildSpec(
+            "queue",
+            lambda: QueueActor(store_spec.ref, clock(), queue_config, registry.ref),
+            mailbox_size=math.inf,  # workers report with tell_nowait: never refused
+            shutdown_timeout=queue_config.stop_timeout + 1,
+        )
+        janitor = ChildSpec(
+            "janitor",
+            lambda: Janitor(
+                store_spec.ref,
+                clock(),
+                interval=config.janitor_interval,
+                retention=config.retention,
+            ),
+        )
+        scheduler = ChildSpec(
+            "scheduler",
+            lambda: SchedulerActor(app, store_spec.ref, clock(), refresh=config.poll_interval * 5),
+        )
+        self._queue = queue.ref
+        worker_specs = [self.worker_spec() for _ in range(config.workers)]
+        pool = ChildSpec(
+            "workers",
+            lambda: Supervisor(worker_specs, strategy=Strategy.ONE_FOR_ONE),
+            mailbox_size=64,
+            shutdown_timeout=config.grace_period + 5,
+        )
+        self._specs = [registry, store_spec, queue, janitor, scheduler, pool]
+        self.tree = ActorTree(
+            registry=registry.ref,
+            store=store_spec.ref,
+            queue=queue.ref,
+            scheduler=scheduler.ref,
+            janitor=janitor.ref,
+            workers=pool.ref,
+        )
+
+    def root(self) -> Supervisor:
+        """The root supervisor, made afresh for each run (the specs, and so the refs and
+        mailboxes, are the same)."""
+        return Supervisor(self._specs, strategy=Strategy.ONE_FOR_ONE, registry=self.tree.registry)
+
+    def worker_spec(self) -> ChildSpec:
+        """A new worker slot: ``worker-1``, ``worker-2``, … (names are never reused)."""
+        self._worker_seq += 1
+        config, app, node, clock, queue = (
+            self._config,
+            self._app,
+            self._node,
+            self._clock,
+            self._queue,
+        )
+        return ChildSpec(
+            f"worker-{self._worker_seq}",
+            lambda: Worker(
+                app, owner=node, queue=queue, clock=clock(), reask=config.poll_interval * 30
+            ),
+            shutdown_timeout=config.grace_period,
+            idle_timeout=config.worker_idle_timeout,
+            mailbox_size=math.inf,  # Assign and CancelTask come with tell_nowait
+        )
