@@ -111,7 +111,17 @@ class StoreActor(Actor[StoreMsg]):
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
             try:
-                await self._handle_batch(batch)
+                # Progress is ordered with the outcomes around it (the final 1.0 lands
+                # before the completion): a batch is handled in runs split at each one.
+                start = 0
+                for index, msg in enumerate(batch):
+                    if isinstance(msg, Progress):
+                        if index > start:
+                            await self._handle_batch(batch[start:index])
+                        await self._handle_batch([msg])
+                        start = index + 1
+                if start < len(batch):
+                    await self._handle_batch(batch[start:])
             except BaseException as exc:
                 _fail_pending(batch, exc)
                 raise

@@ -1,7 +1,7 @@
 """A Trellis node in its own process, for the recovery tests.
 
     python node.py STORE_URL LOGFILE [--workers N] [--lease S] [--janitor-interval S]
-                   [--poll-interval S] [--claim-batch N] [--prefetch N]
+                   [--poll-interval S] [--claim-ahead N] [--prefetch N]
 
 Runs the task types of ``recovery_app`` on the store until SIGTERM or SIGINT, then drains
 and exits 0. Appends ``ready <pid>`` to LOGFILE once it works, ``stopped <pid>`` once
@@ -29,7 +29,7 @@ async def main(args: argparse.Namespace) -> None:
             lease=args.lease,
             janitor_interval=args.janitor_interval,
             poll_interval=args.poll_interval,
-            claim_batch=args.claim_batch,
+            claim_ahead=args.claim_ahead,
             prefetch=args.prefetch,
             grace_period=5.0,
         ):
@@ -47,6 +47,6 @@ if __name__ == "__main__":
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--janitor-interval", type=float, default=0.5)
     parser.add_argument("--poll-interval", type=float, default=0.2)
-    parser.add_argument("--claim-batch", type=int, default=None)
+    parser.add_argument("--claim-ahead", type=int, default=32)
     parser.add_argument("--prefetch", type=int, default=4)
     trio.run(main, parser.parse_args())

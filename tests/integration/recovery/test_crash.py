@@ -27,7 +27,7 @@ from tests.integration.recovery.kit import (
 TASKS = 300
 WORKERS = 8  # node.py's default
 PREFETCH = 4  # node.py's default
-CLAIM_BATCH = 32  # outcomes per flush at most: the default for 8 workers when tasks are slow
+FLUSH_BATCH = 256  # outcomes per flush at most (QueueConfig.flush_batch)
 
 
 def workload(count: int) -> list[dict[str, Any]]:
@@ -68,7 +68,7 @@ def check_reruns(twice: list[str], interrupted: list[str]) -> None:
     # what "running" means to the store. Nothing the node did not hold may run twice.
     missing = sorted(set(interrupted) - set(twice))
     assert not missing, f"tasks cut short by the kill did not run again: {missing}"
-    assert len(twice) <= WORKERS * PREFETCH + CLAIM_BATCH, f"{len(twice)} tasks ran twice"
+    assert len(twice) <= WORKERS * PREFETCH + FLUSH_BATCH, f"{len(twice)} tasks ran twice"
 
 
 async def test_sqlite_node_killed_mid_run_recovers_on_restart(tmp_path: Path) -> None:

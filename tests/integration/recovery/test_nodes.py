@@ -29,7 +29,7 @@ async def test_three_nodes_run_each_task_exactly_once(pg_url: str, tmp_path: Pat
     log_path = tmp_path / "tasks.log"
     # Small claims and no prefetch, so that no node can take the whole backlog at once;
     # the default long lease: no lease may expire in a run without crashes.
-    options = ("--workers", "4", "--claim-batch", "16", "--prefetch", "1", "--lease", "30")
+    options = ("--workers", "4", "--claim-ahead", "16", "--prefetch", "1", "--lease", "30")
     async with nodes(log_path) as start:
         started = [await start(pg_url, *options, wait=False) for _ in range(3)]
         for node in started:
