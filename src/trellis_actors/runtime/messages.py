@@ -293,4 +293,28 @@ class CancelTask:
 
 WorkerMsg = CancelTask
 
+# -- to the janitor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What one janitor round did: nothing unless this node leads the janitors."""
+
+    led: bool
+    recovered: int = 0
+    pruned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JanitorTick:
+    """The janitor's periodic timer: do a round."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep(Request[Swept]):
+    """Do a round now (for operators and tests); the reply says what it did."""
+
+
+JanitorMsg = JanitorTick | Sweep
+
 ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING})
