@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import trio
 
 from ..actors import Ref, Request
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
 
@@ -292,6 +294,37 @@ class CancelTask:
 
 
 WorkerMsg = CancelTask
+
+# -- to the scheduler -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSchedule(Request[Schedule]):
+    definition: ScheduleDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSchedule(Request[Schedule]):
+    schedule_id: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSchedule(Request[bool]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunNow(Request[Task]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Sent by the scheduler's own timer: fire what is due, then arm the timer again."""
+
+
+SchedulerMsg = CreateSchedule | UpdateSchedule | RemoveSchedule | RunNow | Wake
 
 # -- to the janitor -------------------------------------------------------------------
 

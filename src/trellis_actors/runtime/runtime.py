@@ -37,23 +37,17 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..observability.logs import log_transitions
-from ..scheduling.actor import (
-    CreateSchedule,
-    RemoveSchedule,
-    RunNow,
-    SchedulerActor,
-    UpdateSchedule,
-)
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import CatalogRegistry, TaskTypes
 from .janitor import Janitor, Retention
+from .logs import log_transitions
 from .messages import (
     Cancel,
     CancelRunning,
+    CreateSchedule,
     Drain,
     Events,
     Get,
@@ -65,14 +59,18 @@ from .messages import (
     Purge,
     QueueInfo,
     ReleaseAll,
+    RemoveSchedule,
     Requeue,
+    RunNow,
     Submit,
     SubscribeEvents,
+    UpdateSchedule,
     WaitFor,
     WaitIdle,
     WorkerInfo,
 )
 from .queue_actor import QueueActor, QueueConfig
+from .scheduler import SchedulerActor
 from .store_actor import Audience, StoreActor
 from .worker import Worker
 

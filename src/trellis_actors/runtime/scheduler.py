@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
 import structlog
@@ -15,52 +15,29 @@ from ..actors import Actor, Ref, Request
 from ..app import App
 from ..errors import ScheduleNotFound, TrellisError, UnknownTaskType, ValidationError
 from ..lifecycle import Task
-from ..runtime.messages import (
+from ..scheduling.define import FIELDS, ScheduleDefinition, define
+from ..scheduling.model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
+from ..stores.base import NewTask
+from .messages import (
     AdvanceSchedule,
+    CreateSchedule,
     DeleteSchedule,
     GetSchedule,
     ListSchedules,
+    RemoveSchedule,
+    RunNow,
     SaveSchedule,
+    SchedulerMsg,
     StoreMsg,
     Submit,
     TryLead,
+    UpdateSchedule,
+    Wake,
 )
-from ..stores.base import NewTask
-from .define import FIELDS, ScheduleDefinition, define
-from .model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
 
 log = structlog.get_logger("trellis.scheduler")
 
 R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class CreateSchedule(Request[Schedule]):
-    definition: ScheduleDefinition
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateSchedule(Request[Schedule]):
-    schedule_id: str
-    changes: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveSchedule(Request[bool]):
-    schedule_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunNow(Request[Task]):
-    schedule_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Wake:
-    """Sent by the scheduler's own timer: fire what is due, then arm the timer again."""
-
-
-SchedulerMsg = CreateSchedule | UpdateSchedule | RemoveSchedule | RunNow | Wake
 
 
 class SchedulerActor(Actor[SchedulerMsg]):
