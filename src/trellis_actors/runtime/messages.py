@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from ..actors import Ref, Request
-from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
@@ -349,5 +349,3 @@ class Sweep(Request[Swept]):
 
 
 JanitorMsg = JanitorTick | Sweep
-
-ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING})

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..errors import TaskNotFound, ValidationError
+from ..lifecycle import WAITING as _WAITING
 from ..lifecycle import (
     Task,
     TaskError,
@@ -28,7 +29,6 @@ from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
-_WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 
