@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._backoff import Backoff
+from .builtin_tasks import BUILTINS
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
 from .scheduling.define import ScheduleDefinition, define
 
@@ -87,9 +88,8 @@ class App:
 
     def __post_init__(self) -> None:
         if self.builtins:
-            from .builtin_tasks import register_builtins
-
-            register_builtins(self)
+            for handler, options in BUILTINS:
+                self.task(handler, **options)
 
     def task(
         self,

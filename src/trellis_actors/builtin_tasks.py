@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -9,7 +10,6 @@ import trio
 from .errors import ValidationError
 
 if TYPE_CHECKING:
-    from .app import App
     from .context import TaskContext
 
 
@@ -28,12 +28,6 @@ async def sleep(ctx: TaskContext, payload: Any) -> dict[str, float]:
         await trio.sleep(seconds / steps)
         await ctx.progress(step / steps, f"slept {seconds * step / steps:g}s of {seconds:g}s")
     return {"slept": float(seconds)}
-
-
-def register_builtins(app: App) -> None:
-    app.task(echo, name="echo")
-    app.task(sleep, name="sleep")
-    app.task(http_check, name="http_check", queue="checks", max_attempts=1)
 
 
 async def http_check(ctx: TaskContext, payload: Any) -> dict[str, Any]:
@@ -90,3 +84,11 @@ def _check_payload(payload: Any) -> tuple[str, str, float, int, dict[str, str]]:
     ):
         raise ValidationError("headers must map strings to strings", field="headers")
     return url, method, float(timeout), expected, headers
+
+
+#: The built-in task types, each a handler and its ``App.task`` options (``App`` adds them).
+BUILTINS: tuple[tuple[Callable[[TaskContext, Any], Awaitable[Any]], Mapping[str, Any]], ...] = (
+    (echo, {"name": "echo"}),
+    (sleep, {"name": "sleep"}),
+    (http_check, {"name": "http_check", "queue": "checks", "max_attempts": 1}),
+)

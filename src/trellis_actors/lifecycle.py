@@ -26,10 +26,6 @@ class TaskStatus(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED}
-)
-
 #: Every allowed move. ``None`` is where a task starts: it is created ``pending``.
 TRANSITIONS: dict[TaskStatus | None, frozenset[TaskStatus]] = {
     None: frozenset({TaskStatus.PENDING}),
@@ -44,6 +40,27 @@ TRANSITIONS: dict[TaskStatus | None, frozenset[TaskStatus]] = {
     TaskStatus.COMPLETED: frozenset(),
     TaskStatus.CANCELLED: frozenset(),
 }
+
+# Status sets, read off the table above so that they cannot drift from it.
+
+#: A user can cancel a task exactly while it is still on its way.
+CANCELLABLE = frozenset(
+    status
+    for status, moves in TRANSITIONS.items()
+    if status is not None and TaskStatus.CANCELLED in moves
+)
+#: Still on its way: not ended yet (the same statuses as :data:`CANCELLABLE`).
+ACTIVE = CANCELLABLE
+#: Ended: nothing moves the task on its own (``failed`` goes to the dead letters when its
+#: type keeps them, ``dead`` back to ``queued`` when an operator requeues it).
+TERMINAL = frozenset(TaskStatus) - ACTIVE
+#: Waiting for a worker, whose next move is towards one (``queued`` or ``running``): what
+#: a queue's depth counts.
+WAITING = frozenset(
+    status for status in ACTIVE if TRANSITIONS[status] & {TaskStatus.QUEUED, TaskStatus.RUNNING}
+)
+#: Waiting for their ``run_at`` (a delay, or a retry's backoff) before being queued.
+DELAYED = frozenset(status for status in ACTIVE if TaskStatus.QUEUED in TRANSITIONS[status])
 
 
 @dataclass(frozen=True, slots=True)

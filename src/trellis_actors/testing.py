@@ -28,8 +28,7 @@ import trio
 import trio.testing
 
 from .app import App
-from .lifecycle import TERMINAL, TaskStatus
-from .runtime.messages import ACTIVE
+from .lifecycle import ACTIVE, TERMINAL, TaskStatus
 from .runtime.runtime import EventStream, Runtime, open_runtime
 
 T = TypeVar("T")

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from trellis_actors import InvalidTransition, Task, TaskError, TaskStatus
-from trellis_actors.lifecycle import TERMINAL, TRANSITIONS, check, created, transition
+from trellis_actors.lifecycle import (
+    ACTIVE,
+    CANCELLABLE,
+    DELAYED,
+    TERMINAL,
+    TRANSITIONS,
+    WAITING,
+    check,
+    created,
+    transition,
+)
 
 S = TaskStatus
 SOURCES: list[TaskStatus | None] = [None, *TaskStatus]
@@ -123,6 +133,39 @@ class TestTable:
         """A task comes into being only as pending; the (new) source is named in the error."""
         with pytest.raises(InvalidTransition, match=refusal(None, S.QUEUED)):
             check("t1", None, S.QUEUED)
+
+
+class TestStatusSets:
+    def test_cancellable_is_what_the_table_lets_cancel(self) -> None:
+        """CANCELLABLE holds exactly the statuses with a move to cancelled."""
+        assert {s for s, _ in ALLOWED if s is not None and (s, S.CANCELLED) in ALLOWED} == (
+            CANCELLABLE
+        )
+        assert {S.PENDING, S.QUEUED, S.RETRYING, S.RUNNING} == CANCELLABLE
+
+    def test_active_and_terminal_split_the_statuses(self) -> None:
+        """Every status is either still on its way or ended, never both."""
+        assert set(TaskStatus) == ACTIVE | TERMINAL
+        assert not ACTIVE & TERMINAL
+        assert ACTIVE == CANCELLABLE
+
+    def test_terminal_statuses_move_only_by_policy_or_hand(self) -> None:
+        """From an ended status the only moves are to the dead letters or a requeue."""
+        for status in TERMINAL:
+            assert {(status, to) for to in TRANSITIONS[status]} <= {
+                (S.FAILED, S.DEAD),
+                (S.DEAD, S.QUEUED),
+            }
+
+    def test_waiting_and_delayed(self) -> None:
+        """WAITING: active and heading for a worker; DELAYED: active and heading for queued."""
+        assert {S.PENDING, S.QUEUED, S.RETRYING} == WAITING
+        assert {S.PENDING, S.RETRYING} == DELAYED
+        for status in WAITING:
+            assert TRANSITIONS[status] & {S.QUEUED, S.RUNNING}
+        for status in ACTIVE - WAITING:
+            assert not TRANSITIONS[status] & {S.QUEUED, S.RUNNING}
+        assert {s for s in ACTIVE if (s, S.QUEUED) in ALLOWED} == DELAYED
 
 
 class TestTimestamps:

@@ -15,6 +15,7 @@ from ._registry import Lookup as Lookup
 from ._registry import Register as Register
 from ._registry import Registry as Registry
 from ._registry import RegistryChange as RegistryChange
+from ._registry import RegistryMsg as RegistryMsg
 from ._registry import Subscribe as Subscribe
 from ._registry import Unregister as Unregister
 from ._snapshot import ActorSnapshot as ActorSnapshot

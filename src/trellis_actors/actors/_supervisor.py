@@ -16,7 +16,7 @@ import trio
 
 from .._backoff import Backoff, compute_backoff
 from ..errors import ActorHung, ActorStopped, ConfigurationError, MailboxFull, SupervisorEscalation
-from ._actor import _STOP, Actor, ActorState, ChildSpec, RestartType
+from ._actor import Actor, ActorState, ChildSpec, RestartType
 from ._mailbox import Ref, Request
 from ._registry import Register, Unregister
 from ._snapshot import ActorSnapshot
@@ -226,8 +226,8 @@ class Supervisor(Actor[SupervisorMsg]):
             raise escalation
 
     async def _forward_mailbox(self) -> None:
-        while (msg := await self.receive()) is not _STOP:
-            self._events_send.send_nowait(_Command(msg))  # type: ignore[arg-type]
+        async for msg in self.messages():
+            self._events_send.send_nowait(_Command(msg))
 
     async def _on_command(self, msg: SupervisorMsg) -> None:
         match msg:

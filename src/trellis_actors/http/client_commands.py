@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..lifecycle import TERMINAL
 from .client import DEFAULT_URL, EXIT_FAILED, EXIT_USAGE, ApiClient, ClientError
 
 #: Statuses after which a task does not move on its own.
-ENDED = frozenset({"completed", "failed", "dead", "cancelled"})
+ENDED = frozenset(status.value for status in TERMINAL)
 POLL_INTERVAL = 0.2
 
 MakeCommand = Callable[..., argparse.ArgumentParser]

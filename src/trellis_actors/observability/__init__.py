@@ -1,1 +1,1 @@
-"""Observability that hangs off the lifecycle stream: metrics, tracing set-up, logging."""
+"""Observability that hangs off the runtime's lifecycle stream: metrics and tracing set-up."""

@@ -1,1 +1,1 @@
-"""The task runtime: store, queue, workers and janitor actors behind a facade."""
+"""The task runtime: store, queue, worker, janitor and scheduler actors behind a facade."""

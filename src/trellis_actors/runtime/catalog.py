@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
-from ..actors import Registry, Request
-from ..actors._registry import RegistryMsg
+from ..actors import (
+    ListActors,
+    Lookup,
+    Register,
+    Registry,
+    RegistryMsg,
+    Request,
+    Subscribe,
+    Unregister,
+)
 from ..app import App, TaskType
 
 
@@ -25,7 +34,10 @@ class CatalogRegistry(Registry):
         self._catalog = tuple(app)
 
     async def handle(self, msg: CatalogMsg) -> None:
-        if isinstance(msg, TaskTypes):
-            msg.reply.send(self._catalog)
-        else:
-            await super().handle(msg)
+        match msg:
+            case TaskTypes():
+                msg.reply.send(self._catalog)
+            case Register() | Unregister() | Lookup() | ListActors() | Subscribe():
+                await super().handle(msg)
+            case _:
+                assert_never(msg)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
 import structlog
-import trio
 
 from .._time import Clock
 from ..actors import Actor, Ref
-from .messages import Prune, Recover, StoreMsg, TryLead
+from .messages import JanitorMsg, JanitorTick, Prune, Recover, StoreMsg, Sweep, Swept, TryLead
 
 log = structlog.get_logger("trellis.janitor")
 
@@ -22,8 +22,10 @@ class Retention:
     dead: float | None = None
 
 
-class Janitor(Actor[None]):
-    """Every ``interval`` seconds: expired leases back to work, then retention pruning."""
+class Janitor(Actor[JanitorMsg]):
+    """A round every ``interval`` seconds (a :class:`JanitorTick` from its timer) or when
+    asked (:class:`Sweep`): expired leases back to work, then retention pruning. With
+    several nodes only the one that leads (``TryLead("janitor")``) does the rounds."""
 
     kind = "janitor"
 
@@ -33,30 +35,30 @@ class Janitor(Actor[None]):
         super().__init__()
         self._store = store
         self._clock = clock
-        self._interval = interval
         self._retention = retention
+        self.timer(JanitorTick, every=interval)
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[Ref[None]] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        task_status.started(self.ref)
-        while not self.stop_requested.is_set():
-            with trio.move_on_after(self._interval):
-                await self.stop_requested.wait()
-            if self.stop_requested.is_set():
-                return
-            self.alive()
-            if not await self._store.ask(TryLead("janitor")):
-                continue  # another node's janitor does the rounds
-            recovered = await self._store.ask(Recover())
-            if recovered:
-                log.warning("recovered tasks whose lease expired", count=recovered)
-            await self._prune()
+    async def handle(self, msg: JanitorMsg) -> None:
+        match msg:
+            case JanitorTick():
+                await self._round()
+            case Sweep():
+                msg.reply.send(await self._round())
+            case _:
+                assert_never(msg)
 
-    async def _prune(self) -> None:
+    async def _round(self) -> Swept:
+        if not await self._store.ask(TryLead("janitor")):
+            return Swept(led=False)  # another node's janitor does the rounds
+        recovered = await self._store.ask(Recover())
+        if recovered:
+            log.warning("recovered tasks whose lease expired", count=recovered)
+        return Swept(led=True, recovered=recovered, pruned=await self._prune())
+
+    async def _prune(self) -> int:
         completed, dead = self._retention.completed, self._retention.dead
         if completed is None and dead is None:
-            return
+            return 0
         now = self._clock.now()
         pruned = await self._store.ask(
             Prune(
@@ -66,3 +68,4 @@ class Janitor(Actor[None]):
         )
         if pruned:
             log.info("pruned finished tasks", count=pruned)
+        return pruned

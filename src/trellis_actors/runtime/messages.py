@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from ..actors import Ref, Request
-from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..lifecycle import Task, TaskEvent, Transition
+from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
 
@@ -325,4 +327,57 @@ class Reask:
 WorkerMsg = Assign | CancelTask | Reask
 
 
-ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING})
+# -- to the scheduler -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSchedule(Request[Schedule]):
+    definition: ScheduleDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSchedule(Request[Schedule]):
+    schedule_id: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSchedule(Request[bool]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunNow(Request[Task]):
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Sent by the scheduler's own timer: fire what is due, then arm the timer again."""
+
+
+SchedulerMsg = CreateSchedule | UpdateSchedule | RemoveSchedule | RunNow | Wake
+
+# -- to the janitor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What one janitor round did: nothing unless this node leads the janitors."""
+
+    led: bool
+    recovered: int = 0
+    pruned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JanitorTick:
+    """The janitor's periodic timer: do a round."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep(Request[Swept]):
+    """Do a round now (for operators and tests); the reply says what it did."""
+
+
+JanitorMsg = JanitorTick | Sweep

@@ -29,8 +29,6 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..observability.logs import log_transitions
-from ..scheduling.actor import CreateSchedule, RemoveSchedule, RunNow, UpdateSchedule
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store
@@ -38,9 +36,11 @@ from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
 from .events import EventStream as EventStream
+from .logs import log_transitions
 from .messages import (
     Cancel,
     CancelRunning,
+    CreateSchedule,
     Drain,
     Events,
     Get,
@@ -52,10 +52,13 @@ from .messages import (
     Purge,
     QueueInfo,
     ReleaseAll,
+    RemoveSchedule,
     Requeue,
+    RunNow,
     StoreMsg,
     Submit,
     SubscribeEvents,
+    UpdateSchedule,
     WaitFor,
     WaitIdle,
     WorkerInfo,

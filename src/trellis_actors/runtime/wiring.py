@@ -5,19 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .._time import Clock
 from ..actors import ChildSpec, Ref, Strategy, Supervisor
 from ..actors._supervisor import SupervisorMsg
 from ..app import App
-from ..scheduling.actor import SchedulerActor, SchedulerMsg
 from ..stores.base import Store
 from .catalog import CatalogMsg, CatalogRegistry
 from .config import RuntimeConfig
 from .janitor import Janitor
-from .messages import QueueMsg, StoreMsg
+from .messages import JanitorMsg, QueueMsg, SchedulerMsg, StoreMsg
 from .queue_actor import QueueActor, QueueConfig
+from .scheduler import SchedulerActor
 from .store_actor import Audience, StoreActor
 from .worker import Worker
 
@@ -31,7 +30,7 @@ class ActorTree:
     store: Ref[StoreMsg]
     queue: Ref[QueueMsg]
     scheduler: Ref[SchedulerMsg]
-    janitor: Ref[Any]
+    janitor: Ref[JanitorMsg]
     workers: Ref[SupervisorMsg]  # the worker pool's supervisor
 
 

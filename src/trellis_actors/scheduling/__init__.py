@@ -1,1 +1,5 @@
-"""Recurring work: interval, cron and one-shot schedules that fire once per slot."""
+"""Recurring work: interval, cron and one-shot schedules that fire once per slot.
+
+What a schedule is and when it fires (pure); the scheduler actor that fires them is
+``runtime/scheduler.py``.
+"""

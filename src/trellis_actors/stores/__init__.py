@@ -13,6 +13,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
+from ._sql import redact as redact
 from .base import Counts as Counts
 from .base import NewTask as NewTask
 from .base import Outcome as Outcome
@@ -34,6 +35,7 @@ __all__ = [
     "Submitted",
     "TaskFilter",
     "open_store",
+    "redact",
 ]
 
 _USAGE = "use memory://, sqlite:///path.db or postgresql://user@host/db"

@@ -8,7 +8,8 @@ Each dialect has a folder under ``sql/``:
 
 Everything is read once per process. No statement is ever assembled from data: the one
 expansion is the SQLite store's ``{rows}``, a fixed number of placeholder groups.
-Also here: the slice of DB-API the SQL stores rely on (:class:`Cursor`).
+Also here: the slice of DB-API the SQL stores rely on (:class:`Cursor`), and :func:`redact`
+for showing a store URL.
 """
 
 from __future__ import annotations
@@ -128,10 +129,16 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+_AUTHORITY = re.compile(r"(?P<head>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<tail>.*)", re.DOTALL)
+
+
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
+    """``url`` with its password (if any) shown as ``***``, for messages, logs and pages."""
+    match = _AUTHORITY.fullmatch(url)
+    if match is None:
         return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    credentials, at, host = match["authority"].rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{match['head']}{user}:***@{host}{match['tail']}"

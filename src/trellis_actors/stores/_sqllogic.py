@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import decisions
 from ..errors import TaskNotFound, ValidationError
+from ..lifecycle import WAITING as _WAITING
 from ..lifecycle import (
     Task,
     TaskError,
@@ -29,7 +30,6 @@ from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
-_WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 

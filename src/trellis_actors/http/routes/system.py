@@ -8,7 +8,7 @@ from quart_schema import document_response
 
 from ...actors import ActorSnapshot
 from ...errors import RuntimeNotRunning, TrellisError
-from ...lifecycle import TaskStatus
+from ...lifecycle import WAITING, TaskStatus
 from ...runtime.runtime import Runtime
 from .._encode import json_response
 from .._state import api
@@ -23,9 +23,6 @@ from ..schemas import (
 )
 
 bp = Blueprint("system", __name__)
-
-#: Statuses of tasks still waiting to run: a queue's depth.
-WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 
 
 @bp.get("/queues")

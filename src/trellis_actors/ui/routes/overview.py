@@ -10,14 +10,12 @@ from typing import Any
 
 from quart import Response
 
-from ...lifecycle import TaskStatus
+from ...lifecycle import WAITING, TaskStatus
 from .._blueprint import bp
 from .._render import render
 from .._state import ui
 from .._throughput import chart
 
-#: Statuses of tasks still waiting to run: a queue's depth.
-WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING)
 FAILURES = 5
 
 

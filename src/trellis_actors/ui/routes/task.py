@@ -7,14 +7,10 @@ from typing import Any
 from quart import Response, url_for
 
 from ...errors import InvalidTransition, TaskNotFound
-from ...lifecycle import TaskStatus
+from ...lifecycle import CANCELLABLE, TaskStatus
 from .._blueprint import bp
 from .._render import Notice, go, is_htmx, render, render_with_notice
 from .._state import ui
-
-CANCELLABLE = frozenset(
-    {TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING}
-)
 
 
 async def _context(task_id: str) -> dict[str, Any] | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, assert_never
+from collections.abc import Awaitable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar, assert_never
 
 import structlog
 import trio
@@ -12,54 +12,32 @@ import trio
 from .. import _ids, tracing
 from .._time import Clock
 from ..actors import Actor, Ref, Request
-from ..actors._actor import _STOP
 from ..app import App
 from ..errors import ScheduleNotFound, TrellisError, UnknownTaskType, ValidationError
 from ..lifecycle import Task
-from ..runtime.messages import (
+from ..scheduling.define import FIELDS, ScheduleDefinition, define
+from ..scheduling.model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
+from ..stores.base import NewTask
+from .messages import (
     AdvanceSchedule,
+    CreateSchedule,
     DeleteSchedule,
     GetSchedule,
     ListSchedules,
+    RemoveSchedule,
+    RunNow,
     SaveSchedule,
+    SchedulerMsg,
     StoreMsg,
     Submit,
     TryLead,
+    UpdateSchedule,
+    Wake,
 )
-from ..stores.base import NewTask
-from .define import FIELDS, ScheduleDefinition, define
-from .model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
 
 log = structlog.get_logger("trellis.scheduler")
 
-
-@dataclass(frozen=True, slots=True)
-class CreateSchedule(Request[Schedule]):
-    definition: ScheduleDefinition
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateSchedule(Request[Schedule]):
-    schedule_id: str
-    changes: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveSchedule(Request[bool]):
-    schedule_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunNow(Request[Task]):
-    schedule_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Wake(Request[None]):
-    """The scheduler's own timer."""
-
-
-SchedulerMsg = CreateSchedule | UpdateSchedule | RemoveSchedule | RunNow | Wake
+R = TypeVar("R")
 
 
 class SchedulerActor(Actor[SchedulerMsg]):
@@ -87,36 +65,32 @@ class SchedulerActor(Actor[SchedulerMsg]):
         self._clock = clock
         self._refresh = refresh
         self._grace = grace
-        self._timer_scope: trio.CancelScope | None = None
+        self._wakeup = self.timer(Wake)
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[Ref[SchedulerMsg]] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def on_start(self) -> None:
         await self._declare()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._timer)
-            task_status.started(self.ref)
-            while (msg := await self.receive()) is not _STOP:
-                await self.handle(msg)  # type: ignore[arg-type]  # not _STOP
-            nursery.cancel_scope.cancel()
+        self._rewind()
 
     async def handle(self, msg: SchedulerMsg) -> None:
+        match msg:
+            case Wake():
+                await self._fire_due()
+                self._wakeup.at(await self._wake_at())
+            case CreateSchedule(definition):
+                await self._answer(msg, self._create(definition))
+            case UpdateSchedule(schedule_id, changes):
+                await self._answer(msg, self._update_by_id(schedule_id, changes))
+            case RemoveSchedule(schedule_id):
+                await self._answer(msg, self._store.ask(DeleteSchedule(schedule_id)))
+            case RunNow(schedule_id):
+                await self._answer(msg, self._run_now(schedule_id))
+            case _:
+                assert_never(msg)
+
+    async def _answer(self, msg: Request[R], work: Awaitable[R]) -> None:
+        """Reply to a command (a refused one gets its error), then look again at once."""
         try:
-            match msg:
-                case CreateSchedule(definition):
-                    msg.reply.send(await self._create(definition))
-                case UpdateSchedule(schedule_id, changes):
-                    msg.reply.send(await self._update(await self._get(schedule_id), changes))
-                case RemoveSchedule(schedule_id):
-                    msg.reply.send(await self._store.ask(DeleteSchedule(schedule_id)))
-                case RunNow(schedule_id):
-                    schedule = await self._get(schedule_id)
-                    msg.reply.send(await self._submit(schedule, None))
-                case Wake():
-                    await self._fire_due()
-                    msg.reply.send(None)
-                case _:
-                    assert_never(msg)
+            msg.reply.send(await work)
         except TrellisError as exc:
             msg.reply.fail(exc)
         self._rewind()
@@ -177,6 +151,12 @@ class SchedulerActor(Actor[SchedulerMsg]):
             # A new spec starts afresh; a resumed schedule does not fire what it slept through.
             updated = replace(updated, next_run_at=first_slot(updated, now))
         return await self._store.ask(SaveSchedule(updated))
+
+    async def _update_by_id(self, schedule_id: str, changes: Mapping[str, Any]) -> Schedule:
+        return await self._update(await self._get(schedule_id), changes)
+
+    async def _run_now(self, schedule_id: str) -> Task:
+        return await self._submit(await self._get(schedule_id), None)
 
     async def _get(self, schedule_id: str) -> Schedule:
         schedule = await self._store.ask(GetSchedule(schedule_id))
@@ -243,9 +223,8 @@ class SchedulerActor(Actor[SchedulerMsg]):
 
     # -- the timer ------------------------------------------------------------------------
     def _rewind(self) -> None:
-        """Wake at once to look again (schedules may have changed)."""
-        if self._timer_scope is not None:
-            self._timer_scope.deadline = trio.current_time()
+        """Look again at once (schedules may have changed): the timer sends a Wake now."""
+        self._wakeup.at(trio.current_time())
 
     async def _wake_at(self) -> float:
         horizon = trio.current_time() + self._refresh
@@ -257,11 +236,3 @@ class SchedulerActor(Actor[SchedulerMsg]):
             if s.next_run_at is not None and not s.paused
         ]
         return min([horizon, *due])
-
-    async def _timer(self) -> None:
-        while True:
-            with trio.CancelScope(deadline=await self._wake_at()) as scope:
-                self._timer_scope = scope
-                await trio.sleep_forever()
-            self._timer_scope = None
-            await self.ref.ask(Wake(), timeout=None)
