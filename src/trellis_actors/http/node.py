@@ -1,5 +1,6 @@
 """A node process: a runtime, the HTTP API (``trellis serve``) or not (``trellis worker``),
-and signals. SIGINT or SIGTERM drains gracefully; a second one stops at once."""
+and signals. SIGINT or SIGTERM drains gracefully; a second one ends the grace period at
+once (what has finished is still committed); a third exits without waiting."""
 
 from __future__ import annotations
 
@@ -67,18 +68,30 @@ async def _run(plan: NodePlan, signals: AsyncIterator[int]) -> int:
     async def watch_signals(scope: trio.CancelScope) -> None:
         nonlocal forced
         async for signum in signals:
+            name = signal.Signals(signum).name
             if not stopping.is_set():
-                log.info("stopping: draining", signal=signal.Signals(signum).name)
+                log.info("stopping: draining", signal=name)
                 runtime.mark_draining()  # readiness goes false first
                 stopping.set()
-            else:
-                log.warning("second signal: stopping now", signal=signal.Signals(signum).name)
+            elif not forced:
+                # The grace period ends now: handlers are cancelled and their tasks given
+                # back, but what has finished is still committed before the node exits.
+                log.warning("second signal: stopping now", signal=name)
                 forced = True
+                http_scope.cancel()
+                runtime.hurry()
+            else:
+                log.warning("third signal: exiting without waiting", signal=name)
                 scope.cancel()
+
+    http_scope = trio.CancelScope()
 
     async def serve_http(config: ServerConfig, *, task_status: trio.TaskStatus[list[str]]) -> None:
         try:
-            await serve(runtime, config, shutdown_trigger=stopping.wait, task_status=task_status)
+            with http_scope:
+                await serve(
+                    runtime, config, shutdown_trigger=stopping.wait, task_status=task_status
+                )
         finally:
             http_done.set()
 

@@ -214,7 +214,10 @@ class QueueActor(Actor[QueueMsg]):
                 else:
                     await self.handle(msg)
             self._release_buffer()
-            await self._flush(confirm=True)
+            try:
+                await self._flush(confirm=True)
+            except TrellisError as exc:
+                log.error("the store did not take the last outcomes", error=str(exc))
         if scope.cancelled_caught:
             log.error("the store did not confirm the last outcomes in time; leases will expire")
 
@@ -425,22 +428,21 @@ class QueueActor(Actor[QueueMsg]):
 
     async def _flush(self, *, confirm: bool = False) -> None:
         """Starts, outcomes and give-backs go to the store together: one message each, one
-        commit. With ``confirm``, wait until the store has committed them."""
-        if self._outcomes:
+        commit. With ``confirm``, wait until the store has committed them and everything
+        sent to it before (it handles its mail in order)."""
+        if self._outcomes or confirm:
             finish = Finish(tuple(self._outcomes))
             self._outcomes = []
             self._flush_at = math.inf
-            if confirm:
-                await self._store.ask(finish, timeout=None)
-            else:
-                await self._store.tell(finish)
+            await self._store.tell(finish)
         if self._releases:
             release = Release(tuple(self._releases), self._config.owner)
             self._releases = []
+            await self._store.tell(release)
             if confirm:
-                await self._store.ask(release, timeout=None)
-            else:
-                await self._store.tell(release)
+                await release.reply.wait()
+        if confirm:
+            await finish.reply.wait()
 
     def _release_buffer(self) -> None:
         self._releases += [entry[3].id for entry in self._buffer]

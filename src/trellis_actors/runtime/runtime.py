@@ -68,6 +68,9 @@ from .wiring import ActorTree, Wiring
 
 log = structlog.get_logger("trellis.runtime")
 
+#: How long a drain waits for cancelled handlers to hand their tasks back.
+RELEASE_TIMEOUT = 5.0
+
 #: Fields a submission may carry, besides ``type`` and ``payload``.
 SUBMIT_FIELDS = frozenset(
     {"queue", "priority", "delay", "run_at", "max_attempts", "timeout", "idempotency_key"}
@@ -99,6 +102,8 @@ class Runtime:
         )
         self._stop = trio.Event()
         self._stopped = trio.Event()
+        self._hurry = trio.Event()
+        self._idle = False
         self._root: Supervisor | None = None
         self._draining = False
         self._clock: Clock | None = None
@@ -171,12 +176,29 @@ class Runtime:
         self._draining = True
         queue = self.tree.queue
         await queue.ask(Drain())
-        with trio.move_on_after(self.config.grace_period):
-            await queue.ask(WaitIdle(), timeout=None)
+        async with trio.open_nursery() as race:
+
+            async def idle() -> None:
+                await queue.ask(WaitIdle(), timeout=None)
+                self._idle = True
+                race.cancel_scope.cancel()
+
+            async def hurried() -> None:
+                await self._hurry.wait()
+                race.cancel_scope.cancel()
+
+            race.cancel_scope.deadline = trio.current_time() + self.config.grace_period
+            race.start_soon(idle)
+            race.start_soon(hurried)
+        if self._idle:
             return
-        log.warning("grace period over; releasing running tasks", grace=self.config.grace_period)
+        log.warning(
+            "releasing running tasks",
+            why="hurried" if self._hurry.is_set() else "grace period over",
+            grace=self.config.grace_period,
+        )
         await queue.tell(ReleaseAll())
-        with trio.move_on_after(5):
+        with trio.move_on_after(RELEASE_TIMEOUT):
             await queue.ask(WaitIdle(), timeout=None)
 
     def mark_draining(self) -> None:
@@ -187,6 +209,13 @@ class Runtime:
         """Drain and stop; returns once everything has stopped."""
         self._stop.set()
         await self._stopped.wait()
+
+    def hurry(self) -> None:
+        """End the grace period now (a second signal): running handlers are cancelled and
+        their tasks given back; every outcome already reached is still committed before
+        the runtime stops, within a bounded time."""
+        self._hurry.set()
+        self._stop.set()
 
     # -- the facade ----------------------------------------------------------------------
     @property

@@ -150,6 +150,9 @@ class StoreActor(Actor[StoreMsg]):
             request.reply.send(done.submitted[start : start + len(request.tasks)])
             start += len(request.tasks)
         moves = done.arrived + done.finished
+        for msg in batch:
+            if isinstance(msg, Finish):
+                msg.reply.send(None)  # committed (a stopping queue waits for this)
         for claim, claimed in zip(claims, done.claimed, strict=True):
             claim.reply.send(claimed)
         await self._handle_each(rest, now, moves)
