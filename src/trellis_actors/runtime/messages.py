@@ -303,9 +303,12 @@ QueueMsg = (
 # -- to a worker ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Assign:
-    """Tasks to run, in order (claimed, not started: each runs as attempt ``attempt + 1``)."""
+    """Tasks to run, in order (claimed, not started: each runs as attempt ``attempt + 1``).
+    ``fast``: measured as quick, so their starts may be reported with their outcomes,
+    unless the batch runs past the prefetch budget."""
 
     tasks: tuple[Task, ...]
+    fast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +327,12 @@ class Reask:
     """The worker's timer: still idle, so say so again (the queue may have restarted)."""
 
 
-WorkerMsg = Assign | CancelTask | Reask
+@dataclass(frozen=True, slots=True)
+class Late:
+    """The worker's timer: a batch of fast tasks ran past the budget; report its starts."""
+
+
+WorkerMsg = Assign | CancelTask | Reask | Late
 
 
 # -- to the scheduler -----------------------------------------------------------------

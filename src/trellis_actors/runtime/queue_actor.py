@@ -317,8 +317,11 @@ class QueueActor(Actor[QueueMsg]):
                 )
                 held.append(task.id)
                 self._running[task.type] += 1
+            # A batch of fast tasks reports its starts with its outcomes (or once it runs
+            # past the budget); anything else reports each start as it happens.
+            fast = len(tasks) > 1 or self._is_fast(first.type)
             try:
-                request.worker_ref.tell_nowait(Assign(tuple(tasks)))
+                request.worker_ref.tell_nowait(Assign(tuple(tasks), fast))
             except TrellisError:  # stopped meanwhile: the tasks go back
                 for task in tasks:
                     self._settle(task.id, counted=False)
@@ -339,17 +342,18 @@ class QueueActor(Actor[QueueMsg]):
         return self._speed.get(task_type, math.inf) <= self._config.fast_task
 
     def _claim_limit(self) -> int:
-        """What the idle workers will start now: one task each, or — while the last claim
-        brought only tasks measured as fast — up to about the prefetch budget of them."""
+        """What the idle workers will start now: one task each; or — while the last claim
+        brought only tasks measured as fast — about the prefetch budget of them for every
+        worker (they come back for more within milliseconds)."""
         idle = len(self._waiting)
         last = self._last_claimed
         if not last or not all(self._is_fast(t) for t in last):
             return idle
-        slowest = max(self._speed[t] for t in last)
+        slowest = max(max(self._speed[t] for t in last), 1e-6)
         config = self._config
-        return idle * min(
-            config.claim_ahead, max(1, int(config.prefetch_budget / max(slowest, 1e-6)))
-        )
+        ahead = min(config.claim_ahead, max(1, int(config.prefetch_budget / slowest)))
+        workers = max(idle, len(self._incarnations))
+        return max(idle, workers * ahead - len(self._buffer))
 
     async def _claim(self) -> bool:
         await self._flush()  # the store takes both in one batch

@@ -21,6 +21,7 @@ from ..lifecycle import Task, TaskError, TaskStatus
 from .messages import (
     Assign,
     CancelTask,
+    Late,
     QueueMsg,
     Ready,
     Reask,
@@ -31,8 +32,9 @@ from .messages import (
 
 log = structlog.get_logger("trellis.worker")
 
-#: A task of a batch that starts this long after the batch came reports its start at once
-#: (the first of every batch always does); quicker ones report it with their outcome.
+#: In a batch of fast tasks, starts are reported with the outcomes — unless the batch runs
+#: this long: then the running task's start is reported at once, and every later one too.
+#: (Any other batch reports each start as it happens.)
 START_REPORT_AFTER = 0.01
 #: Longest error message and traceback stored for a failed attempt.
 MAX_ERROR_MESSAGE = 4_000
@@ -73,11 +75,15 @@ class Worker(Actor[WorkerMsg]):
         self._clock = clock
         self._reask_after = reask
         self._reask = self.timer(Reask)
-        self._work_send, self._work = trio.open_memory_channel[tuple[Task, ...]](math.inf)
+        self._late = self.timer(Late)
+        self._work_send, self._work = trio.open_memory_channel[Assign](math.inf)
         self._in_hand: dict[str, int] = {}  # assigned, not yet reported: id -> attempt
         self._cancelled: dict[str, bool] = {}  # in hand, cancelled before starting: release?
         # The running attempt: (task id, attempt, its cancel scope).
         self._current: tuple[str, int, trio.CancelScope] | None = None
+        # Its start, until reported to the queue: (task id, attempt, store time).
+        self._unreported: tuple[str, int, float] | None = None
+        self._hurry_starts = False  # this batch ran past the budget: report every start
         # Why the current task's scope was cancelled: "cancel", "release" or None (its
         # deadline, or the handler itself).
         self._interrupt: str | None = None
@@ -94,7 +100,7 @@ class Worker(Actor[WorkerMsg]):
             case Assign(tasks):
                 for task in tasks:
                     self._in_hand[task.id] = task.attempt + 1
-                self._work_send.send_nowait(tasks)
+                self._work_send.send_nowait(msg)
             case CancelTask(task_id, attempt, _, release):
                 current = self._current
                 if current is not None and current[:2] == (task_id, attempt):
@@ -106,6 +112,9 @@ class Worker(Actor[WorkerMsg]):
             case Reask():
                 if not self._in_hand and not self.stop_requested.is_set():
                     self._ready()  # the queue may have restarted and forgotten us
+            case Late():
+                self._hurry_starts = True
+                self._report_start()
             case _:
                 assert_never(msg)
 
@@ -133,6 +142,13 @@ class Worker(Actor[WorkerMsg]):
         if not stopping:
             self._reask.after(self._reask_after)
 
+    def _report_start(self) -> None:
+        """Tell the queue the running handler started, unless it knows already."""
+        if self._unreported is not None:
+            task_id, attempt, at = self._unreported
+            self._unreported = None
+            self._tell(Started(self.name, task_id, attempt, at))
+
     def _tell(self, msg: QueueMsg) -> None:
         try:
             self._queue.tell_nowait(msg)
@@ -144,11 +160,16 @@ class Worker(Actor[WorkerMsg]):
         task_status.started()
         try:
             async with self._work:
-                async for tasks in self._work:
+                async for assigned in self._work:
+                    tasks = assigned.tasks
                     self.mailbox.busy = True
+                    self._hurry_starts = not assigned.fast
+                    if assigned.fast:
+                        self._late.after(START_REPORT_AFTER)
                     try:
                         outcomes, released = await self._run_batch(tasks)
                     finally:
+                        self._late.stop()
                         self.mailbox.busy = False
                         self.alive()
                     for task in tasks:
@@ -165,7 +186,6 @@ class Worker(Actor[WorkerMsg]):
         outcomes: list[Outcome] = []
         released: list[str] = []
         index = 0
-        came = trio.current_time()
         running: Task | None = None  # the task whose handler is running
         try:
             while index < len(tasks):
@@ -183,8 +203,7 @@ class Worker(Actor[WorkerMsg]):
                             released += [t.id for t in tasks[index:]]
                             return tuple(outcomes), tuple(released)
                         running = task
-                        report = index == 0 or trio.current_time() - came > START_REPORT_AFTER
-                        outcomes.append(await self._attempt(task, scope, report))
+                        outcomes.append(await self._attempt(task, scope))
                         running = None
                         index += 1
                 if not scope.cancelled_caught:
@@ -224,16 +243,20 @@ class Worker(Actor[WorkerMsg]):
             self._current = None
         return tuple(outcomes), tuple(released)
 
-    async def _attempt(self, task: Task, scope: trio.CancelScope, report: bool) -> Outcome:
+    async def _attempt(self, task: Task, scope: trio.CancelScope) -> Outcome:
         """Run the handler once under ``scope``, turning what it raises into an outcome
         that says when it started and how long it took."""
         self.alive()
         began = self.mailbox.last_alive  # now
         started_at = self._clock.now()
         attempt = task.attempt + 1
-        if report:
-            self._tell(Started(self.name, task.id, attempt, started_at))
-        outcome = await self._handle(task, attempt, scope)
+        self._unreported = (task.id, attempt, started_at)
+        if self._hurry_starts:
+            self._report_start()
+        try:
+            outcome = await self._handle(task, attempt, scope)
+        finally:
+            self._unreported = None
         outcome.seconds = trio.current_time() - began
         outcome.started_at = started_at
         return outcome
@@ -316,6 +339,7 @@ class Worker(Actor[WorkerMsg]):
 
     async def report_progress(self, task_id: str, fraction: float, message: str | None) -> None:
         text = None if message is None else _clean(message, MAX_ERROR_MESSAGE)
+        self._report_start()  # progress belongs to a running task
         await self._queue.tell(ReportProgress(task_id, fraction, text))
 
 

@@ -146,4 +146,5 @@ class TestGracePeriod:
         async with open_runtime(app, store=store, workers=1) as rt:
             done = [await rt.wait(t.id) for t in tasks]
         assert [t.status for t in done] == [S.COMPLETED] * 4
-        assert runs == [0, 1, 2, 2, 3]
+        # 3 never started: it kept its place in the queue; 2 was given back after a start.
+        assert runs[:3] == [0, 1, 2] and sorted(runs[3:]) == [2, 3]
