@@ -24,6 +24,8 @@ from tests.integration.recovery.kit import (
     until,
 )
 
+from trellis_actors import TaskStatus
+
 TASKS = 300
 WORKERS = 8  # node.py's default
 PREFETCH = 4  # node.py's default
@@ -114,3 +116,35 @@ async def test_postgres_node_killed_mid_run_other_node_finishes(
     )
     check_reruns(twice, interrupted)
     assert log.ended_by(survivor.pid) > 0
+
+
+async def test_a_kill_costs_no_attempt_to_tasks_that_never_started(tmp_path: Path) -> None:
+    """Tasks with one attempt each, a 2-worker node killed mid-run: only the tasks whose
+    handlers were running in it end dead (their one attempt was spent); every task it had
+    not started runs on the next node and completes."""
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    log_path = tmp_path / "tasks.log"
+    items = [{"type": "nap", "payload": {"seconds": 0.3}, "max_attempts": 1} for _ in range(40)]
+    submitted = await submit(url, items)
+    async with nodes(log_path) as start:
+        first = await start(url, "--workers", "2")
+
+        async def some_ran() -> bool:
+            log = Log.read(log_path)
+            return log.ended_by(first.pid) >= 4 and len(log.open_in(first.pid)) >= 1
+
+        await until("the node to be mid-run", some_ran, timeout=30, every=0.01)
+        first.kill()
+        await first.process.wait()
+        cut_short = set(Log.read(log_path).open_in(first.pid))
+        second = await start(url, "--workers", "4")
+        await until("every task to end", lambda: all_finished(url, 40), timeout=45, every=0.1)
+        await second.stop()
+    tasks, _ = await read_store(url)
+    log = Log.read(log_path)
+    dead = {task_id for task_id, task in tasks.items() if task.status is TaskStatus.DEAD}
+    assert dead <= cut_short, f"{len(dead - cut_short)} tasks died without running in the node"
+    for task_id in set(submitted) - cut_short:
+        assert tasks[task_id].status is TaskStatus.COMPLETED, (task_id, tasks[task_id].status)
+        assert tasks[task_id].attempt == 1
+        assert log.starts[task_id][-1] == second.pid or first.pid in log.ends[task_id]
