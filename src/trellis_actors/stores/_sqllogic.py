@@ -93,8 +93,9 @@ class TaskLogic(ScheduleSteps):
         cur.execute(self.q["purge_tasks"], params)
         return cur.rowcount
 
-    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
-        """Called after ``moves`` are written (PostgreSQL sends NOTIFY from here)."""
+    def published(self, cur: Cursor, moves: Sequence[Transition], freed: bool = False) -> None:
+        """Called after ``moves`` are written, or claimed tasks were given back unstarted
+        (``freed``: claimable again). PostgreSQL sends NOTIFY from here."""
 
     # Batches are written in each dialect's cheapest way (rows are ``row``, ``change_row``
     # and ``event_row`` dictionaries).
@@ -270,11 +271,16 @@ class TaskLogic(ScheduleSteps):
                 leased[task_id] = task
             else:
                 leased.pop(task_id, None)
+        freed = not moves and any(
+            task.status is TaskStatus.QUEUED and task.lease_owner is None
+            for task in tasks.values()
+        )
         with self.writing(cur, len(tasks) + len(moves)):
             self.update_tasks(cur, [self.change_row(task) for task in tasks.values()])
             if moves:
                 self.insert_events(cur, [self.event_row(move.event) for move in moves])
-                self.published(cur, moves)
+            if moves or freed:
+                self.published(cur, moves, freed)
 
     def decide(self, cur: Cursor, changes: Iterable[decisions.Change | None]) -> list[Transition]:
         """Write what the decisions changed; returns their moves."""

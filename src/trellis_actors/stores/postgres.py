@@ -168,8 +168,8 @@ class _PostgresLogic(TaskLogic):
         cur.execute(self.q["purge"], {"ids": ids})
         return int(cur.fetchone()["n"])
 
-    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
-        if wakes_workers(moves):
+    def published(self, cur: Cursor, moves: Sequence[Transition], freed: bool = False) -> None:
+        if freed or wakes_workers(moves):
             cur.execute(self.q["notify"], {"origin": self.origin})
 
     # Batches are set-based: COPY for new rows, one UPDATE … FROM unnest(…) for changes.

@@ -138,7 +138,7 @@ class _SqliteLogic(TaskLogic):
                 by_queue.setdefault(queue, {})[status] = count
         return Counts(by_queue)
 
-    def published(self, cur: Cursor, moves: Sequence[Transition]) -> None:
+    def published(self, cur: Cursor, moves: Sequence[Transition], freed: bool = False) -> None:
         counts = self._counts
         if counts is not None:
             for task, event in moves:
