@@ -132,6 +132,26 @@ class TestWatch:
             await theirs.finish([outcome], NOW + 12)
             await woken.next()
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a claimed task released or recovered makes no move, and only moves notify",
+    )
+    @pytest.mark.parametrize("give_back", ["release", "recover_expired"])
+    async def test_a_claim_given_back_wakes_the_watcher(self, pg_url: str, give_back: str) -> None:
+        """A claimed task that another node releases, or whose lease it recovers, is work
+        ready again: the watcher hears of it, as it did when such a task was running."""
+        async with opened(pg_url) as mine, opened(pg_url) as theirs, watching(mine) as woken:
+            await theirs.enqueue([NewTask("echo", 1)], NOW)
+            await woken.next()
+            (claimed,) = await theirs.claim(None, 1, "w", NOW + 60, NOW)
+            if give_back == "release":
+                assert await theirs.release([claimed.id], "w", NOW + 1) == []
+            else:
+                assert await theirs.recover_expired(NOW + 60) == []
+            with trio.move_on_after(2):
+                await woken.next()
+            assert woken.calls == 2
+
     async def test_notifications_name_their_sender(self, pg_url: str) -> None:
         """NOTIFY carries the sending store's origin, which its own watch() ignores."""
         async with opened(pg_url) as store:
