@@ -297,6 +297,24 @@ async def test_a_lease_another_node_recovered_is_not_finished_stale(shared_url: 
         ]  # fmt: skip
 
 
+async def test_a_run_another_node_recovered_and_claimed_is_not_finished(shared_url: str) -> None:
+    """A's run of attempt 1 expires; B recovers it and claims it again under the same owner
+    name, not yet started: the row has A's owner and attempt but is queued, so A's leased
+    copy (running) is stale, and A's outcome of attempt 1 is ignored."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": 1})], NOW)
+        (old,) = await claimed(a, 1, owner="node-a")
+        assert path(await b.recover_expired(NOW + LEASE)) == [(S.RUNNING, S.RETRYING)]
+        await b.promote_due(NOW + LEASE, 10)
+        (again,) = await leased(b, 1, NOW + LEASE + 1, owner="node-a")
+        assert (again.status, again.attempt, again.lease_owner) == (S.QUEUED, 1, "node-a")
+
+        assert await a.finish([done(old, result="stale")], NOW + LEASE + 2) == []
+        assert fields(await a.get(old.id)) == fields(again)
+        (move,) = await a.finish([started(again, NOW + LEASE + 3)], NOW + LEASE + 3)
+        assert (move.task.status, move.task.attempt) == (S.RUNNING, 2)
+
+
 async def test_progress_another_node_wrote_is_kept_at_finish(shared_url: str) -> None:
     """A's leased copy is current in lease and attempt, but B wrote the task's progress
     (and renewed its lease) meanwhile: A's finish carries B's progress, as a fresh read

@@ -141,7 +141,9 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
         assert {task.id for task in claimed} == {s.task.id for s in submitted}
         for task in claimed:
             assert task.status is S.QUEUED and task.lease_owner == "w1"
-            assert dataclasses.asdict(await store.get(task.id)) == dataclasses.asdict(task)
+            stored = await store.get(task.id)
+            assert stored is not None
+            assert dataclasses.asdict(stored) == dataclasses.asdict(task)
 
         # Starts in batches of odd sizes, each at its own time.
         running: list[Task] = []
@@ -154,7 +156,9 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
             assert [move.task.id for move in moves] == [task.id for task in chunk]
             running += [move.task for move in moves]
         for task in running:
-            assert dataclasses.asdict(await store.get(task.id)) == dataclasses.asdict(task)
+            stored = await store.get(task.id)
+            assert stored is not None
+            assert dataclasses.asdict(stored) == dataclasses.asdict(task)
 
         # Outcomes in batches of odd sizes; each result is the task's own payload.
         finished: dict[str, Task] = {}
