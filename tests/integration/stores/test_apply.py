@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
+from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path, run, started, steps
 
 from trellis_actors.lifecycle import Task, Transition
 from trellis_actors.stores import NewTask, Outcome, SqliteStore, Store, TaskFilter
@@ -25,20 +25,21 @@ def numbers(moves: list[Transition]) -> list[int]:
     return [move.task.payload["n"] for move in moves]
 
 
-async def running(store: Store, queue: str, count: int, owner: str = "w1") -> list[Task]:
-    moves = await store.claim([queue], count, owner, NOW + LEASE, NOW)
-    assert len(moves) == count
-    return [move.task for move in moves]
+def claimed_numbers(tasks: list[Task]) -> list[int]:
+    """The ``n`` of each claimed task's payload, in order."""
+    return [task.payload["n"] for task in tasks]
 
 
 # -- the same batch through apply and through separate calls ----------------------------
 
 
 async def prepare(store: Store, queue: str) -> tuple[Task, Task]:
-    """Three queued tasks in ``queue`` (n = 1, 2, 3), the first two running under w1."""
+    """Three queued tasks in ``queue`` (n = 1, 2, 3): the first running under w1, the
+    second claimed by w1 and not yet started."""
     news = [NewTask("echo", {"n": n}, queue=queue) for n in (1, 2, 3)]
     await store.enqueue(news, NOW)
-    first, second = await running(store, queue, 2)
+    (first,) = await run(store, 1, queues=[queue])
+    (second,) = await store.claim([queue], 1, "w1", NOW + LEASE, NOW)
     return first, second
 
 
@@ -54,7 +55,8 @@ def batch(queue: str, first: Task, second: Task) -> Work:
         ],
         outcomes=[
             Outcome(first.id, "w1", 1, S.COMPLETED, result={"answer": 42}),
-            Outcome(second.id, "w1", 1, S.FAILED, error=BOOM),
+            Outcome(second.id, "w9", 1, S.RUNNING),  # not the owner: ignored
+            Outcome(second.id, "w1", 1, S.FAILED, error=BOOM, started_at=NOW + 0.5),  # starts it
             Outcome(first.id, "w1", 1, S.COMPLETED, result="again"),  # a repeat: ignored
             Outcome(second.id, "w9", 1, S.COMPLETED),  # not the owner: ignored
         ],
@@ -89,7 +91,7 @@ def plain_done(done: WorkDone, queue: str) -> tuple[Any, ...]:
         [(plain(s.task, queue), s.created) for s in done.submitted],
         plain_moves(done.arrived, queue),
         plain_moves(done.finished, queue),
-        [plain_moves(claimed, queue) for claimed in done.claimed],
+        [[plain(task, queue) for task in claimed] for claimed in done.claimed],
     )
 
 
@@ -103,7 +105,10 @@ async def test_apply_gives_what_separate_calls_give(store: Store) -> None:
     work = batch("b", *separate_pair)
     submitted, arrived = await store.enqueue(work.tasks, NOW + 1)
     finished = await store.finish(work.outcomes, NOW + 1)
-    claimed = [await store.claim(*claim, NOW + 1) for claim in work.claims]
+    claimed = [
+        await store.claim(c.queues, c.limit, c.owner, c.lease_until, NOW + 1, c.exclude)
+        for c in work.claims
+    ]
     separate = WorkDone(submitted, arrived, finished, claimed)
 
     assert plain_done(applied, "a") == plain_done(separate, "b")
@@ -118,35 +123,34 @@ async def test_apply_gives_what_separate_calls_give(store: Store) -> None:
         (None, S.PENDING), (S.PENDING, S.QUEUED), (None, S.PENDING),
         (None, S.PENDING), (S.PENDING, S.QUEUED), (None, S.PENDING), (S.PENDING, S.QUEUED),
     ]  # fmt: skip
-    assert numbers(applied.finished) == [1, 2, 2]
+    assert numbers(applied.finished) == [1, 2, 2, 2]
     assert path(applied.finished) == [
         (S.RUNNING, S.COMPLETED),
+        (S.QUEUED, S.RUNNING),
         (S.RUNNING, S.FAILED),
         (S.FAILED, S.DEAD),
     ]
     assert applied.finished[0].task.result == {"answer": 42}
+    assert applied.finished[1].event.at == NOW + 0.5
+    assert applied.finished[-1].task.attempt == 1
     # Claims in order: the priority-5 task, then FIFO (n=3 queued at NOW, before 4 and 7).
-    assert [numbers(moves) for moves in applied.claimed] == [[6, 3], [4, 7], []]
-    for owner, moves in zip(("w2", "w3"), applied.claimed, strict=False):
-        for move in moves:
-            assert path([move]) == [(S.QUEUED, S.RUNNING)]
-            assert (move.task.lease_owner, move.task.attempt) == (owner, 1)
-            assert move.task.lease_expires_at == NOW + 1 + LEASE
+    # Claimed tasks stay queued, under the claimant's lease, no attempt counted.
+    assert [claimed_numbers(tasks) for tasks in applied.claimed] == [[6, 3], [4, 7], []]
+    for owner, tasks in zip(("w2", "w3"), applied.claimed, strict=False):
+        for task in tasks:
+            assert (task.status, task.lease_owner, task.attempt) == (S.QUEUED, owner, 0)
+            assert task.lease_expires_at == NOW + 1 + LEASE
 
     # What apply returned is what is stored.
-    moved = applied.arrived + applied.finished + [m for c in applied.claimed for m in c]
-    latest = {move.task.id: move.task for move in moved}
+    latest = {move.task.id: move.task for move in applied.arrived + applied.finished}
+    latest.update((task.id, task) for tasks in applied.claimed for task in tasks)
     for task_id, task in latest.items():
         assert fields(await store.get(task_id)) == fields(task)
     seven = applied.submitted[3].task.id
-    assert [event.to_status for event in await store.events(seven)] == [
-        S.PENDING,
-        S.QUEUED,
-        S.RUNNING,
-    ]
+    assert steps(await store.events(seven)) == [(None, S.PENDING), (S.PENDING, S.QUEUED)]
     counts = await store.counts()
     assert counts.by_queue["a"] == counts.by_queue["b"]
-    assert counts.by_queue["a"] == {"completed": 1, "dead": 1, "pending": 1, "running": 4}
+    assert counts.by_queue["a"] == {"completed": 1, "dead": 1, "pending": 1, "queued": 4}
 
 
 async def test_a_claim_sees_the_tasks_enqueued_in_the_same_apply(store: Store) -> None:
@@ -161,22 +165,17 @@ async def test_a_claim_sees_the_tasks_enqueued_in_the_same_apply(store: Store) -
     )
     done = await store.apply(work, NOW)
     (claimed,) = done.claimed
-    assert numbers(claimed) == [1, 3]
-    assert [move.task.id for move in claimed] == [
+    assert claimed_numbers(claimed) == [1, 3]
+    assert [task.id for task in claimed] == [
         done.submitted[0].task.id,
         done.submitted[2].task.id,
     ]
-    assert path(claimed) == [(S.QUEUED, S.RUNNING)] * 2
     assert done.finished == []
-    for move in claimed:
-        stored = await store.get(move.task.id)
-        assert stored is not None
-        assert (stored.status, stored.lease_owner, stored.attempt) == (S.RUNNING, "w1", 1)
-        assert [e.to_status for e in await store.events(move.task.id)] == [
-            S.PENDING,
-            S.QUEUED,
-            S.RUNNING,
-        ]
+    for task in claimed:
+        stored = await store.get(task.id)
+        assert fields(stored) == fields(task)
+        assert (task.status, task.lease_owner, task.attempt) == (S.QUEUED, "w1", 0)
+        assert steps(await store.events(task.id)) == [(None, S.PENDING), (S.PENDING, S.QUEUED)]
     delayed = await store.get(done.submitted[1].task.id)
     assert delayed is not None and delayed.status is S.PENDING
 
@@ -194,14 +193,30 @@ async def test_claims_of_one_apply_never_share_a_task(store: Store) -> None:
     done = await store.apply(work, NOW + 1)
     assert (done.submitted, done.arrived, done.finished) == ([], [], [])
     first, second, third = done.claimed
-    assert (numbers(first), numbers(second), third) == ([0, 1, 2], [3, 4], [])
-    ids = [move.task.id for moves in done.claimed for move in moves]
+    assert (claimed_numbers(first), claimed_numbers(second), third) == ([0, 1, 2], [3, 4], [])
+    ids = [task.id for tasks in done.claimed for task in tasks]
     assert sorted(ids) == sorted(s.task.id for s in submitted)
-    for owner, moves in (("w1", first), ("w2", second)):
-        for move in moves:
-            stored = await store.get(move.task.id)
-            assert stored is not None and (stored.lease_owner, stored.attempt) == (owner, 1)
-            assert len(await store.events(move.task.id)) == 3  # claimed once only
+    for owner, tasks in (("w1", first), ("w2", second)):
+        for task in tasks:
+            stored = await store.get(task.id)
+            assert stored is not None and (stored.lease_owner, stored.attempt) == (owner, 0)
+            assert stored.lease_expires_at == NOW + LEASE  # claimed once only
+
+
+async def test_each_claim_of_an_apply_keeps_its_exclusions(store: Store) -> None:
+    """A claim's excluded types are skipped by that claim only, and left for the next."""
+    news = [NewTask(kind, {"n": n}) for n, kind in enumerate(["slow", "fast", "slow", "fast"])]
+    await store.enqueue(news, NOW)
+    work = Work(
+        claims=[
+            ClaimRequest(None, 10, "w1", NOW + LEASE, exclude=("slow",)),
+            ClaimRequest(None, 1, "w2", NOW + LEASE),
+            ClaimRequest(None, 10, "w3", NOW + LEASE, exclude=("slow", "fast")),
+        ]
+    )
+    done = await store.apply(work, NOW)
+    assert [claimed_numbers(tasks) for tasks in done.claimed] == [[1, 3], [0], []]
+    assert claimed_numbers(await store.claim(None, 10, "w4", NOW + LEASE, NOW)) == [2]
 
 
 async def test_an_empty_apply_does_nothing(store: Store) -> None:
@@ -241,14 +256,18 @@ async def test_sqlite_a_failed_step_stores_nothing_of_the_batch(
     store = SqliteStore(f"sqlite:///{tmp_path / 'tasks.db'}")
     await store.open()
     try:
-        await store.enqueue([NewTask("echo", {"n": n}) for n in (1, 2)], NOW)
-        (held,) = await running(store, "default", 1)
+        await store.enqueue([NewTask("echo", {"n": n}) for n in (1, 2, 3)], NOW)
+        (held,) = await run(store, 1)
+        (waiting,) = await store.claim(None, 1, "w1", NOW + LEASE, NOW)
         before = await snapshot(store)
 
         fail_always(store, method)
         work = Work(
-            tasks=[NewTask("echo", {"n": 3}, idempotency_key="once"), NewTask("echo", {"n": 4})],
-            outcomes=[Outcome(held.id, "w1", 1, S.COMPLETED, result="done")],
+            tasks=[NewTask("echo", {"n": 4}, idempotency_key="once"), NewTask("echo", {"n": 5})],
+            outcomes=[
+                Outcome(held.id, "w1", 1, S.COMPLETED, result="done"),
+                started(waiting, NOW + 1),
+            ],
             claims=[ClaimRequest(None, 5, "w2", NOW + 1 + LEASE)],
         )
         with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
@@ -256,15 +275,15 @@ async def test_sqlite_a_failed_step_stores_nothing_of_the_batch(
         assert await snapshot(store) == before
 
         # The store works on, the failing step still in place while it is not needed...
-        (again,), _ = await store.enqueue([NewTask("echo", {"n": 5}, idempotency_key="once")], NOW)
+        (again,), _ = await store.enqueue([NewTask("echo", {"n": 6}, idempotency_key="once")], NOW)
         assert again.created  # the key's first use was rolled back
         # ...and once it is gone, the same batch goes through.
         delattr(store._logic, method)
         done = await store.apply(work, NOW + 2)
         assert [s.created for s in done.submitted] == [False, True]
-        assert path(done.finished) == [(S.RUNNING, S.COMPLETED)]
+        assert path(done.finished) == [(S.RUNNING, S.COMPLETED), (S.QUEUED, S.RUNNING)]
         assert done.finished[0].task.result == "done"
-        assert numbers(done.claimed[0]) == [2, 5, 4]
+        assert claimed_numbers(done.claimed[0]) == [3, 6, 5]
         stored = await store.get(held.id)
         assert stored is not None and (stored.status, stored.result) == (S.COMPLETED, "done")
         assert [e.to_status for e in await store.events(held.id)] == [
@@ -273,6 +292,8 @@ async def test_sqlite_a_failed_step_stores_nothing_of_the_batch(
             S.RUNNING,
             S.COMPLETED,
         ]
-        assert (await store.counts()).by_queue == {"default": {"completed": 1, "running": 3}}
+        assert (await store.counts()).by_queue == {
+            "default": {"completed": 1, "running": 1, "queued": 3}
+        }
     finally:
         await store.close()

@@ -10,7 +10,18 @@ import dataclasses
 from typing import Any
 
 import pytest
-from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
+from tests.integration.stores.kit import (
+    BOOM,
+    LEASE,
+    NOW,
+    S,
+    fields,
+    path,
+    run,
+    start,
+    started,
+    steps,
+)
 
 from trellis_actors.errors import InvalidTransition, TaskNotFound, ValidationError
 from trellis_actors.lifecycle import Task, Transition
@@ -28,9 +39,18 @@ async def add(store: Store, now: float = NOW, **options: Any) -> Task:
 async def claim(
     store: Store, now: float = NOW, owner: str = "w1", queues: list[str] | None = None
 ) -> Task:
-    moves = await store.claim(queues, 1, owner, now + LEASE, now)
-    assert len(moves) == 1
-    return moves[0].task
+    """One task claimed (leased to ``owner`` until ``now + LEASE``, still queued)."""
+    claimed = await store.claim(queues, 1, owner, now + LEASE, now)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+async def running(
+    store: Store, now: float = NOW, owner: str = "w1", queues: list[str] | None = None
+) -> Task:
+    """One task claimed and started at ``now``."""
+    (task,) = await run(store, 1, now, owner, queues)
+    return task
 
 
 async def end(store: Store, task: Task, status: S, now: float, **outcome: Any) -> list[Transition]:
@@ -46,7 +66,7 @@ async def in_status(store: Store, status: S, **options: Any) -> Task:
     task = await add(store, **options)
     if status is S.QUEUED:
         return task
-    task = await claim(store)
+    task = await running(store)
     if status is S.RUNNING:
         return task
     if status is S.COMPLETED:
@@ -149,14 +169,14 @@ class TestDueWork:
         await add(store)
         await add(store, run_at=NOW + 40)
         assert await store.next_due_at() == NOW + 40
-        running = await claim(store)
-        await end(store, running, S.RETRYING, NOW + 1, retry_at=NOW + 25, error=BOOM)
+        task = await running(store)
+        await end(store, task, S.RETRYING, NOW + 1, retry_at=NOW + 25, error=BOOM)
         assert await store.next_due_at() == NOW + 25
 
     async def test_a_retrying_task_comes_back_when_due(self, store: Store) -> None:
-        """A retry waits until retry_at, is promoted, and its next claim is attempt 2."""
+        """A retry waits until retry_at, is promoted, and its next start is attempt 2."""
         await add(store)
-        task = await claim(store)
+        task = await running(store)
         (retry,) = await end(store, task, S.RETRYING, NOW + 1, retry_at=NOW + 10, error=BOOM)
         assert (retry.task.status, retry.task.run_at, retry.event.detail) == (
             S.RETRYING,
@@ -167,26 +187,80 @@ class TestDueWork:
         assert await store.claim(None, 5, "w1", NOW + 99, NOW + 5) == []
         assert path(await store.promote_due(NOW + 10, 5)) == [(S.RETRYING, S.QUEUED)]
         again = await claim(store, NOW + 11)
-        assert (again.id, again.attempt) == (task.id, 2)
+        assert (again.id, again.status, again.attempt) == (task.id, S.QUEUED, 1)
+        (second,) = await start(store, [again], NOW + 12)
+        assert (second.attempt, second.started_at) == (2, NOW + 12)
 
 
 class TestClaim:
     async def test_a_claim_grants_a_lease(self, store: Store) -> None:
-        """Claimed tasks are running under the owner's lease, one attempt further."""
+        """Claimed tasks stay queued under the owner's lease: no event, no attempt counted,
+        still counted as queued; nobody else can claim them."""
         queued = await add(store)
-        (move,) = await store.claim(None, 10, "w1", NOW + LEASE, NOW + 1)
-        task = move.task
-        assert path([move]) == [(S.QUEUED, S.RUNNING)]
+        (task,) = await store.claim(None, 10, "w1", NOW + LEASE, NOW + 1)
         assert (task.id, task.status, task.attempt, task.started_at) == (
             queued.id,
-            S.RUNNING,
-            1,
-            NOW + 1,
+            S.QUEUED,
+            0,
+            None,
         )
         assert (task.lease_owner, task.lease_expires_at) == ("w1", NOW + LEASE)
-        assert move.event.attempt == 1
+        unleased = {**fields(task), "lease_owner": None, "lease_expires_at": None}
+        assert unleased == fields(queued)  # the lease is all a claim changes
         assert fields(await store.get(task.id)) == fields(task)
+        assert steps(await store.events(task.id)) == [(None, S.PENDING), (S.PENDING, S.QUEUED)]
+        assert (await store.counts()).by_queue == {"default": {"queued": 1}}
         assert await store.claim(None, 10, "w2", NOW + LEASE, NOW + 1) == []
+        assert await store.claim(None, 10, "w1", NOW + LEASE, NOW + 1) == []  # held already
+        assert fields(await store.get(task.id)) == fields(task)
+
+    async def test_a_held_task_is_passed_over(self, store: Store) -> None:
+        """A second claim skips what the first holds and takes the next task in line."""
+        first = await add(store, priority=5)
+        second = await add(store)
+        assert (await claim(store, owner="w1")).id == first.id
+        taken = await claim(store, NOW + 1, owner="w2")
+        assert (taken.id, taken.lease_owner, taken.lease_expires_at) == (
+            second.id,
+            "w2",
+            NOW + 1 + LEASE,
+        )
+        assert (await store.get(first.id)).lease_owner == "w1"  # type: ignore[union-attr]
+        assert await store.claim(None, 10, "w3", NOW + LEASE, NOW + 2) == []
+
+    @pytest.mark.parametrize("queues", [None, ["a"], ["a", "b"]])
+    async def test_excluded_types_are_left_claimable(
+        self, store: Store, queues: list[str] | None
+    ) -> None:
+        """Tasks of a type in ``exclude`` are skipped, not held: a later claim without the
+        exclusion takes them, in their order."""
+        x1 = await add(store, type="x", queue="a", priority=9)
+        y1 = await add(store, type="y", queue="a")
+        z1 = await add(store, type="z", queue="a")
+        x2 = await add(store, type="x", queue="a")
+        taken = await store.claim(queues, 10, "w1", NOW + LEASE, NOW, ("x", "nope"))
+        assert [task.id for task in taken] == [y1.id, z1.id]
+        for task in (x1, x2):
+            stored = await store.get(task.id)
+            assert fields(stored) == fields(task)
+        assert await store.claim(queues, 10, "w2", NOW + LEASE, NOW, ("x",)) == []
+        assert await store.claim(queues, 10, "w2", NOW + LEASE, NOW, ("x", "y", "z")) == []
+        later = await store.claim(queues, 10, "w2", NOW + LEASE, NOW + 1, ("y",))
+        assert [(task.id, task.lease_owner) for task in later] == [(x1.id, "w2"), (x2.id, "w2")]
+
+    async def test_exclude_holds_back_only_what_it_names(self, store: Store) -> None:
+        """An excluded type at the head of the line does not use up the limit."""
+        for _ in range(3):
+            await add(store, type="slow", priority=1)
+        fast = [await add(store, type="fast") for _ in range(3)]
+        taken = await store.claim(None, 2, "w1", NOW + LEASE, NOW, ["slow"])
+        assert [task.id for task in taken] == [fast[0].id, fast[1].id]
+        assert [task.type for task in await store.claim(None, 9, "w1", NOW + LEASE, NOW)] == [
+            "slow",
+            "slow",
+            "slow",
+            "fast",
+        ]
 
     async def test_priority_first_then_first_in_first_out(self, store: Store) -> None:
         """Higher priority wins; equal priorities go by queued_at, then id."""
@@ -195,8 +269,8 @@ class TestClaim:
         delayed = await add(store, NOW, priority=0, run_at=NOW + 3)  # older id, queued later
         low2 = await add(store, NOW + 2, priority=0)
         await store.promote_due(NOW + 3, 10)
-        moves = await store.claim(None, 10, "w1", NOW + LEASE, NOW + 4)
-        assert [m.task.id for m in moves] == [high.id, low1.id, low2.id, delayed.id]
+        claimed = await store.claim(None, 10, "w1", NOW + LEASE, NOW + 4)
+        assert [task.id for task in claimed] == [high.id, low1.id, low2.id, delayed.id]
 
     async def test_claims_take_only_the_given_queues_and_limit(self, store: Store) -> None:
         """Only tasks of the named queues are claimed, never more than the limit."""
@@ -205,11 +279,9 @@ class TestClaim:
         assert await store.claim([], 10, "w1", NOW + LEASE, NOW) == []
         assert await store.claim(["nope"], 10, "w1", NOW + LEASE, NOW) == []
         two = await store.claim(["a", "b"], 2, "w1", NOW + LEASE, NOW)
-        assert [m.task.queue for m in two] == ["a", "b"]
-        assert [m.task.queue for m in await store.claim(["c"], 10, "w1", NOW + LEASE, NOW)] == ["c"]
-        assert [
-            m.task.queue for m in await store.claim(["b", "a"], 10, "w1", NOW + LEASE, NOW)
-        ] == [
+        assert [task.queue for task in two] == ["a", "b"]
+        assert [t.queue for t in await store.claim(["c"], 10, "w1", NOW + LEASE, NOW)] == ["c"]
+        assert [t.queue for t in await store.claim(["b", "a"], 10, "w1", NOW + LEASE, NOW)] == [
             "a",
             "b",
         ]
@@ -218,8 +290,8 @@ class TestClaim:
         """Claiming several queues orders by priority across all of them."""
         await add(store, queue="a", priority=1)
         urgent = await add(store, queue="b", priority=9)
-        moves = await store.claim(["a", "b"], 1, "w1", NOW + LEASE, NOW)
-        assert [m.task.id for m in moves] == [urgent.id]
+        claimed = await store.claim(["a", "b"], 1, "w1", NOW + LEASE, NOW)
+        assert [task.id for task in claimed] == [urgent.id]
 
 
 class TestFinish:
@@ -266,18 +338,138 @@ class TestFinish:
         assert stored is not None and stored.status is S.CANCELLED
 
     async def test_outcomes_of_one_batch(self, store: Store) -> None:
-        """Several outcomes in one call; a repeat of the same outcome is ignored."""
+        """Several outcomes in one call, of a started task and of one whose start was not
+        recorded; a repeat of the same outcome is ignored."""
         await add(store)
         await add(store)
-        one, two = [m.task for m in await store.claim(None, 2, "w1", NOW + LEASE, NOW)]
+        one, two = await store.claim(None, 2, "w1", NOW + LEASE, NOW)
+        await start(store, [one], NOW)
         outcomes = [
             Outcome(one.id, "w1", 1, S.COMPLETED, result=1),
-            Outcome(two.id, "w1", 1, S.CANCELLED),
+            Outcome(two.id, "w1", 1, S.CANCELLED, started_at=NOW),
             Outcome(one.id, "w1", 1, S.COMPLETED, result=2),
+            Outcome(two.id, "w1", 1, S.CANCELLED),
         ]
         moves = await store.finish(outcomes, NOW + 1)
-        assert path(moves) == [(S.RUNNING, S.COMPLETED), (S.RUNNING, S.CANCELLED)]
+        assert [move.task.id for move in moves] == [one.id, two.id, two.id]
+        assert path(moves) == [
+            (S.RUNNING, S.COMPLETED),
+            (S.QUEUED, S.RUNNING),
+            (S.RUNNING, S.CANCELLED),
+        ]
         assert (await store.get(one.id)).result == 1  # type: ignore[union-attr]
+
+
+class TestStart:
+    """A claimed task becomes ``running`` when its lease holder reports the start."""
+
+    async def test_a_start_makes_the_task_running(self, store: Store) -> None:
+        """queued → running at the reported start time, one attempt further, the lease
+        kept; one event."""
+        await add(store)
+        task = await claim(store)
+        (move,) = await store.finish([started(task, NOW + 2)], NOW + 3)
+        assert path([move]) == [(S.QUEUED, S.RUNNING)]
+        running = move.task
+        assert (running.status, running.attempt, running.started_at) == (S.RUNNING, 1, NOW + 2)
+        assert (running.lease_owner, running.lease_expires_at) == ("w1", NOW + LEASE)
+        assert (move.event.at, move.event.attempt, move.event.detail) == (NOW + 2, 1, None)
+        assert fields(await store.get(task.id)) == fields(running)
+        assert len(await store.events(task.id)) == 3
+        assert (await store.counts()).by_queue == {"default": {"running": 1}}
+
+    async def test_a_start_without_a_time_starts_now(self, store: Store) -> None:
+        """A start report that gives no time starts the task at the call's ``now``."""
+        await add(store)
+        task = await claim(store)
+        (move,) = await store.finish([started(task)], NOW + 4)
+        assert (move.task.started_at, move.event.at) == (NOW + 4, NOW + 4)
+
+    async def test_an_outcome_before_its_start_starts_the_task_first(self, store: Store) -> None:
+        """An outcome for a claimed task whose start was not recorded: two events, queued
+        → running at the outcome's ``started_at``, then running → the outcome."""
+        await add(store)
+        task = await claim(store)
+        outcome = Outcome(task.id, "w1", 1, S.COMPLETED, result="ok", started_at=NOW + 2)
+        first, second = await store.finish([outcome], NOW + 5)
+        assert path([first, second]) == [(S.QUEUED, S.RUNNING), (S.RUNNING, S.COMPLETED)]
+        assert (first.event.at, first.event.attempt) == (NOW + 2, 1)
+        assert (second.event.at, second.event.attempt) == (NOW + 5, 1)
+        done = second.task
+        assert (done.attempt, done.started_at, done.finished_at, done.result) == (
+            1,
+            NOW + 2,
+            NOW + 5,
+            "ok",
+        )
+        assert (done.lease_owner, done.lease_expires_at) == (None, None)
+        assert fields(await store.get(task.id)) == fields(done)
+        assert steps(await store.events(task.id))[2:] == path([first, second])
+
+    @pytest.mark.parametrize(
+        ("status", "last"),
+        [(S.RETRYING, S.RETRYING), (S.FAILED, S.DEAD), (S.CANCELLED, S.CANCELLED)],
+    )
+    async def test_every_outcome_may_come_before_its_start(
+        self, store: Store, status: S, last: S
+    ) -> None:
+        """Retrying, failed (then dead) and cancelled outcomes start the task first too."""
+        await add(store)
+        task = await claim(store)
+        outcome = Outcome(task.id, "w1", 1, status, error=BOOM, retry_at=NOW + 30)
+        moves = await store.finish([outcome], NOW + 5)
+        assert path(moves)[:2] == [(S.QUEUED, S.RUNNING), (S.RUNNING, status)]
+        assert moves[0].task.started_at == NOW + 5  # no start time given: now
+        assert moves[-1].task.status is last and moves[-1].task.attempt == 1
+        assert fields(await store.get(task.id)) == fields(moves[-1].task)
+
+    async def test_a_start_and_its_outcome_in_one_call(self, store: Store) -> None:
+        """The outcome applies to the task its start (earlier in the call) made running."""
+        await add(store)
+        task = await claim(store)
+        outcomes = [started(task, NOW + 1), Outcome(task.id, "w1", 1, S.COMPLETED, result=7)]
+        moves = await store.finish(outcomes, NOW + 2)
+        assert path(moves) == [(S.QUEUED, S.RUNNING), (S.RUNNING, S.COMPLETED)]
+        assert (moves[-1].task.started_at, moves[-1].task.result) == (NOW + 1, 7)
+        assert fields(await store.get(task.id)) == fields(moves[-1].task)
+
+    async def test_reports_of_another_owner_or_attempt_are_ignored(self, store: Store) -> None:
+        """Starts and outcomes for a claimed task from anyone but its holder, or for any
+        attempt but the next one, change nothing."""
+        await add(store)
+        task = await claim(store)
+        ignored = [
+            Outcome(task.id, "w2", 1, S.RUNNING),
+            Outcome(task.id, "w2", 1, S.COMPLETED),
+            Outcome(task.id, "w1", 0, S.RUNNING),
+            Outcome(task.id, "w1", 2, S.RUNNING),
+            Outcome(task.id, "w1", 0, S.COMPLETED),
+            Outcome(task.id, "w1", 2, S.FAILED, error=BOOM),
+        ]
+        for outcome in ignored:
+            assert await store.finish([outcome], NOW + 1) == [], outcome
+        assert await store.finish(ignored, NOW + 1) == []
+        assert fields(await store.get(task.id)) == fields(task)
+        assert len(await store.events(task.id)) == 2
+
+    async def test_reports_for_tasks_nobody_holds_are_ignored(self, store: Store) -> None:
+        """A start for a queued task that was never claimed, or for a waiting one, is
+        ignored: only a claim lets a task start."""
+        queued = await add(store)
+        pending = await add(store, run_at=NOW + 100)
+        for task in (queued, pending):
+            for status in (S.RUNNING, S.COMPLETED):
+                assert await store.finish([Outcome(task.id, "w1", 1, status)], NOW + 1) == []
+            assert fields(await store.get(task.id)) == fields(task)
+
+    async def test_a_second_start_is_ignored(self, store: Store) -> None:
+        """A start for a task already running changes nothing, whatever its attempt."""
+        task = await in_status(store, S.RUNNING)
+        for attempt in (1, 2):
+            report = Outcome(task.id, "w1", attempt, S.RUNNING, started_at=NOW + 9)
+            assert await store.finish([report], NOW + 9) == []
+        assert fields(await store.get(task.id)) == fields(task)
+        assert len(await store.events(task.id)) == 3
 
 
 class TestLeases:
@@ -292,6 +484,20 @@ class TestLeases:
         assert await store.heartbeat([mine.id], "w2", NOW + 900) == set()
         assert (await store.get(mine.id)).lease_expires_at == NOW + 500  # type: ignore[union-attr]
 
+    async def test_heartbeat_extends_claimed_leases(self, store: Store) -> None:
+        """A claimed task not yet started is held too: its lease is extended, so it
+        outlives the first lease, and it stays queued."""
+        await add(store)
+        task = await claim(store)
+        assert await store.heartbeat([task.id], "w2", NOW + 500) == set()
+        assert await store.heartbeat([task.id], "w1", NOW + 500) == {task.id}
+        stored = await store.get(task.id)
+        assert fields(stored) == {**fields(task), "lease_expires_at": NOW + 500}
+        assert await store.recover_expired(NOW + LEASE) == []
+        assert (await store.get(task.id)).lease_owner == "w1"  # type: ignore[union-attr]
+        (move,) = await store.finish([started(task)], NOW + LEASE + 1)
+        assert move.task.lease_expires_at == NOW + 500
+
     async def test_release_gives_the_task_back_uncounted(self, store: Store) -> None:
         """Released tasks retry at once and the attempt is not counted."""
         task = await in_status(store, S.RUNNING)
@@ -301,7 +507,43 @@ class TestLeases:
         assert (move.task.attempt, move.task.run_at, move.task.lease_owner) == (0, NOW + 1, None)
         assert move.event.detail == "released at shutdown; the attempt is not counted"
         await store.promote_due(NOW + 1, 10)
-        assert (await claim(store, NOW + 2)).attempt == 1
+        assert (await running(store, NOW + 2)).attempt == 1
+
+    async def test_release_puts_a_claimed_task_back_as_it_was(self, store: Store) -> None:
+        """A claimed task that never started goes back to the queue unchanged: no event,
+        no attempt, claimable again (only its holder can release it)."""
+        queued = await add(store)
+        task = await claim(store)
+        assert await store.release([task.id], "w2", NOW + 1) == []
+        assert (await store.get(task.id)).lease_owner == "w1"  # type: ignore[union-attr]
+        assert await store.release([task.id], "w1", NOW + 1) == []
+        assert fields(await store.get(task.id)) == fields(queued)
+        assert len(await store.events(task.id)) == 2
+        assert (await store.counts()).by_queue == {"default": {"queued": 1}}
+        assert await store.finish([started(task)], NOW + 2) == []  # no longer held
+        again = await claim(store, NOW + 2, owner="w2")
+        assert (again.id, again.attempt, again.lease_owner) == (task.id, 0, "w2")
+
+    async def test_release_of_claimed_and_running_tasks_together(self, store: Store) -> None:
+        """One release call: the running task retries (uncounted), the claimed one goes
+        back to the queue; tasks another owner holds are left alone."""
+        await add(store)
+        await add(store)
+        await add(store)
+        task = await running(store)
+        claimed = await claim(store)
+        theirs = await claim(store, owner="w2")
+        moves = await store.release([claimed.id, task.id, theirs.id], "w1", NOW + 1)
+        assert [move.task.id for move in moves] == [task.id]
+        assert path(moves) == [(S.RUNNING, S.RETRYING)]
+        assert moves[0].task.attempt == 0
+        back = await store.get(claimed.id)
+        assert back is not None and (back.status, back.lease_owner, back.attempt) == (
+            S.QUEUED,
+            None,
+            0,
+        )
+        assert fields(await store.get(theirs.id)) == fields(theirs)
 
     async def test_expired_leases_retry_while_attempts_remain(self, store: Store) -> None:
         """recover_expired: an expired lease becomes a retry, due at once."""
@@ -326,6 +568,46 @@ class TestLeases:
         moves = await store.recover_expired(NOW + LEASE)
         assert path(moves)[0] == (S.RUNNING, S.FAILED) and moves[-1].task.status is last
 
+    async def test_an_expired_claim_costs_no_attempt(self, store: Store) -> None:
+        """recover_expired: a claimed task that never started loses its lease and is
+        claimable again as it was, even on its last attempt; no event; its old holder's
+        start then comes too late."""
+        queued = await add(store, max_attempts=1)
+        task = await claim(store)
+        assert await store.recover_expired(NOW + LEASE - 1) == []
+        assert fields(await store.get(task.id)) == fields(task)
+        assert await store.recover_expired(NOW + LEASE) == []
+        assert fields(await store.get(task.id)) == fields(queued)
+        assert len(await store.events(task.id)) == 2
+        assert await store.heartbeat([task.id], "w1", NOW + 999) == set()
+        assert await store.finish([started(task)], NOW + LEASE + 1) == []
+        assert await store.recover_expired(NOW + 999) == []  # nothing held, nothing to do
+        again = await claim(store, NOW + LEASE + 2, owner="w2")
+        assert (again.id, again.attempt) == (task.id, 0)
+        (move,) = await store.finish([started(again)], NOW + LEASE + 3)
+        assert (move.task.attempt, move.task.lease_owner) == (1, "w2")
+
+    async def test_recovery_of_claimed_and_running_tasks_together(self, store: Store) -> None:
+        """One recovery: the running task retries, the claimed one goes back to the queue,
+        a lease still valid is kept."""
+        await add(store)
+        await add(store)
+        await add(store)
+        task = await running(store)
+        claimed = await claim(store)
+        later = await claim(store, NOW + 10, owner="w2")
+        moves = await store.recover_expired(NOW + LEASE)
+        assert path(moves) == [(S.RUNNING, S.RETRYING)]
+        assert moves[0].task.id == task.id
+        back = await store.get(claimed.id)
+        assert back is not None and (back.status, back.lease_owner, back.attempt) == (
+            S.QUEUED,
+            None,
+            0,
+        )
+        assert fields(await store.get(later.id)) == fields(later)
+        assert (await store.counts()).by_queue == {"default": {"queued": 2, "retrying": 1}}
+
 
 class TestCancelAndRequeue:
     @pytest.mark.parametrize("status", [S.PENDING, S.QUEUED, S.RETRYING, S.RUNNING])
@@ -337,6 +619,31 @@ class TestCancelAndRequeue:
         assert (move.task.finished_at, move.task.lease_owner) == (NOW + 9, None)
         assert move.event.detail == "cancelled by request"
         assert fields(await store.get(task.id)) == fields(move.task)
+
+    async def test_cancel_a_claimed_task(self, store: Store) -> None:
+        """A claimed task is cancelled from queued, its lease cleared; its holder's later
+        start, outcome, heartbeat or release change nothing."""
+        await add(store)
+        task = await claim(store)
+        move = await store.cancel(task.id, NOW + 2)
+        assert path([move]) == [(S.QUEUED, S.CANCELLED)]
+        cancelled = move.task
+        assert (cancelled.lease_owner, cancelled.lease_expires_at) == (None, None)
+        assert (cancelled.attempt, cancelled.started_at, cancelled.finished_at) == (
+            0,
+            None,
+            NOW + 2,
+        )
+        assert fields(await store.get(task.id)) == fields(cancelled)
+        late = [started(task, NOW + 1), Outcome(task.id, "w1", 1, S.COMPLETED, result="late")]
+        assert await store.finish(late, NOW + 3) == []
+        assert await store.heartbeat([task.id], "w1", NOW + 500) == set()
+        assert await store.release([task.id], "w1", NOW + 4) == []
+        assert await store.recover_expired(NOW + 999) == []
+        assert await store.claim(None, 10, "w2", NOW + 999, NOW + 5) == []
+        assert fields(await store.get(task.id)) == fields(cancelled)
+        assert steps(await store.events(task.id))[2:] == [(S.QUEUED, S.CANCELLED)]
+        assert (await store.counts()).by_queue == {"default": {"cancelled": 1}}
 
     @pytest.mark.parametrize("status", [S.COMPLETED, S.DEAD, S.CANCELLED])
     async def test_finished_tasks_cannot_be_cancelled(self, store: Store, status: S) -> None:
@@ -377,7 +684,7 @@ class TestCancelAndRequeue:
             None,
         )
         assert (fresh.queued_at, fresh.run_at) == (NOW + 5, NOW + 5)
-        assert (await claim(store, NOW + 6)).attempt == 1
+        assert (await running(store, NOW + 6)).attempt == 1
 
     async def test_only_dead_tasks_are_requeued(self, store: Store) -> None:
         """Requeueing anything but a dead task is refused."""
@@ -391,32 +698,40 @@ class TestCancelAndRequeue:
 
 class TestHistory:
     async def test_events_tell_the_whole_story_in_order(self, store: Store) -> None:
-        """Every transition is an event: from, to, at, attempt and detail."""
+        """Every transition is an event: from, to, at, attempt and detail. Claims make
+        none; a start does, reported alone or with the outcome."""
         task = await add(store, max_attempts=2)
-        await claim(store, NOW + 1)
-        await end(store, task, S.RETRYING, NOW + 2, attempt=1, owner="w1", error=BOOM)
-        await store.promote_due(NOW + 3, 10)
-        await claim(store, NOW + 4)
-        await end(store, task, S.FAILED, NOW + 5, attempt=2, owner="w1", error=BOOM)
+        first = await claim(store, NOW + 1)
+        await store.finish([started(first)], NOW + 2)
+        await end(store, task, S.RETRYING, NOW + 3, attempt=1, owner="w1", error=BOOM)
+        await store.promote_due(NOW + 4, 10)
+        await claim(store, NOW + 5)
+        await end(
+            store, task, S.FAILED, NOW + 7, attempt=2, owner="w1", error=BOOM, started_at=NOW + 6
+        )
         events = await store.events(task.id)
         assert [(e.from_status, e.to_status, e.at, e.attempt, e.detail) for e in events] == [
             (None, S.PENDING, NOW, 0, None),
             (S.PENDING, S.QUEUED, NOW, 0, None),
-            (S.QUEUED, S.RUNNING, NOW + 1, 1, None),
-            (S.RUNNING, S.RETRYING, NOW + 2, 1, "boom"),
-            (S.RETRYING, S.QUEUED, NOW + 3, 1, None),
-            (S.QUEUED, S.RUNNING, NOW + 4, 2, None),
-            (S.RUNNING, S.FAILED, NOW + 5, 2, "boom"),
-            (S.FAILED, S.DEAD, NOW + 5, 2, None),
+            (S.QUEUED, S.RUNNING, NOW + 2, 1, None),
+            (S.RUNNING, S.RETRYING, NOW + 3, 1, "boom"),
+            (S.RETRYING, S.QUEUED, NOW + 4, 1, None),
+            (S.QUEUED, S.RUNNING, NOW + 6, 2, None),
+            (S.RUNNING, S.FAILED, NOW + 7, 2, "boom"),
+            (S.FAILED, S.DEAD, NOW + 7, 2, None),
         ]
         assert {e.task_id for e in events} == {task.id}
 
     async def test_progress_is_recorded_while_running(self, store: Store) -> None:
-        """set_progress updates a running task only; a new claim clears it."""
+        """set_progress updates a running task only (not a queued one, claimed or not);
+        it is kept while the task waits again, and cleared when the next attempt starts."""
         queued = await add(store)
         await store.set_progress(queued.id, 0.5, "ignored", NOW + 1)
         assert (await store.get(queued.id)).progress is None  # type: ignore[union-attr]
-        task = await claim(store, NOW + 1)
+        claimed = await claim(store, NOW + 1)
+        await store.set_progress(claimed.id, 0.5, "ignored", NOW + 1)
+        assert fields(await store.get(claimed.id)) == fields(claimed)
+        (task,) = await start(store, [claimed], NOW + 1)
         await store.set_progress(task.id, 0.25, "a quarter", NOW + 2)
         await store.set_progress("not-an-id", 0.5, None, NOW + 2)
         stored = await store.get(task.id)
@@ -429,7 +744,10 @@ class TestHistory:
         await store.release([task.id], "w1", NOW + 3)
         await store.promote_due(NOW + 3, 10)
         again = await claim(store, NOW + 4)
-        assert (again.progress, again.progress_message) == (None, None)
+        assert (again.progress, again.progress_message) == (0.25, "a quarter")
+        (restarted,) = await start(store, [again], NOW + 5)
+        assert (restarted.progress, restarted.progress_message) == (None, None)
+        assert fields(await store.get(task.id)) == fields(restarted)
 
 
 class TestListing:
@@ -482,15 +800,22 @@ class TestListing:
 
 class TestCountsAndRetention:
     async def test_counts_by_queue_and_status(self, store: Store) -> None:
-        """Counts follow every move."""
+        """Counts follow every move; a claimed task counts as queued until it starts."""
         assert (await store.counts()).by_queue == {}
         await add(store, queue="a")
         await add(store, queue="a")
+        await add(store, queue="a")
         await add(store, queue="b", run_at=NOW + 10)
-        await claim(store, queues=["a"])
+        await running(store, queues=["a"])
+        claimed = await claim(store, queues=["a"])
         counts = await store.counts()
-        assert counts.by_queue == {"a": {"queued": 1, "running": 1}, "b": {"pending": 1}}
-        assert counts.total(S.QUEUED) == 1 and counts.total(S.DEAD) == 0
+        assert counts.by_queue == {"a": {"queued": 2, "running": 1}, "b": {"pending": 1}}
+        assert counts.total(S.QUEUED) == 2 and counts.total(S.DEAD) == 0
+        await start(store, [claimed], NOW + 1)
+        assert (await store.counts()).by_queue == {
+            "a": {"queued": 1, "running": 2},
+            "b": {"pending": 1},
+        }
 
     async def test_prune_deletes_old_completed_and_dead_tasks_separately(
         self, store: Store

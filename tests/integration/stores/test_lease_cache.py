@@ -1,5 +1,5 @@
 """finish and the tasks a store leased: the SQL stores keep the tasks they claimed and, when
-one finishes, read back only its lease columns. What finish returns and stores must be
+one starts or finishes, read back only its lease columns. What finish returns and stores must be
 what a fresh read of the row would give, whatever happened to the task meanwhile: progress,
 a cancel, a lost and re-taken lease, another store object (node) on the same database.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path
+from tests.integration.stores.kit import BOOM, LEASE, NOW, S, fields, path, run, started
 
 from trellis_actors.lifecycle import Task
 from trellis_actors.stores import NewTask, Outcome, Store, open_store
@@ -27,9 +27,15 @@ FINISH_CHANGES = frozenset(
 
 
 async def claimed(store: Store, count: int, now: float = NOW, owner: str = "w1") -> list[Task]:
-    moves = await store.claim(None, count, owner, now + LEASE, now)
-    assert len(moves) == count
-    return [move.task for move in moves]
+    """``count`` tasks claimed and started at ``now``: running."""
+    return await run(store, count, now, owner)
+
+
+async def leased(store: Store, count: int, now: float = NOW, owner: str = "w1") -> list[Task]:
+    """``count`` tasks claimed at ``now``, not started: queued under ``owner``'s lease."""
+    tasks = await store.claim(None, count, owner, now + LEASE, now)
+    assert len(tasks) == count
+    return tasks
 
 
 def done(task: Task, **outcome: Any) -> Outcome:
@@ -61,7 +67,7 @@ async def test_finish_keeps_the_progress_set_while_running(store: Store) -> None
 
 
 async def test_a_new_attempt_does_not_finish_with_the_last_ones_progress(store: Store) -> None:
-    """Progress of attempt 1 (kept while retrying) is cleared by the next claim, and the
+    """Progress of attempt 1 (kept while retrying) is cleared by the next start, and the
     finish of attempt 2 shows attempt 2's progress only."""
     await store.enqueue([NewTask("echo", None)], NOW)
     (first,) = await claimed(store, 1)
@@ -112,6 +118,43 @@ async def test_an_outcome_of_a_stale_attempt_is_ignored(store: Store) -> None:
     assert path(moves) == [(S.RUNNING, S.COMPLETED)]
     assert (moves[0].task.result, moves[0].task.attempt) == ("fresh", 2)
     assert fields(await store.get(old.id)) == fields(moves[0].task)
+
+
+async def test_the_started_task_is_the_claimed_task_moved(store: Store) -> None:
+    """Field by field, the started task is the claimed task as get() read it (after a
+    heartbeat moved its lease on), but for what a start changes; and its outcome, reported
+    in the same call, finishes that task."""
+    await store.enqueue(
+        [NewTask("report", {"rows": [1, None]}, queue="reports", priority=3, timeout=2.5)], NOW
+    )
+    (task,) = await leased(store, 1)
+    await store.set_progress(task.id, 0.5, "not running: ignored", NOW + 1)
+    assert await store.heartbeat([task.id], "w1", NOW + 500) == {task.id}
+    waiting = fields(await store.get(task.id))
+    assert (waiting["status"], waiting["lease_expires_at"]) == (S.QUEUED, NOW + 500)
+
+    (move,) = await store.finish([started(task, NOW + 6)], NOW + 7)
+    running = fields(move.task)
+    changes = {"status", "attempt", "started_at", "updated_at"}
+    assert {name: running[name] for name in changes} == {
+        "status": S.RUNNING,
+        "attempt": 1,
+        "started_at": NOW + 6,
+        "updated_at": NOW + 6,
+    }
+    assert {name: running[name] for name in set(running) - changes} == {
+        name: waiting[name] for name in set(waiting) - changes
+    }
+    assert fields(await store.get(task.id)) == running
+
+    outcomes = [done(move.task, status=S.RUNNING), done(move.task, result="ok")]
+    (end,) = await store.finish(outcomes, NOW + 8)  # a second start is ignored
+    assert (end.task.status, end.task.started_at, end.task.lease_owner) == (
+        S.COMPLETED,
+        NOW + 6,
+        None,
+    )
+    assert fields(await store.get(task.id)) == fields(end.task)
 
 
 async def test_the_finished_task_is_the_running_task_moved(store: Store) -> None:
@@ -254,6 +297,24 @@ async def test_a_lease_another_node_recovered_is_not_finished_stale(shared_url: 
         ]  # fmt: skip
 
 
+async def test_a_run_another_node_recovered_and_claimed_is_not_finished(shared_url: str) -> None:
+    """A's run of attempt 1 expires; B recovers it and claims it again under the same owner
+    name, not yet started: the row has A's owner and attempt but is queued, so A's leased
+    copy (running) is stale, and A's outcome of attempt 1 is ignored."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": 1})], NOW)
+        (old,) = await claimed(a, 1, owner="node-a")
+        assert path(await b.recover_expired(NOW + LEASE)) == [(S.RUNNING, S.RETRYING)]
+        await b.promote_due(NOW + LEASE, 10)
+        (again,) = await leased(b, 1, NOW + LEASE + 1, owner="node-a")
+        assert (again.status, again.attempt, again.lease_owner) == (S.QUEUED, 1, "node-a")
+
+        assert await a.finish([done(old, result="stale")], NOW + LEASE + 2) == []
+        assert fields(await a.get(old.id)) == fields(again)
+        (move,) = await a.finish([started(again, NOW + LEASE + 3)], NOW + LEASE + 3)
+        assert (move.task.status, move.task.attempt) == (S.RUNNING, 2)
+
+
 async def test_progress_another_node_wrote_is_kept_at_finish(shared_url: str) -> None:
     """A's leased copy is current in lease and attempt, but B wrote the task's progress
     (and renewed its lease) meanwhile: A's finish carries B's progress, as a fresh read
@@ -272,6 +333,51 @@ async def test_progress_another_node_wrote_is_kept_at_finish(shared_url: str) ->
         assert stored is not None
         assert fields(stored) == fields(move.task)
         assert (stored.progress, stored.progress_message) == (0.5, "half")
+
+
+async def test_a_claim_another_node_heartbeat_starts_with_that_lease(shared_url: str) -> None:
+    """A leased a claimed task; B renewed the lease (the same owner, as after a restart of
+    A's store object): A's start carries B's expiry, as a fresh read would."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": 1})], NOW)
+        (task,) = await leased(a, 1, owner="node-a")
+        assert task.id in a._logic._leased  # type: ignore[attr-defined]  # the path under test
+        assert await b.heartbeat([task.id], "node-a", NOW + 600) == {task.id}
+
+        (move,) = await a.finish([started(task, NOW + 1)], NOW + 1)
+        assert (move.task.status, move.task.lease_expires_at) == (S.RUNNING, NOW + 600)
+        assert fields(await b.get(task.id)) == fields(move.task)
+
+
+async def test_a_claim_another_node_took_over_is_not_started(shared_url: str) -> None:
+    """A's claim expires unstarted; B recovers it (no event) and claims it: A's start is
+    ignored and forgotten, B's start applies to the row as it is."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": 1})], NOW)
+        (old,) = await leased(a, 1, owner="node-a")
+        assert await b.recover_expired(NOW + LEASE) == []
+        (fresh,) = await leased(b, 1, NOW + LEASE + 1, owner="node-b")
+        assert (fresh.id, fresh.attempt, fresh.status) == (old.id, 0, S.QUEUED)
+
+        assert await a.finish([started(old, NOW + LEASE + 2)], NOW + LEASE + 2) == []
+        assert old.id not in a._logic._leased  # type: ignore[attr-defined]
+        (move,) = await b.finish([started(fresh, NOW + LEASE + 4)], NOW + LEASE + 4)
+        assert (move.task.lease_owner, move.task.attempt) == ("node-b", 1)
+        assert fields(await a.get(old.id)) == fields(move.task)
+        assert await statuses(a, old.id) == [S.PENDING, S.QUEUED, S.RUNNING]
+
+
+async def test_a_claim_another_node_cancelled_is_not_started(shared_url: str) -> None:
+    """A claims, B cancels, A reports the start (and the outcome): ignored."""
+    async with two_nodes(shared_url) as (a, b):
+        await a.enqueue([NewTask("echo", {"n": 1})], NOW)
+        (task,) = await leased(a, 1, owner="node-a")
+        assert path([await b.cancel(task.id, NOW + 1)]) == [(S.QUEUED, S.CANCELLED)]
+        reports = [started(task, NOW + 2), Outcome(task.id, "node-a", 1, S.COMPLETED)]
+        assert await a.finish(reports, NOW + 2) == []
+        stored = await a.get(task.id)
+        assert stored is not None
+        assert (stored.status, stored.lease_owner, stored.attempt) == (S.CANCELLED, None, 0)
 
 
 async def test_leases_lost_to_another_node_are_forgotten(shared_url: str) -> None:

@@ -10,11 +10,52 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.integration.stores.kit import LEASE, NOW, S, path
 
+from trellis_actors import _ids
 from trellis_actors.errors import ConfigurationError
-from trellis_actors.stores import _sql, postgres, sqlite
+from trellis_actors.lifecycle import Task
+from trellis_actors.stores import Outcome, _sql, open_store, postgres, sqlite
+from trellis_actors.stores._sqllogic import TaskLogic
 
-ALL = [1, 2]  # every migration version, in order
+ALL = [1, 2, 3]  # every migration version, in order
+
+
+def rows_at_0002() -> dict[str, Task]:
+    """Tasks as a database at migration 2 holds them: then a claim made a task running at
+    once, so every leased task is running. One runs under a live lease, one under a lease
+    that expired (its node died), one waits in the queue."""
+
+    def task(status: S, **fields: Any) -> Task:
+        return Task(_ids.new_id(), "echo", "default", {"n": 1}, status, created_at=NOW, **fields)
+
+    running = {"attempt": 1, "queued_at": NOW, "started_at": NOW, "updated_at": NOW}
+    return {
+        "live": task(S.RUNNING, lease_owner="old", lease_expires_at=NOW + LEASE, **running),
+        "dead node": task(S.RUNNING, lease_owner="gone", lease_expires_at=NOW - 1, **running),
+        "queued": task(S.QUEUED, queued_at=NOW, updated_at=NOW),
+    }
+
+
+async def check_upgraded(url: str, tasks: dict[str, Task]) -> None:
+    """The upgraded store works on the rows it found: only the queued task is claimed
+    (and stays queued), the live lease's outcome applies, the dead node's task retries."""
+    store = open_store(url)
+    await store.open()
+    try:
+        (claimed,) = await store.claim(None, 10, "new", NOW + LEASE, NOW)
+        assert (claimed.id, claimed.status, claimed.attempt) == (tasks["queued"].id, S.QUEUED, 0)
+        live = tasks["live"]
+        assert await store.heartbeat([live.id], "old", NOW + 2 * LEASE) == {live.id}
+        done = await store.finish([Outcome(live.id, "old", 1, S.COMPLETED, result=1)], NOW)
+        assert path(done) == [(S.RUNNING, S.COMPLETED)]
+        recovered = await store.recover_expired(NOW)
+        assert [move.task.id for move in recovered] == [tasks["dead node"].id]
+        assert path(recovered) == [(S.RUNNING, S.RETRYING)]
+        counts = (await store.counts()).by_queue
+        assert counts == {"default": {"completed": 1, "queued": 1, "retrying": 1}}
+    finally:
+        await store.close()
 
 
 def _normalized(statement: str | None) -> str | None:
@@ -93,15 +134,36 @@ class TestSqliteMigrations:
             assert sqlite.migrate(by_schema) == []  # nothing left to do
 
     def test_an_older_database_is_brought_up_to_date(self, tmp_path: Path) -> None:
-        """A database at migration 1 gets only migration 2, and keeps its tasks."""
+        """A database at migration 1 gets only the migrations after it."""
         with self._open(tmp_path / "a.db") as old, self._open(tmp_path / "b.db") as fresh:
             old.execute(_sql.queries("sqlite")["create_migrations"])
             for statement in _sql.sqlite_statements(_sql.migrations("sqlite")[0].sql):
                 old.execute(statement)
             old.execute("INSERT INTO trellis_migrations VALUES (1, 'initial', 0)")
-            assert sqlite.migrate(old) == [2]
+            assert sqlite.migrate(old) == ALL[1:]
             sqlite.migrate(fresh)
             assert sqlite_catalog(old) == sqlite_catalog(fresh)
+
+    async def test_a_database_with_leased_tasks_is_brought_up_to_date(self, tmp_path: Path) -> None:
+        """A database at migration 2 holding running and queued tasks gets migration 3,
+        keeps every row as it was, and the store then works on them."""
+        q = _sql.queries("sqlite")
+        tasks = rows_at_0002()
+        with self._open(tmp_path / "a.db") as old, self._open(tmp_path / "b.db") as fresh:
+            old.execute(q["create_migrations"])
+            for migration in _sql.migrations("sqlite")[:2]:
+                for statement in _sql.sqlite_statements(migration.sql):
+                    old.execute(statement)
+                params = {"version": migration.version, "name": migration.name}
+                old.execute(q["record_migration"], params | {"applied_at": 0})
+            for task in tasks.values():
+                old.execute(q["insert_task"], TaskLogic.row(task))
+            before = old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall()
+            assert sqlite.migrate(old) == [3]
+            assert old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall() == before
+            sqlite.migrate(fresh)
+            assert sqlite_catalog(old) == sqlite_catalog(fresh)
+        await check_upgraded(f"sqlite:///{tmp_path / 'a.db'}", tasks)
 
     def test_a_newer_database_is_refused(self, tmp_path: Path) -> None:
         """A database migrated by a newer Trellis is not touched."""
@@ -129,6 +191,29 @@ class TestPostgresMigrations:
             conn.execute(queries["record_migration"], {"version": 1, "name": "initial"})
         assert postgres.migrate_sync(pg_empty_url) == ALL[1:]
         assert postgres_catalog(pg_empty_url) == postgres_catalog(pg_url)
+
+    async def test_a_database_with_leased_tasks_is_brought_up_to_date(
+        self, pg_empty_url: str, pg_url: str
+    ) -> None:
+        """A database at migration 2 holding running and queued tasks gets migration 3,
+        keeps every row as it was, and the store then works on them."""
+        queries = _sql.queries("postgres")
+        tasks = rows_at_0002()
+        select = "SELECT * FROM trellis_tasks ORDER BY id"
+        with psycopg.connect(pg_empty_url) as conn:
+            conn.execute(queries["create_migrations"])
+            for migration in _sql.migrations("postgres")[:2]:
+                conn.execute(migration.sql)
+                params = {"version": migration.version, "name": migration.name}
+                conn.execute(queries["record_migration"], params)
+            for task in tasks.values():
+                conn.execute(queries["insert_task"], TaskLogic.row(task))
+            before = conn.execute(select).fetchall()
+        assert postgres.migrate_sync(pg_empty_url) == [3]
+        assert postgres_catalog(pg_empty_url) == postgres_catalog(pg_url)
+        with psycopg.connect(pg_empty_url) as conn:
+            assert conn.execute(select).fetchall() == before
+        await check_upgraded(pg_empty_url, tasks)
 
     def test_nodes_starting_together_migrate_once(self, pg_empty_url: str) -> None:
         """Under the advisory lock one node migrates and the others find nothing to do."""

@@ -70,6 +70,13 @@ class Wakeups:
         self._event = trio.Event()
 
 
+async def store_tasks(store: PostgresStore) -> list[Task]:
+    """Every task in the store (a few hundred at most)."""
+    page = await store.list_tasks(TaskFilter(), 1000, None)
+    assert page.next_cursor is None
+    return page.items
+
+
 @asynccontextmanager
 async def watching(store: PostgresStore) -> AsyncIterator[Wakeups]:
     wakeups = Wakeups()
@@ -121,9 +128,29 @@ class TestWatch:
             await theirs.promote_due(NOW + 10, 10)
             await woken.next()
             (claimed,) = await theirs.claim(None, 1, "w", NOW + 60, NOW + 11)
-            outcome = Outcome(claimed.task.id, "w", 1, TaskStatus.RETRYING, retry_at=NOW + 20)
+            outcome = Outcome(claimed.id, "w", 1, TaskStatus.RETRYING, retry_at=NOW + 20)
             await theirs.finish([outcome], NOW + 12)
             await woken.next()
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a claimed task released or recovered makes no move, and only moves notify",
+    )
+    @pytest.mark.parametrize("give_back", ["release", "recover_expired"])
+    async def test_a_claim_given_back_wakes_the_watcher(self, pg_url: str, give_back: str) -> None:
+        """A claimed task that another node releases, or whose lease it recovers, is work
+        ready again: the watcher hears of it, as it did when such a task was running."""
+        async with opened(pg_url) as mine, opened(pg_url) as theirs, watching(mine) as woken:
+            await theirs.enqueue([NewTask("echo", 1)], NOW)
+            await woken.next()
+            (claimed,) = await theirs.claim(None, 1, "w", NOW + 60, NOW)
+            if give_back == "release":
+                assert await theirs.release([claimed.id], "w", NOW + 1) == []
+            else:
+                assert await theirs.recover_expired(NOW + 60) == []
+            with trio.move_on_after(2):
+                await woken.next()
+            assert woken.calls == 2
 
     async def test_notifications_name_their_sender(self, pg_url: str) -> None:
         """NOTIFY carries the sending store's origin, which its own watch() ignores."""
@@ -131,7 +158,9 @@ class TestWatch:
             with psycopg.connect(pg_url, autocommit=True) as listener:
                 listener.execute("LISTEN trellis_work")
                 await store.enqueue([NewTask("echo", 1)], NOW)
-                await store.claim(None, 1, "w", NOW + 60, NOW)  # nothing becomes ready: silent
+                (task,) = await store.claim(None, 1, "w", NOW + 60, NOW)  # nothing new: silent
+                start = Outcome(task.id, "w", 1, TaskStatus.RUNNING)
+                await store.finish([start], NOW)  # nor does a start
                 notes = list(listener.notifies(timeout=0.5))
         assert [(n.channel, n.payload) for n in notes] == [("trellis_work", store._origin)]
 
@@ -221,15 +250,18 @@ class TestConnections:
             await a.enqueue([NewTask("echo", i) for i in range(200)], NOW)
 
             async def drain(name: str, store: PostgresStore) -> None:
-                while moves := await store.claim(None, 7, name, NOW + 60, NOW):
-                    claimed[name] += [move.task.id for move in moves]
+                while tasks := await store.claim(None, 7, name, NOW + 60, NOW):
+                    claimed[name] += [task.id for task in tasks]
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(drain, "a", a)
                 nursery.start_soon(drain, "b", b)
             everything = claimed["a"] + claimed["b"]
             assert len(everything) == len(set(everything)) == 200
-            assert (await a.counts()).total(TaskStatus.RUNNING) == 200
+            for name, store in (("a", a), ("b", b)):
+                mine = [task.id for task in await store_tasks(store) if task.lease_owner == name]
+                assert sorted(mine) == sorted(claimed[name])
+            assert (await a.counts()).total(TaskStatus.QUEUED) == 200
 
     async def test_a_cursor_must_be_a_task_id(self, pg_url: str) -> None:
         """Task ids are UUIDs here; any other cursor is a validation error."""
@@ -249,7 +281,10 @@ class TestConnections:
 class TestClaimPlan:
     @pytest.mark.parametrize(
         ("query", "params"),
-        [("claim_any", {"limit": 32}), ("claim_queue", {"queue": "default", "limit": 32})],
+        [
+            ("claim_any", {"limit": 32, "exclude": ["slow"]}),
+            ("claim_queue", {"queue": "default", "limit": 32, "exclude": []}),
+        ],
     )
     async def test_a_claim_walks_the_index_before_any_analyze(
         self, pg_url: str, query: str, params: dict[str, Any]

@@ -176,6 +176,7 @@ class TestQueryPlans:
                 "id": "x",
                 "key": "k",
                 "ids": json.dumps(["x"]),
+                "exclude": json.dumps(["slow", "busy"]),
             }
             query = _sql.queries("sqlite")[name]
             plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
@@ -212,14 +213,22 @@ class TestCountsKeptInMemory:
             new = [NewTask("echo", n, queue=("a" if n % 2 else "b")) for n in range(12)]
             await store.enqueue(new, 1.0)
             await agree()
-            claimed = [m.task for m in await store.claim(None, 6, "me", 100.0, 2.0)]
+            claimed = await store.claim(None, 8, "me", 100.0, 2.0)
+            await agree()
+            starts = [Outcome(t.id, "me", 1, S.RUNNING) for t in claimed[:3]]
+            await store.finish(starts, 2.5)
             await agree()
             outcomes = [
-                Outcome(t.id, "me", t.attempt, S.FAILED if i % 3 else S.COMPLETED)
-                for i, t in enumerate(claimed)
+                Outcome(t.id, "me", 1, S.FAILED if i % 3 else S.COMPLETED)
+                for i, t in enumerate(claimed[:6])
             ]
             moves = await store.finish(outcomes, 3.0)
             await agree()
+            assert await store.release([claimed[6].id], "me", 3.5) == []  # back, unmoved
+            await agree()
+            assert await store.recover_expired(100.0) == []  # claimed[7]: back, unmoved
+            await agree()
+            assert (await store.counts()).total(S.QUEUED) == 6
             (waiting,) = (await store.list_tasks(TaskFilter(status=S.QUEUED), 1, None)).items
             await store.cancel(waiting.id, 4.0)
             await agree()

@@ -90,8 +90,8 @@ def batches(items: list[Any], sizes: tuple[int, ...] = (7, 1, 64, 3, 257, 16, 5)
 
 @pytest.mark.parametrize("count", [1, 3, 5, 17, 257, 337, 1000])
 async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int) -> None:
-    """Enqueue, promote, claim and finish ``count`` tasks in batches: every task and every
-    event is stored once, exactly as made."""
+    """Enqueue, promote, claim, start and finish ``count`` tasks in batches: every task and
+    every event is stored once, exactly as made."""
     store = SqliteStore(f"sqlite:///{tmp_path / 'tasks.db'}")
     await store.open()
     try:
@@ -138,15 +138,31 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
         assert {move.task.id for move in promoted} == delayed
         claimed = await store.claim(None, count, "w1", NOW + 60 + LEASE, NOW + 60)
         assert len(claimed) == count
-        assert {move.task.id for move in claimed} == {s.task.id for s in submitted}
-        for move in claimed:
-            assert dataclasses.asdict(await store.get(move.task.id)) == dataclasses.asdict(
-                move.task
-            )
+        assert {task.id for task in claimed} == {s.task.id for s in submitted}
+        for task in claimed:
+            assert task.status is S.QUEUED and task.lease_owner == "w1"
+            stored = await store.get(task.id)
+            assert stored is not None
+            assert dataclasses.asdict(stored) == dataclasses.asdict(task)
+
+        # Starts in batches of odd sizes, each at its own time.
+        running: list[Task] = []
+        for number, chunk in enumerate(batches(claimed, (5, 64, 1, 257, 3))):
+            starts = [
+                Outcome(task.id, "w1", 1, S.RUNNING, started_at=NOW + 61 + number / 8)
+                for task in chunk
+            ]
+            moves = await store.finish(starts, NOW + 70)
+            assert [move.task.id for move in moves] == [task.id for task in chunk]
+            running += [move.task for move in moves]
+        for task in running:
+            stored = await store.get(task.id)
+            assert stored is not None
+            assert dataclasses.asdict(stored) == dataclasses.asdict(task)
 
         # Outcomes in batches of odd sizes; each result is the task's own payload.
         finished: dict[str, Task] = {}
-        for number, chunk in enumerate(batches([move.task for move in claimed])):
+        for number, chunk in enumerate(batches(running)):
             outcomes = [
                 Outcome(task.id, "w1", 1, S.COMPLETED, result=task.payload) for task in chunk
             ]
@@ -155,6 +171,7 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
             finished.update((move.task.id, move.task) for move in moves)
         assert len(finished) == count
 
+        started_at = {task.id: task.started_at for task in running}
         for new, (task, _) in zip(news, submitted, strict=True):
             done = finished[task.id]
             stored = await store.get(task.id)
@@ -167,7 +184,7 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
             assert history(await store.events(task.id)) == [
                 (task.id, None, S.PENDING, NOW, 0, None),
                 (task.id, S.PENDING, S.QUEUED, queued_at, 0, None),
-                (task.id, S.QUEUED, S.RUNNING, NOW + 60, 1, None),
+                (task.id, S.QUEUED, S.RUNNING, started_at[task.id], 1, None),
                 (task.id, S.RUNNING, S.COMPLETED, done.finished_at, 1, None),
             ]
         assert (await store.counts()).total(S.COMPLETED) == count
@@ -177,7 +194,8 @@ async def test_batches_of_any_size_read_back_exactly(tmp_path: Path, count: int)
 
 async def test_a_batch_of_mixed_moves_writes_each_once(tmp_path: Path) -> None:
     """One finish call whose 337 outcomes end in every way (completed, retrying, failed
-    and dead, cancelled) writes 337 task rows and one or two events each."""
+    and dead, cancelled), some for tasks whose start it records too, writes 337 task rows
+    and one to three events each."""
     store = SqliteStore(f"sqlite:///{tmp_path / 'tasks.db'}")
     await store.open()
     try:
@@ -185,7 +203,10 @@ async def test_a_batch_of_mixed_moves_writes_each_once(tmp_path: Path) -> None:
         submitted, _ = await store.enqueue(
             [NewTask("echo", {"i": i}, dead_letter=i % 8 != 3) for i in range(count)], NOW
         )
-        claimed = [m.task for m in await store.claim(None, count, "w1", NOW + LEASE, NOW)]
+        claimed = await store.claim(None, count, "w1", NOW + LEASE, NOW)
+        # Every third task's start is recorded first; the others start with their outcome.
+        early = [task for task in claimed if task.payload["i"] % 3 == 0]
+        await store.finish([Outcome(t.id, "w1", 1, S.RUNNING) for t in early], NOW + 1)
         boom = TaskError("ValueError", "boom", "Traceback …")
         ends = [S.COMPLETED, S.RETRYING, S.FAILED, S.CANCELLED]
         outcomes = []
@@ -200,11 +221,14 @@ async def test_a_batch_of_mixed_moves_writes_each_once(tmp_path: Path) -> None:
                     result=task.payload if status is S.COMPLETED else None,
                     error=boom if status in (S.RETRYING, S.FAILED) else None,
                     retry_at=NOW + 30 if status is S.RETRYING else None,
+                    started_at=NOW + 2,
                 )
             )
         moves = await store.finish(outcomes, NOW + 5)
         latest = {move.task.id: move.task for move in moves}
         assert len(latest) == count
+        histories = [await store.events(task.id) for task in claimed]
+        assert len(moves) == sum(len(events) - 2 for events in histories) - len(early)
         for (task, _), i in zip(submitted, range(count), strict=True):
             stored = await store.get(task.id)
             assert stored is not None
@@ -215,6 +239,7 @@ async def test_a_batch_of_mixed_moves_writes_each_once(tmp_path: Path) -> None:
                 expected.append(S.DEAD)
             assert [e.to_status for e in await store.events(task.id)] == expected
             assert stored.status is expected[-1]
+            assert stored.started_at == (NOW + 1 if i % 3 == 0 else NOW + 2)
             if end is S.RETRYING:
                 assert (stored.run_at, stored.error) == (NOW + 30, boom)
             elif end is S.COMPLETED:
