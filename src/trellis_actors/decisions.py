@@ -39,6 +39,18 @@ class Outcome:
     started_at: float | None = None  # when the handler started (store clock)
 
 
+#: What a lease holder may report: a start, or how the attempt ended.
+_REPORTED = frozenset(
+    {
+        TaskStatus.RUNNING,
+        TaskStatus.COMPLETED,
+        TaskStatus.RETRYING,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+    }
+)
+
+
 class Change(NamedTuple):
     """The task as it must now be stored, and the moves (events) that led there."""
 
@@ -71,7 +83,7 @@ def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
     attempt ended. An outcome that arrives before its start was recorded starts the task
     first (at ``outcome.started_at``). Reports of anyone else, or of another attempt, change
     nothing."""
-    if not holds(task, outcome.owner):
+    if outcome.status not in _REPORTED or not holds(task, outcome.owner):
         return None
     moves: list[Transition] = []
     if task.status is TaskStatus.QUEUED:
@@ -94,9 +106,13 @@ def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
         return Change(task, moves)
     detail = None if outcome.error is None else outcome.error.message
     changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
-    if outcome.status is TaskStatus.RETRYING:
-        changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
-    moves.append(transition(task, outcome.status, at=now, detail=detail, **changes))
+    status = outcome.status
+    if status is TaskStatus.RETRYING:
+        if task.attempt >= task.max_attempts:
+            status = TaskStatus.FAILED  # no attempt is left to retry
+        else:
+            changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
+    moves.append(transition(task, status, at=now, detail=detail, **changes))
     return _dead_letter(moves, now)
 
 

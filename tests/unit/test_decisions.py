@@ -183,6 +183,12 @@ class TestSettle:
         at_once = decisions.settle(running(), Outcome("t1", "w1", 1, S.RETRYING), NOW)
         assert at_once is not None and at_once.task.run_at == NOW
 
+    def test_a_retry_of_the_last_attempt_fails(self) -> None:
+        """A retry asked for when no attempt is left fails the task (and dead-letters)."""
+        last = running(attempt=3, max_attempts=3)
+        change = decisions.settle(last, Outcome("t1", "w1", 3, S.RETRYING, error=BOOM), NOW)
+        assert moves(change) == [(S.RUNNING, S.FAILED), (S.FAILED, S.DEAD)]
+
     def test_a_failure_without_dead_lettering_stays_failed(self) -> None:
         """Failed, and no further, when the task does not dead-letter."""
         change = decisions.settle(running(dead_letter=False), Outcome("t1", "w1", 1, S.FAILED), NOW)
@@ -207,6 +213,9 @@ class TestSettle:
             (make_task(S.PENDING, lease_owner="w1"), "w1", 1, S.RUNNING),  # not held
             (make_task(S.RETRYING, attempt=1), "w1", 1, S.COMPLETED),
             (make_task(S.CANCELLED, attempt=1), "w1", 1, S.COMPLETED),
+            (running(), "w1", 1, S.QUEUED),  # not a report a lease holder can make
+            (claimed(), "w1", 1, S.PENDING),
+            (running(), "w1", 1, S.DEAD),
         ],
     )
     def test_reports_that_do_not_apply_change_nothing(

@@ -132,10 +132,6 @@ class TestWatch:
             await theirs.finish([outcome], NOW + 12)
             await woken.next()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a claimed task released or recovered makes no move, and only moves notify",
-    )
     @pytest.mark.parametrize("give_back", ["release", "recover_expired"])
     async def test_a_claim_given_back_wakes_the_watcher(self, pg_url: str, give_back: str) -> None:
         """A claimed task that another node releases, or whose lease it recovers, is work
