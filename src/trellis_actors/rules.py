@@ -13,6 +13,7 @@ the rule; an id that cannot name anything raises the not-found error of its kind
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -53,6 +54,8 @@ MAX_EVERY = MAX_DELAY
 MAX_JSON_DEPTH = 64
 #: Largest payload or result, as compact UTF-8 JSON.
 MAX_JSON_BYTES = 1024 * 1024
+#: Longest integer in a payload or result (Python prints at most 4,300 digits by default).
+MAX_JSON_INT_DIGITS = 4000
 #: Most tasks a listing returns at once.
 MAX_PAGE = 1000
 #: Longest ISO 8601 text, cron expression and time zone name.
@@ -94,7 +97,7 @@ def check_text(value: Any, field: str, max_length: int = MAX_NAME_LENGTH) -> str
             f"{field} must be a non-empty string of at most {max_length} characters",
             field=field,
         )
-    if _UNSTORABLE.search(value) is not None:
+    if not _storable(value):
         raise ValidationError(f"{field}: {_bad_text(value)}", field=field)
     return value
 
@@ -178,6 +181,8 @@ def resolve_run_at(delay: Any, run_at: Any, now: float) -> float | None:
 # -- JSON ---------------------------------------------------------------------------------
 
 
+_BIG_INT = 10**MAX_JSON_INT_DIGITS
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _TOO_DEEP = f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"
 
 
@@ -190,38 +195,64 @@ class _Refused(Exception):
         self.path: list[str] = []
 
 
-def _walk(value: Any, depth: int) -> None:
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value) is not None:
+#: JSON's types as Python gives them; subclasses (a StrEnum, say) count as their base.
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+_JSON_BASES = (str, bool, int, float, dict, list, tuple)
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text if text.isascii() else _UNSTORABLE.search(text) is None
+
+
+def _walk(value: Any, depth: int) -> int:
+    """Check ``value``; returns a bound on the length of its compact JSON (in UTF-8 bytes:
+    no character takes more than six, as an escape)."""
+    # Called once per value of every payload: dispatch on the exact type first.
+    kind: type = type(value)
+    if kind not in _JSON_TYPES:
+        kind = next((base for base in _JSON_BASES if isinstance(value, base)), kind)
+        if kind not in _JSON_TYPES:
+            raise _Refused(f"{type(value).__name__} is not a JSON type")
+    if kind is str:
+        if not _storable(value):
             raise _Refused(_bad_text(value))
-    elif value is None or isinstance(value, bool | int):
-        pass
-    elif isinstance(value, float):
+        return 6 * len(value) + 2
+    if kind is int:
+        if not -_BIG_INT < value < _BIG_INT:
+            raise _Refused(f"integers may have at most {MAX_JSON_INT_DIGITS} digits")
+        digits: int = value.bit_length() // 3 + 2
+        return digits
+    if kind is float:
         if not math.isfinite(value):
             raise _Refused(f"numbers must be finite, not {value!r}")
-    elif isinstance(value, dict | list | tuple):
+        return 24
+    if kind is dict:
         if depth >= MAX_JSON_DEPTH:
             raise _Refused(_TOO_DEEP)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                try:
-                    if not isinstance(key, str):
-                        raise _Refused(f"object keys must be strings, not {key!r}")
-                    if _UNSTORABLE.search(key) is not None:
-                        raise _Refused(_bad_text(key, "object keys"))
-                    _walk(item, depth + 1)
-                except _Refused as refused:
-                    refused.path.append(f"[{key!r}]")
-                    raise
-        else:
-            for index, item in enumerate(value):
-                try:
-                    _walk(item, depth + 1)
-                except _Refused as refused:
-                    refused.path.append(f"[{index}]")
-                    raise
-    else:
-        raise _Refused(f"{type(value).__name__} is not a JSON type")
+        size = 2
+        for key, item in value.items():
+            try:
+                if not isinstance(key, str):
+                    raise _Refused(f"object keys must be strings, not {key!r}")
+                if not _storable(key):
+                    raise _Refused(_bad_text(key, "object keys"))
+                size += 6 * len(key) + 4 + _walk(item, depth + 1)
+            except _Refused as refused:
+                refused.path.append(f"[{key!r}]")
+                raise
+        return size
+    if kind is list or kind is tuple:
+        if depth >= MAX_JSON_DEPTH:
+            raise _Refused(_TOO_DEEP)
+        size = 2
+        for index, item in enumerate(value):
+            try:
+                size += _walk(item, depth + 1) + 1
+            except _Refused as refused:
+                refused.path.append(f"[{index}]")
+                raise
+        return size
+    return 5  # true, false, null
 
 
 def _bad_text(text: str, what: str = "strings") -> str:
@@ -240,16 +271,13 @@ def check_json(value: Any, field: str) -> None:
     if value is None:
         return
     try:
-        _walk(value, 0)
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        bound = _walk(value, 0)
     except _Refused as refused:
         where = f" (at {field}{''.join(reversed(refused.path))})" if refused.path else ""
         raise ValidationError(
             f"{field} must be JSON-serialisable: {refused.problem}{where}", field=field
         ) from None
-    except ValueError as exc:  # an integer of more digits than Python will print
-        raise ValidationError(f"{field} must be JSON-serialisable: {exc}", field=field) from None
-    if len(text) * 4 > MAX_JSON_BYTES and len(text.encode()) > MAX_JSON_BYTES:
+    if bound > MAX_JSON_BYTES and len(_COMPACT.encode(value).encode()) > MAX_JSON_BYTES:
         raise ValidationError(
             f"{field} must be at most {MAX_JSON_BYTES} bytes as JSON", field=field
         )
@@ -272,11 +300,18 @@ def parse_json(text: str, field: str) -> Any:
 # -- tasks --------------------------------------------------------------------------------
 
 
+@functools.cache
+def _task_class() -> type[NewTask]:
+    """``NewTask``, imported on first use: ``stores.base`` imports ``scheduling.model``,
+    which imports this module."""
+    from .stores.base import NewTask
+
+    return NewTask
+
+
 def new_task(app: App, type: Any, payload: Any = None, *, now: float, **fields: Any) -> NewTask:
     """Check one submission and resolve its defaults against ``app``'s task types; ``now``
     is when a ``delay`` starts. Raises ValidationError (or UnknownTaskType)."""
-    from .stores.base import NewTask  # stores.base imports scheduling, which imports this
-
     unknown = fields.keys() - SUBMIT_FIELDS
     if unknown:
         name = sorted(unknown)[0]
@@ -296,7 +331,7 @@ def new_task(app: App, type: Any, payload: Any = None, *, now: float, **fields: 
             f"timeout must be > 0 seconds and at most {MAX_TIMEOUT:.0f} (a year)", field="timeout"
         )
     key = fields.get("idempotency_key")
-    return NewTask(
+    return _task_class()(
         type=task_type.name,
         payload=payload,
         queue=queue,
@@ -354,11 +389,7 @@ def check_listing(
 
 def possible_id(value: Any) -> bool:
     """Whether ``value`` could be a task's or a schedule's id (nothing else is looked up)."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_ID_LENGTH
-        and _UNSTORABLE.search(value) is None
-    )
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and _storable(value)
 
 
 def check_task_id(task_id: Any) -> str:
