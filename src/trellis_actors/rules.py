@@ -145,7 +145,7 @@ def parse_time(value: Any, field: str) -> float:
     at: float | None = None
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            at = float(value)
+            at = float(value) if -_BIG_TIME < value < _BIG_TIME else math.inf
         elif isinstance(value, datetime):
             at = (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
         elif isinstance(value, str) and len(value) <= MAX_TIME_TEXT:
@@ -182,6 +182,7 @@ def resolve_run_at(delay: Any, run_at: Any, now: float) -> float | None:
 
 
 _BIG_INT = 10**MAX_JSON_INT_DIGITS
+_BIG_TIME = 2.0**62  # epoch seconds past any time in range, and within a float's
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _TOO_DEEP = f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"
 
@@ -189,9 +190,10 @@ _TOO_DEEP = f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"
 class _Refused(Exception):
     """Why a JSON value was refused, and where (filled in on the way out of the walk)."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, *, located: bool = True) -> None:
         super().__init__(problem)
         self.problem = problem
+        self.located = located  # whether to say where (not for a depth: the path is long)
         self.path: list[str] = []
 
 
@@ -228,7 +230,7 @@ def _walk(value: Any, depth: int) -> int:
         return 24
     if kind is dict:
         if depth >= MAX_JSON_DEPTH:
-            raise _Refused(_TOO_DEEP)
+            raise _Refused(_TOO_DEEP, located=False)
         size = 2
         for key, item in value.items():
             try:
@@ -243,7 +245,7 @@ def _walk(value: Any, depth: int) -> int:
         return size
     if kind is list or kind is tuple:
         if depth >= MAX_JSON_DEPTH:
-            raise _Refused(_TOO_DEEP)
+            raise _Refused(_TOO_DEEP, located=False)
         size = 2
         for index, item in enumerate(value):
             try:
@@ -273,7 +275,8 @@ def check_json(value: Any, field: str) -> None:
     try:
         bound = _walk(value, 0)
     except _Refused as refused:
-        where = f" (at {field}{''.join(reversed(refused.path))})" if refused.path else ""
+        located = refused.path and refused.located
+        where = f" (at {field}{''.join(reversed(refused.path))})" if located else ""
         raise ValidationError(
             f"{field} must be JSON-serialisable: {refused.problem}{where}", field=field
         ) from None
