@@ -70,6 +70,9 @@ EARLIEST_TEXT = "0001-01-02T00:00:00Z"
 LATEST_TEXT = "9999-12-30T00:00:00Z"
 #: A schedule's name: letters, digits and ``_ . : -``.
 SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: An ``every`` written as a duration: ``90``, ``1500ms``, ``30s``, ``5m``, ``2h``, ``1d``.
+DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$"
+MAX_DURATION_TEXT = 32
 #: Text without NUL, as a JSON Schema pattern (the HTTP schemas document the rule with it).
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
@@ -82,7 +85,8 @@ _SCHEDULE_NAME = re.compile(SCHEDULE_NAME_PATTERN)
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: What no store can keep in text: NUL, and surrogates (not Unicode on their own).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(DURATION_PATTERN)
+_BIG_TIME = 2.0**62  # epoch seconds past any time in range, and within a float's
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -182,7 +186,6 @@ def resolve_run_at(delay: Any, run_at: Any, now: float) -> float | None:
 
 
 _BIG_INT = 10**MAX_JSON_INT_DIGITS
-_BIG_TIME = 2.0**62  # epoch seconds past any time in range, and within a float's
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _TOO_DEEP = f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"
 
@@ -429,7 +432,11 @@ def parse_every(value: Any) -> float:
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             seconds = float(value)
-        elif isinstance(value, str) and (match := _DURATION.match(value)):
+        elif (
+            isinstance(value, str)
+            and len(value) <= MAX_DURATION_TEXT
+            and (match := _DURATION.match(value))
+        ):
             seconds = float(match.group(1)) * _UNITS[match.group(2)]
         else:
             raise ValidationError(

@@ -21,9 +21,11 @@ from pydantic import (
 
 from ..lifecycle import TaskStatus
 from ..rules import (
+    DURATION_PATTERN,
     MAX_ATTEMPTS,
     MAX_CRON_LENGTH,
     MAX_DELAY,
+    MAX_DURATION_TEXT,
     MAX_EVERY,
     MAX_ID_LENGTH,
     MAX_KEY_LENGTH,
@@ -303,7 +305,6 @@ class ReadyOut(BaseModel):
 
 #: A schedule's name, as ``scheduling.define`` checks it.
 SCHEDULE_NAME = SCHEDULE_NAME_PATTERN
-_DURATION = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
 
 
 def _every(value: object) -> float | str:
@@ -321,7 +322,11 @@ Every = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": MIN_EVERY, "maximum": MAX_EVERY},
-                {"type": "string", "pattern": _DURATION, "maxLength": 32},
+                {
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                    "maxLength": MAX_DURATION_TEXT,
+                },
             ]
         }
     ),
