@@ -33,10 +33,22 @@ class Clock:
         return at - self._epoch
 
 
-def iso(at: float | None) -> str | None:
+def moment(at: float | None) -> datetime | None:
+    """``at`` as an aware UTC datetime; None for no time, and for a time ``datetime``
+    cannot hold (years 1 to 9999), such as one an older version let into a store."""
     if at is None:
         return None
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(at, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def iso(at: float | None) -> str | None:
+    """ISO 8601 text in UTC (``…Z``); None for no time or one out of range (see
+    :func:`moment`): a task or schedule holding one still shows, with that time null."""
+    shown = moment(at)
+    return None if shown is None else shown.isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> float:

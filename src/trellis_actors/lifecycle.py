@@ -145,6 +145,24 @@ class Task:
         }
 
 
+@dataclass(slots=True)
+class NewTask:
+    """A task to create, with every default already resolved. Treat it as a value (a
+    plain slots class: one is made per submission, and a frozen one costs twice as much)."""
+
+    type: str
+    payload: Any
+    queue: str = "default"
+    priority: int = 0
+    run_at: float | None = None  # None: due at once
+    max_attempts: int = 3
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    dead_letter: bool = True
+    schedule_id: str | None = None
+    trace_context: dict[str, str] | None = None
+
+
 class TaskEvent(NamedTuple):
     """One move in a task's history. (A named tuple: immutable and cheap to make.)"""
 

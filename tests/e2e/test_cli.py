@@ -104,6 +104,9 @@ class TestExitStatuses:
         [
             ("submit", "echo", "--priority", "high"),
             ("submit", "echo", "--payload", "{not json"),
+            ("submit", "echo", "--payload", "[" * 5000 + "]" * 5000),  # no RecursionError
+            ("submit", "echo", "--payload", '"a\\u0000b"'),
+            ("submit", "echo", "--priority", str(2**31)),
             ("submit", "echo", "--payload", "@/no/such/file.json"),
             ("submit", "echo", "--delay", "-1"),
             ("tasks", "show", "no-such-id"),

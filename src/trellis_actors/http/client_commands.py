@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import rules
+from ..errors import ValidationError
 from ..lifecycle import TERMINAL
 from .client import DEFAULT_URL, EXIT_FAILED, EXIT_USAGE, ApiClient, ClientError
 
@@ -141,9 +143,9 @@ def _payload(text: str | None) -> Any:
                 f"--payload: cannot read {name}: {exc.strerror}", EXIT_USAGE
             ) from None
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ClientError(f"--payload: {source} is not valid JSON: {exc}", EXIT_USAGE) from None
+        return rules.parse_json(text, "payload")  # the server's rules, said before sending
+    except ValidationError as exc:
+        raise ClientError(f"--payload: {source}: {exc}", EXIT_USAGE) from None
 
 
 def submit_command(args: argparse.Namespace) -> int:

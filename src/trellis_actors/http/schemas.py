@@ -7,14 +7,9 @@ friends directly, and the tests check that those match these models.
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,20 +17,41 @@ from pydantic import (
     PlainValidator,
     RootModel,
     WithJsonSchema,
-    field_validator,
 )
 
-from .._time import iso, parse_iso
 from ..lifecycle import TaskStatus
-from ..scheduling.model import parse_every
+from ..rules import (
+    DURATION_PATTERN,
+    MAX_ATTEMPTS,
+    MAX_CRON_LENGTH,
+    MAX_DELAY,
+    MAX_DURATION_TEXT,
+    MAX_EVERY,
+    MAX_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PAGE,
+    MAX_PRIORITY,
+    MAX_TIME_TEXT,
+    MAX_TIMEOUT,
+    MAX_ZONE_LENGTH,
+    MIN_EVERY,
+    MIN_PRIORITY,
+    NO_NUL_PATTERN,
+    SCHEDULE_NAME_PATTERN,
+)
 
 #: Most tasks one ``POST /tasks`` may carry.
 MAX_BATCH = 1000
-#: Bounds that keep every accepted value storable (64-bit columns, datetimes) by every store.
-MAX_INT32 = 2**31 - 1
-MAX_DELAY = 10 * 365 * 24 * 3600.0
-MAX_TIMEOUT = 365 * 24 * 3600.0
-_NO_NUL = r"^[^\x00]*$"
+
+# The bounds come from trellis_actors.rules, which the runtime applies to every request
+# (and to every other way in); here they document the API and refuse the obvious early.
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL_PATTERN)]
+Queue = Name
+Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
+DateTime = Annotated[
+    str, Field(max_length=MAX_TIME_TEXT, json_schema_extra={"format": "date-time"})
+]
 
 
 class _Request(BaseModel):
@@ -45,46 +61,31 @@ class _Request(BaseModel):
 class SubmitTask(_Request):
     """One task to submit. ``null`` for an optional field means its default."""
 
-    type: str = Field(min_length=1, max_length=128, description="A registered task type.")
+    type: Name = Field(description="A registered task type.")
     # Any, not JsonValue: the body was parsed from JSON, so walking it again would only
     # cost time (both document as "any value").
     payload: Any = Field(None, description="Any JSON value; handed to the handler.")
-    queue: str | None = Field(
-        None, min_length=1, max_length=128, pattern=_NO_NUL, description="Default: the type's."
-    )
-    priority: int | None = Field(
-        None, ge=-MAX_INT32, le=MAX_INT32, description="Higher runs first; default 0."
-    )
+    queue: Queue | None = Field(None, description="Default: the type's.")
+    priority: Priority | None = Field(None, description="Higher runs first; default 0.")
     delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="Seconds from now.")
-    run_at: str | None = Field(
+    run_at: DateTime | None = Field(
         None,
-        max_length=64,
-        json_schema_extra={"format": "date-time"},
-        description="ISO 8601 date-time (UTC when no offset is given); not with delay.",
+        description="ISO 8601 date-time (UTC when no offset is given), from year 1 to 9999; "
+        "not with delay.",
     )
-    max_attempts: int | None = Field(None, ge=1, le=1000, description="Default: the type's.")
+    max_attempts: int | None = Field(
+        None, ge=1, le=MAX_ATTEMPTS, description="Default: the type's."
+    )
     timeout: float | None = Field(
         None, gt=0, le=MAX_TIMEOUT, description="Seconds per attempt; default: the type's."
     )
     idempotency_key: str | None = Field(
         None,
         min_length=1,
-        max_length=255,
-        pattern=_NO_NUL,
+        max_length=MAX_KEY_LENGTH,
+        pattern=NO_NUL_PATTERN,
         description="A repeat with the same key returns the existing task (200).",
     )
-
-    @field_validator("run_at")
-    @classmethod
-    def _date_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                iso(parse_iso(value))  # both ways: a time that cannot be shown is refused
-            except (ValueError, OverflowError, OSError):
-                raise ValueError(
-                    "must be an ISO 8601 date-time, such as 2030-01-01T12:00:00Z"
-                ) from None
-        return value
 
 
 SubmitBatch = Annotated[list[SubmitTask], Field(min_length=1, max_length=MAX_BATCH)]
@@ -100,10 +101,12 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: TaskStatus | None = None
-    type: str | None = Field(None, max_length=128)
-    queue: str | None = Field(None, max_length=128)
-    limit: int = Field(50, ge=1, le=1000)
-    cursor: str | None = Field(None, max_length=128, description="A page's next_cursor.")
+    type: Name | None = None
+    queue: Queue | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(
+        None, max_length=MAX_ID_LENGTH, description="A page's next_cursor (a task id)."
+    )
 
 
 class EventsQuery(BaseModel):
@@ -111,8 +114,8 @@ class EventsQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    task_id: str | None = Field(None, max_length=128)
-    type: str | None = Field(None, max_length=128)
+    task_id: str | None = Field(None, max_length=MAX_ID_LENGTH, pattern=NO_NUL_PATTERN)
+    type: Name | None = None
 
 
 # -- responses ------------------------------------------------------------------------
@@ -301,54 +304,15 @@ class ReadyOut(BaseModel):
 # -- schedules ------------------------------------------------------------------------
 
 #: A schedule's name, as ``scheduling.define`` checks it.
-SCHEDULE_NAME = r"^[A-Za-z0-9_.:-]{1,128}$"
-#: Longest interval of an ``every`` schedule (its slots must stay within datetime's range).
-MAX_EVERY = MAX_DELAY
-_DURATION = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+SCHEDULE_NAME = SCHEDULE_NAME_PATTERN
 
 
 def _every(value: object) -> float | str:
-    """Seconds (a number) or a duration text; the scheduler parses it again."""
+    """Seconds (a number) or a duration text, as given: the runtime reads it (and its
+    bounds) with the rules of every other way in."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be seconds (a number) or a duration like '30s', '5m', '2h'")
-    try:
-        seconds = math.inf if value == math.inf else parse_every(value)
-    except ValueError as exc:  # parse_every's ValidationError names the field itself
-        raise ValueError(str(exc).removeprefix("every ")) from None
-    except OverflowError:  # an integer too large for a float
-        seconds = math.inf
-    if seconds > MAX_EVERY:
-        raise ValueError(f"must be at most ten years ({MAX_EVERY:.0f} seconds)")
     return value
-
-
-def _date_time(value: str) -> str:
-    try:
-        iso(parse_iso(value))  # both ways: a time that cannot be shown is refused
-    except (ValueError, OverflowError, OSError):
-        raise ValueError("must be an ISO 8601 date-time, such as 2030-01-01T12:00:00Z") from None
-    return value
-
-
-def _known_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Etc" is a directory
-        raise ValueError(
-            f"unknown timezone {name!r}; use an IANA name like 'Europe/Paris'"
-        ) from None
-    return name
-
-
-def _cron_fires(expression: str) -> str:
-    """A valid expression must also have a next slot ("0 0 30 2 *" has none); what else is
-    wrong with one is for ``scheduling.define`` to say."""
-    if len(expression.split()) == 5 and croniter.is_valid(expression):
-        try:
-            croniter(expression, datetime.now(UTC)).get_next(float)
-        except ValueError:  # croniter's CroniterBadDateError
-            raise ValueError(f"cron expression {expression!r} never fires") from None
-    return expression
 
 
 Every = Annotated[
@@ -357,19 +321,18 @@ Every = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 1, "maximum": MAX_EVERY},
-                {"type": "string", "pattern": _DURATION, "maxLength": 32},
+                {"type": "number", "minimum": MIN_EVERY, "maximum": MAX_EVERY},
+                {
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                    "maxLength": MAX_DURATION_TEXT,
+                },
             ]
         }
     ),
 ]
-Cron = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_cron_fires)]
-TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
-DateTime = Annotated[
-    str, Field(max_length=64, json_schema_extra={"format": "date-time"}), AfterValidator(_date_time)
-]
-Queue = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_NUL)]
-Priority = Annotated[int, Field(ge=-MAX_INT32, le=MAX_INT32)]
+Cron = Annotated[str, Field(min_length=1, max_length=MAX_CRON_LENGTH)]
+TimeZone = Annotated[str, Field(min_length=1, max_length=MAX_ZONE_LENGTH)]
 MisfirePolicy = Literal["skip", "run_once"]
 
 
@@ -377,7 +340,7 @@ def _name(default: Any = ...) -> Any:
     return Field(
         default,
         min_length=1,
-        max_length=128,
+        max_length=MAX_NAME_LENGTH,
         json_schema_extra={"pattern": SCHEDULE_NAME},  # define checks it, and says it better
         description="Unique: 1-128 letters, digits, '_', '.', ':' or '-'.",
     )
@@ -385,7 +348,10 @@ def _name(default: Any = ...) -> Any:
 
 def _task_type(default: Any = ...) -> Any:
     return Field(
-        default, min_length=1, max_length=128, description="The task type each fire submits."
+        default,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="The task type each fire submits.",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import math
 import os
 import socket
@@ -16,8 +15,8 @@ from typing import Any
 import structlog
 import trio
 
-from .. import tracing
-from .._time import Clock, parse_iso
+from .. import rules, tracing
+from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..errors import (
@@ -72,9 +71,7 @@ log = structlog.get_logger("trellis.runtime")
 RELEASE_TIMEOUT = 5.0
 
 #: Fields a submission may carry, besides ``type`` and ``payload``.
-SUBMIT_FIELDS = frozenset(
-    {"queue", "priority", "delay", "run_at", "max_attempts", "timeout", "idempotency_key"}
-)
+SUBMIT_FIELDS = rules.SUBMIT_FIELDS
 
 
 class Runtime:
@@ -230,57 +227,9 @@ class Runtime:
     ) -> NewTask:
         """Validate one submission and resolve its defaults; raises ValidationError.
 
-        ``parsed_json``: the payload was just parsed from JSON (with NaN and infinities
-        refused), so it need not be encoded once more to prove it is JSON."""
-        unknown = fields.keys() - SUBMIT_FIELDS
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(f"unknown field {name!r}", field=name)
-        if not isinstance(type, str):
-            raise ValidationError("type must be a string", field="type")
-        task_type = self.app.get(type)
-        try:
-            if payload is not None and not parsed_json:
-                json.dumps(payload, allow_nan=False)  # NaN and Infinity are not JSON
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValidationError(
-                f"payload must be JSON-serialisable: {exc}", field="payload"
-            ) from None
-        queue = fields.get("queue") or task_type.queue
-        if not isinstance(queue, str) or not queue or len(queue) > 128:
-            raise ValidationError(
-                "queue must be a non-empty string of at most 128 characters", field="queue"
-            )
-        priority = _int(fields.get("priority", 0), "priority")
-        max_attempts = fields.get("max_attempts")
-        max_attempts = (
-            task_type.max_attempts if max_attempts is None else _int(max_attempts, "max_attempts")
-        )
-        if max_attempts < 1:
-            raise ValidationError("max_attempts must be >= 1", field="max_attempts")
-        timeout = fields.get("timeout")
-        if timeout is not None:
-            timeout = _number(timeout, "timeout")
-            if timeout <= 0:
-                raise ValidationError("timeout must be > 0 seconds", field="timeout")
-        run_at = _run_at(fields.get("delay"), fields.get("run_at"), self._now())
-        key = fields.get("idempotency_key")
-        if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-            raise ValidationError(
-                "idempotency_key must be a non-empty string of at most 255 characters",
-                field="idempotency_key",
-            )
-        return NewTask(
-            type=type,
-            payload=payload,
-            queue=queue,
-            priority=priority,
-            run_at=run_at,
-            max_attempts=max_attempts,
-            timeout=timeout,
-            idempotency_key=key,
-            dead_letter=task_type.dead_letter,
-        )
+        The rules are :func:`trellis_actors.rules.new_task`'s. ``parsed_json`` is accepted
+        for callers that still pass it: every payload meets the same rules."""
+        return rules.new_task(self.app, type, payload, now=self._now(), **fields)
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[Submitted]:
         """Store validated tasks in one commit; tells which were created."""
@@ -304,26 +253,11 @@ class Runtime:
     async def submit_many(self, items: Iterable[Mapping[str, Any]]) -> list[Task]:
         """Submit many tasks in one commit: each item is ``{"type", "payload", ...}``.
         All are validated first; nothing is stored if any is invalid."""
-        tasks = []
-        for index, item in enumerate(items):
-            fields = dict(item)
-            try:
-                task_type = fields.pop("type")
-            except KeyError:
-                raise ValidationError(
-                    f"item {index} has no type", field=f"[{index}].type"
-                ) from None
-            payload = fields.pop("payload", None)
-            try:
-                tasks.append(self.new_task(task_type, payload, **fields))
-            except ValidationError as exc:
-                raise ValidationError(
-                    f"item {index}: {exc}", field=f"[{index}].{exc.field}"
-                ) from None
+        tasks = rules.new_tasks(self.app, items, now=self._now())
         return [s.task for s in await self.enqueue(tasks)]
 
     async def get(self, task_id: str) -> Task:
-        task = await self._store_ref.ask(Get(task_id))
+        task = await self._store_ref.ask(Get(rules.check_task_id(task_id)))
         if task is None:
             raise TaskNotFound(f"no task with id {task_id!r}")
         return task
@@ -337,19 +271,13 @@ class Runtime:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        if not 1 <= limit <= 1000:
-            raise ValidationError("limit must be between 1 and 1000", field="limit")
-        try:
-            wanted = None if status is None else TaskStatus(status)
-        except ValueError:
-            known = ", ".join(s.value for s in TaskStatus)
-            raise ValidationError(
-                f"unknown status {status!r}; known: {known}", field="status"
-            ) from None
+        wanted = rules.check_listing(
+            status=status, type=type, queue=queue, limit=limit, cursor=cursor
+        )
         return await self._store_ref.ask(ListTasks(TaskFilter(wanted, type, queue), limit, cursor))
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
-        events = await self._store_ref.ask(Events(task_id))
+        events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))
         if not events:
             raise TaskNotFound(f"no task with id {task_id!r}")
         return events
@@ -357,7 +285,7 @@ class Runtime:
     async def cancel(self, task_id: str) -> Task:
         """Cancel a pending, queued, retrying or running task (a running handler is
         cancelled). Raises InvalidTransition for a finished task."""
-        move = await self._store_ref.ask(Cancel(task_id))
+        move = await self._store_ref.ask(Cancel(rules.check_task_id(task_id)))
         if move.event.from_status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
             # This node's queue may hold it, claimed or running: it stops the handler or
             # drops the task. (Another node's queue finds out at its next lease renewal.)
@@ -366,14 +294,15 @@ class Runtime:
 
     async def requeue(self, task_id: str) -> Task:
         """Send a dead task back to the queue with its attempts starting again."""
-        return (await self._store_ref.ask(Requeue(task_id))).task
+        return (await self._store_ref.ask(Requeue(rules.check_task_id(task_id)))).task
 
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
-        return await self._store_ref.ask(Purge(tuple(task_ids)))
+        return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
 
     async def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Return the task once it has ended (completed, failed, dead or cancelled)."""
+        rules.check_task_id(task_id)
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
                 # Ask again now and then: another node may finish the task.
@@ -457,7 +386,9 @@ class Runtime:
         return await self._live().scheduler.ask(CreateSchedule(definition))
 
     async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
-        return await self._live().scheduler.ask(UpdateSchedule(schedule_id, changes))
+        return await self._live().scheduler.ask(
+            UpdateSchedule(rules.check_schedule_id(schedule_id), changes)
+        )
 
     async def pause_schedule(self, schedule_id: str) -> Schedule:
         return await self.update_schedule(schedule_id, paused=True)
@@ -466,11 +397,12 @@ class Runtime:
         return await self.update_schedule(schedule_id, paused=False)
 
     async def delete_schedule(self, schedule_id: str) -> None:
-        if not await self._live().scheduler.ask(RemoveSchedule(schedule_id)):
+        scheduler = self._live().scheduler
+        if not await scheduler.ask(RemoveSchedule(rules.check_schedule_id(schedule_id))):
             raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
-        schedule = await self._store_ref.ask(GetSchedule(schedule_id))
+        schedule = await self._store_ref.ask(GetSchedule(rules.check_schedule_id(schedule_id)))
         if schedule is None:
             raise ScheduleNotFound(f"no schedule with id {schedule_id!r}")
         return schedule
@@ -480,7 +412,7 @@ class Runtime:
 
     async def run_schedule(self, schedule_id: str) -> Task:
         """Fire a schedule now, outside its slots."""
-        return await self._live().scheduler.ask(RunNow(schedule_id))
+        return await self._live().scheduler.ask(RunNow(rules.check_schedule_id(schedule_id)))
 
     def snapshot(self) -> ActorSnapshot:
         """The live supervision tree."""
@@ -503,38 +435,6 @@ class Runtime:
         for name in reversed(names[workers:]):
             await pool.ask(RemoveChild(name), timeout=None)
         return workers
-
-
-def _int(value: Any, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationError(f"{field} must be an integer", field=field)
-    return value
-
-
-def _number(value: Any, field: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValidationError(f"{field} must be a finite number", field=field)
-    return float(value)
-
-
-def _run_at(delay: Any, run_at: Any, now: float) -> float | None:
-    if delay is not None and run_at is not None:
-        raise ValidationError("give delay or run_at, not both", field="delay")
-    if delay is not None:
-        seconds = _number(delay, "delay")
-        if seconds < 0:
-            raise ValidationError("delay must be >= 0 seconds", field="delay")
-        return now + seconds if seconds else None
-    if run_at is None:
-        return None
-    if isinstance(run_at, int | float) and not isinstance(run_at, bool):
-        return float(run_at)
-    if isinstance(run_at, str):
-        try:
-            return parse_iso(run_at)
-        except ValueError:
-            raise ValidationError("run_at must be an ISO 8601 date-time", field="run_at") from None
-    raise ValidationError("run_at must be an ISO 8601 date-time", field="run_at")
 
 
 _NOT_RUNNING = (

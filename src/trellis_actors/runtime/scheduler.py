@@ -9,15 +9,22 @@ from typing import Any, TypeVar, assert_never
 import structlog
 import trio
 
-from .. import _ids, tracing
+from .. import _ids, rules, tracing
 from .._time import Clock
 from ..actors import Actor, Ref, Request
 from ..app import App
 from ..errors import ScheduleNotFound, TrellisError, UnknownTaskType, ValidationError
 from ..lifecycle import Task
 from ..scheduling.define import FIELDS, ScheduleDefinition, define
-from ..scheduling.model import MISFIRE_GRACE, Schedule, first_slot, plan, slot_key
-from ..stores.base import NewTask
+from ..scheduling.model import (
+    MISFIRE_GRACE,
+    UNCOMPUTABLE,
+    Plan,
+    Schedule,
+    first_slot,
+    plan,
+    slot_key,
+)
 from .messages import (
     AdvanceSchedule,
     CreateSchedule,
@@ -170,7 +177,18 @@ class SchedulerActor(Actor[SchedulerMsg]):
             return
         now = self._clock.now()
         for schedule in await self._store.ask(ListSchedules()):
-            decision = plan(schedule, now, self._grace)
+            try:
+                decision = plan(schedule, now, self._grace)
+                if decision.fire is not None:
+                    slot_key(schedule.id, decision.fire)
+            except UNCOMPUTABLE as exc:
+                # Values out of any range (an older version's, say): stop it, not the node.
+                log.error(
+                    "schedule stopped: its slots cannot be computed; change or delete it",
+                    schedule=schedule.name,
+                    error=repr(exc),
+                )
+                decision = Plan(None, None, 0)
             if decision.fire is None and decision.next_run_at == schedule.next_run_at:
                 continue
             if decision.missed:
@@ -183,8 +201,9 @@ class SchedulerActor(Actor[SchedulerMsg]):
             if decision.fire is not None:
                 try:
                     await self._submit(schedule, decision.fire)
-                except UnknownTaskType as exc:
-                    # Its type left the code: drop the slot rather than retry it forever.
+                except (UnknownTaskType, ValidationError) as exc:
+                    # Its type left the code, or its stored values break the rules: drop
+                    # the slot rather than retry it forever.
                     log.error("schedule slot dropped", schedule=schedule.name, error=str(exc))
                     decision = decision._replace(fire=None)
             await self._store.ask(
@@ -194,17 +213,16 @@ class SchedulerActor(Actor[SchedulerMsg]):
             )
 
     async def _submit(self, schedule: Schedule, slot: float | None) -> Task:
-        task_type = self._app.get(schedule.task_type)
-        new = NewTask(
-            type=schedule.task_type,
-            payload=schedule.payload,
-            queue=schedule.queue or task_type.queue,
+        new = rules.new_task(
+            self._app,
+            schedule.task_type,
+            schedule.payload,
+            now=self._clock.now(),
+            queue=schedule.queue,
             priority=schedule.priority,
-            max_attempts=task_type.max_attempts,
             idempotency_key=None if slot is None else slot_key(schedule.id, slot),
-            dead_letter=task_type.dead_letter,
-            schedule_id=schedule.id,
         )
+        new = replace(new, schedule_id=schedule.id)
         with tracing.span(
             "trellis.schedule.fire",
             kind="producer",

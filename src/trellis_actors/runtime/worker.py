@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import traceback
 from typing import Any, assert_never
@@ -10,13 +9,13 @@ from typing import Any, assert_never
 import structlog
 import trio
 
-from .. import tracing
+from .. import rules, tracing
 from .._time import Clock
 from ..actors import Actor, Ref
 from ..app import App, Retry, TaskType
 from ..context import TaskContext
 from ..decisions import Outcome
-from ..errors import TrellisError
+from ..errors import TrellisError, ValidationError
 from ..lifecycle import Task, TaskError, TaskStatus
 from .messages import (
     Assign,
@@ -291,8 +290,8 @@ class Worker(Actor[WorkerMsg]):
                 scope.deadline = math.inf
         if result is not None:
             try:
-                json.dumps(result, allow_nan=False)  # NaN and Infinity are not JSON
-            except (TypeError, ValueError, RecursionError) as exc:  # too deep: RecursionError
+                rules.check_json(result, "result")  # what every store can keep as given
+            except ValidationError as exc:
                 error = TaskError(
                     "ResultNotSerializable", f"the handler's result is not JSON: {exc}"
                 )
@@ -344,6 +343,7 @@ class Worker(Actor[WorkerMsg]):
 
 
 def _clean(text: str, limit: int) -> str:
-    """Text any store can hold: no NUL characters, at most ``limit`` characters."""
-    text = text.replace("\x00", "\\x00")
+    """Text any store can hold: no NUL or lone surrogate (written as escapes), at most
+    ``limit`` characters."""
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 1] + "…"

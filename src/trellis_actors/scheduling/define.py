@@ -1,16 +1,14 @@
-"""Validating a schedule's definition, wherever it comes from (code, API, CLI)."""
+"""Validating a schedule's definition, wherever it comes from (code, API, UI, CLI), with
+the rules of :mod:`trellis_actors.rules`."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from .. import rules
 from ..errors import ValidationError
-from .model import Misfire, check_cron, parse_at, parse_every
-
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+from .model import Misfire
 
 #: Fields of a definition that a client may set or change.
 FIELDS = frozenset(
@@ -62,12 +60,10 @@ def define(
     paused: Any = False,
 ) -> ScheduleDefinition:
     """Check every field; raises :class:`ValidationError` naming the first bad one."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValidationError(
-            "name must be 1-128 letters, digits, '_', '.', ':' or '-'", field="name"
-        )
+    rules.check_schedule_name(name)
     if not isinstance(task_type, str) or not task_type:
         raise ValidationError("task_type must be a task type's name", field="task_type")
+    rules.check_text(task_type, "task_type")
     given = [
         key for key, value in (("every", every), ("cron", cron), ("at", at)) if value is not None
     ]
@@ -78,15 +74,11 @@ def define(
     if timezone is not None and cron is None:
         raise ValidationError("timezone only applies to cron schedules", field="timezone")
     if cron is not None:
-        check_cron(cron, timezone)
-    try:
-        json.dumps(payload)
-    except (TypeError, ValueError):
-        raise ValidationError("payload must be JSON-serialisable", field="payload") from None
-    if queue is not None and (not isinstance(queue, str) or not queue or len(queue) > 128):
-        raise ValidationError("queue must be a non-empty string", field="queue")
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ValidationError("priority must be an integer", field="priority")
+        rules.check_cron(cron, timezone)
+    rules.check_json(payload, "payload")
+    if queue is not None:
+        rules.check_text(queue, "queue")
+    rules.check_priority(priority)
     try:
         policy = Misfire(misfire)
     except ValueError:
@@ -97,10 +89,10 @@ def define(
         name=name,
         task_type=task_type,
         payload=payload,
-        every=None if every is None else parse_every(every),
+        every=None if every is None else rules.parse_every(every),
         cron=cron,
         timezone=timezone,
-        at=None if at is None else parse_at(at),
+        at=None if at is None else rules.parse_time(at, "at"),
         queue=queue,
         priority=priority,
         misfire=policy,

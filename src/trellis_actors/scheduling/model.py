@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
+from croniter import croniter
 
-from .._time import iso, parse_iso
-from ..errors import ValidationError
+from .._time import iso
+from ..rules import LATEST, parse_time
+from ..rules import MAX_EVERY as MAX_EVERY
+from ..rules import check_cron as check_cron
+from ..rules import parse_every as parse_every
+from ..rules import zone as zone
 
 
 class Misfire(StrEnum):
@@ -25,58 +27,6 @@ class Misfire(StrEnum):
 
 #: A slot more than this many seconds late counts as missed.
 MISFIRE_GRACE = 30.0
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-#: The longest interval: ten years (longer ones are surely a mistake).
-MAX_EVERY = 10 * 365 * 86400.0
-
-
-def parse_every(value: Any) -> float:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"2h"`` or ``"1d"``."""
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        elif isinstance(value, str) and (match := _DURATION.match(value)):
-            seconds = float(match.group(1)) * _UNITS[match.group(2)]
-        else:
-            raise ValidationError(
-                f"every must be seconds or a duration like '30s', '5m', '2h'; got {value!r}",
-                field="every",
-            )
-    except OverflowError:
-        seconds = math.inf
-    if not math.isfinite(seconds) or not 1 <= seconds <= MAX_EVERY:
-        raise ValidationError("every must be between 1 second and 10 years", field="every")
-    return seconds
-
-
-def check_cron(expression: Any, timezone: Any) -> None:
-    if not isinstance(expression, str) or len(expression.split()) != 5:
-        raise ValidationError(
-            "cron must have five fields: minute hour day-of-month month day-of-week",
-            field="cron",
-        )
-    if not croniter.is_valid(expression):
-        raise ValidationError(f"cron expression {expression!r} is not valid", field="cron")
-    tz = zone(timezone)
-    try:  # valid, but does it ever fire? ("0 0 30 2 *" does not)
-        croniter(expression, datetime.now(tz)).get_next(float)
-    except (CroniterBadDateError, ValueError, OverflowError):
-        raise ValidationError(f"cron expression {expression!r} never fires", field="cron") from None
-
-
-def zone(name: Any) -> ZoneInfo:
-    if name is None:
-        return ZoneInfo("UTC")
-    if not isinstance(name, str):
-        raise ValidationError("timezone must be an IANA name like 'Europe/Paris'", field="timezone")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz-data folder's name
-        raise ValidationError(f"unknown timezone {name!r}", field="timezone") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +62,7 @@ class Schedule:
             return f"every {self.every:g}s"
         if self.cron is not None:
             return f"cron {self.cron}" + (f" ({self.timezone})" if self.timezone else "")
-        return f"at {iso(self.at)}"
+        return f"at {iso(self.at) or 'a time out of range'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,12 +91,15 @@ def next_slot(schedule: Schedule, after: float) -> float | None:
     if schedule.every is not None:
         steps = math.floor((after - schedule.anchor) / schedule.every) + 1
         slot = schedule.anchor + max(steps, 1) * schedule.every
-        return slot if slot > after else slot + schedule.every
-    if schedule.cron is not None:
+        if slot <= after:
+            slot += schedule.every
+    elif schedule.cron is not None:
         start = datetime.fromtimestamp(after, zone(schedule.timezone))
-        return float(croniter(schedule.cron, start).get_next(float))
-    assert schedule.at is not None
-    return schedule.at if schedule.at > after else None
+        slot = float(croniter(schedule.cron, start).get_next(float))
+    else:
+        assert schedule.at is not None
+        return schedule.at if schedule.at > after else None
+    return slot if slot <= LATEST else None  # slots end where datetime's range does
 
 
 def first_slot(schedule: Schedule, now: float) -> float | None:
@@ -193,19 +146,20 @@ def plan(schedule: Schedule, now: float, grace: float = MISFIRE_GRACE) -> Plan:
     return Plan(latest, following, missed)
 
 
+#: What computing the slots of a stored schedule may raise when its values are out of any
+#: range (written by hand or by an older version): the scheduler skips such a schedule.
+UNCOMPUTABLE: tuple[type[Exception], ...] = (ValueError, ArithmeticError, OSError)
+
+
 def slot_key(schedule_id: str, slot: float) -> str:
-    """The idempotency key of a fire: one task per (schedule, slot), on every node."""
-    return f"schedule:{schedule_id}:{iso(slot)}"
+    """The idempotency key of a fire: one task per (schedule, slot), on every node.
+    Raises ValueError for a slot that is no date-time."""
+    text = iso(slot)
+    if text is None:
+        raise ValueError(f"slot {slot!r} is out of the range of datetime")
+    return f"schedule:{schedule_id}:{text}"
 
 
 def parse_at(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            pass
-    raise ValidationError("at must be an ISO 8601 date-time", field="at")
+    """A one-shot's time: see :func:`trellis_actors.rules.parse_time`."""
+    return parse_time(value, "at")

@@ -272,8 +272,7 @@ class TaskLogic(ScheduleSteps):
             else:
                 leased.pop(task_id, None)
         freed = not moves and any(
-            task.status is TaskStatus.QUEUED and task.lease_owner is None
-            for task in tasks.values()
+            task.status is TaskStatus.QUEUED and task.lease_owner is None for task in tasks.values()
         )
         with self.writing(cur, len(tasks) + len(moves)):
             self.update_tasks(cur, [self.change_row(task) for task in tasks.values()])

@@ -10,34 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import trio
 
 from .. import _ids
 from ..decisions import Outcome as Outcome
+from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..scheduling.model import Schedule
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
 # to make: they are plain slots classes, treated as values all the same.
-
-
-@dataclass(slots=True)
-class NewTask:
-    """A task to create, with every default already resolved. Treat it as a value."""
-
-    type: str
-    payload: Any
-    queue: str = "default"
-    priority: int = 0
-    run_at: float | None = None  # None: due at once
-    max_attempts: int = 3
-    timeout: float | None = None
-    idempotency_key: str | None = None
-    dead_letter: bool = True
-    schedule_id: str | None = None
-    trace_context: dict[str, str] | None = None
 
 
 class Submitted(NamedTuple):

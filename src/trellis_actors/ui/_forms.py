@@ -1,15 +1,15 @@
 """Reading the UI's forms: text to values, and every problem to the field it belongs to.
 
-Everything is checked before anything is stored: the runtime's own validation
-(``Runtime.new_task``, ``define``) raises before a task or schedule is written.
+Everything is checked before anything is stored, with the rules every other way in meets
+(:mod:`trellis_actors.rules`, through ``Runtime.new_task`` and ``define``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from .. import rules
 from ..errors import TrellisError, UnknownTaskType, ValidationError
 from ..runtime.runtime import Runtime
 from ..stores.base import NewTask
@@ -21,23 +21,9 @@ SCHEDULE_FIELDS = ("name", "task_type", "payload", "kind", "when", "timezone", "
 KINDS = ("every", "cron", "at")
 
 
-def _not_finite(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_json(text: str, field: str) -> Any:
-    """JSON text to a value; empty text is ``null``."""
-    if not text.strip():
-        return None
-    try:
-        value = json.loads(text, parse_constant=_not_finite)
-    except ValueError as exc:
-        raise ValidationError(f"{field} must be valid JSON: {exc}", field=field) from None
-    if "\\u0000" in json.dumps(value):
-        raise ValidationError(
-            f"{field} strings must not contain NUL (\\u0000) characters", field=field
-        )
-    return value
+    """JSON text to a value that meets the rules; empty text is ``null``."""
+    return rules.parse_json(text, field) if text.strip() else None
 
 
 def parse_int(text: str, field: str) -> int | None:

@@ -8,14 +8,16 @@ is escaped unless the template says otherwise (none does with user data).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from quart import Response, g, request, url_for
 
+from .._time import iso as _iso
+from .._time import moment
 from ..stores import redact
 from ._security import CSRF_FIELD, CSRF_HEADER
 from ._state import ui
@@ -30,22 +32,26 @@ _ENV = Environment(
 )
 
 
+#: Shown for a stored time that is no date (beyond year 9999, say).
+OUT_OF_RANGE = "(time out of range)"
+
+
 def when(at: float | None) -> str:
-    """``2024-05-01 12:00:03 UTC``; a dash for no time."""
+    """``2024-05-01 12:00:03 UTC``; a dash for no time; a marker for a stored time that
+    is no date (out of datetime's range)."""
     if at is None:
         return "—"
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = moment(at)
+    return OUT_OF_RANGE if shown is None else shown.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def iso(at: float | None) -> str:
-    if at is None:
-        return ""
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+    return _iso(at) or ""
 
 
 def seconds(value: float | None) -> str:
     """A duration, short: ``850ms``, ``12s``, ``4m 10s``, ``2h 5m``."""
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "—"
     value = abs(value)
     if value < 1:
@@ -65,6 +71,8 @@ def ago(at: float | None) -> str:
     """``12s ago`` or ``in 4m 10s``."""
     if at is None:
         return ""
+    if moment(at) is None:
+        return OUT_OF_RANGE
     delta = time.time() - at
     if abs(delta) < 1:
         return "now"

@@ -45,7 +45,9 @@ class TestSubmitForm:
         page.get_by_label("Priority").fill("0")
         page.get_by_label("Delay").fill("-5")
         page.locator("#submit-form").get_by_role("button", name="Submit").click()
-        expect(page.locator("#error-delay")).to_have_text("delay must be >= 0 seconds")
+        expect(page.locator("#error-delay")).to_have_text(
+            "delay must be >= 0 seconds and at most 315360000 (ten years)"
+        )
         page.get_by_label("Delay").fill("")
         page.locator("#f-type").evaluate("select => select.add(new Option('nope', 'nope'))")
         page.locator("#submit-form").get_by_label("Type").select_option("nope")

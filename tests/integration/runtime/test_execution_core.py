@@ -261,3 +261,28 @@ class TestContainment:
             task = await rt.wait((await rt.submit("exits")).id)
         assert (task.status, task.attempt) == (S.DEAD, 1)
         assert task.error is not None and task.error.type == "SystemExit"
+
+    async def test_what_a_handler_gives_back_is_storable(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """A result no store can keep fails the attempt (it never reaches the store); an
+        error or progress message with NUL or lone surrogates is stored with escapes."""
+        app = App()
+
+        @app.task(name="nul_result", max_attempts=1)
+        async def nul_result(ctx: TaskContext, payload: None) -> dict[str, str]:
+            return {"s": "a\x00b"}
+
+        @app.task(name="nul_error", max_attempts=1)
+        async def nul_error(ctx: TaskContext, payload: None) -> None:
+            await ctx.progress(0.5, "half\x00way \udc80")
+            raise ValueError("bad\x00byte \ud800")
+
+        async with open_runtime(app, workers=1) as rt:
+            result = await rt.wait((await rt.submit("nul_result")).id)
+            error = await rt.wait((await rt.submit("nul_error")).id)
+        assert result.error is not None and result.error.type == "ResultNotSerializable"
+        assert error.error is not None
+        assert error.error.message == "bad\\x00byte \\ud800"
+        assert "\x00" not in (error.error.traceback or "")
+        assert error.progress_message == "half\\x00way \\udc80"

@@ -154,8 +154,8 @@ class TestList:
     @pytest.mark.parametrize(
         ("filters", "field", "message"),
         [
-            ({"limit": 0}, "limit", "limit must be between 1 and 1000"),
-            ({"limit": 1001}, "limit", "limit must be between 1 and 1000"),
+            ({"limit": 0}, "limit", "limit must be an integer from 1 to 1000"),
+            ({"limit": 1001}, "limit", "limit must be an integer from 1 to 1000"),
             ({"status": "done"}, "status", "unknown status 'done'; known: pending, queued"),
         ],
     )
@@ -192,13 +192,18 @@ class TestValidation:
             (("echo", math.nan), {}, "payload", "payload must be JSON-serialisable"),
             (("echo", 1), {"delay": 5, "run_at": 1e10}, "delay", "give delay or run_at, not both"),
             (("echo", 1), {"colour": "red"}, "colour", "unknown field 'colour'"),
-            (("echo", 1), {"max_attempts": 0}, "max_attempts", "max_attempts must be >= 1"),
+            (
+                ("echo", 1),
+                {"max_attempts": 0},
+                "max_attempts",
+                "max_attempts must be an integer from 1 to 1000",
+            ),
             (("echo", 1), {"timeout": 0}, "timeout", "timeout must be > 0 seconds"),
             (("echo", 1), {"run_at": "soonish"}, "run_at", "run_at must be an ISO 8601"),
             (("echo", 1), {"queue": 5}, "queue", "queue must be a non-empty string"),
             (("echo", 1), {"queue": "q" * 129}, "queue", "queue must be a non-empty string"),
             (("echo", 1), {"idempotency_key": ""}, "idempotency_key", "idempotency_key must"),
-            ((42, 1), {}, "type", "type must be a string"),
+            ((42, 1), {}, "type", "type must be a non-empty string"),
         ],
     )
     async def test_bad_submission(

@@ -58,7 +58,7 @@ class TestForms:
         with pytest.raises(ValidationError, match="payload must be valid JSON") as caught:
             parse_json("{nope", "payload")
         assert caught.value.field == "payload"
-        with pytest.raises(ValidationError, match="NaN is not a JSON number"):
+        with pytest.raises(ValidationError, match="numbers must be finite, not nan"):
             parse_json("NaN", "payload")
         assert parse_json("  ", "payload") is None
 

@@ -25,7 +25,6 @@ from ..schemas import (
     ScheduleOut,
     TaskOut,
 )
-from .tasks import _check_payload as check_payload
 
 bp = Blueprint("schedules", __name__)
 
@@ -143,12 +142,9 @@ async def _body(model: type[M]) -> M:
     if not isinstance(data, dict):
         raise ApiError(400, "validation_error", "the body must be a JSON object")
     try:
-        body = model.model_validate(data)
+        return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise from_pydantic(exc) from None
-    if "payload" in body.model_fields_set:
-        check_payload(body.payload)
-    return body
 
 
 async def _saved(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any
-
 import pydantic
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
-from ...errors import TrellisError, ValidationError
+from ...errors import TrellisError
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
@@ -34,46 +30,24 @@ bp = Blueprint("tasks", __name__)
 
 _BATCH: pydantic.TypeAdapter[list[SubmitTask]] = pydantic.TypeAdapter(SubmitBatch)
 _REQUIRED = frozenset({"type", "payload"})
-#: Raw body text after which payloads are checked one by one: a NUL character, or what a
-#: number too large for a float needs (a 3-digit exponent, or 17 digits in a row).
-_RISKY = re.compile(rb"\\u0000|[eE][+-]?\d\d\d|\d{17}")
 
 
-def new_task(
-    runtime: Runtime, item: SubmitTask, index: int | None = None, *, check: bool = True
-) -> NewTask:
-    """Resolve one validated submission against the task types; ``index`` within a batch,
-    ``check`` for a body whose payloads may hold a NUL or an infinity."""
+def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> NewTask:
+    """Check one submission with the runtime's rules and resolve it against the task
+    types; ``index`` within a batch."""
     fields = {
         name: value
         for name in item.model_fields_set - _REQUIRED
         if (value := getattr(item, name)) is not None
     }
     try:
-        if check:
-            _check_payload(item.payload)
-        return runtime.new_task(item.type, item.payload, parsed_json=True, **fields)
+        return runtime.new_task(item.type, item.payload, **fields)
     except TrellisError as exc:
         error = from_trellis(exc)
         if index is not None:
             error.message = f"item {index}: {error.message}"
             error.field = f"[{index}].{error.field}" if error.field else f"[{index}]"
         raise error from None
-
-
-def _check_payload(payload: Any) -> None:
-    """Numbers must be finite (JSON has no infinity) and strings free of NUL (PostgreSQL
-    cannot store one)."""
-    if payload is None:
-        return
-    try:
-        text = json.dumps(payload, allow_nan=False)
-    except ValueError:
-        raise ValidationError("payload numbers must be finite", field="payload") from None
-    if "\\u0000" in text:
-        raise ValidationError(
-            "payload strings must not contain NUL (\\u0000) characters", field="payload"
-        )
 
 
 @bp.post("/tasks")
@@ -94,13 +68,12 @@ async def submit_tasks() -> Response:
     raw = await request.get_data(as_text=False)  # a 413 past the size limit
     body = raw.encode() if isinstance(raw, str) else raw
     data = parse_json(body)
-    check = _RISKY.search(body) is not None
     if isinstance(data, dict):
         try:
             item = SubmitTask.model_validate(data)
         except pydantic.ValidationError as exc:
             raise from_pydantic(exc) from None
-        ((task, created),) = await runtime.enqueue([new_task(runtime, item, check=check)])
+        ((task, created),) = await runtime.enqueue([new_task(runtime, item)])
         return json_response(TaskEncoder()(task), 201 if created else 200)
     if isinstance(data, list):
         if len(data) > MAX_BATCH:
@@ -111,7 +84,7 @@ async def submit_tasks() -> Response:
             items = _BATCH.validate_python(data)
         except pydantic.ValidationError as exc:
             raise from_pydantic(exc) from None
-        tasks = [new_task(runtime, item, index, check=check) for index, item in enumerate(items)]
+        tasks = [new_task(runtime, item, index) for index, item in enumerate(items)]
         submitted = await runtime.enqueue(tasks)
         encode = TaskEncoder()
         return json_response([encode(s.task) for s in submitted], 201)

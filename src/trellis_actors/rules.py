@@ -1,0 +1,491 @@
+"""Input rules: every rule a new task, a schedule, a listing or an id must meet, in one place.
+
+Every way in meets these rules — the HTTP API (whose schemas import the bounds below), the
+UI's forms, the CLI, ``rt.submit``/``submit_many``, schedule definitions and the scheduler's
+fires — so a value is refused the same way wherever it comes from, and never reaches a
+store that cannot hold it. The bounds are what every store holds: PostgreSQL ``integer``
+(int4), ``double precision``, ``text`` and ``jsonb`` (no ``\\u0000``, no lone surrogate),
+SQLite's 64-bit integers, and Python datetimes (years 1 to 9999, in any zone up to ±14 h).
+
+Each check raises :class:`ValidationError` naming the field, with a message that states
+the rule; an id that cannot name anything raises the not-found error of its kind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic_core
+from croniter import CroniterError, croniter
+
+from ._time import parse_iso
+from .errors import ScheduleNotFound, TaskNotFound, ValidationError
+from .lifecycle import NewTask, TaskStatus
+
+#: Longest task type, queue or schedule name, and longest list filter.
+MAX_NAME_LENGTH = 128
+#: Longest idempotency key.
+MAX_KEY_LENGTH = 255
+#: Longest task or schedule id (theirs are 36-character UUIDs); longer ones name nothing.
+MAX_ID_LENGTH = 128
+#: Priorities fit PostgreSQL's ``integer`` column, the narrowest of the stores.
+MAX_PRIORITY = 2**31 - 1
+MIN_PRIORITY = -MAX_PRIORITY
+MAX_ATTEMPTS = 1000
+#: Longest ``timeout`` of an attempt, in seconds: a year.
+MAX_TIMEOUT = 365 * 86400.0
+#: Longest ``delay``, in seconds: ten years (longer ones are surely a unit mistake).
+MAX_DELAY = 10 * 365 * 86400.0
+#: Interval of an ``every`` schedule, in seconds: one second to ten years.
+MIN_EVERY = 1.0
+MAX_EVERY = MAX_DELAY
+#: Most containers (arrays, objects) nested in one another in a payload or result.
+MAX_JSON_DEPTH = 64
+#: Largest payload or result, as compact UTF-8 JSON.
+MAX_JSON_BYTES = 1024 * 1024
+#: Longest integer in a payload or result (Python prints at most 4,300 digits by default).
+MAX_JSON_INT_DIGITS = 4000
+#: Most tasks a listing returns at once.
+MAX_PAGE = 1000
+#: Longest ISO 8601 text, cron expression and time zone name.
+MAX_TIME_TEXT = 64
+MAX_CRON_LENGTH = 256
+MAX_ZONE_LENGTH = 64
+#: Earliest and latest time a task may run or a schedule fire: a day inside the range of
+#: ``datetime``, so that the time reads as a date in every zone (offsets up to ±14 h).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+EARLIEST_TEXT = "0001-01-02T00:00:00Z"
+LATEST_TEXT = "9999-12-30T00:00:00Z"
+#: A schedule's name: letters, digits and ``_ . : -``.
+SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: An ``every`` written as a duration: ``90``, ``1500ms``, ``30s``, ``5m``, ``2h``, ``1d``.
+DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$"
+MAX_DURATION_TEXT = 32
+#: Text without NUL, as a JSON Schema pattern (the HTTP schemas document the rule with it).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+#: Fields a submission may carry, besides ``type`` and ``payload``.
+SUBMIT_FIELDS = frozenset(
+    {"queue", "priority", "delay", "run_at", "max_attempts", "timeout", "idempotency_key"}
+)
+
+_SCHEDULE_NAME = re.compile(SCHEDULE_NAME_PATTERN)
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: What no store can keep in text: NUL, and surrogates (not Unicode on their own).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_DURATION = re.compile(DURATION_PATTERN)
+_BIG_TIME = 2.0**62  # epoch seconds past any time in range, and within a float's
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def check_text(value: Any, field: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A non-empty string of at most ``max_length`` characters, without NUL or a lone
+    surrogate (PostgreSQL's ``text`` holds neither)."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise ValidationError(
+            f"{field} must be a non-empty string of at most {max_length} characters",
+            field=field,
+        )
+    if not _storable(value):
+        raise ValidationError(f"{field}: {_bad_text(value)}", field=field)
+    return value
+
+
+def check_int(value: Any, field: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer (not a bool), within ``low..high`` when given."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(f"{field} must be an integer", field=field)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValidationError(f"{field} must be an integer from {low} to {high}", field=field)
+    return value
+
+
+def check_number(value: Any, field: str) -> float:
+    """A finite number (not a bool), as a float."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+    except OverflowError:  # an integer too large for a float
+        pass
+    raise ValidationError(f"{field} must be a finite number", field=field)
+
+
+def check_priority(value: Any, field: str = "priority") -> int:
+    return check_int(value, field, MIN_PRIORITY, MAX_PRIORITY)
+
+
+# -- times --------------------------------------------------------------------------------
+
+
+def check_time(at: float, field: str) -> float:
+    """``at`` (seconds since the epoch) between :data:`EARLIEST` and :data:`LATEST`."""
+    if not EARLIEST <= at <= LATEST:  # NaN fails this too
+        raise ValidationError(
+            f"{field} must be between {EARLIEST_TEXT} and {LATEST_TEXT}", field=field
+        )
+    return at
+
+
+def parse_time(value: Any, field: str) -> float:
+    """Seconds since the epoch from ISO 8601 text (UTC when it has no offset), a
+    ``datetime`` (naive means UTC) or a number of seconds; within the time range."""
+    at: float | None = None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            at = float(value) if -_BIG_TIME < value < _BIG_TIME else math.inf
+        elif isinstance(value, datetime):
+            at = (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        elif isinstance(value, str) and len(value) <= MAX_TIME_TEXT:
+            at = parse_iso(value)
+    except (ValueError, OverflowError):
+        pass
+    if at is None:
+        raise ValidationError(
+            f"{field} must be an ISO 8601 date-time, such as 2030-01-01T12:00:00Z", field=field
+        )
+    return check_time(at, field)
+
+
+def resolve_run_at(delay: Any, run_at: Any, now: float) -> float | None:
+    """When a new task is due: ``now + delay``, or ``run_at``; None for at once."""
+    if delay is not None and run_at is not None:
+        raise ValidationError("give delay or run_at, not both", field="delay")
+    if delay is not None:
+        seconds = check_number(delay, "delay")
+        if not 0 <= seconds <= MAX_DELAY:
+            raise ValidationError(
+                f"delay must be >= 0 seconds and at most {MAX_DELAY:.0f} (ten years)",
+                field="delay",
+            )
+        if not seconds:
+            return None
+        if now + seconds > LATEST:
+            raise ValidationError(f"delay must end before {LATEST_TEXT}", field="delay")
+        return now + seconds
+    return None if run_at is None else parse_time(run_at, "run_at")
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+_BIG_INT = 10**MAX_JSON_INT_DIGITS
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_TOO_DEEP = f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"
+
+
+class _Refused(Exception):
+    """Why a JSON value was refused, and where (filled in on the way out of the walk)."""
+
+    def __init__(self, problem: str, *, located: bool = True) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.located = located  # whether to say where (not for a depth: the path is long)
+        self.path: list[str] = []
+
+
+#: JSON's types as Python gives them; subclasses (a StrEnum, say) count as their base.
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+_JSON_BASES = (str, bool, int, float, dict, list, tuple)
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text if text.isascii() else _UNSTORABLE.search(text) is None
+
+
+def _walk(value: Any, depth: int) -> int:
+    """Check ``value``; returns a bound on the length of its compact JSON (in UTF-8 bytes:
+    no character takes more than six, as an escape)."""
+    # Called once per value of every payload: dispatch on the exact type first.
+    kind: type = type(value)
+    if kind not in _JSON_TYPES:
+        kind = next((base for base in _JSON_BASES if isinstance(value, base)), kind)
+        if kind not in _JSON_TYPES:
+            raise _Refused(f"{type(value).__name__} is not a JSON type")
+    if kind is str:
+        if not _storable(value):
+            raise _Refused(_bad_text(value))
+        return 6 * len(value) + 2
+    if kind is int:
+        if not -_BIG_INT < value < _BIG_INT:
+            raise _Refused(f"integers may have at most {MAX_JSON_INT_DIGITS} digits")
+        digits: int = value.bit_length() // 3 + 2
+        return digits
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Refused(f"numbers must be finite, not {value!r}")
+        return 24
+    if kind is dict:
+        if depth >= MAX_JSON_DEPTH:
+            raise _Refused(_TOO_DEEP, located=False)
+        size = 2
+        for key, item in value.items():
+            try:
+                if not isinstance(key, str):
+                    raise _Refused(f"object keys must be strings, not {key!r}")
+                if not _storable(key):
+                    raise _Refused(_bad_text(key, "object keys"))
+                size += 6 * len(key) + 4 + _walk(item, depth + 1)
+            except _Refused as refused:
+                refused.path.append(f"[{key!r}]")
+                raise
+        return size
+    if kind is list or kind is tuple:
+        if depth >= MAX_JSON_DEPTH:
+            raise _Refused(_TOO_DEEP, located=False)
+        size = 2
+        for index, item in enumerate(value):
+            try:
+                size += _walk(item, depth + 1) + 1
+            except _Refused as refused:
+                refused.path.append(f"[{index}]")
+                raise
+        return size
+    return 5  # true, false, null
+
+
+def _bad_text(text: str, what: str = "strings") -> str:
+    if "\x00" in text:
+        return f"{what} must not contain NUL (\\u0000)"
+    return f"{what} must be valid Unicode (no lone surrogates)"
+
+
+def check_json(value: Any, field: str) -> None:
+    """``value`` is JSON every store keeps as given: objects with string keys, arrays,
+    strings without NUL or lone surrogates, finite numbers, true, false, null; nested at
+    most :data:`MAX_JSON_DEPTH` deep and at most :data:`MAX_JSON_BYTES` as compact JSON.
+
+    For payloads, results and progress messages alike.
+    """
+    if value is None:
+        return
+    try:
+        bound = _walk(value, 0)
+    except _Refused as refused:
+        located = refused.path and refused.located
+        where = f" (at {field}{''.join(reversed(refused.path))})" if located else ""
+        raise ValidationError(
+            f"{field} must be JSON-serialisable: {refused.problem}{where}", field=field
+        ) from None
+    if bound > MAX_JSON_BYTES and len(_COMPACT.encode(value).encode()) > MAX_JSON_BYTES:
+        raise ValidationError(
+            f"{field} must be at most {MAX_JSON_BYTES} bytes as JSON", field=field
+        )
+
+
+def parse_json(text: str, field: str) -> Any:
+    """The JSON value in ``text`` (a form field, a command-line argument), checked with
+    :func:`check_json`."""
+    try:  # NaN and Infinity are read, to be refused by check_json, which says why
+        value = pydantic_core.from_json(text, allow_inf_nan=True)
+    except ValueError as exc:
+        problem = f"valid JSON: {exc}"
+        if "recursion limit" in str(exc):  # the parser's limit, well past MAX_JSON_DEPTH
+            problem = f"JSON-serialisable: {_TOO_DEEP}"
+        raise ValidationError(f"{field} must be {problem}", field=field) from None
+    check_json(value, field)
+    return value
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+class TaskDefaults(Protocol):
+    """What a submission takes from its task type (an ``app.TaskType``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def dead_letter(self) -> bool: ...
+
+
+class TaskTypes(Protocol):
+    """Where task types are looked up by name (an ``App``); raises UnknownTaskType."""
+
+    def get(self, name: str) -> TaskDefaults: ...
+
+
+def new_task(
+    app: TaskTypes, type: Any, payload: Any = None, *, now: float, **fields: Any
+) -> NewTask:
+    """Check one submission and resolve its defaults against ``app``'s task types; ``now``
+    is when a ``delay`` starts. Raises ValidationError (or UnknownTaskType)."""
+    unknown = fields.keys() - SUBMIT_FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(f"unknown field {name!r}", field=name)
+    task_type = app.get(check_text(type, "type"))
+    check_json(payload, "payload")
+    queue = fields.get("queue")
+    queue = task_type.queue if queue is None else check_text(queue, "queue")
+    max_attempts = fields.get("max_attempts")
+    if max_attempts is None:
+        max_attempts = task_type.max_attempts
+    else:
+        max_attempts = check_int(max_attempts, "max_attempts", 1, MAX_ATTEMPTS)
+    timeout = fields.get("timeout")
+    if timeout is not None and not 0 < (timeout := check_number(timeout, "timeout")) <= MAX_TIMEOUT:
+        raise ValidationError(
+            f"timeout must be > 0 seconds and at most {MAX_TIMEOUT:.0f} (a year)", field="timeout"
+        )
+    key = fields.get("idempotency_key")
+    return NewTask(
+        type=task_type.name,
+        payload=payload,
+        queue=queue,
+        priority=check_priority(fields.get("priority", 0)),
+        run_at=resolve_run_at(fields.get("delay"), fields.get("run_at"), now),
+        max_attempts=max_attempts,
+        timeout=timeout,
+        idempotency_key=None if key is None else check_text(key, "idempotency_key", MAX_KEY_LENGTH),
+        dead_letter=task_type.dead_letter,
+    )
+
+
+def new_tasks(app: TaskTypes, items: Iterable[Mapping[str, Any]], *, now: float) -> list[NewTask]:
+    """Check a batch (``{"type", "payload", ...}`` each): all of it, or nothing. An error
+    names the item: ``[3].priority``."""
+    tasks = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"item {index} must be a mapping", field=f"[{index}]")
+        fields = dict(item)
+        if "type" not in fields:
+            raise ValidationError(f"item {index} has no type", field=f"[{index}].type")
+        task_type = fields.pop("type")
+        payload = fields.pop("payload", None)
+        try:
+            tasks.append(new_task(app, task_type, payload, now=now, **fields))
+        except ValidationError as exc:
+            raise ValidationError(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
+    return tasks
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def check_listing(
+    *, status: Any, type: Any, queue: Any, limit: Any, cursor: Any
+) -> TaskStatus | None:
+    """Check the filters and paging of a task listing; returns the status asked for."""
+    check_int(limit, "limit", 1, MAX_PAGE)
+    for field, value in (("type", type), ("queue", queue)):
+        if value is not None:
+            check_text(value, field)
+    if cursor is not None and (not isinstance(cursor, str) or not _TASK_ID.fullmatch(cursor)):
+        raise ValidationError(
+            "cursor must be a task id: pass back a page's next_cursor", field="cursor"
+        )
+    try:
+        return None if status is None else TaskStatus(status)
+    except ValueError:
+        known = ", ".join(s.value for s in TaskStatus)
+        raise ValidationError(
+            f"unknown status {status!r}; known: {known}", field="status"
+        ) from None
+
+
+def possible_id(value: Any) -> bool:
+    """Whether ``value`` could be a task's or a schedule's id (nothing else is looked up)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and _storable(value)
+
+
+def check_task_id(task_id: Any) -> str:
+    if not possible_id(task_id):
+        raise TaskNotFound(f"no task with id {_shown(task_id)}")
+    return str(task_id)
+
+
+def check_schedule_id(schedule_id: Any) -> str:
+    if not possible_id(schedule_id):
+        raise ScheduleNotFound(f"no schedule with id {_shown(schedule_id)}")
+    return str(schedule_id)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_ID_LENGTH else text[:MAX_ID_LENGTH] + "…"
+
+
+# -- schedules ----------------------------------------------------------------------------
+
+
+def check_schedule_name(name: Any) -> str:
+    if not isinstance(name, str) or not _SCHEDULE_NAME.fullmatch(name):
+        raise ValidationError(
+            "name must be 1-128 letters, digits, '_', '.', ':' or '-'", field="name"
+        )
+    return name
+
+
+def parse_every(value: Any) -> float:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"2h"`` or ``"1d"``, one second to ten
+    years."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif (
+            isinstance(value, str)
+            and len(value) <= MAX_DURATION_TEXT
+            and (match := _DURATION.match(value))
+        ):
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        else:
+            raise ValidationError(
+                f"every must be seconds or a duration like '30s', '5m', '2h'; got {value!r}",
+                field="every",
+            )
+    except OverflowError:
+        seconds = math.inf
+    if not MIN_EVERY <= seconds <= MAX_EVERY:  # NaN fails this too
+        raise ValidationError("every must be between 1 second and 10 years", field="every")
+    return seconds
+
+
+def zone(name: Any) -> ZoneInfo:
+    """The IANA time zone ``name``; UTC for None."""
+    if name is None:
+        return ZoneInfo("UTC")
+    if not isinstance(name, str):
+        raise ValidationError("timezone must be an IANA name like 'Europe/Paris'", field="timezone")
+    try:
+        if len(name) > MAX_ZONE_LENGTH or "\x00" in name:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz-data folder's name
+        raise ValidationError(f"unknown timezone {_shown(name)}", field="timezone") from None
+
+
+def check_cron(expression: Any, timezone: Any) -> None:
+    """Five cron fields croniter reads, in a known zone, with a next slot in range."""
+    if (
+        not isinstance(expression, str)
+        or len(expression) > MAX_CRON_LENGTH
+        or len(expression.split()) != 5
+    ):
+        raise ValidationError(
+            "cron must have five fields: minute hour day-of-month month day-of-week",
+            field="cron",
+        )
+    if "\x00" in expression or not croniter.is_valid(expression):
+        raise ValidationError(f"cron expression {expression!r} is not valid", field="cron")
+    tz = zone(timezone)
+    try:  # valid, but does it ever fire? ("0 0 30 2 *" does not)
+        croniter(expression, datetime.now(tz)).get_next(float)
+    except (CroniterError, ValueError, OverflowError, KeyError):
+        raise ValidationError(f"cron expression {expression!r} never fires", field="cron") from None
