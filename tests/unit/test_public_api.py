@@ -25,6 +25,7 @@ EXPECTED = frozenset(
         "Retry",
         "Runtime",
         "RuntimeConfig",
+        "StoreUnavailable",
         "SupervisorEscalation",
         "Task",
         "TaskContext",
@@ -125,7 +126,7 @@ class TestPublicApi:
             if inspect.isclass(value := getattr(trellis_actors, name))
             and issubclass(value, BaseException)
         ]
-        assert len(errors) == 12
+        assert len(errors) == 13
         assert all(issubclass(error, trellis_actors.TrellisError) for error in errors)
 
     def test_version(self) -> None:

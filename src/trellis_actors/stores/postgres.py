@@ -44,6 +44,10 @@ from ._sqllogic import TaskLogic, wakes_workers
 from ._sqlstore import P, SqlStore, T
 
 _POLL = 0.25  # seconds a listening thread waits before checking for cancellation
+#: Seconds a call waits for a pool connection. Calls never outnumber the pool's connections
+#: (a CapacityLimiter), so a wait means one is being opened: past this, the database is
+#: taken to be down (PoolTimeout, an OperationalError) rather than the call hanging on.
+_CONNECTION_WAIT = 5.0
 _COPY_FROM = 16  # rows: fewer are inserted with executemany (one pipelined round trip)
 _UNNEST_FROM = 3  # rows: fewer are updated one statement each (pipelined too)
 _FLOATS = (
@@ -232,6 +236,7 @@ class PostgresStore(SqlStore):
             max_size=self._pool_max,
             open=False,
             name="trellis-store",
+            timeout=_CONNECTION_WAIT,
         )
         try:
             await trio.to_thread.run_sync(partial(pool.open, wait=True, timeout=30.0))
@@ -294,12 +299,17 @@ class PostgresStore(SqlStore):
         """Call ``notify()`` whenever another store enqueues, promotes or retries work.
 
         Listens on a dedicated connection (not the pool's); started once ``LISTEN`` is in
-        place. The listening thread checks for cancellation every quarter second, so
-        cancelling ``watch`` (or closing the store) leaves no thread or connection behind.
-        A lost connection is opened again, and ``notify()`` called once then, since
-        wake-ups may have been missed meanwhile.
+        place (or, while the database is down, at once). The listening thread checks for
+        cancellation every quarter second, so cancelling ``watch`` (or closing the store)
+        leaves no thread or connection behind. A lost connection is opened again, and
+        ``notify()`` called once then, since wake-ups may have been missed meanwhile.
         """
-        conn = await trio.to_thread.run_sync(self._listen_connect)
+        try:
+            conn: psycopg.Connection[Any] | None = await trio.to_thread.run_sync(
+                self._listen_connect
+            )
+        except psycopg.OperationalError:
+            conn = None  # the database is down: _listen connects once it is back
         task_status.started()
         await trio.to_thread.run_sync(self._listen, conn, notify)
 
