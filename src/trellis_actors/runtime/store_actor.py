@@ -94,7 +94,7 @@ class _Outage:
     since: float  # trio time
     error: BaseException  # the driver's error that began it, or the latest one
     retry_at: float  # trio time of the next probe
-    probing: bool = False  # a ping is under way
+    probing: bool = False  # a probe is under way: a ping, then the kept outcomes' write
 
 
 class StoreActor(Actor[StoreMsg]):
@@ -307,12 +307,12 @@ class StoreActor(Actor[StoreMsg]):
     async def _finish(
         self, outcomes: Sequence[Outcome], now: float, moves: list[Transition]
     ) -> None:
-        """Write ``outcomes``: together, else one by one. Kept while the store is down;
-        one the store refuses is dropped with an error logged (its task runs again once
-        its lease expires)."""
+        """Write ``outcomes``: together, else one by one. Kept while the store is down
+        (unless this is the probe that sees whether it is back); one the store refuses is
+        dropped with an error logged (its task runs again once its lease expires)."""
         if not outcomes:
             return
-        if self._outage is not None:
+        if self._outage is not None and not self._outage.probing:
             self._keep(outcomes)
             return
         try:
@@ -403,20 +403,14 @@ class StoreActor(Actor[StoreMsg]):
         return error
 
     async def _back(self, batch: list[StoreMsg], moves: list[Transition]) -> bool:
-        """While the store is down: True if it is back (the kept outcomes are written
-        first, and the batch is then served as usual), else the batch is answered
-        without the store."""
-        self._probed(batch)
-        if self._outage is None and self._kept:
-            kept, self._kept = self._kept, []
-            await self._finish(kept, self._clock.now(), moves)
-            if self._outage is None:
-                self._failures = 0
-        if self._outage is None:
+        """While the store is down: True if it is back (the batch is then served as
+        usual), else the batch is answered without the store."""
+        if await self._probed(batch, moves):
             return True
         for msg in batch:
             self._refuse(msg)
         outage = self._outage
+        assert outage is not None
         if not outage.probing and trio.current_time() >= outage.retry_at:
             # Time to probe: the timer's message, or any message after its time (the
             # timer does not send into a full mailbox). Beside the mailbox, so that what
@@ -426,23 +420,35 @@ class StoreActor(Actor[StoreMsg]):
             self._nursery.start_soon(self._ping)
         return False
 
-    def _probed(self, batch: list[StoreMsg]) -> None:
-        """Take in the answers of the probe under way, if one is in ``batch``."""
-        for msg in batch:
-            outage = self._outage
-            if type(msg) is not Probe or outage is None or not outage.probing:
-                continue
-            if msg.answered:
-                log.info(
-                    "the store answers again",
-                    down_for=round(trio.current_time() - outage.since, 3),
-                    kept_outcomes=len(self._kept),
-                )
-                self._outage = None
-                self._probe.stop()
-                self._nudge()  # the queue claims what waited
-            elif msg.answered is not None:
+    async def _probed(self, batch: list[StoreMsg], moves: list[Transition]) -> bool:
+        """Take in the answer of the probe under way, if ``batch`` has it: True if the
+        store is back. The outcomes kept meanwhile are written first: a store that
+        answers a ping but cannot write (a full disk) is still down."""
+        outage = self._outage
+        assert outage is not None
+        if not outage.probing:
+            return False
+        answers = [msg.answered for msg in batch if type(msg) is Probe]
+        if True not in answers:
+            if False in answers:
                 self._went_down(outage.error)
+            return False
+        kept, self._kept = self._kept, []
+        if kept:
+            await self._finish(kept, self._clock.now(), moves)  # tried: we are probing
+            if not outage.probing:
+                return False  # down still (_went_down took it in)
+        log.info(
+            "the store answers again",
+            down_for=round(trio.current_time() - outage.since, 3),
+            kept_outcomes=len(kept),
+        )
+        self._outage = None
+        if kept:
+            self._failures = 0  # it took a write: a later outage starts afresh
+        self._probe.stop()
+        self._nudge()  # the queue claims what waited
+        return True
 
     def _refuse(self, msg: StoreMsg) -> None:
         """Answer ``msg`` without the store, which is down."""
