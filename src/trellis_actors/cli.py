@@ -269,16 +269,9 @@ def describe_store(url: str) -> str:
         return f"{url} (SQLite file {shown})"
     if url == "memory://":
         return "memory:// (in this process only: tasks are lost when it stops)"
-    return _redact(url)
+    from .stores import redact
 
-
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+    return redact(url)
 
 
 def _node(args: argparse.Namespace, *, http: bool) -> int:

@@ -47,7 +47,7 @@ from ..scheduling.actor import (
 )
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
-from ..stores import open_store
+from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import CatalogRegistry, TaskTypes
 from .janitor import Janitor, Retention
@@ -268,7 +268,7 @@ class Runtime:
                 log.info(
                     "runtime started",
                     node=self.node,
-                    store=self._store.url,
+                    store=redact(self._store.url),
                     workers=self.config.workers,
                 )
                 task_status.started(self)
@@ -486,7 +486,7 @@ class Runtime:
         workers = await self.workers()
         return {
             "node": self.node,
-            "store": self._store.url,
+            "store": redact(self._store.url),
             "draining": self._draining,
             "queues": counts.by_queue,
             "workers": {
@@ -592,8 +592,8 @@ class Runtime:
 
 
 def _fast_claim_batch(store: Store, workers: int) -> int | None:
-    scheme = store.url.partition("://")[0].lower()
-    batch = _FAST_CLAIM_BATCH.get(scheme)
+    scheme, sep, _ = store.url.partition("://")
+    batch = _FAST_CLAIM_BATCH.get(scheme.lower() if sep else "postgresql")  # or host=…
     return None if batch is None else max(batch, 2 * workers)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from quart import Response, g, request, url_for
 
+from ..stores import redact
 from ._security import CSRF_FIELD, CSRF_HEADER
 from ._state import ui
 
@@ -73,15 +74,6 @@ def ago(at: float | None) -> str:
 def pretty(value: Any) -> str:
     """Indented JSON, as text (escaped when printed)."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def redact(url: str) -> str:
-    """A store URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 _ENV.filters.update(when=when, iso=iso, seconds=seconds, ago=ago, pretty=pretty, redact=redact)
