@@ -1,4 +1,5 @@
-"""The store actor on real stores: a request whose data the store refuses fails alone.
+"""The store actor on real stores: a request whose data the store refuses fails alone, and
+an outage is ridden out.
 
 A batch whose write the driver refuses for the data's sake (an integer out of range, a
 NUL character PostgreSQL cannot store, a lone surrogate SQLite cannot encode) is written
@@ -10,6 +11,7 @@ that they make one batch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -17,8 +19,9 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
-from trellis_actors import TaskStatus, ValidationError
+from trellis_actors import StoreUnavailable, TaskStatus, Transition, ValidationError
 from trellis_actors._time import Clock
 from trellis_actors.actors import Ref, Request
 from trellis_actors.actors._mailbox import Mailbox
@@ -30,9 +33,10 @@ from trellis_actors.runtime.messages import (
     Ping,
     StoreMsg,
     Submit,
+    SubscribeEvents,
 )
 from trellis_actors.runtime.store_actor import StoreActor
-from trellis_actors.stores import NewTask, Outcome, Store, TaskFilter, open_store
+from trellis_actors.stores import NewTask, Outcome, SqliteStore, Store, TaskFilter, open_store
 
 OWNER = "node-1"
 #: Beyond a 64-bit integer: SQLite raises OverflowError, PostgreSQL "integer out of range".
@@ -140,5 +144,70 @@ async def test_one_bad_outcome_is_dropped_alone(pg_url: str) -> None:
         after = {task.id: await store.get(task.id) for task in claimed}
         statuses = [after[task.id].status for task in claimed]  # type: ignore[union-attr]
         assert statuses == [TaskStatus.COMPLETED, TaskStatus.RUNNING, TaskStatus.COMPLETED]
+    finally:
+        await store.close()
+
+
+# -- an outage in virtual time ----------------------------------------------------------
+BLOB = "x" * 20_000  # a result needing new pages: a full disk refuses it
+
+
+def set_disk_full(store: SqliteStore, full: bool) -> None:
+    """No page beyond those the database has (SQLITE_FULL), or no limit again; the limit
+    belongs to the store's own connection, set in its thread."""
+    conn = store._conn
+    assert conn is not None
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages if full else 1073741823}")
+
+
+async def test_a_long_outage_is_probed_with_capped_backoff(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    """Two (virtual) minutes of a full disk: requests are refused at once with a hint no
+    later than the cap (5 s), the actor never raises, and once the disk has room the kept
+    outcome is written at the next probe, within 5 s."""
+    # Virtual time jumps only when nothing has happened for 20 ms of real time, so that
+    # it does not run ahead while SQLite works in its thread.
+    mock_clock.autojump_threshold = 0.02
+    store = SqliteStore(f"sqlite:///{tmp_path / 'tasks.db'}")
+    await store.open()
+    clock = Clock()
+    await store.enqueue([NewTask("t", None)], clock.now())
+    (running,) = [m.task for m in await store.claim(None, 1, OWNER, clock.now() + 600, clock.now())]
+    full = functools.partial(trio.to_thread.run_sync, limiter=store._limiter)
+    await full(set_disk_full, store, True)
+    actor = StoreActor(store, clock, Ref("queue", Mailbox[Any](math.inf)))
+    events, moves = trio.open_memory_channel[tuple[Transition, ...]](math.inf)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(actor.run)
+            await actor.ref.ask(SubscribeEvents(events))
+            outcome = Outcome(running.id, OWNER, running.attempt, TaskStatus.COMPLETED, result=BLOB)
+            actor.ref.tell_nowait(Finish((outcome,)))
+            hints = []
+            outage_ends = trio.current_time() + 120
+            while trio.current_time() < outage_ends:
+                asked_at = trio.current_time()
+                with pytest.raises(StoreUnavailable, match="database or disk is full") as caught:
+                    await actor.ref.ask(Get(running.id))
+                assert trio.current_time() == asked_at, "refused at once, not queued"
+                hints.append(caught.value.retry_after)
+                await trio.sleep(7)  # a client that comes back now and then
+            assert hints[0] <= 0.1 and max(hints) <= 5.0
+            assert await actor.ref.ask(Ping()) is False
+
+            await full(set_disk_full, store, False)
+            freed_at = trio.current_time()
+            with trio.fail_after(30):
+                async for batch in moves:
+                    if any(task.status is TaskStatus.COMPLETED for task, _ in batch):
+                        break
+            assert trio.current_time() - freed_at <= 5.0
+            done = await actor.ref.ask(Get(running.id))
+            assert done is not None and done.status is TaskStatus.COMPLETED
+            assert done.result == BLOB
+            assert await actor.ref.ask(Ping()) is True
+            actor.request_stop()
     finally:
         await store.close()
