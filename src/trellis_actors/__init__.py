@@ -12,6 +12,7 @@ from .errors import AskTimeout as AskTimeout
 from .errors import ConfigurationError as ConfigurationError
 from .errors import InvalidTransition as InvalidTransition
 from .errors import RuntimeNotRunning as RuntimeNotRunning
+from .errors import StoreUnavailable as StoreUnavailable
 from .errors import SupervisorEscalation as SupervisorEscalation
 from .errors import TaskNotFound as TaskNotFound
 from .errors import TrellisError as TrellisError

@@ -30,6 +30,21 @@ class ActorCrashed(ActorError):
     """The actor raised while handling a request; the original error is the ``__cause__``."""
 
 
+class StoreUnavailable(ActorCrashed):
+    """The store cannot be reached or written now (database down, disk full, connection
+    lost): nothing was done; retry later. The driver's error is the ``__cause__``.
+
+    It is an :class:`ActorCrashed` so that callers which already retry a failed store call
+    later (the queue's claims) treat an outage the same way; unlike a crash, the store
+    actor keeps running, and answers again by itself once the store is back.
+    ``retry_after`` is a hint, in seconds, of when to try again.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class ActorHung(ActorError):
     """The idle watchdog saw no liveness signal within the child's idle timeout."""
 

@@ -46,6 +46,7 @@ class Server:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
+        self._logs: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, True), daemon=True).start()
         threading.Thread(target=self._read, args=(self.process.stderr, False), daemon=True).start()
         self.url = self._wait_for(r"^listening on (\S+)")
@@ -53,10 +54,22 @@ class Server:
     def _read(self, stream: object, is_stdout: bool) -> None:
         for line in stream:  # type: ignore[attr-defined]
             (self.stdout if is_stdout else self.stderr).append(line)
-            if is_stdout:
-                self._lines.put(line)
-        if is_stdout:
-            self._lines.put(None)
+            (self._lines if is_stdout else self._logs).put(line)
+        (self._lines if is_stdout else self._logs).put(None)
+
+    def wait_for_log(self, text: str, timeout: float = STARTUP_TIMEOUT) -> str:
+        """The next log line (stderr) that contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._logs.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if text in line:
+                return line
+        raise AssertionError(f"no log line with {text!r}:\n" + "".join(self.stderr))
 
     def _wait_for(self, pattern: str) -> str:
         deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -79,6 +81,53 @@ class TestShutdown:
         finally:
             assert running.stop() == 0
         assert running.output.endswith("stopped\n")
+
+    def test_a_second_signal_commits_what_finished_and_gives_back_the_rest(
+        self, tmp_path: Path
+    ) -> None:
+        """SIGTERM, then SIGTERM again during a 60 s grace period: the node stops at once
+        (exit 1), the finished task is completed, the two it was running are given back —
+        queued or retrying, no lease — and none is left ``running``."""
+        database = tmp_path / "tasks.db"
+        running = Server(
+            "--store", f"sqlite:///{database}", "--workers", "2", "--grace-period", "60"
+        )
+        try:
+            post = partial(httpx.post, f"{running.url}/tasks", timeout=10)
+            done = post(json={"type": "echo", "payload": {"n": 1}}).json()["id"]
+            assert wait_done(running.url, done)["status"] == "completed"
+            slow = [
+                post(json={"type": "sleep", "payload": {"seconds": 120}}).json()["id"]
+                for _ in range(2)
+            ]
+            with httpx.Client(base_url=running.url, timeout=5) as client:
+                for _ in range(500):  # each poll is a round trip, not a sleep
+                    now = [client.get(f"/tasks/{task_id}").json()["status"] for task_id in slow]
+                    if now == ["running", "running"]:
+                        break
+                assert now == ["running", "running"]
+            running.terminate(signal.SIGTERM)
+            running.wait_for_log("stopping: draining")  # one at a time: trio merges signals
+            running.process.send_signal(signal.SIGTERM)
+            code = running.process.wait(timeout=20)
+        finally:
+            running.stop()
+        assert code == 1
+        assert statuses(database, [done]) == ["completed"]
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT status, lease_owner FROM trellis_tasks WHERE status = 'running'"
+                " OR lease_owner IS NOT NULL"
+            ).fetchall()
+        assert rows == []
+        assert set(statuses(database, slow)) <= {"queued", "retrying"}
+
+
+def statuses(database: Path, ids: list[str]) -> list[str]:
+    """The tasks' statuses, read straight from the SQLite file (read-only)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
+        found = dict(conn.execute("SELECT id, status FROM trellis_tasks").fetchall())
+    return [found.get(task_id, "?") for task_id in ids]
 
 
 class TestServeRefuses:

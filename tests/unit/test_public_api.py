@@ -26,6 +26,7 @@ EXPECTED = frozenset(
         "Retry",
         "Runtime",
         "RuntimeConfig",
+        "StoreUnavailable",
         "SupervisorEscalation",
         "Task",
         "TaskContext",

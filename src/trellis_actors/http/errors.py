@@ -5,6 +5,7 @@ Anything a client can send is answered with a 4xx; a 5xx means the server is at 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import (
     ConfigurationError,
     InvalidTransition,
     ScheduleNotFound,
+    StoreUnavailable,
     TaskNotFound,
     TrellisError,
     UnknownTaskType,
@@ -84,6 +86,9 @@ def from_trellis(error: TrellisError) -> ApiError:
             return ApiError(404, "not_found", message)
         case InvalidTransition():
             return ApiError(409, "invalid_transition", message)
+        case StoreUnavailable():
+            retry = str(max(1, math.ceil(error.retry_after)))
+            return ApiError(503, "store_unavailable", message, headers={"Retry-After": retry})
         case AskTimeout() | ActorStopped() | ConfigurationError():
             return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
         case _:
@@ -129,8 +134,8 @@ def install(app: Quart) -> None:
     @app.errorhandler(TrellisError)
     async def trellis_error(error: TrellisError) -> Response:
         answer = from_trellis(error)
-        if answer.status >= 500:
-            log.error("request failed", error=repr(error))
+        if answer.status >= 500 and not isinstance(error, StoreUnavailable):
+            log.error("request failed", error=repr(error))  # an outage is logged once
         return answer.response()
 
     @app.errorhandler(HTTPException)

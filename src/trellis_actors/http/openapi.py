@@ -77,8 +77,9 @@ class TrellisOpenAPI(OpenAPIProvider):
         func = self._app.view_functions[rule.endpoint]
         error, error_components = self.build_response_object(ErrorOut, None)
         error["description"] = (
-            "An error: 401 without a valid token (when the server has one), 503 while the "
-            "runtime is unavailable, or another 4xx for a request the server refuses."
+            "An error: 401 without a valid token (when the server has one), 503 (with "
+            "Retry-After) while the runtime or its store is unavailable, or another 4xx "
+            "for a request the server refuses."
         )
         components.update(error_components)
         media = getattr(func, _MEDIA_ATTRIBUTE, None)

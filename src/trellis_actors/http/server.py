@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import trio
 from hypercorn.config import Config
@@ -28,6 +29,13 @@ from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
 
 DEFAULT_BIND = "127.0.0.1:8080"
+#: Most bytes of a request body left unread by an early answer that are read and dropped
+#: to keep the connection (at least this, or twice the body limit); see :func:`finish_bodies`.
+DRAIN_AT_MOST = 8 * 1024 * 1024
+#: Longest a client is waited on to send the rest of a body nobody reads.
+DRAIN_TIMEOUT = 30.0
+
+App = TypeVar("App", bound=Callable[..., Awaitable[None]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,8 @@ async def serve(
         blueprints=blueprints,
         metrics=metrics,
     )
-    app.asgi_app = traced(app.asgi_app)  # type: ignore[method-assign]  # ASGI middleware
+    drain = max(DRAIN_AT_MOST, 2 * config.max_body)
+    app.asgi_app = finish_bodies(traced(app.asgi_app), drain)  # type: ignore[method-assign]
     state = state_of(app.extensions)
     hypercorn = Config()
     hypercorn.bind = [config.bind]
@@ -98,3 +107,84 @@ async def serve(
             await nursery.start(metrics.run, runtime)
         await hypercorn_serve(app, hypercorn, shutdown_trigger=trigger, task_status=task_status)
         nursery.cancel_scope.cancel()
+
+
+def finish_bodies(app: App, limit: int) -> App:
+    """Wrap an ASGI app so that a request answered before its body was read (a 413 for a
+    body over the limit, a 401, a 404) leaves its keep-alive connection usable.
+
+    Hypercorn stops reading a connection while a request body waits for the app, and
+    closing one whose body is still coming can be cut short when Quart, seeing the
+    request over, cancels the answer: either way the next request on that connection is
+    never read, and its client waits until it times out. So such an answer is held back
+    until the rest of the body has been read (Quart reads it while it answers, and drops
+    what is over its limit), for up to :data:`DRAIN_TIMEOUT`: the client, which may not
+    read before it has sent everything, then gets it whole, and the connection is ready
+    for the next request. An answer to a body with more than ``limit``
+    bytes still to come also says ``Connection: close``, so that the client sends its
+    next request on a new connection; a close is never cut short. (The body is read all
+    the same, for the same time at most: a client that is still sending when the
+    connection closes may not read the answer.)
+    """
+
+    async def wrapper(
+        scope: Any, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        length = _content_length(scope) if scope.get("type") == "http" else 0
+        if length == 0:  # no body (or not HTTP): nothing to finish
+            await app(scope, receive, send)
+            return
+        received = 0
+        finished = trio.Event()
+        held: list[Any] = []  # the answer's start, held back while the body still comes
+        closing = False
+
+        async def receive_counted() -> Any:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+            else:  # http.disconnect
+                finished.set()
+            return message
+
+        async def send_checked(message: Any) -> None:
+            nonlocal closing
+            if finished.is_set() and not held:
+                await send(message)
+                return
+            if message.get("type") == "http.response.start":
+                if length is not None and length - received > limit:
+                    closing = True
+                    headers = [*message.get("headers", ()), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+                held.append(message)
+                return
+            last = not message.get("more_body", False)
+            if last:  # the answer's end, before the request's: wait for the rest
+                with trio.move_on_after(DRAIN_TIMEOUT):
+                    await finished.wait()
+            with trio.CancelScope(shield=last and (closing or not finished.is_set())):
+                while held:
+                    await send(held.pop())
+                await send(message)
+
+        await app(scope, receive_counted, send_checked)
+
+    return wrapper  # type: ignore[return-value]  # same ASGI signature as ``app``
+
+
+def _content_length(scope: Any) -> int | None:
+    """The request's Content-Length; 0 for a request without a body; None if unknown."""
+    chunked = False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+        if name == b"transfer-encoding":
+            chunked = True
+    return None if chunked else 0

@@ -168,6 +168,14 @@ class TryLead(Request[bool]):
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The store actor's own, while the store is down: time to see whether it is back
+    (``answered`` is None), or whether it answered."""
+
+    answered: bool | None = None
+
+
 StoreMsg = (
     Submit
     | Finish
@@ -194,6 +202,7 @@ StoreMsg = (
     | DeleteSchedule
     | AdvanceSchedule
     | TryLead
+    | Probe
 )
 
 

@@ -30,7 +30,7 @@ from ..errors import (
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
-from ..stores import open_store
+from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
@@ -152,7 +152,7 @@ class Runtime:
                 log.info(
                     "runtime started",
                     node=self.node,
-                    store=self._store.url,
+                    store=redact(self._store.url),
                     workers=self.config.workers,
                 )
                 task_status.started(self)
@@ -327,7 +327,7 @@ class Runtime:
         workers = await self.workers()
         return {
             "node": self.node,
-            "store": self._store.url,
+            "store": redact(self._store.url),
             "draining": self._draining,
             "queues": counts.by_queue,
             "workers": {

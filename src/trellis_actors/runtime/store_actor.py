@@ -1,7 +1,17 @@
-"""The store actor: the only owner of the store. Batches writes into group commits."""
+"""The store actor: the only owner of the store. Batches writes into group commits.
+
+It also rides out store outages (see :mod:`.store_failures`). While the store is down,
+what needs it is refused at once with :class:`~trellis_actors.errors.StoreUnavailable`,
+outcomes are kept to be written later, and the store is probed with a capped exponential
+backoff; once it answers, the kept outcomes are written and everything goes on. Nothing
+about an outage is raised out of the actor: restart intensity is for faults.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -9,12 +19,12 @@ from typing import Any, assert_never
 import structlog
 import trio
 
+from .._backoff import Backoff, compute_backoff
 from .._time import Clock
 from ..actors import Actor, Ref, Request
-from ..actors._actor import _STOP
-from ..errors import ActorCrashed, TaskNotFound, TrellisError
-from ..lifecycle import TERMINAL, TaskStatus, Transition
-from ..stores.base import ClaimRequest, Store, Work, WorkDone
+from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
+from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
+from ..stores.base import ClaimRequest, Outcome, Store, Work, WorkDone
 from .messages import (
     AdvanceSchedule,
     Cancel,
@@ -29,6 +39,7 @@ from .messages import (
     ListSchedules,
     ListTasks,
     Ping,
+    Probe,
     Progress,
     Promote,
     Prune,
@@ -45,11 +56,25 @@ from .messages import (
     WaitFor,
     WorkReady,
 )
+from .store_failures import Failure, classify
 
 log = structlog.get_logger("trellis.store")
 
 #: At most this many messages are taken from the mailbox into one batch.
 MAX_BATCH = 1024
+#: Waits between probes of a store that is down (the n-th after n failed tries).
+PROBE_BACKOFF = Backoff(initial=0.1, maximum=5.0, multiplier=2.0, jitter=0.2)
+#: Most outcomes kept while the store is down. Workers only finish tasks claimed before
+#: the outage, so this is a guard, not a limit met in practice; beyond it the oldest are
+#: dropped, and their tasks run again once their leases expire.
+MAX_KEPT = 100_000
+
+#: Requests made by the runtime itself: their data is not a caller's to correct.
+_INTERNAL = (Claim, Promote, Heartbeat, Release, Recover, Prune, AdvanceSchedule, TryLead)
+
+# The parts of a batch's write that can fail apart: new tasks, outcomes, claim number i.
+_TASKS = "tasks"
+_OUTCOMES = "outcomes"
 
 
 @dataclass(slots=True)
@@ -64,11 +89,21 @@ class Audience:
     observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Outage:
+    since: float  # trio time
+    error: BaseException  # the driver's error that began it, or the latest one
+    retry_at: float  # trio time of the next probe
+    probing: bool = False  # a probe is under way: a ping, then the kept outcomes' write
+
+
 class StoreActor(Actor[StoreMsg]):
     """Serialises every store call; concurrent submissions and outcomes share one commit.
 
     After each batch it publishes the transitions to subscribers, answers ``WaitFor``
-    requests whose task has ended, and tells the queue when work became ready.
+    requests whose task has ended, and tells the queue when work became ready. A batch
+    whose write fails for another reason than an outage is tried again part by part, so
+    that only the requests at fault fail.
     """
 
     kind = "store"
@@ -87,97 +122,143 @@ class StoreActor(Actor[StoreMsg]):
         # each) gets a batch's submissions, outcomes and claims side by side.
         self._side_by_side = bool(getattr(store, "concurrent_calls", False))
         self._waiters = audience.waiters
+        self._outage: _Outage | None = None
+        self._failures = 0  # tries in a row that met an outage: the backoff's attempt
+        self._kept: list[Outcome] = []  # outcomes to write once the store is back
+        self._probe = self.timer(Probe)
+        self._rng = random.Random()
+        self._nursery: trio.Nursery | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        async with trio.open_nursery() as nursery:
-            # Other nodes' work (PostgreSQL NOTIFY) nudges our queue too.
-            await nursery.start(self._store.watch, self._nudge)
-            task_status.started(self.ref)
-            await self._serve()
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                # Other nodes' work (PostgreSQL NOTIFY) nudges our queue too.
+                await nursery.start(self._store.watch, self._nudge)
+                nursery.start_soon(self._probe.run)
+                task_status.started(self.ref)
+                async for batch in self.batches(MAX_BATCH):
+                    # Progress is ordered with the outcomes around it (the final 1.0
+                    # lands before the completion): a batch is handled in runs split at
+                    # each progress report.
+                    start = 0
+                    for index, msg in enumerate(batch):
+                        if isinstance(msg, Progress):
+                            if index > start:
+                                await self._handle_batch(batch[start:index])
+                            await self._handle_batch([msg])
+                            start = index + 1
+                    if start < len(batch):
+                        await self._handle_batch(batch[start:])
+                await self._last_words()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # As the kernel's loop does: a crash is one error, for the supervisor to see.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
 
     def _nudge(self) -> None:
         _tell_quietly(self._queue.tell_nowait, WorkReady())
 
-    async def _serve(self) -> None:
-        mailbox = self.mailbox
-        while (first := await self.receive()) is not _STOP:
-            batch: list[StoreMsg] = [first]  # type: ignore[list-item]  # not _STOP
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(mailbox.get_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
-            try:
-                # Progress is ordered with the outcomes around it (the final 1.0 lands
-                # before the completion): a batch is handled in runs split at each one.
-                start = 0
-                for index, msg in enumerate(batch):
-                    if isinstance(msg, Progress):
-                        if index > start:
-                            await self._handle_batch(batch[start:index])
-                        await self._handle_batch([msg])
-                        start = index + 1
-                if start < len(batch):
-                    await self._handle_batch(batch[start:])
-            except BaseException as exc:
-                _fail_pending(batch, exc)
-                raise
-
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
-        now = self._clock.now()
-        submits = [msg for msg in batch if isinstance(msg, Submit)]
-        claims = [msg for msg in batch if isinstance(msg, Claim)]
+        moves: list[Transition] = []
+        try:
+            if self._outage is not None and not await self._back(batch, moves):
+                return
+            now = self._clock.now()
+            submits = [msg for msg in batch if isinstance(msg, Submit)]
+            claims = [msg for msg in batch if isinstance(msg, Claim)]
+            outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
+            rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
+            if submits or outcomes or claims:
+                await self._write(submits, outcomes, claims, now, moves)
+            for msg in batch:
+                if isinstance(msg, Finish) and not msg.reply.is_set:
+                    msg.reply.send(None)  # written or kept: a stopping queue waits for this
+            await self._handle_each(rest, now, moves)
+        except BaseException as exc:
+            _fail_pending(batch, exc)  # a fault: the actor crashes
+            raise
+        finally:
+            if moves:
+                self._publish(moves)
+
+    async def _write(
+        self,
+        submits: list[Submit],
+        outcomes: list[Outcome],
+        claims: list[Claim],
+        now: float,
+        moves: list[Transition],
+    ) -> None:
+        """The hot path: a batch's submissions, outcomes and claims in one commit (or, on
+        a store whose calls may run at the same time, side by side)."""
         work = Work(
             tasks=[new for msg in submits for new in msg.tasks],
-            outcomes=[out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes],
-            claims=[
-                ClaimRequest(msg.queues, msg.limit, msg.owner, msg.lease_until, msg.exclude)
-                for msg in claims
-            ],
+            outcomes=outcomes,
+            claims=[_claim_request(msg) for msg in claims],
         )
-        rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
+        errors: dict[str | int, Exception]
         if self._side_by_side:
-            done = await self._apply_side_by_side(work, now)
-        elif work.tasks or work.outcomes or work.claims:
-            done = await self._store.apply(work, now)  # one commit for all three
+            done, errors = await self._apply_side_by_side(work, now)
         else:
-            done = WorkDone([], [], [], [])
-        start = 0
-        for request in submits:
-            request.reply.send(done.submitted[start : start + len(request.tasks)])
-            start += len(request.tasks)
-        moves = done.arrived + done.finished
-        for msg in batch:
-            if isinstance(msg, Finish):
-                msg.reply.send(None)  # committed (a stopping queue waits for this)
-        for claim, claimed in zip(claims, done.claimed, strict=True):
-            claim.reply.send(claimed)
-        await self._handle_each(rest, now, moves)
-        if moves:
-            await self._publish(moves)
+            try:
+                done = await self._store.apply(work, now)  # one commit for all three
+                errors = {}
+            except Exception as exc:  # nothing was written: each part failed
+                done = WorkDone([], [], [], [])
+                errors = {_TASKS: exc, _OUTCOMES: exc} | dict.fromkeys(range(len(claims)), exc)
+        if _TASKS not in errors:
+            start = 0
+            for request in submits:
+                request.reply.send(done.submitted[start : start + len(request.tasks)])
+                start += len(request.tasks)
+            moves += done.arrived
+        if _OUTCOMES not in errors:
+            moves += done.finished
+        for index, claim in enumerate(claims):
+            if index not in errors:
+                _answer_claim(claim, done.claimed[index], moves)
+        if errors:
+            await self._retry_apart(errors, submits, outcomes, claims, now, moves)
+        elif work.tasks or work.outcomes:
+            self._failures = 0  # the store took a write: a later outage starts afresh
 
-    async def _apply_side_by_side(self, work: Work, now: float) -> WorkDone:
+    async def _apply_side_by_side(
+        self, work: Work, now: float
+    ) -> tuple[WorkDone, dict[str | int, Exception]]:
         """New rows, rows this node holds, rows nobody holds (claims skip locked rows): no
         two of these calls touch the same row, so on a store whose calls may run at the
         same time (PostgreSQL: a pool connection each) they run side by side, and one
-        waits on the database while another works."""
+        waits on the database while another works. Each commits (or fails) on its own:
+        the errors are returned by part."""
         store = self._store
         done = WorkDone([], [], [], [[] for _ in work.claims])
+        errors: dict[str | int, Exception] = {}
 
         async def enqueue() -> None:
-            done.submitted[:], done.arrived[:] = await store.enqueue(work.tasks, now)
+            try:
+                done.submitted[:], done.arrived[:] = await store.enqueue(work.tasks, now)
+            except Exception as exc:
+                errors[_TASKS] = exc
 
         async def finish() -> None:
-            done.finished[:] = await store.finish(work.outcomes, now)
+            try:
+                done.finished[:] = await store.finish(work.outcomes, now)
+            except Exception as exc:
+                errors[_OUTCOMES] = exc
 
         async def claim(index: int) -> None:
-            c = work.claims[index]
-            done.claimed[index] = await store.claim(
-                c.queues, c.limit, c.owner, c.lease_until, now, c.exclude
-            )
+            try:
+                c = work.claims[index]
+                done.claimed[index] = await store.claim(
+                    c.queues, c.limit, c.owner, c.lease_until, now, c.exclude
+                )
+            except Exception as exc:
+                errors[index] = exc
 
         async with trio.open_nursery() as nursery:
             if work.tasks:
@@ -186,17 +267,276 @@ class StoreActor(Actor[StoreMsg]):
                 nursery.start_soon(finish)
             for index in range(len(work.claims)):
                 nursery.start_soon(claim, index)
-        return done
+        return done, errors
 
+    # -- a failed write, part by part ---------------------------------------------------
+    async def _retry_apart(
+        self,
+        errors: dict[str | int, Exception],
+        submits: list[Submit],
+        outcomes: list[Outcome],
+        claims: list[Claim],
+        now: float,
+        moves: list[Transition],
+    ) -> None:
+        """The parts whose write failed, again one request at a time (the outcomes
+        together, then one by one), so that one bad submission fails alone. After an
+        outage nothing is tried again: requests are refused and outcomes kept."""
+        for exc in errors.values():
+            if classify(exc) is Failure.FAULT:
+                raise exc
+        for exc in errors.values():
+            if classify(exc) is Failure.OUTAGE:
+                self._went_down(exc)
+                break
+        if _TASKS in errors:
+            for request in submits:
+                await self._submit_alone(request, now, moves)
+        if _OUTCOMES in errors:
+            await self._finish(outcomes, now, moves)
+        for index, claim in enumerate(claims):
+            if index in errors:
+                await self._claim_alone(claim, now, moves)
+
+    async def _submit_alone(self, request: Submit, now: float, moves: list[Transition]) -> None:
+        if self._outage is not None:
+            request.reply.fail(self._unavailable())
+            return
+        try:
+            submitted, arrived = await self._store.enqueue(request.tasks, now)
+        except Exception as exc:
+            self._failed(request, exc)
+            return
+        request.reply.send(submitted)
+        moves += arrived
+
+    async def _claim_alone(self, claim: Claim, now: float, moves: list[Transition]) -> None:
+        if self._outage is not None:
+            claim.reply.fail(self._unavailable())
+            return
+        try:
+            c = _claim_request(claim)
+            claimed = await self._store.claim(
+                c.queues, c.limit, c.owner, c.lease_until, now, c.exclude
+            )
+        except Exception as exc:
+            self._failed(claim, exc)
+            return
+        _answer_claim(claim, claimed, moves)
+
+    async def _finish(
+        self, outcomes: Sequence[Outcome], now: float, moves: list[Transition]
+    ) -> None:
+        """Write ``outcomes``: together, else one by one. Kept while the store is down
+        (unless this is the probe that sees whether it is back); one the store refuses is
+        dropped with an error logged (its task runs again once its lease expires)."""
+        if not outcomes:
+            return
+        if self._outage is not None and not self._outage.probing:
+            self._keep(outcomes)
+            return
+        try:
+            moves += await self._store.finish(outcomes, now)
+            return
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is Failure.FAULT:
+                raise
+            if failure is Failure.OUTAGE:
+                self._went_down(exc)
+                self._keep(outcomes)
+                return
+            if len(outcomes) == 1:
+                log.error(
+                    "the store refused an outcome; the task runs again once its lease expires",
+                    task_id=outcomes[0].task_id,
+                    error=repr(exc),
+                )
+                return
+        for outcome in outcomes:
+            await self._finish([outcome], now, moves)
+
+    def _failed(self, msg: StoreMsg, exc: Exception) -> None:
+        """Answer ``msg`` with what its store call raised; a fault is raised on."""
+        failure = classify(exc)
+        error: Exception
+        match failure:
+            case Failure.FAULT:
+                raise exc
+            case Failure.REFUSED:
+                error = exc
+            case Failure.OUTAGE:
+                self._went_down(exc)
+                error = self._unavailable()
+            case Failure.BAD_DATA if isinstance(msg, _INTERNAL):
+                # Not a caller's data (the queue's, the janitor's, rows read back): the
+                # asker treats it as a failed store call.
+                error = ActorCrashed(f"the store failed on {type(msg).__name__}: {_reason(exc)}")
+                error.__cause__ = exc
+            case Failure.BAD_DATA:
+                error = ValidationError(
+                    f"the store refused the data ({_reason(exc)}); nothing was stored or "
+                    "changed: correct it and try again"
+                )
+                error.__cause__ = exc
+            case _:
+                assert_never(failure)
+        if isinstance(msg, Request):
+            msg.reply.fail(error)
+        elif failure is not Failure.REFUSED:
+            log.warning("a store call failed", msg=type(msg).__name__, error=repr(exc))
+
+    # -- outages ------------------------------------------------------------------------
+    def _went_down(self, exc: BaseException) -> None:
+        """The store is down (or still is): refuse what needs it until the next probe."""
+        self._failures += 1
+        delay = compute_backoff(PROBE_BACKOFF, self._failures, self._rng.random())
+        now = trio.current_time()
+        outage = self._outage
+        if outage is None:
+            log.error(
+                "the store is unavailable; refusing requests that need it until it answers",
+                error=_reason(exc),
+                probe_in=round(delay, 3),
+            )
+            self._outage = _Outage(since=now, error=exc, retry_at=now + delay)
+        else:
+            log.warning(
+                "the store is still unavailable",
+                error=_reason(exc),
+                down_for=round(now - outage.since, 3),
+                probe_in=round(delay, 3),
+            )
+            outage.error, outage.retry_at, outage.probing = exc, now + delay, False
+        self._probe.at(now + delay)
+
+    def _unavailable(self) -> StoreUnavailable:
+        outage = self._outage
+        assert outage is not None, "only while the store is down"
+        wait = max(0.0, outage.retry_at - trio.current_time())
+        error = StoreUnavailable(
+            f"the store is unavailable ({_reason(outage.error)}); nothing was done: "
+            f"retry in {max(1, math.ceil(wait))} s",
+            retry_after=wait,
+        )
+        error.__cause__ = outage.error
+        return error
+
+    async def _back(self, batch: list[StoreMsg], moves: list[Transition]) -> bool:
+        """While the store is down: True if it is back (the batch is then served as
+        usual), else the batch is answered without the store."""
+        if await self._probed(batch, moves):
+            return True
+        for msg in batch:
+            self._refuse(msg)
+        outage = self._outage
+        assert outage is not None
+        if not outage.probing and trio.current_time() >= outage.retry_at:
+            # Time to probe: the timer's message, or any message after its time (the
+            # timer does not send into a full mailbox). Beside the mailbox, so that what
+            # comes meanwhile is still answered at once.
+            outage.probing = True
+            assert self._nursery is not None
+            self._nursery.start_soon(self._ping)
+        return False
+
+    async def _probed(self, batch: list[StoreMsg], moves: list[Transition]) -> bool:
+        """Take in the answer of the probe under way, if ``batch`` has it: True if the
+        store is back. The outcomes kept meanwhile are written first: a store that
+        answers a ping but cannot write (a full disk) is still down."""
+        outage = self._outage
+        assert outage is not None
+        if not outage.probing:
+            return False
+        answers = [msg.answered for msg in batch if type(msg) is Probe]
+        if True not in answers:
+            if False in answers:
+                self._went_down(outage.error)
+            return False
+        kept, self._kept = self._kept, []
+        if kept:
+            await self._finish(kept, self._clock.now(), moves)  # tried: we are probing
+            if not outage.probing:
+                return False  # down still (_went_down took it in)
+        log.info(
+            "the store answers again",
+            down_for=round(trio.current_time() - outage.since, 3),
+            kept_outcomes=len(kept),
+        )
+        self._outage = None
+        if kept:
+            self._failures = 0  # it took a write: a later outage starts afresh
+        self._probe.stop()
+        self._nudge()  # the queue claims what waited
+        return True
+
+    def _refuse(self, msg: StoreMsg) -> None:
+        """Answer ``msg`` without the store, which is down."""
+        match msg:
+            case Finish(outcomes):
+                self._keep(outcomes)
+                msg.reply.send(None)
+            case Progress() | Probe():
+                pass  # a progress report is not worth keeping
+            case Ping() | TryLead():
+                msg.reply.send(False)  # nobody leads through a store that is down
+            case SubscribeEvents(channel):
+                self._subscribers.append(channel)
+                msg.reply.send(None)
+            case _:
+                msg.reply.fail(self._unavailable())
+
+    async def _ping(self) -> None:
+        try:
+            answered = await self._store.ping()
+        except Exception as exc:  # the SQL stores answer False; another store may raise
+            log.debug("the store's ping failed", error=repr(exc))
+            answered = False
+        with contextlib.suppress(TrellisError):  # we are stopping
+            await self.ref.tell(Probe(answered))
+
+    def _keep(self, outcomes: Sequence[Outcome]) -> None:
+        self._kept.extend(outcomes)
+        if len(self._kept) > MAX_KEPT:
+            dropped = len(self._kept) - MAX_KEPT
+            del self._kept[:dropped]
+            log.error(
+                "too many outcomes kept while the store is down; the oldest were dropped "
+                "and their tasks run again once their leases expire",
+                dropped=dropped,
+            )
+
+    async def _last_words(self) -> None:
+        """Stopping: write what was kept, if the store is back by now."""
+        if not self._kept:
+            return
+        self._outage = None  # one last try
+        kept, self._kept = self._kept, []
+        moves: list[Transition] = []
+        try:
+            await self._finish(kept, self._clock.now(), moves)
+        finally:
+            if moves:
+                self._publish(moves)
+        if self._kept:
+            log.error(
+                "the store is unavailable at shutdown: outcomes were not written; their "
+                "tasks run again once their leases expire",
+                outcomes=len(self._kept),
+            )
+
+    # -- the rest, one at a time --------------------------------------------------------
     async def _handle_each(
         self, batch: Sequence[StoreMsg], now: float, moves: list[Transition]
     ) -> None:
         for msg in batch:
+            if self._outage is not None:
+                self._refuse(msg)
+                continue
             try:
                 moves.extend(await self._handle_one(msg, now))
-            except TrellisError as exc:
-                if isinstance(msg, Request):
-                    msg.reply.fail(exc)
+            except Exception as exc:
+                self._failed(msg, exc)
 
     async def _handle_one(self, msg: StoreMsg, now: float) -> list[Transition]:
         store = self._store
@@ -282,12 +622,14 @@ class StoreActor(Actor[StoreMsg]):
             case TryLead(name):
                 msg.reply.send(await store.try_lead(name))
                 return []
+            case Probe():
+                return []  # a probe's answer that came after the store did
             case Submit() | Finish() | Claim():
                 raise AssertionError("batched above")
             case _:
                 assert_never(msg)
 
-    async def _publish(self, moves: list[Transition]) -> None:
+    def _publish(self, moves: list[Transition]) -> None:
         batch = tuple(moves)
         for observer in self._observers:
             try:
@@ -334,6 +676,20 @@ def _tell_quietly(send: Callable[[Any], None], msg: Any) -> None:
         send(msg)
     except TrellisError:
         log.debug("queue did not take a nudge", msg=type(msg).__name__)
+
+
+def _claim_request(claim: Claim) -> ClaimRequest:
+    return ClaimRequest(claim.queues, claim.limit, claim.owner, claim.lease_until, claim.exclude)
+
+
+def _answer_claim(claim: Claim, claimed: list[Task], moves: list[Transition]) -> None:
+    claim.reply.send(claimed)  # leased, still queued: no move to publish
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver's error, for messages and logs."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _fail_pending(batch: list[StoreMsg], exc: BaseException) -> None:

@@ -5,11 +5,16 @@
 * ``memory://`` — in this process only; for tests and throw-away runs;
 * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (``?synchronous=…``) —
   the embedded default, durable on one node;
-* ``postgresql://…`` or ``postgres://…`` — several nodes sharing one database.
+* ``postgresql://…`` or ``postgres://…`` (any libpq URL: ``postgresql:///db`` for the
+  Unix socket, ``?host=/socket/dir``, ...) or a libpq keyword string (``host=… dbname=…``)
+  — several nodes sharing one database.
+
+:func:`redact` shows any of them without its password.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -38,7 +43,9 @@ __all__ = [
     "redact",
 ]
 
-_USAGE = "use memory://, sqlite:///path.db or postgresql://user@host/db"
+_USAGE = "use memory://, sqlite:///path.db, postgresql://user@host/db or host=… dbname=…"
+#: A libpq keyword/value connection string starts with ``keyword=``.
+_KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")
 
 
 def open_store(url: str) -> Store:
@@ -46,7 +53,10 @@ def open_store(url: str) -> Store:
 
     Raises :class:`~trellis_actors.errors.ConfigurationError` for a URL no store accepts.
     """
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if "://" not in url and _KEYWORDS.match(url):
+        scheme = "postgresql"  # host=… dbname=…: only libpq takes these
+    else:
+        scheme = urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme == "memory":
         if url != "memory://":
             raise ConfigurationError(f"the memory store takes no path or options: {_USAGE}")
@@ -57,5 +67,5 @@ def open_store(url: str) -> Store:
         from .postgres import PostgresStore  # psycopg is imported only when it is used
 
         return PostgresStore(url)
-    shown = f"scheme {scheme!r}" if scheme else "no scheme"
+    shown = f"scheme {scheme!r}" if scheme else "no scheme"  # never the URL: a password
     raise ConfigurationError(f"unsupported store URL ({shown}): {_USAGE}")

@@ -129,16 +129,21 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-_AUTHORITY = re.compile(r"(?P<head>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<tail>.*)", re.DOTALL)
+#: ``password=…`` in a keyword/value connection string (a value may be single-quoted).
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+#: ``?password=…`` or ``&password=…`` in a URL's query.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def redact(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``, for messages, logs and pages."""
-    match = _AUTHORITY.fullmatch(url)
-    if match is None:
-        return url
-    credentials, at, host = match["authority"].rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{match['head']}{user}:***@{host}{match['tail']}"
+    """A store URL (or libpq keyword/value connection string) without its password, for
+    messages, logs and pages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
+    end = min([at for at in (rest.find(mark) for mark in "/?#") if at >= 0], default=len(rest))
+    authority, tail = rest[:end], _QUERY_PASSWORD.sub(r"\1***", rest[end:])
+    credentials, at, hosts = authority.rpartition("@")
+    if at and ":" in credentials:
+        authority = f"{credentials.split(':', 1)[0]}:***@{hosts}"
+    return f"{scheme}://{authority}{tail}"

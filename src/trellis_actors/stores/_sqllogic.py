@@ -15,8 +15,8 @@ from typing import Any
 
 from .. import decisions
 from ..errors import TaskNotFound, ValidationError
-from ..lifecycle import WAITING as _WAITING
 from ..lifecycle import (
+    WAITING,
     Task,
     TaskError,
     TaskEvent,
@@ -498,4 +498,4 @@ class TaskLogic(ScheduleSteps):
 
 def wakes_workers(moves: Sequence[Transition]) -> bool:
     """True when a move made work ready now or later (queued, pending or retrying)."""
-    return any(move.task.status in _WAITING for move in moves)
+    return any(move.task.status in WAITING for move in moves)

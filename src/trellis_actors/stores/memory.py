@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .. import decisions
 from ..errors import TaskNotFound
 from ..lifecycle import (
+    DELAYED,
     Task,
     TaskEvent,
     TaskStatus,
@@ -138,7 +139,7 @@ class MemoryStore(SingleNode, MemorySchedules):
             task = self._tasks.get(task_id)
             if task is None or task.run_at != run_at:
                 continue
-            if task.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            if task.status in DELAYED:
                 moves.append(self._record(transition(task, TaskStatus.QUEUED, at=now)))
         return moves
 
@@ -146,11 +147,7 @@ class MemoryStore(SingleNode, MemorySchedules):
         while self._delayed:
             run_at, task_id = self._delayed[0]
             task = self._tasks.get(task_id)
-            if (
-                task is not None
-                and task.run_at == run_at
-                and task.status in (TaskStatus.PENDING, TaskStatus.RETRYING)
-            ):
+            if task is not None and task.run_at == run_at and task.status in DELAYED:
                 return run_at
             heapq.heappop(self._delayed)
         return None

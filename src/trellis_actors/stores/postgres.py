@@ -1,8 +1,10 @@
 """``postgresql://…``: the store for several nodes sharing one database.
 
-URL: any libpq URL (``postgresql://user:pass@host:5432/db?sslmode=…``, ``postgres://`` too),
-plus two options of our own, taken out before libpq sees the URL: ``pool_min`` (default 1)
-and ``pool_max`` (default 4) connections.
+URL: any libpq connection string, passed to libpq as given: a URL
+(``postgresql://user:pass@host:5432/db?sslmode=…``, ``postgres://…``, ``postgresql:///db``
+for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or keywords
+(``host=… dbname=… user=…``); plus two options of our own, taken out before libpq sees it:
+``pool_min`` (default 1) and ``pool_max`` (default 4) connections.
 
 * psycopg 3's blocking API runs in worker threads (``trio.to_thread``), on a
   ``psycopg_pool.ConnectionPool``.
@@ -23,16 +25,18 @@ and ``pool_max`` (default 4) connections.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, Concatenate
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import psycopg
 import trio
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -44,6 +48,10 @@ from ._sqllogic import TaskLogic, wakes_workers
 from ._sqlstore import P, SqlStore, T
 
 _POLL = 0.25  # seconds a listening thread waits before checking for cancellation
+#: Seconds a call waits for a pool connection. Calls never outnumber the pool's connections
+#: (a CapacityLimiter), so a wait means one is being opened: past this, the database is
+#: taken to be down (PoolTimeout, an OperationalError) rather than the call hanging on.
+_CONNECTION_WAIT = 5.0
 _COPY_FROM = 16  # rows: fewer are inserted with executemany (one pipelined round trip)
 _UNNEST_FROM = 3  # rows: fewer are updated one statement each (pipelined too)
 _FLOATS = (
@@ -67,26 +75,49 @@ _CHANGING = (
     *_FLOATS,
 )
 _q = _sql.queries("postgres")
+#: Our own options in a store URL, which libpq must not see.
+_OURS = ("pool_min", "pool_max")
+_KEYWORD_OPTION = re.compile(r"(?:^|\s)(pool_min|pool_max)\s*=\s*(\S*)")
 
 
 def parse_url(url: str) -> tuple[str, int, int]:
-    """``(libpq URL, pool_min, pool_max)`` from a ``postgresql://…`` store URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ConfigurationError(f"bad PostgreSQL URL {redact(url)!r}: use postgresql://…")
-    options = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {name: value for name, value in options if name in ("pool_min", "pool_max")}
+    """``(conninfo, pool_min, pool_max)`` from a PostgreSQL store URL.
+
+    ``url`` is a libpq URL (``postgresql://…``, ``postgres://…``, ``postgresql:///db`` for
+    the Unix socket, ``?host=/socket/dir``, ...) or a keyword/value string (``host=…
+    dbname=…``). The conninfo is ``url`` as given, less our own ``pool_min`` and
+    ``pool_max``: libpq reads it, so every form it knows works and none is rebuilt here.
+    """
+    if "://" in url:
+        base, _, query = url.partition("?")
+        kept, ours = [], {}
+        for item in query.split("&") if query else []:
+            name, _, value = item.partition("=")
+            if unquote(name) in _OURS:
+                ours[unquote(name)] = unquote(value)
+            else:
+                kept.append(item)  # as written: percent-encoding and all
+        conninfo = f"{base}?{'&'.join(kept)}" if kept else base
+    else:
+        ours = {found[1]: found[2] for found in _KEYWORD_OPTION.finditer(url)}
+        conninfo = _KEYWORD_OPTION.sub("", url).strip()
     try:
         low, high = int(ours.get("pool_min", 1)), int(ours.get("pool_max", 4))
     except ValueError:
         raise ConfigurationError("pool_min and pool_max must be whole numbers") from None
     if not 0 <= low <= high or high < 1:
         raise ConfigurationError(f"need 0 <= pool_min <= pool_max and pool_max >= 1: {ours}")
-    # Percent-encoding only: libpq does not read "+" as a space (options=-c%20x%3Dy).
-    query = urlencode(
-        [(name, value) for name, value in options if name not in ours], quote_via=quote
-    )
-    return urlunsplit(parts._replace(query=query)), low, high
+    try:
+        conninfo_to_dict(conninfo)  # libpq's own parser: what it refuses, it names
+    except psycopg.ProgrammingError as exc:
+        shown = redact(url)
+        # libpq may quote any part of the string: a password too.
+        detail = f" ({str(exc).strip()})" if shown == url else ""
+        raise ConfigurationError(
+            f"bad PostgreSQL URL {shown!r}{detail}: use postgresql://user@host:5432/db, "
+            "postgresql:///db?host=/socket/dir or host=… dbname=…"
+        ) from None
+    return conninfo, low, high
 
 
 def migrate_sync(url: str, *, from_schema: bool = True) -> list[int]:
@@ -235,6 +266,7 @@ class PostgresStore(SqlStore):
             max_size=self._pool_max,
             open=False,
             name="trellis-store",
+            timeout=_CONNECTION_WAIT,
         )
         try:
             await trio.to_thread.run_sync(partial(pool.open, wait=True, timeout=30.0))
@@ -297,12 +329,17 @@ class PostgresStore(SqlStore):
         """Call ``notify()`` whenever another store enqueues, promotes or retries work.
 
         Listens on a dedicated connection (not the pool's); started once ``LISTEN`` is in
-        place. The listening thread checks for cancellation every quarter second, so
-        cancelling ``watch`` (or closing the store) leaves no thread or connection behind.
-        A lost connection is opened again, and ``notify()`` called once then, since
-        wake-ups may have been missed meanwhile.
+        place (or, while the database is down, at once). The listening thread checks for
+        cancellation every quarter second, so cancelling ``watch`` (or closing the store)
+        leaves no thread or connection behind. A lost connection is opened again, and
+        ``notify()`` called once then, since wake-ups may have been missed meanwhile.
         """
-        conn = await trio.to_thread.run_sync(self._listen_connect)
+        try:
+            conn: psycopg.Connection[Any] | None = await trio.to_thread.run_sync(
+                self._listen_connect
+            )
+        except psycopg.OperationalError:
+            conn = None  # the database is down: _listen connects once it is back
         task_status.started()
         await trio.to_thread.run_sync(self._listen, conn, notify)
 

@@ -7,6 +7,7 @@ from typing import Any
 from trellis_actors import (
     AskTimeout,
     InvalidTransition,
+    StoreUnavailable,
     TaskNotFound,
     UnknownTaskType,
     ValidationError,
@@ -45,6 +46,14 @@ class TestFromTrellis:
         for error, status, code in cases:
             answer = from_trellis(error)
             assert (answer.status, answer.code) == (status, code)
+
+    def test_store_unavailable(self) -> None:
+        """An outage is a 503 whose Retry-After is the store's next probe, in whole
+        seconds, at least one."""
+        for retry_after, header in [(0.0, "1"), (0.3, "1"), (2.2, "3"), (5.0, "5")]:
+            answer = from_trellis(StoreUnavailable("the store is down", retry_after=retry_after))
+            assert (answer.status, answer.code) == (503, "store_unavailable")
+            assert answer.headers == {"Retry-After": header}
 
     def test_field_kept(self) -> None:
         """A validation error keeps the field it names."""
