@@ -192,7 +192,7 @@ class QueueActor(Actor[QueueMsg]):
                 await self._tick()
             case _:
                 assert_never(msg)
-        if self._outcomes and (
+        if (self._outcomes or self._releases) and (
             len(self._outcomes) >= self._config.flush_batch
             or (not self._buffer and not len(self.mailbox))
         ):
@@ -232,7 +232,7 @@ class QueueActor(Actor[QueueMsg]):
         for task_id in msg.released:
             if task_id in self._handed:
                 self._settle(task_id, counted=False)
-                self._releases.append(task_id)
+                self._give_back([task_id])
         if msg.stopping or self._draining:
             self._waiting.pop(worker, None)
         else:
@@ -251,7 +251,7 @@ class QueueActor(Actor[QueueMsg]):
             self._settle(task_id, counted=False)
             task = handed.task
             if not handed.started:
-                self._releases.append(task_id)
+                self._give_back([task_id])
                 continue
             attempt = task.attempt + 1
             retry = attempt < task.max_attempts
@@ -325,7 +325,7 @@ class QueueActor(Actor[QueueMsg]):
             except TrellisError:  # stopped meanwhile: the tasks go back
                 for task in tasks:
                     self._settle(task.id, counted=False)
-                    self._releases.append(task.id)
+                    self._give_back([task.id])
         if not waiting:
             self._give_back_slow()
 
@@ -334,7 +334,7 @@ class QueueActor(Actor[QueueMsg]):
         keep = [entry for entry in self._buffer if self._is_fast(entry[3].type)]
         if len(keep) != len(self._buffer):
             gone = [entry[3].id for entry in self._buffer if not self._is_fast(entry[3].type)]
-            self._releases += gone
+            self._give_back(gone)
             heapq.heapify(keep)
             self._buffer = keep
 
@@ -388,7 +388,7 @@ class QueueActor(Actor[QueueMsg]):
             task = heapq.heappop(self._buffer)[3]
             limit = self._limits.get(task.type)
             if limit is not None and self._running[task.type] >= limit:
-                self._releases.append(task.id)  # it cannot start here now
+                self._give_back([task.id])  # it cannot start here now
                 continue
             return task
         return None
@@ -425,19 +425,28 @@ class QueueActor(Actor[QueueMsg]):
             self._speed[handed.task.type] = 0.8 * previous + 0.2 * sample
 
     def _add(self, outcome: Outcome) -> None:
-        if not self._outcomes:
+        self._due_to_flush()
+        self._outcomes.append(outcome)
+
+    def _give_back(self, task_ids: list[str]) -> None:
+        """Claimed tasks this node will not start: back to the store with the next flush."""
+        if task_ids:
+            self._due_to_flush()
+            self._releases += task_ids
+
+    def _due_to_flush(self) -> None:
+        if not self._outcomes and not self._releases:
             self._flush_at = trio.current_time() + self._config.flush_interval
             self._ticker.sooner(self._flush_at)
-        self._outcomes.append(outcome)
 
     async def _flush(self, *, confirm: bool = False) -> None:
         """Starts, outcomes and give-backs go to the store together: one message each, one
         commit. With ``confirm``, wait until the store has committed them and everything
         sent to it before (it handles its mail in order)."""
+        self._flush_at = math.inf
         if self._outcomes or confirm:
             finish = Finish(tuple(self._outcomes))
             self._outcomes = []
-            self._flush_at = math.inf
             await self._store.tell(finish)
         if self._releases:
             release = Release(tuple(self._releases), self._config.owner)
@@ -449,7 +458,7 @@ class QueueActor(Actor[QueueMsg]):
             await finish.reply.wait()
 
     def _release_buffer(self) -> None:
-        self._releases += [entry[3].id for entry in self._buffer]
+        self._give_back([entry[3].id for entry in self._buffer])
         self._buffer = []
 
     # -- the timer -----------------------------------------------------------------------
@@ -473,7 +482,7 @@ class QueueActor(Actor[QueueMsg]):
 
     async def _chores(self, now: float) -> None:
         """Flush outcomes, promote due tasks, renew leases, poll: whatever has come due."""
-        if self._outcomes and now >= self._flush_at:
+        if (self._outcomes or self._releases) and now >= self._flush_at:
             await self._flush()
         if self._next_due is not None and self._clock.to_trio(self._next_due) <= now:
             self._next_due = await self._store.ask(Promote())

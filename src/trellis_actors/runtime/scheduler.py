@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
@@ -13,7 +13,14 @@ from .. import _ids, rules, tracing
 from .._time import Clock
 from ..actors import Actor, Ref, Request
 from ..app import App
-from ..errors import ScheduleNotFound, TrellisError, UnknownTaskType, ValidationError
+from ..errors import (
+    ActorCrashed,
+    AskTimeout,
+    ScheduleNotFound,
+    TrellisError,
+    UnknownTaskType,
+    ValidationError,
+)
 from ..lifecycle import Task
 from ..scheduling.define import FIELDS, ScheduleDefinition, define
 from ..scheduling.model import (
@@ -73,16 +80,15 @@ class SchedulerActor(Actor[SchedulerMsg]):
         self._refresh = refresh
         self._grace = grace
         self._wakeup = self.timer(Wake)
+        self._declared = False  # the schedules declared in code are in the store
 
     async def on_start(self) -> None:
-        await self._declare()
-        self._rewind()
+        self._rewind()  # declares the schedules of the code, then fires what is due
 
     async def handle(self, msg: SchedulerMsg) -> None:
         match msg:
             case Wake():
-                await self._fire_due()
-                self._wakeup.at(await self._wake_at())
+                await self._store_round(self._round)
             case CreateSchedule(definition):
                 await self._answer(msg, self._create(definition))
             case UpdateSchedule(schedule_id, changes):
@@ -93,6 +99,22 @@ class SchedulerActor(Actor[SchedulerMsg]):
                 await self._answer(msg, self._run_now(schedule_id))
             case _:
                 assert_never(msg)
+
+    async def _round(self) -> None:
+        if not self._declared:
+            await self._declare()
+            self._declared = True
+        await self._fire_due()
+        self._wakeup.at(await self._wake_at())
+
+    async def _store_round(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work``; if the store is down or failed, look again after the refresh
+        interval instead of crashing (restarts are for faults, not outages)."""
+        try:
+            await work()
+        except (ActorCrashed, AskTimeout) as exc:
+            log.warning("the store did not answer the scheduler; trying again", error=str(exc))
+            self._wakeup.after(self._refresh)
 
     async def _answer(self, msg: Request[R], work: Awaitable[R]) -> None:
         """Reply to a command (a refused one gets its error), then look again at once."""

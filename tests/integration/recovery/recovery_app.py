@@ -24,6 +24,14 @@ def open_log(path: str) -> None:
     _log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
 
+def close_log() -> None:
+    """Stop appending (a test process that opened a log for one test)."""
+    global _log_fd
+    if _log_fd is not None:
+        os.close(_log_fd)
+        _log_fd = None
+
+
 def note(word: str, what: str) -> None:
     """Append ``<word> <pid> <what>``; without a log (the submitting test process), nothing."""
     if _log_fd is not None:
