@@ -4,6 +4,7 @@ from ._actor import Actor as Actor
 from ._actor import ActorState as ActorState
 from ._actor import ChildSpec as ChildSpec
 from ._actor import RestartType as RestartType
+from ._actor import one_error as one_error
 from ._mailbox import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import MailboxStatistics as MailboxStatistics

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
@@ -159,6 +160,16 @@ class Actor(Generic[M]):
         mailbox.took_one()
         return msg
 
+    def leftovers(self) -> Iterator[M]:
+        """The messages waiting now, taken without waiting: for an actor's last words
+        (``on_stop``), when its loop has ended with mail still in the box."""
+        mailbox = self.mailbox
+        while True:
+            try:
+                yield mailbox.get_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+
     def messages(self) -> AsyncIterator[M]:
         """``async for msg in self.messages():`` every message until a stop is requested."""
         return _Messages(self)
@@ -192,27 +203,22 @@ class Actor(Generic[M]):
     async def run(self, *, task_status: trio.TaskStatus[Ref[M]] = trio.TASK_STATUS_IGNORED) -> None:
         await self.on_start()
         try:
-            async with trio.open_nursery() as nursery:
-                if type(self).background is not Actor.background:
-                    await nursery.start(self.background)
-                for timer in self._timers:
-                    nursery.start_soon(timer.run)
-                task_status.started(self.ref)
-                async for msg in self.messages():
-                    try:
-                        await self.handle(msg)
-                    except BaseException as exc:
-                        if isinstance(msg, Request) and not msg.reply.is_set:
-                            msg.reply.fail(self._failure(msg, exc))
-                        raise
-                await self.on_stop()
-                nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # The nursery wraps what escapes it; a crash is one error, so its supervisor
-            # sees (and logs) the error itself.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
+            with one_error():
+                async with trio.open_nursery() as nursery:
+                    if type(self).background is not Actor.background:
+                        await nursery.start(self.background)
+                    for timer in self._timers:
+                        nursery.start_soon(timer.run)
+                    task_status.started(self.ref)
+                    async for msg in self.messages():
+                        try:
+                            await self.handle(msg)
+                        except BaseException as exc:
+                            if isinstance(msg, Request) and not msg.reply.is_set:
+                                msg.reply.fail(self._failure(msg, exc))
+                            raise
+                    await self.on_stop()
+                    nursery.cancel_scope.cancel()
         finally:
             if self._inbox is not None:
                 self._inbox.close()
@@ -228,6 +234,18 @@ class Actor(Generic[M]):
     def child_snapshots(self) -> tuple[ActorSnapshot, ...]:
         """Snapshots of this actor's children (supervisors have some)."""
         return ()
+
+
+@contextmanager
+def one_error() -> Iterator[None]:
+    """Around an actor's nursery: what escapes it comes wrapped in an exception group; a
+    crash is one error, so the supervisor sees (and logs) that error itself."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
 
 
 class _Messages(Generic[M]):
@@ -264,10 +282,8 @@ class _Batches(Generic[M]):
         if first is _STOP:
             raise StopAsyncIteration
         batch: list[M] = [first]  # type: ignore[list-item]  # not _STOP, so an M
-        mailbox = self._actor.mailbox
-        while len(batch) < self._limit:
-            try:
-                batch.append(mailbox.get_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+        for msg in self._actor.leftovers():
+            batch.append(msg)
+            if len(batch) >= self._limit:
                 break
         return batch

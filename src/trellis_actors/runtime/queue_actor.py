@@ -204,11 +204,7 @@ class QueueActor(Actor[QueueMsg]):
         self._draining = True
         with trio.move_on_after(self._config.stop_timeout) as scope:
             scope.shield = True
-            while True:
-                try:
-                    msg = self.mailbox.get_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
+            for msg in self.leftovers():
                 if isinstance(msg, WaitIdle):
                     msg.reply.send(None)  # no more work is handed out
                 else:

@@ -21,7 +21,7 @@ import trio
 
 from .._backoff import Backoff, compute_backoff
 from .._time import Clock
-from ..actors import Actor, Ref, Request
+from ..actors import Actor, Ref, Request, one_error
 from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import ClaimRequest, Outcome, Store, Work, WorkDone
@@ -132,7 +132,7 @@ class StoreActor(Actor[StoreMsg]):
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        try:
+        with one_error():
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 # Other nodes' work (PostgreSQL NOTIFY) nudges our queue too.
@@ -154,11 +154,6 @@ class StoreActor(Actor[StoreMsg]):
                         await self._handle_batch(batch[start:])
                 await self._last_words()
                 nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # As the kernel's loop does: a crash is one error, for the supervisor to see.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
 
     def _nudge(self) -> None:
         _tell_quietly(self._queue.tell_nowait, WorkReady())

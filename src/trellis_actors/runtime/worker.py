@@ -125,11 +125,7 @@ class Worker(Actor[WorkerMsg]):
 
     async def on_stop(self) -> None:
         """Finish the task in hand; give back the rest, and what is still in the mail."""
-        while True:
-            try:
-                msg = self.mailbox.get_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+        for msg in self.leftovers():
             if isinstance(msg, Assign):
                 await self.handle(msg)
         self._work_send.close()
