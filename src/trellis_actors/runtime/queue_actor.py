@@ -110,7 +110,7 @@ class QueueActor(Actor[QueueMsg]):
         self._waiting: dict[str, Ready] = {}  # idle workers, in the order they asked
         self._handed: dict[str, _Handed] = {}
         self._by_worker: dict[str, list[str]] = {}  # task ids in each worker's hands
-        self._incarnations: dict[str, int] = {}  # the latest start of each worker seen
+        self._incarnations: dict[str, int] = {}  # the live workers: the start of each
         self._running: Counter[str] = Counter()  # handed out, by type
         self._done: Counter[str] = Counter()
         self._idle_waiters: list[WaitIdle] = []
@@ -222,7 +222,10 @@ class QueueActor(Actor[QueueMsg]):
         worker = msg.worker
         if msg.incarnation != self._incarnations.get(worker, msg.incarnation):
             self._lost(worker, self._incarnations[worker])  # a new start: the old one died
-        self._incarnations[worker] = msg.incarnation
+        if msg.stopping:
+            self._incarnations.pop(worker, None)  # no longer counted among the workers
+        else:
+            self._incarnations[worker] = msg.incarnation
         if msg.outcomes:
             self._report(msg.outcomes)
         for task_id in msg.released:
@@ -240,6 +243,7 @@ class QueueActor(Actor[QueueMsg]):
         the others go back to the queue as they were."""
         if self._incarnations.get(worker) == incarnation:
             self._waiting.pop(worker, None)
+            del self._incarnations[worker]
         for task_id in list(self._by_worker.get(worker, ())):
             handed = self._handed[task_id]
             if handed.incarnation != incarnation:
