@@ -287,3 +287,35 @@ class TestContainment:
         assert error.error.message == "bad\\x00byte \\ud800"
         assert "\x00" not in (error.error.traceback or "")
         assert error.progress_message == "half\\x00way \\udc80"
+
+
+class TestStaleCancel:
+    async def test_a_lost_lease_does_not_cancel_the_next_attempt(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """Attempt 1 loses its lease (another node's janitor takes the task back) just as
+        its handler returns; the node's "lease lost" cancel then finds nothing running.
+        Attempt 2, on the same worker, runs and completes: that cancel was not for it."""
+        app = App()
+        first_done = trio.Event()
+        runs: list[int] = []
+
+        @app.task(name="job", max_attempts=3)
+        async def job(ctx: TaskContext, payload: None) -> int:
+            runs.append(ctx.attempt)
+            if ctx.attempt == 1:
+                await first_done.wait()
+            return ctx.attempt
+
+        store = MemoryStore()
+        async with open_runtime(app, store=store, workers=1, lease=0.9) as rt:
+            task = await rt.submit("job")
+            while not runs:  # noqa: ASYNC110 - virtual time: the handler's start
+                await trio.sleep(0.01)
+            # Another node's janitor, long after the lease: the task is taken back.
+            (moved,) = await store.recover_expired(rt._now() + 100)
+            assert moved.task.status is S.RETRYING
+            first_done.set()  # ... as the handler returns
+            done = await rt.wait(task.id)
+        assert runs == [1, 2]
+        assert (done.status, done.result, done.attempt) == (S.COMPLETED, 2, 2)
