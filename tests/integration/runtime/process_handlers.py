@@ -70,3 +70,11 @@ def span(ctx: Any, payload: float) -> list[float]:
     start = time.time()
     time.sleep(payload)
     return [start, time.time()]
+
+
+def leave(ctx: Any, payload: int) -> None:
+    raise SystemExit(payload)
+
+
+def overshoot(ctx: Any, payload: None) -> None:
+    ctx.progress(1.5)

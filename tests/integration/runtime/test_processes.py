@@ -15,7 +15,7 @@ import pytest
 import trio
 from tests.integration.runtime import process_handlers as h
 
-from trellis_actors.errors import ActorStopped
+from trellis_actors.errors import ActorStopped, ValidationError
 from trellis_actors.runtime.processes import CancelRun, ProcessOutcome, ProcessPool, RunInProcess
 
 #: Real processes start in about a second; no test should take longer than this.
@@ -127,6 +127,24 @@ class TestFailures:
         assert (outcome.result, outcome.error) == (None, None)
         assert type(outcome.exception) is ValueError
         assert str(outcome.exception) == "no good"
+
+    async def test_system_exit(self) -> None:
+        """Even SystemExit is the job's exception, not the end of its process or the pool."""
+        async with running() as pool:
+            outcome = await pool.ref.ask(run(h.leave, 2))
+            after = await pool.ref.ask(run(h.count, {"n": 10}, task="t2"))
+
+        assert type(outcome.exception) is SystemExit
+        assert after.result == "285"
+        assert pool.restarts == 0
+
+    async def test_progress_out_of_range(self) -> None:
+        """Progress outside 0..1 raises in the handler, as it does in an async one."""
+        async with running() as pool:
+            outcome = await pool.ref.ask(run(h.overshoot))
+
+        assert isinstance(outcome.exception, ValidationError)
+        assert str(outcome.exception) == "progress must be between 0 and 1, got 1.5"
 
     async def test_raises_unpicklable(self) -> None:
         """An exception that cannot be pickled comes back as a RuntimeError naming it."""
