@@ -98,6 +98,23 @@ class _Job:
                 await self.caught_up.wait()
 
 
+class _Busy:
+    """The pool's limiter as one job holds it, counted in the pool's ``busy``."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: ProcessPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> None:
+        await self._pool._limiter.acquire()
+        self._pool.busy += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._pool.busy -= 1
+        self._pool._limiter.release()
+
+
 class ProcessPool(Actor[PoolMsg]):
     """``size`` worker processes running :class:`RunInProcess` jobs."""
 
@@ -112,6 +129,8 @@ class ProcessPool(Actor[PoolMsg]):
         self.restarts = 0
         #: Jobs cancelled (their processes killed, if they had started).
         self.cancelled = 0
+        #: Jobs holding a process (warm-ups are not counted).
+        self.busy = 0
         self._limiter = trio.CapacityLimiter(size)
         self._jobs: dict[str, _Job] = {}
         self._token = secrets.token_hex(16)
@@ -122,7 +141,7 @@ class ProcessPool(Actor[PoolMsg]):
     def details(self) -> dict[str, Any]:
         return {
             "processes": self.size,
-            "busy": int(self._limiter.borrowed_tokens),
+            "busy": self.busy,
             "waiting": self._limiter.statistics().tasks_waiting,
             "restarts": self.restarts,
             "cancelled": self.cancelled,
@@ -199,7 +218,7 @@ class ProcessPool(Actor[PoolMsg]):
                 self._address,
                 self._token,
                 kill_on_cancel=True,
-                limiter=self._limiter,
+                limiter=_Busy(self),
             )
         except trio_parallel.BrokenWorkerError as exc:
             return self._crashed(msg, exc)
