@@ -109,7 +109,10 @@ def run_job(
     try:
         result = handler(ctx, json.loads(payload))
     except BaseException as exc:
-        raise _picklable(exc) from None
+        stand_in = _stand_in(exc)
+        if stand_in is None:
+            raise
+        raise stand_in from None
     if result is None:
         return RESULT, None, ctx.sent
     try:
@@ -118,11 +121,12 @@ def run_job(
         return NOT_SERIALIZABLE, f"{type} returned a value that is not JSON: {exc}", ctx.sent
 
 
-def _picklable(exc: BaseException) -> BaseException:
+def _stand_in(exc: BaseException) -> BaseException | None:
+    """A picklable ``RuntimeError`` for ``exc``, or ``None`` if ``exc`` itself pickles."""
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
         stand_in = RuntimeError(f"{type(exc).__qualname__}: {exc}")
         stand_in.__traceback__ = exc.__traceback__
         return stand_in
-    return exc
+    return None

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,6 +128,8 @@ class TestFailures:
         assert (outcome.result, outcome.error) == (None, None)
         assert type(outcome.exception) is ValueError
         assert str(outcome.exception) == "no good"
+        trace = "".join(traceback.format_exception(outcome.exception))
+        assert 'process_handlers.py", line' in trace  # the traceback crossed too
 
     async def test_system_exit(self) -> None:
         """Even SystemExit is the job's exception, not the end of its process or the pool."""
