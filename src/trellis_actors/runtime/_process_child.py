@@ -1,9 +1,11 @@
 """What runs inside a pool process: the job wrapper and the context a handler gets.
 
 The pool (``processes.py``) sends :func:`run_job` with a reference to the handler; the
-payload arrives as JSON text and the result leaves as JSON text. Progress goes back over a
-loopback socket that the pool listens on: one connection per process, opened on the first
-``ctx.progress(...)``, authenticated by a token, one JSON line per report.
+payload arrives as JSON text and the result leaves as JSON text. Progress and log lines go
+back over a loopback socket that the pool listens on: one connection per process, opened on
+the first report, authenticated by a token, one JSON line per report: ``[job, fraction,
+message]`` for progress, ``{"job": job, "log": event}`` for a log event, which the pool
+logs with the node's own structlog configuration.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class ProcessContext:
         self.task_id = task_id
         self.type = type
         self.attempt = attempt
-        #: Progress reports sent so far (the pool waits for as many before it replies).
+        #: Lines sent so far (the pool waits for as many before it replies).
         self.sent = 0
         self._job = job
         self._address = address
@@ -53,12 +55,27 @@ class ProcessContext:
 
     @property
     def log(self) -> structlog.typing.FilteringBoundLogger:
-        """A structlog logger bound to ``task_id``, ``task_type`` and ``attempt``."""
+        """A structlog logger bound to ``task_id``, ``task_type`` and ``attempt``; its
+        events are logged by the pool, so they follow the node's configuration."""
         if self._log is None:
-            self._log = structlog.get_logger("trellis.task").bind(
-                task_id=self.task_id, task_type=self.type, attempt=self.attempt
+            logger = structlog.wrap_logger(
+                _Forward(self),
+                processors=[
+                    structlog.processors.add_log_level,
+                    structlog.processors.format_exc_info,
+                    self._encode,
+                ],
+                wrapper_class=structlog.make_filtering_bound_logger(0),
             )
+            self._log = logger.bind(task_id=self.task_id, task_type=self.type, attempt=self.attempt)
         return self._log
+
+    def _encode(self, logger: object, method: str, event: structlog.typing.EventDict) -> str:
+        return json.dumps({"job": self._job, "log": event}, default=repr)
+
+    def _send(self, line: str) -> None:
+        _connection(self._address, self._token).sendall(f"{line}\n".encode())
+        self.sent += 1
 
     def cancelled(self) -> bool:
         """Always ``False``: a cancelled or timed-out job's process is killed instead."""
@@ -71,9 +88,21 @@ class ProcessContext:
         """Record how far the task has got (0..1), with an optional message."""
         if not 0.0 <= fraction <= 1.0:
             raise ValidationError(f"progress must be between 0 and 1, got {fraction}")
-        line = json.dumps([self._job, fraction, message]) + "\n"
-        _connection(self._address, self._token).sendall(line.encode())
-        self.sent += 1
+        self._send(json.dumps([self._job, fraction, message]))
+
+
+class _Forward:
+    """The logger at the end of ``ctx.log``'s processors: it sends each line to the pool."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: ProcessContext) -> None:
+        self._ctx = ctx
+
+    def msg(self, line: str) -> None:
+        self._ctx._send(line)
+
+    debug = info = warning = warn = error = critical = fatal = exception = log = msg
 
 
 def _connection(address: tuple[str, int], token: str) -> socket.socket:

@@ -34,6 +34,8 @@ from ..lifecycle import TaskError
 from . import _process_child as child
 
 log = structlog.get_logger("trellis.processes")
+task_log = structlog.get_logger("trellis.worker")  # where async handlers' ctx.log goes
+_LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 
 #: How long a finished job waits for the progress reports its process sent before it.
 PROGRESS_CATCH_UP = 1.0
@@ -250,8 +252,8 @@ class ProcessPool(Actor[PoolMsg]):
 
     # -- progress -------------------------------------------------------------------------
     async def _reports(self, stream: trio.SocketStream) -> None:
-        """One pool process's progress reports: a token line, then ``[job, fraction,
-        message]`` lines."""
+        """One pool process's reports: a token line, then one JSON line per progress
+        report or log event (see ``_process_child``)."""
         async with stream:
             buffer, trusted = b"", False
             while chunk := await stream.receive_some(65536):
@@ -266,17 +268,29 @@ class ProcessPool(Actor[PoolMsg]):
 
     def _report(self, line: bytes) -> None:
         try:
-            name, fraction, message = json.loads(line)
-        except ValueError:
+            report = json.loads(line)
+            name = report["job"] if isinstance(report, dict) else report[0]
+        except (ValueError, LookupError, TypeError):
             return
         job = self._jobs.get(name)
         if job is None:
             return  # a late report for a job that has ended
         try:
-            job.msg.progress(float(fraction), message)
+            if isinstance(report, dict):
+                _log_event(report["log"])
+            else:
+                _, fraction, message = report
+                job.msg.progress(float(fraction), message)
         except Exception:
-            log.exception("a progress callback failed", job=name)
+            log.exception("a report from a pool process failed", job=name)
         job.reported()
+
+
+def _log_event(event: dict[str, Any]) -> None:
+    """Log an event that ``ctx.log`` sent from a pool process, as the node logs."""
+    level = str(event.pop("level", "info"))
+    method = getattr(task_log, level if level in _LEVELS else "info")
+    method(str(event.pop("event", "")), **event)
 
 
 def _exit_description(exc: trio_parallel.BrokenWorkerError) -> str:

@@ -78,3 +78,11 @@ def leave(ctx: Any, payload: int) -> None:
 
 def overshoot(ctx: Any, payload: None) -> None:
     ctx.progress(1.5)
+
+
+def chatty(ctx: Any, payload: None) -> None:
+    ctx.log.info("working", step=1)
+    try:
+        raise KeyError("lost")
+    except KeyError:
+        ctx.log.exception("it went wrong")

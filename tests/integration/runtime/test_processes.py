@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 import trio
 from tests.integration.runtime import process_handlers as h
 
@@ -201,7 +203,7 @@ class TestCancel:
             assert (await pool.ref.ask(run(h.count, {"n": 10}))).result == "285"
 
 
-class TestProgress:
+class TestReports:
     async def test_reaches_the_callback_before_the_reply(self) -> None:
         """Progress from the child reaches the callback, all of it before the outcome."""
         reports: list[tuple[float, str | None]] = []
@@ -212,6 +214,18 @@ class TestProgress:
 
         assert outcome.result == '"done"'
         assert seen == [(0.5, "half way"), (1.0, None)]
+
+    async def test_log_events(self) -> None:
+        """ctx.log in the process is logged by the pool, bound to the attempt."""
+        with structlog.testing.capture_logs() as logs:
+            async with running() as pool:
+                await pool.ref.ask(run(h.chatty, task="t5"))
+
+        working, wrong = (e for e in logs if e["event"] in ("working", "it went wrong"))
+        bound = {"task_id": "t5", "task_type": "chatty", "attempt": 1}
+        assert working == {"event": "working", "step": 1, "log_level": "info", **bound}
+        assert wrong["log_level"] == "error"
+        assert "KeyError: 'lost'" in wrong["exception"]
 
 
 class TestConcurrency:
