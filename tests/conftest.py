@@ -1,13 +1,15 @@
 """Checks shared by every test tier.
 
-Every trio test must leave no task behind: when its body returns, nothing it started may
-still run, including tasks it started in pytest-trio's ``nursery`` fixture. Tasks owned by
-other fixtures are theirs to stop, and pytest-trio's own tasks are left alone.
+Every trio test must leave no task and no child process behind: when its body returns,
+nothing it started may still run, including tasks it started in pytest-trio's ``nursery``
+fixture. Tasks owned by other fixtures are theirs to stop, and pytest-trio's own tasks are
+left alone.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from inspect import iscoroutinefunction
 from typing import Any
@@ -67,6 +69,8 @@ def _checked(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
         await test(**kwargs)
         left = leftover_tasks()
         assert not left, f"the test left tasks running: {sorted(t.name for t in left)}"
+        processes = multiprocessing.active_children()  # pool processes, reaped when done
+        assert not processes, f"the test left processes running: {processes}"
 
     return run_and_check
 

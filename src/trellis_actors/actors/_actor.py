@@ -231,6 +231,10 @@ class Actor(Generic[M]):
             return crashed
         return ActorStopped(f"{self.name} stopped before answering")
 
+    def details(self) -> dict[str, Any] | None:
+        """What this kind of actor adds to its snapshot (JSON values), or ``None``."""
+        return None
+
     def child_snapshots(self) -> tuple[ActorSnapshot, ...]:
         """Snapshots of this actor's children (supervisors have some)."""
         return ()

@@ -284,6 +284,10 @@ class ActorOut(BaseModel):
     children: list[ActorOut]
     strategy: str | None
     next_restart_in: float | None
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="What the actor's kind adds: a process pool's processes, busy, restarts.",
+    )
 
 
 class HealthOut(BaseModel):

@@ -39,7 +39,8 @@ def _child(metric: _Metric, *labels: str) -> _Metric:
 
 
 class _ActorCollector(Collector):
-    """Restart counts and mailbox depths, read from the last tree snapshot."""
+    """Restart counts and mailbox depths, and process pools' figures, read from the last
+    tree snapshot."""
 
     def __init__(self) -> None:
         self.snapshot: ActorSnapshot | None = None
@@ -51,13 +52,27 @@ class _ActorCollector(Collector):
         depth = GaugeMetricFamily(
             "trellis_mailbox_depth", "Messages waiting in each actor's mailbox", labels=["actor"]
         )
+        size = GaugeMetricFamily(
+            "trellis_process_pool_size", "Worker processes of each process pool", labels=["actor"]
+        )
+        busy = GaugeMetricFamily(
+            "trellis_process_pool_busy", "Pool processes running a job", labels=["actor"]
+        )
+        replaced = CounterMetricFamily(
+            "trellis_process_pool_restarts",
+            "Pool processes that died and were replaced",
+            labels=["actor"],
+        )
         if self.snapshot is not None:
             for actor in self.snapshot.walk():
                 restarts.add_metric([actor.name], actor.restarts)
                 if actor.mailbox is not None:
                     depth.add_metric([actor.name], actor.mailbox.length)
-        yield restarts
-        yield depth
+                if actor.kind == "processes" and actor.details is not None:
+                    size.add_metric([actor.name], actor.details["processes"])
+                    busy.add_metric([actor.name], actor.details["busy"])
+                    replaced.add_metric([actor.name], actor.details["restarts"])
+        yield from (restarts, depth, size, busy, replaced)
 
 
 class _FireCollector(Collector):

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import trellis_actors as ta
 from trellis_actors import testing
+from trellis_actors.actors import ActorSnapshot
 from trellis_actors.observability.metrics import Metrics
 
 
@@ -79,3 +80,24 @@ class TestMetrics:
             (("method", "POST"), ("route", "/tasks")),
         )
         assert found[count] == 2
+
+    def test_process_pool(self) -> None:
+        """A process pool in the actor tree shows its size, busy processes and restarts."""
+        metrics = Metrics()
+        pool = ActorSnapshot(
+            name="processes",
+            kind="processes",
+            state="running",
+            restarts=0,
+            last_error=None,
+            last_error_at=None,
+            mailbox=None,
+            uptime=1.0,
+            details={"processes": 4, "busy": 3, "waiting": 0, "restarts": 2, "cancelled": 1},
+        )
+        metrics._actors.snapshot = pool
+        found = samples(metrics)
+        labels = (("actor", "processes"),)
+        assert found[("trellis_process_pool_size", labels)] == 4
+        assert found[("trellis_process_pool_busy", labels)] == 3
+        assert found[("trellis_process_pool_restarts_total", labels)] == 2

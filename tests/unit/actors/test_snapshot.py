@@ -13,6 +13,7 @@ from tests.unit.actors.kit import Crash, Hold, Journal, named, probe, run_to_end
 
 from trellis_actors import Backoff
 from trellis_actors.actors import (
+    Actor,
     ActorSnapshot,
     ChildSpec,
     Intensity,
@@ -125,3 +126,30 @@ class TestSnapshot:
         }
         assert inner["children"][0]["name"] == "x"
         assert set(a) == {f for f in ActorSnapshot.__dataclass_fields__}
+        assert a["details"] is None
+
+    async def test_details(self, autojump_clock: trio.testing.MockClock) -> None:
+        """An actor's details() shows in its snapshot while it runs, and in to_dict()."""
+        spec = ChildSpec("counted", Counted)
+        supervisor = Supervisor([spec])
+        async with running(supervisor):
+            snap = supervisor.snapshot().find("counted")
+            data = json.loads(json.dumps(supervisor.snapshot().to_dict()))
+        stopped = supervisor.snapshot().find("counted")
+
+        assert snap is not None and stopped is not None
+        assert (snap.kind, snap.details) == ("counted", {"busy": 1})
+        assert data["children"][0]["details"] == {"busy": 1}
+        assert stopped.details is None
+
+
+class Counted(Actor[object]):
+    """An actor that adds a detail of its own."""
+
+    kind = "counted"
+
+    def details(self) -> dict[str, int]:
+        return {"busy": 1}
+
+    async def handle(self, msg: object) -> None:
+        pass
