@@ -235,6 +235,10 @@ class Actor(Generic[M]):
         """Snapshots of this actor's children (supervisors have some)."""
         return ()
 
+    def details(self) -> dict[str, Any] | None:
+        """What this actor tells of itself in its snapshot (``/debug``); JSON values."""
+        return None
+
 
 @contextmanager
 def one_error() -> Iterator[None]:

@@ -464,4 +464,5 @@ class Supervisor(Actor[SupervisorMsg]):
             next_restart_in=(
                 max(0.0, cell.next_restart_at - now) if cell.next_restart_at is not None else None
             ),
+            details=actor.details() if actor is not None and running else None,
         )

@@ -254,6 +254,7 @@ class TaskTypeOut(BaseModel):
     backoff: BackoffOut
     retry_on: list[str]
     description: str | None
+    executor: str = Field(description="async, thread or process")
 
 
 class TaskTypeList(BaseModel):
@@ -284,6 +285,10 @@ class ActorOut(BaseModel):
     children: list[ActorOut]
     strategy: str | None
     next_restart_in: float | None
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="what the actor tells about itself (a worker: its abandoned threads)",
+    )
 
 
 class HealthOut(BaseModel):
