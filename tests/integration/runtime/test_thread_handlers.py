@@ -219,6 +219,8 @@ class TestBlockedLoop:
     """An ``async def`` that blocks the loop is named in a warning and a metric."""
 
     async def test_blocking_async_handler(self) -> None:
+        """A 0.3 s ``time.sleep`` in an async handler: one warning naming its type (found
+        on the loop's stack), saying what to do, and one count in the metric."""
         app = App(builtins=False)
 
         @app.task
@@ -233,7 +235,11 @@ class TestBlockedLoop:
                 text = generate_latest(metrics.registry).decode()
         assert rt.loop_watch.blocked.get("blocker") == 1
         assert 'trellis_event_loop_blocked_total{task_type="blocker"} 1.0' in text
-        (warning,) = [e for e in logs if "event loop is blocked" in e["event"]]
+        (warning,) = [
+            e
+            for e in logs
+            if "event loop is blocked" in e["event"] and e.get("task_type") == "blocker"
+        ]
         assert warning["log_level"] == "warning" and warning["task_type"] == "blocker"
         assert "plain def" in warning["event"] and "executor='process'" in warning["event"]
         assert warning["blocked_ms"] >= 100
