@@ -286,10 +286,13 @@ class Worker(Actor[WorkerMsg]):
         self._interrupt = None
         self._current = (task.id, attempt, scope)
         try:
-            if task.trace_context is None:
-                result = await self._call(task, attempt, task_type, ctx)
-            else:
+            if task.trace_context is not None:
                 result = await self._traced(task, attempt, task_type, ctx)
+            elif task_type.executor == "async":  # the hot path, without a frame more
+                self._loop_watch.current = task.type  # who blocks the loop, if one does
+                result = await task_type.handler(ctx, task.payload)
+            else:
+                result = await self._call(task, attempt, task_type, ctx)
         except trio.Cancelled:
             ctx._cancelled = True  # a thread handler finds out through ctx.cancelled()
             raise  # our scope (timeout, cancel) or from outside: the callers decide
@@ -299,6 +302,7 @@ class Worker(Actor[WorkerMsg]):
             return self._failed(task, task_type, exc)
         finally:
             self._current = None
+            self._loop_watch.current = None
             if timeout is not None:
                 scope.deadline = math.inf
         if result is not None:
@@ -315,12 +319,8 @@ class Worker(Actor[WorkerMsg]):
         """Run the handler with its executor: in the loop, in a thread or in a process."""
         executor = task_type.executor
         if executor == "async":
-            watch = self._loop_watch
-            watch.current = task_type.name  # which handler blocked the loop, if one does
-            try:
-                return await task_type.handler(ctx, task.payload)
-            finally:
-                watch.current = None
+            self._loop_watch.current = task.type
+            return await task_type.handler(ctx, task.payload)
         if executor == "thread":
             return await self._threads.run(
                 task_type.handler,
