@@ -1,15 +1,18 @@
 """Checks shared by every test tier.
 
-Every trio test must leave no task and no child process behind: when its body returns,
-nothing it started may still run, including tasks it started in pytest-trio's ``nursery``
-fixture. Tasks owned by other fixtures are theirs to stop, and pytest-trio's own tasks are
-left alone.
+Every trio test must leave no task, no child process and no thread behind: when its body
+returns, nothing it started may still run, including tasks it started in pytest-trio's
+``nursery`` fixture. Tasks owned by other fixtures are theirs to stop, and pytest-trio's own
+tasks are left alone. A thread it started that is not a daemon, or any thread named
+``trellis…`` (the loop watch, a handler thread still running), fails the test.
 """
 
 from __future__ import annotations
 
 import functools
 import multiprocessing
+import threading
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from inspect import iscoroutinefunction
 from typing import Any
@@ -63,14 +66,44 @@ def leftover_tasks() -> list[trio.lowlevel.Task]:
     return left
 
 
+#: How long a thread that is ending anyway (it has returned) may take to finish.
+_THREAD_EXIT = 1.0
+
+
+def thread_names() -> set[tuple[threading.Thread, str]]:
+    """Every thread alive now, with its name."""
+    return {(t, t.name) for t in threading.enumerate()}
+
+
+def leftover_threads(before: set[tuple[threading.Thread, str]]) -> list[threading.Thread]:
+    """Threads alive now, and not as they were in ``before`` (those belong to fixtures),
+    that a test must not leave: ones named ``trellis…`` (a trio thread running a handler
+    is renamed so), and non-daemon ones."""
+    known = {thread for thread, _ in before}
+
+    def bad(thread: threading.Thread) -> bool:
+        if thread.name.startswith("trellis"):
+            return (thread, thread.name) not in before
+        return not thread.daemon and thread not in known
+
+    deadline = time.monotonic() + _THREAD_EXIT
+    left = [t for t in threading.enumerate() if bad(t)]
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in left if t.is_alive() and bad(t)]
+
+
 def _checked(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     @functools.wraps(test)
     async def run_and_check(**kwargs: Any) -> None:
+        before = thread_names()
         await test(**kwargs)
         left = leftover_tasks()
         assert not left, f"the test left tasks running: {sorted(t.name for t in left)}"
         processes = multiprocessing.active_children()  # pool processes, reaped when done
         assert not processes, f"the test left processes running: {processes}"
+        threads = leftover_threads(before)
+        assert not threads, f"the test left threads running: {sorted(t.name for t in threads)}"
 
     return run_and_check
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -17,7 +18,14 @@ from .scheduling.define import ScheduleDefinition, define
 if TYPE_CHECKING:
     from .context import TaskContext
 
-Handler: TypeAlias = Callable[["TaskContext", Any], Awaitable[Any]]
+#: ``async def handler(ctx, payload)`` or, for the thread and process executors, a plain
+#: ``def handler(ctx, payload)``.
+Handler: TypeAlias = (
+    Callable[["TaskContext", Any], Awaitable[Any]] | Callable[["TaskContext", Any], Any]
+)
+
+#: Where a handler runs: in the event loop, in a worker thread, or in a pool process.
+EXECUTORS = ("async", "thread", "process")
 
 #: Backoff between retries unless a task type says otherwise.
 DEFAULT_RETRY_BACKOFF = Backoff(initial=1.0, maximum=300.0, multiplier=2.0, jitter=0.2)
@@ -49,6 +57,9 @@ class TaskType:
     dead_letter: bool = True
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     description: str | None = None
+    #: "async" (an ``async def`` in the event loop), "thread" (a ``def`` in a worker
+    #: thread) or "process" (a module-level ``def`` in a pool process).
+    executor: str = "async"
 
     def retries(self, error: BaseException) -> bool:
         """Whether ``error`` is worth another attempt under this type's policy."""
@@ -72,12 +83,15 @@ class TaskType:
             },
             "retry_on": [exc.__name__ for exc in self.retry_on],
             "description": self.description,
+            "executor": self.executor,
         }
 
 
 @dataclass
 class App:
-    """A catalog of task types. Handlers are ``async def handler(ctx, payload)``.
+    """A catalog of task types. Handlers are ``async def handler(ctx, payload)``, or a plain
+    ``def handler(ctx, payload)`` run in a worker thread (``executor="thread"``, the default
+    for a ``def``) or in a pool process (``executor="process"``).
 
     ``App(builtins=True)`` (the default) includes the built-in ``echo`` and ``sleep`` types.
     """
@@ -103,8 +117,11 @@ class App:
         concurrency: int | None = None,
         dead_letter: bool = True,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        executor: str | None = None,
     ) -> Any:
-        """Register ``async def handler(ctx, payload)``; usable with or without arguments."""
+        """Register ``async def handler(ctx, payload)`` (or a ``def``); usable with or
+        without arguments. ``executor`` is "async" (the default for an ``async def``),
+        "thread" (the default for a ``def``) or "process"."""
 
         def register(handler: Handler) -> Handler:
             self.add(
@@ -119,6 +136,7 @@ class App:
                     dead_letter=dead_letter,
                     retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
                     description=inspect.getdoc(handler),
+                    executor=executor or _default_executor(handler),
                 )
             )
             return handler
@@ -190,11 +208,7 @@ class App:
                 f"task type {task_type.name!r} is already registered; pass name=... "
                 "to register the handler under another name"
             )
-        if not inspect.iscoroutinefunction(task_type.handler):
-            raise ConfigurationError(
-                f"the handler of {task_type.name!r} must be an async function "
-                "(async def handler(ctx, payload))"
-            )
+        _check_executor(task_type)
         if task_type.max_attempts < 1:
             raise ConfigurationError(f"{task_type.name}: max_attempts must be >= 1")
         if task_type.timeout is not None and task_type.timeout <= 0:
@@ -219,3 +233,42 @@ class App:
 
     def __len__(self) -> int:
         return len(self._types)
+
+
+def _default_executor(handler: Handler) -> str:
+    return "async" if inspect.iscoroutinefunction(handler) else "thread"
+
+
+def _check_executor(task_type: TaskType) -> None:
+    """Refuse a handler its executor cannot run, saying what to do instead."""
+    name, handler, executor = task_type.name, task_type.handler, task_type.executor
+    if executor not in EXECUTORS:
+        raise ConfigurationError(
+            f"{name}: unknown executor {executor!r}; use 'async', 'thread' or 'process'"
+        )
+    is_async = inspect.iscoroutinefunction(handler)
+    if executor == "async" and not is_async:
+        raise ConfigurationError(
+            f"the handler of {name!r} is not an async function: executor='async' needs "
+            "async def handler(ctx, payload); leave executor out to run a def in a thread"
+        )
+    if executor != "async" and is_async:
+        raise ConfigurationError(
+            f"the handler of {name!r} is an async function, which executor={executor!r} "
+            "cannot run; write it as a plain def, or leave executor out to run it in the "
+            "event loop"
+        )
+    if executor == "process":
+        module = getattr(handler, "__module__", None)
+        qualname = getattr(handler, "__qualname__", None)
+        if (
+            not inspect.isfunction(handler)
+            or qualname != handler.__name__
+            or module in (None, "__main__")
+            or getattr(sys.modules.get(module or ""), handler.__name__, None) is not handler
+        ):
+            raise ConfigurationError(
+                f"the handler of {name!r} cannot run in another process: "
+                "executor='process' needs a plain def at module level of an importable "
+                "module (not a lambda, a closure, a method or a function in __main__)"
+            )

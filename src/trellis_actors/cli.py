@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
     )
     node.add_argument(
+        "--threads",
+        type=_count,
+        metavar="N",
+        help="most plain-def handlers running at once, in threads (default: the worker count)",
+    )
+    node.add_argument(
+        "--processes",
+        type=_count,
+        metavar="N",
+        help="pool processes for executor='process' handlers (default: one per core)",
+    )
+    node.add_argument(
         "--queues",
         type=_names,
         metavar="A,B",
@@ -292,6 +304,8 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
             app,
             store=args.store,
             workers=args.workers,
+            threads=args.threads,
+            **({} if args.processes is None else {"processes": args.processes}),
             queues=args.queues,
             grace_period=args.grace_period,
             retention=Retention(completed=args.retain_completed, dead=args.retain_dead),

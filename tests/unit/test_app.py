@@ -26,6 +26,10 @@ async def handler(ctx: TaskContext, payload: Any) -> Any:
     return payload
 
 
+def module_level(ctx: TaskContext, payload: Any) -> Any:
+    return payload
+
+
 class Flaky(Exception):
     pass
 
@@ -110,19 +114,74 @@ class TestRegistration:
         with pytest.raises(ConfigurationError, match="'echo' is already registered"):
             App().task(handler, name="echo")
 
-    def test_non_async_handler(self) -> None:
-        """A plain function is refused: handlers are ``async def handler(ctx, payload)``."""
+    def test_def_handler_runs_in_a_thread(self) -> None:
+        """A plain ``def`` is a thread handler unless told otherwise."""
 
         def sync_handler(ctx: TaskContext, payload: Any) -> None:
             pass
 
         app = App(builtins=False)
+        app.task(sync_handler)
+        assert app.get("sync_handler").executor == "thread"
+        assert app.get("sync_handler").to_dict()["executor"] == "thread"
+        app.task(handler)
+        assert app.get("handler").executor == "async"
+
+    def test_process_handler(self) -> None:
+        """A module-level ``def`` may run in a process."""
+        app = App(builtins=False)
+        app.task(module_level, executor="process")
+        assert app.get("module_level").executor == "process"
+
+    def test_async_handler_in_a_thread(self) -> None:
+        """An ``async def`` cannot run in a thread or a process."""
+        app = App(builtins=False)
+        for executor in ("thread", "process"):
+            with pytest.raises(
+                ConfigurationError,
+                match=re.escape(
+                    f"the handler of 'handler' is an async function, which "
+                    f"executor={executor!r} cannot run; write it as a plain def"
+                ),
+            ):
+                app.task(handler, executor=executor)
+        assert "handler" not in app
+
+    def test_def_handler_as_async(self) -> None:
+        """A ``def`` cannot run as an async handler."""
+        app = App(builtins=False)
         with pytest.raises(
             ConfigurationError,
-            match=re.escape("the handler of 'sync_handler' must be an async function"),
+            match=re.escape("the handler of 'module_level' is not an async function"),
         ):
-            app.task(sync_handler)
-        assert "sync_handler" not in app
+            app.task(module_level, executor="async")
+
+    def test_unknown_executor(self) -> None:
+        """Only async, thread and process exist."""
+        with pytest.raises(
+            ConfigurationError,
+            match=re.escape("module_level: unknown executor 'fork'; use 'async', 'thread'"),
+        ):
+            App(builtins=False).task(module_level, executor="fork")
+
+    def test_process_handler_must_be_importable(self) -> None:
+        """Closures, lambdas and methods cannot cross to another process."""
+
+        def closure(ctx: TaskContext, payload: Any) -> None:
+            pass
+
+        class Holder:
+            @staticmethod
+            def method(ctx: TaskContext, payload: Any) -> None:
+                pass
+
+        app = App(builtins=False)
+        for fn, name in [(closure, None), (lambda ctx, p: None, "lam"), (Holder.method, None)]:
+            with pytest.raises(
+                ConfigurationError, match="cannot run in another process: executor='process'"
+            ):
+                app.task(fn, name=name, executor="process")
+        assert len(app) == 0
 
     @pytest.mark.parametrize(
         "name", ["", "1job", "has space", "a/b", "x" * 129, "é", "job\n"], ids=repr

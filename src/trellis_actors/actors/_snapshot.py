@@ -23,7 +23,7 @@ class ActorSnapshot:
     children: tuple[ActorSnapshot, ...] = ()
     strategy: str | None = None  # supervisors only
     next_restart_in: float | None = None  # when backing off
-    details: dict[str, Any] | None = None  # what the actor's kind adds (Actor.details())
+    details: dict[str, Any] | None = None  # what the actor tells of itself (Actor.details())
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

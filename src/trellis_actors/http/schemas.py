@@ -254,6 +254,7 @@ class TaskTypeOut(BaseModel):
     backoff: BackoffOut
     retry_on: list[str]
     description: str | None
+    executor: str = Field(description="async, thread or process")
 
 
 class TaskTypeList(BaseModel):
@@ -286,7 +287,10 @@ class ActorOut(BaseModel):
     next_restart_in: float | None
     details: dict[str, Any] | None = Field(
         default=None,
-        description="What the actor's kind adds: a process pool's processes, busy, restarts.",
+        description=(
+            "What the actor tells of itself: a process pool's processes, busy and restarts; "
+            "a worker's abandoned threads."
+        ),
     )
 
 

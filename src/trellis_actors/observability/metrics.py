@@ -91,6 +91,36 @@ class _FireCollector(Collector):
         yield family
 
 
+class _HandlerCollector(Collector):
+    """Handler threads (busy, abandoned) and blocked-loop spells, read from the runtime."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+
+    def collect(self) -> Iterable[Any]:
+        busy = GaugeMetricFamily(
+            "trellis_threads_busy", "Threads running a def handler, abandoned ones included"
+        )
+        abandoned = GaugeMetricFamily(
+            "trellis_threads_abandoned",
+            "Handler threads still running after their attempt timed out or was cancelled",
+        )
+        blocked = CounterMetricFamily(
+            "trellis_event_loop_blocked",
+            "Times an async handler blocked the event loop past the threshold",
+            labels=["task_type"],
+        )
+        runtime = self.runtime
+        if runtime is not None:
+            busy.add_metric([], runtime.threads.busy)
+            abandoned.add_metric([], len(runtime.threads.abandoned()))
+            for task_type, count in sorted(dict(runtime.loop_watch.blocked).items()):
+                blocked.add_metric([task_type], count)
+        yield busy
+        yield abandoned
+        yield blocked
+
+
 class Metrics:
     """Every Trellis metric, in its own registry (or one you pass).
 
@@ -154,6 +184,8 @@ class Metrics:
         r.register(self._actors)
         self._fires = _FireCollector()
         r.register(self._fires)
+        self._handlers = _HandlerCollector()
+        r.register(self._handlers)
 
     def observe(self, batch: Iterable[Transition]) -> None:
         moved: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -193,6 +225,7 @@ class Metrics:
         self.worker_active.set(sum(1 for w in workers if w.current_task is not None))
         self.workers.set(await runtime.worker_count())
         self._actors.snapshot = runtime.snapshot()
+        self._handlers.runtime = runtime
         self._fires.names = {s.id: s.name for s in await runtime.list_schedules()}
 
     async def run(

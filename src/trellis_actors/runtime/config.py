@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
@@ -27,6 +28,13 @@ class RuntimeConfig:
     retention: Retention = field(default_factory=Retention)
     worker_idle_timeout: float | None = None
     log_transitions: bool = False  # one debug line per transition, besides failures
+    # Most `def` handlers running at once, in worker threads (None: as many as workers).
+    threads: int | None = None
+    # Pool processes for executor="process" handlers (default: one per core).
+    processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Warn when the event loop is blocked this long (an async handler doing blocking
+    # work); None turns the watch off.
+    blocked_loop_warning: float | None = 0.1
 
     def __post_init__(self) -> None:
         if self.prefetch < 1 or self.claim_ahead < 1:
@@ -35,3 +43,14 @@ class RuntimeConfig:
             raise ConfigurationError("workers must be >= 0")
         if self.grace_period < 0 or self.lease <= 0 or self.poll_interval <= 0:
             raise ConfigurationError("grace_period must be >= 0; lease and poll_interval > 0")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigurationError("threads must be >= 1 (or None: as many as workers)")
+        if self.processes < 1:
+            raise ConfigurationError("processes must be >= 1")
+        if self.blocked_loop_warning is not None and self.blocked_loop_warning <= 0:
+            raise ConfigurationError("blocked_loop_warning must be > 0 seconds (or None: off)")
+
+    @property
+    def thread_count(self) -> int:
+        """How many `def` handlers may run at once."""
+        return self.threads if self.threads is not None else max(1, self.workers)

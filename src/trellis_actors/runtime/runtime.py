@@ -111,6 +111,17 @@ class Runtime:
         )
         #: The actors by role: ``tree.store``, ``tree.queue``, …
         self.tree: ActorTree = self._wiring.tree
+        #: The threads of ``def`` handlers, and the watch for a blocked event loop.
+        self.threads = self._wiring.threads
+        self.loop_watch = self._wiring.loop_watch
+        self.loop_watch.watch(
+            {
+                code: t.name
+                for t in self.app
+                if t.executor == "async"
+                and (code := getattr(t.handler, "__code__", None)) is not None
+            }
+        )
 
     @property
     def store_url(self) -> str:
@@ -146,24 +157,28 @@ class Runtime:
         await self._store.open()
         try:
             root = self._wiring.root()
-            async with trio.open_nursery() as nursery:
-                await nursery.start(root.run)
-                self._root = root
-                log.info(
-                    "runtime started",
-                    node=self.node,
-                    store=redact(self._store.url),
-                    workers=self.config.workers,
-                )
-                task_status.started(self)
-                await self._stop.wait()
-                await self._drain()
-                root.request_stop()
+            with self.loop_watch.running():
+                await self._run_tree(root, task_status)
         finally:
             self._stopped.set()
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await self._store.close()
             log.info("runtime stopped", node=self.node)
+
+    async def _run_tree(self, root: Supervisor, task_status: trio.TaskStatus[Runtime]) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(root.run)
+            self._root = root
+            log.info(
+                "runtime started",
+                node=self.node,
+                store=redact(self._store.url),
+                workers=self.config.workers,
+            )
+            task_status.started(self)
+            await self._stop.wait()
+            await self._drain()
+            root.request_stop()
 
     def _log_transitions(self, batch: tuple[Transition, ...]) -> None:
         log_transitions(batch, verbose=self.config.log_transitions)

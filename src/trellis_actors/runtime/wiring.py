@@ -15,9 +15,11 @@ from .catalog import CatalogMsg, CatalogRegistry
 from .config import RuntimeConfig
 from .janitor import Janitor
 from .messages import JanitorMsg, QueueMsg, SchedulerMsg, StoreMsg
+from .processes import PoolMsg, ProcessPool
 from .queue_actor import QueueActor, QueueConfig
 from .scheduler import SchedulerActor
 from .store_actor import Audience, StoreActor
+from .threads import LoopWatch, ThreadPool
 from .worker import Worker
 
 
@@ -32,6 +34,7 @@ class ActorTree:
     scheduler: Ref[SchedulerMsg]
     janitor: Ref[JanitorMsg]
     workers: Ref[SupervisorMsg]  # the worker pool's supervisor
+    processes: Ref[PoolMsg] | None  # the pool of executor="process" handlers, if any
 
 
 class Wiring:
@@ -42,7 +45,11 @@ class Wiring:
                             ├─ queue
                             ├─ janitor
                             ├─ scheduler
+                            ├─ processes (the pool of executor="process" handlers, if any)
                             └─ workers (one_for_one) ─┬─ worker-1 … worker-N
+
+    Besides the actors, one :class:`ThreadPool` runs every worker's ``def`` handlers and
+    one :class:`LoopWatch` finds async handlers that block the loop.
 
     ``clock`` gives the running runtime's clock; actors are made (and read it) only while
     the runtime runs.
@@ -62,6 +69,8 @@ class Wiring:
         self._node = node
         self._clock = clock
         self._worker_seq = 0
+        self.threads = ThreadPool(config.thread_count)
+        self.loop_watch = LoopWatch(config.blocked_loop_warning)
         limits = {t.name: t.concurrency for t in app if t.concurrency is not None}
         registry = ChildSpec("registry", lambda: CatalogRegistry(app), mailbox_size=math.inf)
         store_spec = ChildSpec(
@@ -98,7 +107,19 @@ class Wiring:
             "scheduler",
             lambda: SchedulerActor(app, store_spec.ref, clock(), refresh=config.poll_interval * 5),
         )
+        # The process pool starts its processes with it: only an app that has process
+        # handlers gets one.
+        processes = (
+            ChildSpec(
+                "processes",
+                lambda: ProcessPool(config.processes),
+                shutdown_timeout=config.grace_period + 5,
+            )
+            if any(task_type.executor == "process" for task_type in app)
+            else None
+        )
         self._queue = queue.ref
+        self._processes = None if processes is None else processes.ref
         worker_specs = [self.worker_spec() for _ in range(config.workers)]
         pool = ChildSpec(
             "workers",
@@ -106,7 +127,10 @@ class Wiring:
             mailbox_size=64,
             shutdown_timeout=config.grace_period + 5,
         )
-        self._specs = [registry, store_spec, queue, janitor, scheduler, pool]
+        self._specs = [registry, store_spec, queue, janitor, scheduler]
+        if processes is not None:
+            self._specs.append(processes)
+        self._specs.append(pool)
         self.tree = ActorTree(
             registry=registry.ref,
             store=store_spec.ref,
@@ -114,6 +138,7 @@ class Wiring:
             scheduler=scheduler.ref,
             janitor=janitor.ref,
             workers=pool.ref,
+            processes=self._processes,
         )
 
     def root(self) -> Supervisor:
@@ -131,10 +156,18 @@ class Wiring:
             self._clock,
             self._queue,
         )
+        threads, loop_watch, processes = self.threads, self.loop_watch, self._processes
         return ChildSpec(
             f"worker-{self._worker_seq}",
             lambda: Worker(
-                app, owner=node, queue=queue, clock=clock(), reask=config.poll_interval * 30
+                app,
+                owner=node,
+                queue=queue,
+                clock=clock(),
+                reask=config.poll_interval * 30,
+                threads=threads,
+                loop_watch=loop_watch,
+                processes=processes,
             ),
             shutdown_timeout=config.grace_period,
             idle_timeout=config.worker_idle_timeout,

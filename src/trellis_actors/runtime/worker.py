@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import traceback
 from typing import Any, assert_never
@@ -28,6 +29,8 @@ from .messages import (
     Started,
     WorkerMsg,
 )
+from .processes import CancelRun, PoolMsg, RunInProcess
+from .threads import LoopWatch, ThreadPool
 
 log = structlog.get_logger("trellis.worker")
 
@@ -66,8 +69,14 @@ class Worker(Actor[WorkerMsg]):
         queue: Ref[QueueMsg],
         clock: Clock,
         reask: float = 30.0,
+        threads: ThreadPool | None = None,
+        loop_watch: LoopWatch | None = None,
+        processes: Ref[PoolMsg] | None = None,
     ) -> None:
         super().__init__()
+        self._threads = threads if threads is not None else ThreadPool(1)
+        self._loop_watch = loop_watch if loop_watch is not None else LoopWatch(None)
+        self._processes = processes
         self._app = app
         self._owner = owner
         self._queue = queue
@@ -262,7 +271,12 @@ class Worker(Actor[WorkerMsg]):
             return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
         task_type = self._app.get(task.type)
         ctx = TaskContext(
-            task_id=task.id, type=task.type, attempt=attempt, cancel_scope=scope, host=self
+            task_id=task.id,
+            type=task.type,
+            attempt=attempt,
+            cancel_scope=scope,
+            host=self,
+            threaded=task_type.executor == "thread",
         )
         timeout = task.timeout if task.timeout is not None else task_type.timeout
         self._timeout = timeout
@@ -272,16 +286,23 @@ class Worker(Actor[WorkerMsg]):
         self._interrupt = None
         self._current = (task.id, attempt, scope)
         try:
-            if task.trace_context is None:
+            if task.trace_context is not None:
+                result = await self._traced(task, attempt, task_type, ctx)
+            elif task_type.executor == "async":  # the hot path, without a frame more
+                self._loop_watch.current = task.type  # who blocks the loop, if one does
                 result = await task_type.handler(ctx, task.payload)
             else:
-                result = await self._traced(task, attempt, task_type.handler, ctx)
+                result = await self._call(task, attempt, task_type, ctx)
         except trio.Cancelled:
+            ctx._cancelled = True  # a thread handler finds out through ctx.cancelled()
             raise  # our scope (timeout, cancel) or from outside: the callers decide
+        except _PoolFailure as failure:
+            return self._failed(task, task_type, failure.error)
         except BaseException as exc:
             return self._failed(task, task_type, exc)
         finally:
             self._current = None
+            self._loop_watch.current = None
             if timeout is not None:
                 scope.deadline = math.inf
         if result is not None:
@@ -294,7 +315,59 @@ class Worker(Actor[WorkerMsg]):
                 return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
         return self._outcome(task, attempt, TaskStatus.COMPLETED, result=result)
 
-    async def _traced(self, task: Task, attempt: int, handler: Any, ctx: TaskContext) -> Any:
+    async def _call(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
+        """Run the handler with its executor: in the loop, in a thread or in a process."""
+        executor = task_type.executor
+        if executor == "async":
+            self._loop_watch.current = task.type
+            return await task_type.handler(ctx, task.payload)
+        if executor == "thread":
+            return await self._threads.run(
+                task_type.handler,
+                ctx,
+                task.payload,
+                task_id=task.id,
+                type=task.type,
+                attempt=attempt,
+                worker=self.name,
+            )
+        return await self._in_process(task, attempt, task_type)
+
+    async def _in_process(self, task: Task, attempt: int, task_type: TaskType) -> Any:
+        """Run the handler in the process pool; a cancel or timeout kills its process."""
+        if self._processes is None:
+            raise _PoolFailure(TaskError("WorkerCrashed", "this worker has no process pool"))
+        job = f"{task.id}:{attempt}"
+
+        def progress(fraction: float, message: str | None) -> None:
+            self.alive()
+            self.report_progress(task.id, attempt, fraction, message)
+
+        request = RunInProcess(
+            job=job,
+            handler=task_type.handler,
+            payload=json.dumps(task.payload),
+            task_id=task.id,
+            type=task.type,
+            attempt=attempt,
+            progress=progress,
+        )
+        await self._processes.tell(request)
+        try:
+            outcome = await request.reply.wait()
+        finally:
+            if not request.reply.is_set:  # cancelled or timed out: kill its process now
+                try:
+                    self._processes.tell_nowait(CancelRun(job))
+                except TrellisError:
+                    log.warning("the process pool did not take a cancel", job=job)
+        if outcome.exception is not None:
+            raise outcome.exception
+        if outcome.error is not None:
+            raise _PoolFailure(outcome.error)
+        return None if outcome.result is None else json.loads(outcome.result)
+
+    async def _traced(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
         """Run the handler in a span that continues the submitter's trace."""
         attributes = {
             "trellis.task_id": task.id,
@@ -308,7 +381,7 @@ class Worker(Actor[WorkerMsg]):
             kind="consumer",
             attributes=attributes,
         ):  # the span records the handler's exception, if any
-            return await handler(ctx, task.payload)
+            return await self._call(task, attempt, task_type, ctx)
 
     def _failed(self, task: Task, task_type: TaskType, exc: BaseException | TaskError) -> Outcome:
         attempt = task.attempt + 1
@@ -332,10 +405,31 @@ class Worker(Actor[WorkerMsg]):
     def _outcome(self, task: Task, attempt: int, status: TaskStatus, **fields: Any) -> Outcome:
         return Outcome(task.id, self._owner, attempt, status, **fields)
 
-    async def report_progress(self, task_id: str, fraction: float, message: str | None) -> None:
+    def report_progress(
+        self, task_id: str, attempt: int, fraction: float, message: str | None
+    ) -> None:
+        """Progress of the running attempt (dropped if that attempt is over)."""
+        current = self._current
+        if current is None or current[:2] != (task_id, attempt):
+            return
         text = None if message is None else _clean(message, MAX_ERROR_MESSAGE)
         self._report_start()  # progress belongs to a running task
-        await self._queue.tell(ReportProgress(task_id, fraction, text))
+        self._tell(ReportProgress(task_id, fraction, text))
+
+    def details(self) -> dict[str, Any] | None:
+        """Its abandoned handler threads still running, if any (for ``/debug``)."""
+        abandoned = self._threads.abandoned(self.name)
+        if not abandoned:
+            return None
+        return {"abandoned_threads": [a.to_dict() for a in abandoned]}
+
+
+class _PoolFailure(Exception):
+    """The process pool's report that a handler could not report its own error."""
+
+    def __init__(self, error: TaskError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _clean(text: str, limit: int) -> str:

@@ -173,7 +173,7 @@ class TestIntrospection:
             await rt.wait((await rt.submit("echo", 1)).id)
             tree = rt.snapshot()
         assert [c.name for c in tree.children] == [
-            "registry", "store", "queue", "janitor", "scheduler", "workers",
+            "registry", "store", "queue", "janitor", "scheduler", "processes", "workers",
         ]  # fmt: skip
         kinds = {c.name: c.kind for c in tree.walk()}
         assert kinds["store"] == "store" and kinds["queue"] == "queue"
