@@ -173,8 +173,8 @@ class TestIntrospection:
             await rt.wait((await rt.submit("echo", 1)).id)
             tree = rt.snapshot()
         assert [c.name for c in tree.children] == [
-            "registry", "store", "queue", "janitor", "scheduler", "processes", "workers",
-        ]  # fmt: skip
+            "registry", "store", "queue", "janitor", "scheduler", "workers",
+        ]  # fmt: skip  (no process pool: the app has no process handlers)
         kinds = {c.name: c.kind for c in tree.walk()}
         assert kinds["store"] == "store" and kinds["queue"] == "queue"
         assert kinds["workers"] == "supervisor" and kinds["worker-1"] == "worker"
