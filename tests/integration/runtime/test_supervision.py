@@ -172,9 +172,10 @@ class TestIntrospection:
         async with open_runtime(App(), workers=3) as rt:
             await rt.wait((await rt.submit("echo", 1)).id)
             tree = rt.snapshot()
+        # No process pool: the app has no process handlers.
         assert [c.name for c in tree.children] == [
             "registry", "store", "queue", "janitor", "scheduler", "workers",
-        ]  # fmt: skip  (no process pool: the app has no process handlers)
+        ]  # fmt: skip
         kinds = {c.name: c.kind for c in tree.walk()}
         assert kinds["store"] == "store" and kinds["queue"] == "queue"
         assert kinds["workers"] == "supervisor" and kinds["worker-1"] == "worker"
