@@ -28,6 +28,8 @@ from pathlib import Path
 # keep this folder off the import path (pool processes, which run this file again to find
 # its handlers, get the same path).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# ... but after everything else, so that the work's module is found (``_cpu_work``).
+sys.path.append(str(Path(__file__).resolve().parent))
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -54,24 +56,11 @@ HAS_PROCESSES = HAS_EXECUTOR and "processes" in OPTIONS
 ENDED = (ta.TaskStatus.COMPLETED, ta.TaskStatus.DEAD, ta.TaskStatus.CANCELLED)
 
 
-# -- the work (module level: pool processes import it by name) ---------------------------
-def work(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
-
-def cpu_sync(ctx: Any, payload: dict[str, int]) -> int:
-    return work(payload["n"])
+from _cpu_work import cpu_sync, nap, work  # noqa: E402  (module level: pool processes import it)
 
 
 async def cpu_async(ctx: ta.TaskContext, payload: dict[str, int]) -> int:
     return work(payload["n"])
-
-
-def nap(ctx: Any, payload: None) -> None:
-    time.sleep(0.05)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
