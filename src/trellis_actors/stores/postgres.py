@@ -161,6 +161,10 @@ def migrate_connection(conn: psycopg.Connection[Any], *, from_schema: bool = Tru
     return [migration.version for migration in todo]
 
 
+#: Tries of a store call whose connection turns out dead before it is an outage.
+_TRIES = 3
+
+
 class _PostgresLogic(TaskLogic):
     dialect = "postgres"
     after_every_id = "ffffffff-ffff-ffff-ffff-ffffffffffff"
@@ -296,7 +300,10 @@ class PostgresStore(SqlStore):
             raise RuntimeError(f"{redact(self.url)} is not open; call `await store.open()` first")
 
         def run() -> T:
-            for attempt in (1, 2):
+            # A connection found dead (the server restarted, an administrator ended the
+            # session) is replaced and the call tried again — the transaction it was in
+            # rolled back, so nothing was done. Several may have died at once: a few tries.
+            for attempt in range(1, _TRIES + 1):
                 committing = False
                 try:
                     with pool.connection() as conn:
@@ -309,7 +316,7 @@ class PostgresStore(SqlStore):
                     raise
                 except psycopg.OperationalError:
                     self._logic.forget()
-                    if committing or attempt == 2:
+                    if committing or attempt == _TRIES:
                         raise
                     pool.check()  # drop every idle connection that died with this one
                 except BaseException:
