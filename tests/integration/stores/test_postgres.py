@@ -215,8 +215,9 @@ class TestConnections:
             assert (await store.get(submitted.task.id)) is not None
             assert await store.ping() is True
 
-    async def test_a_failed_transaction_is_retried_once(self, pg_url: str) -> None:
-        """A connection lost mid-transaction: the call runs again on a new connection."""
+    async def test_a_failed_transaction_is_retried_on_a_new_connection(self, pg_url: str) -> None:
+        """A connection lost mid-transaction: the call runs again on a new connection, a
+        few times at most (several may have died at once)."""
         tries: list[int] = []
 
         def lose_first_connection(cur: Any) -> int:
@@ -237,7 +238,7 @@ class TestConnections:
             tries.clear()
             with pytest.raises(psycopg.OperationalError):
                 await call(True, always_lost)
-            assert len(tries) == 2
+            assert len(tries) == 3
 
     async def test_nodes_never_claim_the_same_task(self, pg_url: str) -> None:
         """Concurrent claims from two stores split the work without overlap."""
