@@ -233,12 +233,12 @@ def _walk(value: Any, depth: int) -> int:
         for key, item in value.items():
             try:
                 if not isinstance(key, str):
-                    raise _Refused(f"object keys must be strings, not {key!r}")
+                    raise _Refused(f"object keys must be strings, not {_shown(key)}")
                 if not _storable(key):
                     raise _Refused(_bad_text(key, "object keys"))
                 size += 6 * len(key) + 4 + _walk(item, depth + 1)
             except _Refused as refused:
-                refused.path.append(f"[{key!r}]")
+                refused.path.append(f"[{_shown(key)}]")
                 raise
         return size
     if kind is list or kind is tuple:

@@ -46,7 +46,10 @@ MAX_BATCH = 1000
 
 # The bounds come from trellis_actors.rules, which the runtime applies to every request
 # (and to every other way in); here they document the API and refuse the obvious early.
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL_PATTERN)]
+# Text rules beyond length (no NUL) are documented here and left to the runtime, whose
+# message states them better than a pattern does.
+_NO_NUL: dict[str, JsonValue] = {"pattern": NO_NUL_PATTERN}
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra=_NO_NUL)]
 Queue = Name
 Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 DateTime = Annotated[
@@ -83,7 +86,7 @@ class SubmitTask(_Request):
         None,
         min_length=1,
         max_length=MAX_KEY_LENGTH,
-        pattern=NO_NUL_PATTERN,
+        json_schema_extra=_NO_NUL,
         description="A repeat with the same key returns the existing task (200).",
     )
 
@@ -115,7 +118,7 @@ class EventsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     task_id: str | None = Field(None, max_length=MAX_ID_LENGTH, pattern=NO_NUL_PATTERN)
-    type: Name | None = None
+    type: str | None = Field(None, max_length=MAX_NAME_LENGTH, pattern=NO_NUL_PATTERN)
 
 
 # -- responses ------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class TestSubmit:
             ({"type": "echo", "payload": {"a\x00": 1}}, "payload", "keys must not contain NUL"),
             ({"type": "echo", "priority": 2**31}, "priority", "less than or equal to 2147483647"),
             ({"type": "echo", "priority": 2**63}, "priority", "less than or equal to 2147483647"),
-            ({"type": "echo", "queue": "a\x00b"}, "queue", "should match pattern"),
+            ({"type": "echo", "queue": "a\x00b"}, "queue", "queue: strings must not contain NUL"),
             ({"type": "echo", "delay": 1e12}, "delay", "less than or equal to 315360000"),
             ({"type": "echo", "run_at": "9999-12-31T23:59:59-14:00"}, "run_at", "between"),
             ({"type": "echo", "run_at": "0001-01-01T00:00:00+14:00"}, "run_at", "between"),
