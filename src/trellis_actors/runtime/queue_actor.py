@@ -232,10 +232,8 @@ class QueueActor(Actor[QueueMsg]):
             if task_id in self._handed:
                 self._settle(task_id, counted=False)
                 self._give_back([task_id])
-        if msg.stopping or self._draining:
-            self._waiting.pop(worker, None)
-        else:
-            self._waiting.pop(worker, None)  # an older request of the same worker
+        self._waiting.pop(worker, None)  # an older request of the same worker
+        if not msg.stopping and not self._draining:
             self._waiting[worker] = msg
 
     def _lost(self, worker: str, incarnation: int) -> None:

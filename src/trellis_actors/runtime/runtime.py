@@ -237,13 +237,9 @@ class Runtime:
     def _now(self) -> float:
         return self._running_clock().now()
 
-    def new_task(
-        self, type: str, payload: Any = None, *, parsed_json: bool = False, **fields: Any
-    ) -> NewTask:
+    def new_task(self, type: str, payload: Any = None, **fields: Any) -> NewTask:
         """Validate one submission and resolve its defaults; raises ValidationError.
-
-        The rules are :func:`trellis_actors.rules.new_task`'s. ``parsed_json`` is accepted
-        for callers that still pass it: every payload meets the same rules."""
+        The rules are :func:`trellis_actors.rules.new_task`'s."""
         return rules.new_task(self.app, type, payload, now=self._now(), **fields)
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[Submitted]:
