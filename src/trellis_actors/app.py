@@ -8,10 +8,13 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypedDict, overload
+
+from typing_extensions import Unpack
 
 from ._backoff import Backoff
 from .builtin_tasks import BUILTINS
+from .contracts import ANY_JSON, Contract, P, R, TaskHandle, caller_namespace, contract_of
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
 from .scheduling.define import ScheduleDefinition, define
 
@@ -60,6 +63,8 @@ class TaskType:
     #: "async" (an ``async def`` in the event loop), "thread" (a ``def`` in a worker
     #: thread) or "process" (a module-level ``def`` in a pool process).
     executor: str = "async"
+    #: What the handler's annotations say its payload and result are (any JSON if none).
+    contract: Contract = ANY_JSON
 
     def retries(self, error: BaseException) -> bool:
         """Whether ``error`` is worth another attempt under this type's policy."""
@@ -84,7 +89,38 @@ class TaskType:
             "retry_on": [exc.__name__ for exc in self.retry_on],
             "description": self.description,
             "executor": self.executor,
+            **self.contract.schemas(),
         }
+
+
+class TaskPolicy(TypedDict, total=False):
+    """The options of ``@app.task(...)`` besides its name (those of ``@app.periodic``)."""
+
+    queue: str
+    max_attempts: int
+    backoff: Backoff
+    timeout: float | None
+    concurrency: int | None
+    dead_letter: bool
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    executor: str | None
+
+
+class TaskOptions(TaskPolicy, total=False):
+    """The options of ``@app.task(...)``."""
+
+    name: str | None
+
+
+class Register(Protocol):
+    """What ``@app.task(...)`` with options returns: a decorator that makes a handle."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[[TaskContext, P], Awaitable[R]], /
+    ) -> TaskHandle[P, R]: ...  # an async def: its result is what it returns once awaited
+    @overload
+    def __call__(self, fn: Callable[[TaskContext, P], R], /) -> TaskHandle[P, R]: ...
 
 
 @dataclass
@@ -105,43 +141,59 @@ class App:
             for handler, options in BUILTINS:
                 self.task(handler, **options)
 
+    @overload
     def task(
         self,
-        fn: Handler | None = None,
-        *,
-        name: str | None = None,
-        queue: str = "default",
-        max_attempts: int = 3,
-        backoff: Backoff = DEFAULT_RETRY_BACKOFF,
-        timeout: float | None = None,
-        concurrency: int | None = None,
-        dead_letter: bool = True,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
-        executor: str | None = None,
-    ) -> Any:
+        fn: Callable[[TaskContext, P], Awaitable[R]],
+        /,
+        **options: Unpack[TaskOptions],
+    ) -> TaskHandle[P, R]: ...
+    @overload
+    def task(
+        self, fn: Callable[[TaskContext, P], R], /, **options: Unpack[TaskOptions]
+    ) -> TaskHandle[P, R]: ...
+    @overload
+    def task(self, fn: None = None, /, **options: Unpack[TaskOptions]) -> Register: ...
+    def task(self, fn: Handler | None = None, /, **options: Unpack[TaskOptions]) -> Any:
         """Register ``async def handler(ctx, payload)`` (or a ``def``); usable with or
-        without arguments. ``executor`` is "async" (the default for an ``async def``),
-        "thread" (the default for a ``def``) or "process"."""
+        without arguments, it returns a :class:`~trellis_actors.contracts.TaskHandle`.
+        ``executor`` is "async" (the default for an ``async def``), "thread" (the
+        default for a ``def``) or "process". The payload and return annotations are the
+        type's contract (see :mod:`trellis_actors.contracts`)."""
+        if fn is not None:
+            return self._register(fn, options, caller_namespace(1), options.get("name"))
 
-        def register(handler: Handler) -> Handler:
-            self.add(
-                TaskType(
-                    name=name or handler.__name__,
-                    handler=handler,
-                    queue=queue,
-                    max_attempts=max_attempts,
-                    backoff=backoff,
-                    timeout=timeout,
-                    concurrency=concurrency,
-                    dead_letter=dead_letter,
-                    retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
-                    description=inspect.getdoc(handler),
-                    executor=executor or _default_executor(handler),
-                )
-            )
-            return handler
+        def register(handler: Handler) -> TaskHandle[Any, Any]:
+            return self._register(handler, options, caller_namespace(1), options.get("name"))
 
-        return register if fn is None else register(fn)
+        return register
+
+    def _register(
+        self,
+        handler: Handler,
+        options: TaskPolicy,
+        namespace: dict[str, Any] | None,
+        name: str | None = None,
+    ) -> TaskHandle[Any, Any]:
+        if isinstance(handler, TaskHandle):
+            handler = handler.task_type.handler  # registered again, under another name
+        retry_on = options.get("retry_on", (Exception,))
+        task_type = TaskType(
+            name=name or handler.__name__,
+            handler=handler,
+            queue=options.get("queue", "default"),
+            max_attempts=options.get("max_attempts", 3),
+            backoff=options.get("backoff", DEFAULT_RETRY_BACKOFF),
+            timeout=options.get("timeout"),
+            concurrency=options.get("concurrency"),
+            dead_letter=options.get("dead_letter", True),
+            retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            description=inspect.getdoc(handler),
+            executor=options.get("executor") or _default_executor(handler),
+            contract=contract_of(handler, namespace),
+        )
+        self.add(task_type)
+        return TaskHandle(task_type)
 
     def periodic(
         self,
@@ -153,8 +205,8 @@ class App:
         name: str | None = None,
         payload: Any = None,
         misfire: str = "skip",
-        **task_options: Any,
-    ) -> Callable[[Handler], Handler]:
+        **task_options: Unpack[TaskPolicy],
+    ) -> Register:
         """Register a task type and a schedule for it, in one decorator::
 
             @app.periodic(every="30s")
@@ -164,12 +216,12 @@ class App:
         unless ``name`` is given; it is created or updated on start, never duplicated.
         """
 
-        def register(handler: Handler) -> Handler:
-            task_name = task_options.pop("name", None) or handler.__name__
-            self.task(handler, name=task_name, **task_options)
+        def register(handler: Handler) -> TaskHandle[Any, Any]:
+            handle = self._register(handler, task_options, caller_namespace(1))
+            task_name = handle.name
             self.schedule(
                 name or task_name,
-                task_name,
+                handle,
                 payload,
                 every=every,
                 cron=cron,
@@ -177,11 +229,13 @@ class App:
                 at=at,
                 misfire=misfire,
             )
-            return handler
+            return handle
 
         return register
 
-    def schedule(self, name: str, task_type: str, payload: Any = None, **spec: Any) -> None:
+    def schedule(
+        self, name: str, task_type: str | TaskHandle[Any, Any], payload: Any = None, **spec: Any
+    ) -> None:
         """Declare a schedule in code: ``app.schedule("nightly", "report", cron="0 2 * * *")``.
 
         Takes ``every``, ``cron`` (with ``timezone``), ``at``, ``queue``, ``priority``,
@@ -189,6 +243,11 @@ class App:
         """
         if name in self._schedules:
             raise ConfigurationError(f"a schedule named {name!r} is already declared")
+        if isinstance(task_type, TaskHandle):
+            payload = task_type.contract.accept(payload)
+            task_type = task_type.name
+        elif task_type in self._types:
+            payload = self._types[task_type].contract.accept(payload)
         self._schedules[name] = define(name, task_type, payload, **spec)
 
     @property
@@ -261,11 +320,15 @@ def _check_executor(task_type: TaskType) -> None:
     if executor == "process":
         module = getattr(handler, "__module__", None)
         qualname = getattr(handler, "__qualname__", None)
+        bound = getattr(sys.modules.get(module or ""), handler.__name__, handler)
         if (
             not inspect.isfunction(handler)
             or qualname != handler.__name__
             or module in (None, "__main__")
-            or getattr(sys.modules.get(module or ""), handler.__name__, None) is not handler
+            or not (
+                bound is handler  # a handler being decorated is not bound yet
+                or (isinstance(bound, TaskHandle) and bound.task_type.handler is handler)
+            )
         ):
             raise ConfigurationError(
                 f"the handler of {name!r} cannot run in another process: "

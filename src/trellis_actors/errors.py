@@ -96,3 +96,26 @@ class ValidationError(TrellisError, ValueError):
 
 class ConfigurationError(TrellisError):
     """The application or runtime was declared in a way that cannot work."""
+
+
+class ClientError(TrellisError):
+    """A request of a :mod:`trellis_actors.client` that the server refused or could not
+    answer; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class Unauthorized(ClientError):
+    """The server wants a valid API token (HTTP 401 or 403)."""
+
+
+class Unavailable(ClientError):
+    """The server cannot be reached now, or answered that it is unavailable (HTTP 502,
+    503, 504): nothing was done; retry later."""
+
+
+class Conflict(ClientError):
+    """The request is valid but the task or schedule is not in a state that allows it
+    (HTTP 409), such as cancelling a finished task."""

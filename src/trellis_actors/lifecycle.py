@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple
+
+from typing_extensions import TypeVar
 
 from ._time import iso
 from .errors import InvalidTransition
+
+#: The type of a task's result (``Any`` unless a task handle says).
+R = TypeVar("R", default=Any)
 
 
 class TaskStatus(StrEnum):
@@ -76,7 +81,7 @@ class TaskError:
 
 
 @dataclass(slots=True, eq=False)
-class Task:
+class Task(Generic[R]):
     """A stored task. Times are seconds since the epoch (floats).
 
     Treat it as a value: nothing mutates a task once made; :func:`evolve` makes a changed
@@ -101,7 +106,7 @@ class Task:
     started_at: float | None = None
     finished_at: float | None = None
     updated_at: float = 0.0
-    result: Any = None
+    result: R | None = None
     error: TaskError | None = None
     progress: float | None = None
     progress_message: str | None = None

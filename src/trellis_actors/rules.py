@@ -18,13 +18,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_core
 from croniter import CroniterError, croniter
 
 from ._time import parse_iso
+from .contracts import ANY_JSON, Contract, TaskDefaults, TaskHandle
 from .errors import ScheduleNotFound, TaskNotFound, ValidationError
 from .lifecycle import NewTask, TaskStatus
 
@@ -75,6 +76,27 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 SUBMIT_FIELDS = frozenset(
     {"queue", "priority", "delay", "run_at", "max_attempts", "timeout", "idempotency_key"}
 )
+
+
+class SubmitOptions(TypedDict, total=False):
+    """The options of a submission, whichever way it is made (``rt.submit``, the
+    clients, ``trellis_actors.postgres.enqueue``, ...): typed keyword arguments."""
+
+    #: The queue to run on; the task type's queue by default.
+    queue: str
+    #: Higher runs first (within ±2^31-1); 0 by default.
+    priority: int
+    #: Seconds from now until it is due (at most ten years); give this or ``run_at``.
+    delay: float
+    #: When it is due: a ``datetime`` (naive means UTC), ISO 8601 text or epoch seconds.
+    run_at: datetime | str | float
+    #: Attempts before it fails for good (1..1000); the type's by default.
+    max_attempts: int
+    #: Seconds an attempt may run (at most a year); the type's by default.
+    timeout: float
+    #: A repeat with the same key returns the task already made instead of a new one.
+    idempotency_key: str
+
 
 _SCHEDULE_NAME = re.compile(SCHEDULE_NAME_PATTERN)
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -301,35 +323,55 @@ def parse_json(text: str, field: str) -> Any:
 # -- tasks --------------------------------------------------------------------------------
 
 
-class TaskDefaults(Protocol):
-    """What a submission takes from its task type (an ``app.TaskType``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def queue(self) -> str: ...
-    @property
-    def max_attempts(self) -> int: ...
-    @property
-    def dead_letter(self) -> bool: ...
-
-
 class TaskTypes(Protocol):
     """Where task types are looked up by name (an ``App``); raises UnknownTaskType."""
 
     def get(self, name: str) -> TaskDefaults: ...
 
 
+class AnyType:
+    """The defaults of a type known only by name, where no ``App`` is at hand (a producer
+    that enqueues by name): the ``default`` queue, 3 attempts, any JSON payload."""
+
+    queue = "default"
+    max_attempts = 3
+    dead_letter = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    contract: Contract = ANY_JSON
+
+
+class AnyTypes:
+    """A :class:`TaskTypes` that takes every name (see :class:`AnyType`)."""
+
+    def get(self, name: str) -> TaskDefaults:
+        return AnyType(name)
+
+
+def task_type_of(app: TaskTypes, type: str | TaskHandle[Any, Any]) -> TaskDefaults:
+    """The task type a submission names: a handle's own, or ``app``'s by that name."""
+    if isinstance(type, TaskHandle):
+        return type.task_type
+    return app.get(check_text(type, "type"))
+
+
 def new_task(
     app: TaskTypes, type: Any, payload: Any = None, *, now: float, **fields: Any
 ) -> NewTask:
-    """Check one submission and resolve its defaults against ``app``'s task types; ``now``
-    is when a ``delay`` starts. Raises ValidationError (or UnknownTaskType)."""
+    """Check one submission and resolve its defaults against ``app``'s task types (or a
+    handle's own); ``now`` is when a ``delay`` starts. The payload is checked against the
+    type's contract and stored as its JSON form. Raises ValidationError (or
+    UnknownTaskType)."""
     unknown = fields.keys() - SUBMIT_FIELDS
     if unknown:
         name = sorted(unknown)[0]
         raise ValidationError(f"unknown field {name!r}", field=name)
-    task_type = app.get(check_text(type, "type"))
+    task_type = task_type_of(app, type)
+    contract = task_type.contract
+    if contract.payload is not None:
+        payload = contract.accept(payload)
     check_json(payload, "payload")
     queue = fields.get("queue")
     queue = task_type.queue if queue is None else check_text(queue, "queue")

@@ -48,7 +48,7 @@ class TestRegistration:
             """Make it smaller."""
 
         task_type = app.get("resize_image")
-        assert task_type.handler is resize_image
+        assert task_type.handler is resize_image.__wrapped__
         assert (task_type.queue, task_type.max_attempts, task_type.timeout) == ("default", 3, None)
         assert task_type.backoff == DEFAULT_RETRY_BACKOFF
         assert (task_type.concurrency, task_type.dead_letter) == (None, True)
@@ -69,7 +69,7 @@ class TestRegistration:
             dead_letter=False,
             retry_on=Flaky,
         )(handler)
-        assert returned is handler
+        assert returned.__wrapped__ is handler
         task_type = app.get("thumb")
         assert task_type == TaskType(
             name="thumb",

@@ -10,6 +10,7 @@ logs with the node's own structlog configuration.
 
 from __future__ import annotations
 
+import inspect
 import json
 import pickle
 import socket
@@ -18,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from ..contracts import cached_contract
 from ..errors import ValidationError
 
 #: ``run_job`` returns one of these kinds with its text.
@@ -135,8 +137,10 @@ def run_job(
     ctx = ProcessContext(
         job=job, task_id=task_id, type=type, attempt=attempt, address=address, token=token
     )
+    contract = cached_contract(inspect.unwrap(handler))
     try:
-        result = handler(ctx, json.loads(payload))
+        result = handler(ctx, contract.parse(json.loads(payload)))
+        result = contract.give(result)
     except BaseException as exc:
         stand_in = _stand_in(exc)
         if stand_in is None:

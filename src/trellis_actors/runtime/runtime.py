@@ -10,15 +10,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 import structlog
 import trio
+from typing_extensions import Unpack
 
 from .. import rules, tracing
 from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
+from ..contracts import P, R, TaskHandle, task_name
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -28,6 +30,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
+from ..rules import SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
@@ -237,7 +240,9 @@ class Runtime:
     def _now(self) -> float:
         return self._running_clock().now()
 
-    def new_task(self, type: str, payload: Any = None, **fields: Any) -> NewTask:
+    def new_task(
+        self, type: str | TaskHandle[Any, Any], payload: Any = None, **fields: Any
+    ) -> NewTask:
         """Validate one submission and resolve its defaults; raises ValidationError.
         The rules are :func:`trellis_actors.rules.new_task`'s."""
         return rules.new_task(self.app, type, payload, now=self._now(), **fields)
@@ -255,10 +260,26 @@ class Runtime:
             traced = tuple(replace(task, trace_context=carrier) for task in tasks)
             return await self._store_ref.ask(Submit(traced))
 
-    async def submit(self, type: str, payload: Any = None, **fields: Any) -> Task:
-        """Submit one task (see :data:`SUBMIT_FIELDS`); an idempotency-key repeat returns
-        the existing task."""
-        (submitted,) = await self.enqueue([self.new_task(type, payload, **fields)])
+    @overload
+    async def submit(
+        self, task: TaskHandle[P, R], payload: P, /, **options: Unpack[SubmitOptions]
+    ) -> Task[R]: ...
+    @overload
+    async def submit(
+        self, task: str, payload: Any = None, /, **options: Unpack[SubmitOptions]
+    ) -> Task[Any]: ...
+    async def submit(
+        self,
+        task: TaskHandle[Any, Any] | str,
+        payload: Any = None,
+        /,
+        **options: Unpack[SubmitOptions],
+    ) -> Task[Any]:
+        """Submit one task of a type (a handle from ``@app.task``, or its name) with its
+        payload and :class:`~trellis_actors.rules.SubmitOptions`; an idempotency-key
+        repeat returns the existing task. The payload is checked against the type's
+        contract: ValidationError names the field."""
+        (submitted,) = await self.enqueue([self.new_task(task, payload, **options)])
         return submitted.task
 
     async def submit_many(self, items: Iterable[Mapping[str, Any]]) -> list[Task]:
@@ -311,8 +332,23 @@ class Runtime:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
         return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> Task:
-        """Return the task once it has ended (completed, failed, dead or cancelled)."""
+    @overload
+    async def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...
+    @overload
+    async def wait(self, task: str, timeout: float | None = None) -> Task[Any]: ...
+    async def wait(self, task: Task[Any] | str, timeout: float | None = None) -> Task[Any]:
+        """Return the task once it has ended (completed, failed, dead or cancelled).
+
+        Given a task (as ``submit`` returned it) rather than an id, the result is parsed
+        by the type's result contract: ``Task[R]`` with ``result`` an ``R``."""
+        if isinstance(task, str):
+            return await self._wait(task, timeout)
+        done = await self._wait(task.id, timeout)
+        if done.result is not None and task.type in self.app:
+            return replace(done, result=self.app.get(task.type).contract.read(done.result))
+        return done
+
+    async def _wait(self, task_id: str, timeout: float | None) -> Task:
         rules.check_task_id(task_id)
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
@@ -384,7 +420,7 @@ class Runtime:
 
     # -- schedules -------------------------------------------------------------------
     async def add_schedule(
-        self, name: str, task_type: str, payload: Any = None, **spec: Any
+        self, name: str, task_type: str | TaskHandle[Any, Any], payload: Any = None, **spec: Any
     ) -> Schedule:
         """Create a schedule: ``every=``, ``cron=`` (with ``timezone=``) or ``at=``, and
         optionally ``queue``, ``priority``, ``misfire`` ("skip" or "run_once"), ``paused``."""
@@ -392,8 +428,10 @@ class Runtime:
         if unknown:
             field_name = sorted(unknown)[0]
             raise ValidationError(f"unknown field {field_name!r}", field=field_name)
-        definition = define(name, task_type, payload, **spec)
-        self.app.get(definition.task_type)
+        contract = rules.task_type_of(self.app, task_type).contract
+        if contract.payload is not None:
+            payload = contract.accept(payload)
+        definition = define(name, task_name(task_type), payload, **spec)
         return await self._live().scheduler.ask(CreateSchedule(definition))
 
     async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:

@@ -15,6 +15,7 @@ from .._time import Clock
 from ..actors import Actor, Ref
 from ..app import App, Retry, TaskType
 from ..context import TaskContext
+from ..contracts import ANY_JSON, importable
 from ..decisions import Outcome
 from ..errors import TrellisError, ValidationError
 from ..lifecycle import Task, TaskError, TaskStatus
@@ -285,14 +286,17 @@ class Worker(Actor[WorkerMsg]):
             scope.deadline = self._deadline
         self._interrupt = None
         self._current = (task.id, attempt, scope)
+        contract = task_type.contract
         try:
             if task.trace_context is not None:
                 result = await self._traced(task, attempt, task_type, ctx)
-            elif task_type.executor == "async":  # the hot path, without a frame more
+            elif task_type.executor == "async" and contract is ANY_JSON:  # the hot path
                 self._loop_watch.current = task.type  # who blocks the loop, if one does
                 result = await task_type.handler(ctx, task.payload)
             else:
                 result = await self._call(task, attempt, task_type, ctx)
+            if contract.result is not None and task_type.executor != "process":
+                result = contract.give(result)  # a pool process gives its own
         except trio.Cancelled:
             ctx._cancelled = True  # a thread handler finds out through ctx.cancelled()
             raise  # our scope (timeout, cancel) or from outside: the callers decide
@@ -318,20 +322,21 @@ class Worker(Actor[WorkerMsg]):
     async def _call(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
         """Run the handler with its executor: in the loop, in a thread or in a process."""
         executor = task_type.executor
+        if executor == "process":
+            return await self._in_process(task, attempt, task_type)  # parses its own
+        payload = task_type.contract.parse(task.payload)
         if executor == "async":
             self._loop_watch.current = task.type
-            return await task_type.handler(ctx, task.payload)
-        if executor == "thread":
-            return await self._threads.run(
-                task_type.handler,
-                ctx,
-                task.payload,
-                task_id=task.id,
-                type=task.type,
-                attempt=attempt,
-                worker=self.name,
-            )
-        return await self._in_process(task, attempt, task_type)
+            return await task_type.handler(ctx, payload)
+        return await self._threads.run(
+            task_type.handler,
+            ctx,
+            payload,
+            task_id=task.id,
+            type=task.type,
+            attempt=attempt,
+            worker=self.name,
+        )
 
     async def _in_process(self, task: Task, attempt: int, task_type: TaskType) -> Any:
         """Run the handler in the process pool; a cancel or timeout kills its process."""
@@ -345,7 +350,7 @@ class Worker(Actor[WorkerMsg]):
 
         request = RunInProcess(
             job=job,
-            handler=task_type.handler,
+            handler=importable(task_type.handler),
             payload=json.dumps(task.payload),
             task_id=task.id,
             type=task.type,
