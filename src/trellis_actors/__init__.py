@@ -6,6 +6,7 @@ from .app import App as App
 from .app import Retry as Retry
 from .app import TaskType as TaskType
 from .context import TaskContext as TaskContext
+from .contracts import TaskHandle as TaskHandle
 from .errors import ActorCrashed as ActorCrashed
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import pydantic
 import trio
+from typing_extensions import TypedDict  # pydantic needs it, not typing's, before 3.12
 
 from .errors import ValidationError
 
@@ -18,11 +20,15 @@ async def echo(ctx: TaskContext, payload: Any) -> Any:
     return payload
 
 
-async def sleep(ctx: TaskContext, payload: Any) -> dict[str, float]:
+class SleepPayload(TypedDict):
+    """The payload of ``sleep``: how many seconds to sleep."""
+
+    seconds: Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
+
+
+async def sleep(ctx: TaskContext, payload: SleepPayload) -> dict[str, float]:
     """Sleep ``{"seconds": s}`` (cancellable), reporting progress in up to 10 steps."""
-    seconds = payload.get("seconds") if isinstance(payload, dict) else None
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-        raise ValidationError("sleep needs a payload {'seconds': s} with s >= 0", field="seconds")
+    seconds = payload["seconds"]
     steps = 10 if seconds > 0 else 1
     for step in range(1, steps + 1):
         await trio.sleep(seconds / steps)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import pydantic
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 from typing_extensions import TypeVar
 
 from .errors import ConfigurationError, ValidationError
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 #: The payload type of a task handle (``Any`` when it is not known).
 P = TypeVar("P", default=Any)
+# A handle takes payloads and gives results: variance lets mypy say which argument is
+# wrong rather than that it cannot solve for P.
+_P_in = TypeVar("_P_in", contravariant=True, default=Any)
+_R_out = TypeVar("_R_out", covariant=True, default=Any)
 
 #: Annotations that mean "any JSON": no contract.
 _ANYTHING = (Any, object, inspect.Parameter.empty, inspect.Signature.empty)
@@ -76,9 +81,10 @@ class Shape:
         """The JSON form of a parsed value."""
         return self.adapter.dump_python(value, mode="json")
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+        """Its JSON Schema; named parts under ``$defs``, referred to by ``ref_template``."""
         try:
-            return self.adapter.json_schema()
+            return self.adapter.json_schema(ref_template=ref_template)
         except pydantic.PydanticUserError:  # pragma: no cover - types with no JSON Schema
             return {}
 
@@ -192,7 +198,7 @@ class TaskSpec(TaskDefaults, Protocol):
     def executor(self) -> str: ...
 
 
-class TaskHandle(Generic[P, R]):
+class TaskHandle(Generic[_P_in, _R_out]):
     """What ``@app.task`` returns: the registered task type, typed by its payload ``P``
     and result ``R``.
 
@@ -215,7 +221,7 @@ class TaskHandle(Generic[P, R]):
     def contract(self) -> Contract:
         return self.task_type.contract
 
-    def __call__(self, ctx: TaskContext, payload: P) -> Any:
+    def __call__(self, ctx: TaskContext, payload: _P_in) -> Any:
         return self.task_type.handler(ctx, payload)
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ EXPECTED = frozenset(
         "SupervisorEscalation",
         "Task",
         "TaskContext",
+        "TaskHandle",
         "TaskError",
         "TaskEvent",
         "TaskNotFound",

@@ -11,6 +11,8 @@ Three additions to what the route decorators say:
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -18,11 +20,13 @@ from pydantic import BaseModel
 from quart_schema import OpenAPIProvider
 from werkzeug.routing import Rule
 
+from ..app import TaskType
 from ._state import state_of
 from .schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_REF = "#/components/schemas/{model}"
 _MEDIA_ATTRIBUTE = "_trellis_media_type"
 _NO_CONTENT_ATTRIBUTE = "_trellis_no_content"
 #: Request fields that name a task type (by model): the document lists this server's types
@@ -63,11 +67,13 @@ class TrellisOpenAPI(OpenAPIProvider):
     def schema(self) -> dict[str, Any]:
         """The document, with this server's task types as the values a task type may take."""
         document = super().schema()
-        names = sorted(task_type.name for task_type in state_of(self._app.extensions).app)
+        app = state_of(self._app.extensions).app
+        names = sorted(task_type.name for task_type in app)
         for schema in _request_models(document):
             field = _TASK_TYPE_FIELDS.get(schema.get("title", ""))
             if field is not None:
                 schema["properties"][field]["enum"] = names
+        _discriminate(document, sorted(app, key=lambda task_type: task_type.name))
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -108,6 +114,37 @@ class TrellisOpenAPI(OpenAPIProvider):
                 responses["default"] = error
                 operation["responses"] = responses
         return paths, components
+
+
+def _discriminate(document: dict[str, Any], types: list[TaskType]) -> None:
+    """Document a submission as a union discriminated by ``type``: one variant per task
+    type, whose ``payload`` is that type's payload schema (its contract)."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    base = components.get("SubmitTask")
+    if base is None or not types:
+        return
+    mapping: dict[str, str] = {}
+    for task_type in types:
+        name = "SubmitTask_" + re.sub(r"[^A-Za-z0-9_]", "_", task_type.name)
+        variant = copy.deepcopy(base)
+        variant["title"] = name
+        variant["properties"]["type"] = {"type": "string", "const": task_type.name}
+        shape = task_type.contract.payload
+        if shape is not None:
+            payload = shape.schema(ref_template=_REF)
+            components.update(payload.pop("$defs", {}))
+            payload["description"] = f"The payload of {task_type.name}: its contract."
+            variant["properties"]["payload"] = payload
+            variant["required"] = sorted({*variant.get("required", []), "payload"})
+        components[name] = variant
+        mapping[task_type.name] = _REF.format(model=name)
+    components["SubmitTask"] = {
+        "title": "SubmitTask",
+        "description": base.get("description", "")
+        + " One variant per task type, told apart by `type`.",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
 
 
 def _request_models(document: dict[str, Any]) -> Iterator[dict[str, Any]]:

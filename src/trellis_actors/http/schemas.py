@@ -258,6 +258,14 @@ class TaskTypeOut(BaseModel):
     retry_on: list[str]
     description: str | None
     executor: str = Field(description="async, thread or process")
+    payload_schema: dict[str, Any] | None = Field(
+        description="The JSON Schema a payload must meet (its handler's payload "
+        "annotation); null: any JSON"
+    )
+    result_schema: dict[str, Any] | None = Field(
+        description="The JSON Schema of the result (its handler's return annotation); "
+        "null: any JSON"
+    )
 
 
 class TaskTypeList(BaseModel):

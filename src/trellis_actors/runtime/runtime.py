@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any, overload
 
+import sniffio
 import structlog
 import trio
 from typing_extensions import Unpack
@@ -154,6 +155,7 @@ class Runtime:
         self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until :meth:`shutdown`; start with ``await nursery.start(runtime.run)``."""
+        _require_trio()
         if self._clock is not None:
             raise ConfigurationError("a runtime runs once; make a new one to run again")
         self._clock = Clock()
@@ -492,6 +494,23 @@ _NOT_RUNNING = (
 )
 
 
+def _require_trio() -> None:
+    """Refuse to start under another event loop, pointing to what works there."""
+    try:
+        library: str | None = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None
+    if library != "trio":
+        raise ConfigurationError(
+            f"a Trellis runtime runs inside a trio program, and this is "
+            f"{library or 'not an async program'}; from asyncio code (FastAPI, aiohttp, "
+            "Django async views) submit with trellis_actors.client.AsyncClient to a "
+            "`trellis serve` node, or write tasks in your own database transaction with "
+            "trellis_actors.postgres.enqueue or trellis_actors.sqlite.enqueue "
+            "(see docs/producers.md)"
+        )
+
+
 @asynccontextmanager
 async def open_runtime(
     app: App | None = None, *, store: str | Store = "memory://", **config: Any
@@ -505,6 +524,7 @@ async def open_runtime(
     Leaving the block drains: no new work is claimed, running tasks get the grace period
     to finish, and the rest are released to run again later.
     """
+    _require_trio()
     runtime = Runtime(app, store=store, **config)
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)

@@ -144,8 +144,16 @@ class SchedulerActor(Actor[SchedulerMsg]):
             if changes:
                 await self._update(current, changes)
 
+    def _checked(self, definition: ScheduleDefinition) -> ScheduleDefinition:
+        """The definition with its payload checked against its task type's contract (a
+        schedule whose payload cannot run is refused when it is made, not when it fires)."""
+        contract = self._app.get(definition.task_type).contract
+        if contract.payload is None:
+            return definition
+        return replace(definition, payload=contract.accept(definition.payload))
+
     async def _create(self, definition: ScheduleDefinition) -> Schedule:
-        self._app.get(definition.task_type)
+        definition = self._checked(definition)
         now = self._clock.now()
         fields = {key: getattr(definition, key) for key in FIELDS}
         schedule = Schedule(id=_ids.new_id(), anchor=now, created_at=now, updated_at=now, **fields)
@@ -167,8 +175,7 @@ class SchedulerActor(Actor[SchedulerMsg]):
                 merged[key] = None
             if merged["cron"] is None and "timezone" not in changes:
                 merged["timezone"] = None  # a zone belongs to cron alone
-        definition = define(**merged)
-        self._app.get(definition.task_type)
+        definition = self._checked(define(**merged))
         now = self._clock.now()
         updated = replace(
             current, updated_at=now, **{key: getattr(definition, key) for key in FIELDS}

@@ -163,9 +163,17 @@ class TestCancel:
         self, autojump_clock: trio.testing.MockClock, ending: str
     ) -> None:
         """A task that has ended cannot be cancelled: InvalidTransition says so."""
-        async with open_runtime(App(), workers=1) as rt:
-            payload = {"seconds": -1} if ending == "dead" else {"seconds": 0}
-            task = await rt.submit("sleep", payload)
+        app = App()
+
+        @app.task(max_attempts=1)
+        async def doomed(ctx: object, payload: object) -> None:
+            raise RuntimeError("no")
+
+        async with open_runtime(app, workers=1) as rt:
+            if ending == "dead":
+                task = await rt.submit(doomed)
+            else:
+                task = await rt.submit("sleep", {"seconds": 0})
             if ending == "cancelled":
                 await rt.cancel(task.id)
             done = await rt.wait(task.id)

@@ -25,13 +25,17 @@ class TestSubscribe:
                 raise Retry()
             return ctx.attempt
 
+        @app.task(max_attempts=1)
+        async def doomed(ctx: TaskContext, payload: Any) -> None:
+            raise RuntimeError("no")
+
         seen: list[Transition] = []
         async with testing.open_test_runtime(app, workers=2) as rt:
             async with rt.subscribe() as events:
                 tasks = [
                     await rt.submit("twice"),
                     await rt.submit("echo", 1, delay=5),
-                    await rt.submit("sleep", {"seconds": -1}),
+                    await rt.submit("doomed"),
                 ]
                 ids = {t.id for t in tasks}
                 ended = 0

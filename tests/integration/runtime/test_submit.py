@@ -299,16 +299,31 @@ class TestBuiltins:
         assert done.result == {"slept": 10.0}
         assert (done.progress, done.progress_message) == (1.0, "slept 10s of 10s")
 
-    async def test_sleep_with_a_bad_payload_fails_at_once(
+    async def test_sleep_with_a_bad_payload_is_refused_at_submit(self) -> None:
+        """The payload's contract is checked when it is submitted, not when it runs."""
+        async with open_runtime(App(), workers=1) as rt:
+            with pytest.raises(ValidationError) as caught:
+                await rt.submit("sleep", {"seconds": -1})
+            page = await rt.list()
+        assert caught.value.field == "payload.seconds"
+        assert page.items == []
+
+    async def test_a_validation_error_from_a_handler_fails_at_once(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
         """A ValidationError from a handler is not retried: the same payload would fail."""
-        async with open_runtime(App(), workers=1) as rt:
-            done = await rt.wait((await rt.submit("sleep", {"seconds": -1})).id)
+        app = App()
+
+        @app.task
+        async def picky(ctx: object, payload: object) -> None:
+            raise ValidationError("picky needs something else", field="payload")
+
+        async with open_runtime(app, workers=1) as rt:
+            done = await rt.wait((await rt.submit("picky", 1)).id)
             events = await rt.events(done.id)
         assert done.status is S.DEAD and done.attempt == 1
         assert done.error is not None and done.error.type == "ValidationError"
-        assert "sleep needs a payload" in done.error.message
+        assert "picky needs something else" in done.error.message
         assert path(events)[-3:] == ["running", "failed", "dead"]
 
 
