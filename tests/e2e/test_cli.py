@@ -27,11 +27,26 @@ class TestSubmit:
     def test_wait_failed(self, server: Server) -> None:
         """A task that ends dead makes submit --wait exit 1, saying why."""
         result = trellis(
-            "submit", "sleep", "--payload", "{}", "--max-attempts", "1", "--wait", url=server.url
+            "submit",
+            "sleep",
+            "--payload",
+            '{"seconds": 60}',
+            "--task-timeout",
+            "0.05",
+            "--max-attempts",
+            "1",
+            "--wait",
+            url=server.url,
         )
         assert result.returncode == 1
         assert "ended dead" in result.stderr
-        assert "sleep needs a payload" in result.stderr
+        assert "TaskTimeout" in result.stderr
+
+    def test_a_payload_breaking_the_contract_is_refused(self, server: Server) -> None:
+        """The type's payload contract is checked at submit: exit 2 naming the field."""
+        result = trellis("submit", "sleep", "--payload", '{"secs": 1}', url=server.url)
+        assert result.returncode == 2
+        assert "payload.seconds" in result.stderr
 
     def test_payload_file_and_json(self, server: Server, tmp_path: Path) -> None:
         """--payload @file reads JSON from a file; --json prints the task."""
@@ -70,7 +85,16 @@ class TestTasks:
         assert run_main("tasks", "requeue", waiting.json()["id"], "--url", server.url) == 1
         assert "only dead tasks can be requeued" in capsys.readouterr().err
         dead = trellis(
-            "submit", "sleep", "--payload", "{}", "--max-attempts", "1", "--wait", url=server.url
+            "submit",
+            "sleep",
+            "--payload",
+            '{"seconds": 60}',
+            "--task-timeout",
+            "0.05",
+            "--max-attempts",
+            "1",
+            "--wait",
+            url=server.url,
         ).stdout.split()[0]
         assert run_main("tasks", "requeue", dead, "--url", server.url) == 0
         assert f"requeued task {dead}" in capsys.readouterr().out

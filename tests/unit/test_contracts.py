@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,5 +149,16 @@ def test_open_runtime_under_asyncio_points_to_the_client() -> None:
         async with open_runtime():
             pass  # pragma: no cover - refused before
 
-    with pytest.raises(TrellisError, match=r"trellis_actors\.client\.AsyncClient"):
-        asyncio.run(main())
+    caught: list[BaseException] = []
+
+    def in_a_fresh_thread() -> None:  # no event loop another test may have left set
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=in_a_fresh_thread)
+    thread.start()
+    thread.join()
+    assert len(caught) == 1 and isinstance(caught[0], TrellisError), caught
+    assert "trellis_actors.client.AsyncClient" in str(caught[0])
