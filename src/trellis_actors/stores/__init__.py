@@ -30,6 +30,7 @@ from .memory import MemoryStore as MemoryStore
 from .sqlite import SqliteStore as SqliteStore
 
 __all__ = [
+    "POSTGRES_HINT",
     "Counts",
     "MemoryStore",
     "NewTask",
@@ -43,6 +44,8 @@ __all__ = [
     "redact",
 ]
 
+#: What a missing PostgreSQL driver is told; psycopg is an extra, not a core dependency.
+POSTGRES_HINT = "PostgreSQL support needs psycopg: pip install 'trellis-actors[postgres]'"
 _USAGE = "use memory://, sqlite:///path.db, postgresql://user@host/db or host=… dbname=…"
 #: A libpq keyword/value connection string starts with ``keyword=``.
 _KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")
@@ -51,7 +54,8 @@ _KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")
 def open_store(url: str) -> Store:
     """The store for ``url``, not yet opened: ``await store.open()`` connects and migrates.
 
-    Raises :class:`~trellis_actors.errors.ConfigurationError` for a URL no store accepts.
+    Raises :class:`~trellis_actors.errors.ConfigurationError` for a URL no store accepts,
+    and for a PostgreSQL URL where psycopg (the ``postgres`` extra) is not installed.
     """
     if "://" not in url and _KEYWORDS.match(url):
         scheme = "postgresql"  # host=… dbname=…: only libpq takes these
@@ -64,8 +68,23 @@ def open_store(url: str) -> Store:
     if scheme == "sqlite":
         return SqliteStore(url)
     if scheme in ("postgresql", "postgres"):
-        from .postgres import PostgresStore  # psycopg is imported only when it is used
-
-        return PostgresStore(url)
+        return _postgres_store(url)
     shown = f"scheme {scheme!r}" if scheme else "no scheme"  # never the URL: a password
     raise ConfigurationError(f"unsupported store URL ({shown}): {_USAGE}")
+
+
+def _postgres_store(url: str) -> Store:
+    # psycopg is imported only here, when a PostgreSQL store is asked for.
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] in ("psycopg", "psycopg_pool"):
+            raise ConfigurationError(POSTGRES_HINT) from None
+        reason = " ".join(str(exc).split())  # psycopg's own message spans lines
+        if "libpq" in reason or "pq wrapper" in reason:  # psycopg without a libpq
+            raise ConfigurationError(
+                f"psycopg cannot load libpq ({reason}): install libpq (Debian: libpq5), or "
+                "pip install 'trellis-actors[postgres-binary]' for a wheel that brings its own"
+            ) from None
+        raise
+    return PostgresStore(url)
