@@ -49,6 +49,7 @@ def field_of(exc: TrellisError, known: tuple[str, ...], aliases: Mapping[str, st
     if isinstance(exc, UnknownTaskType):
         return aliases.get("type", "type")
     name = exc.field if isinstance(exc, ValidationError) and exc.field else "form"
+    name = name.split(".", 1)[0]  # payload.to (a contract's field) is the payload's
     name = aliases.get(name, name)
     return name if name in known else "form"
 

@@ -89,6 +89,22 @@ class TestSubmitForm:
         assert api(server, f"/tasks?queue={queue}")["items"] == []
         assert restarts(server) == {}
 
+    def test_a_payload_breaking_the_contract(self, page: Page, server: Server) -> None:
+        """A payload that breaks its type's contract is refused under "Payload", naming
+        the field inside it, and nothing is stored."""
+        queue = unique("contract")
+        page.goto("/ui/tasks")
+        form = page.locator("#submit-form")
+        form.get_by_label("Type").select_option("sleep")
+        form.get_by_label("Queue").fill(queue)
+        form.get_by_label("Payload").fill('{"seconds": -1}')
+        form.get_by_role("button", name="Submit").click()
+        expect(page.locator("#error-payload")).to_have_text(
+            "payload.seconds: Input should be greater than or equal to 0"
+        )
+        assert api(server, f"/tasks?queue={queue}")["items"] == []
+        assert restarts(server) == {}
+
     def test_queue_with_nul(self, page: Page, server: Server) -> None:
         """A queue name with NUL (sent by a script) is refused under "Queue"."""
         page.goto("/ui/tasks")
