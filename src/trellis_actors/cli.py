@@ -76,7 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         default=os.environ.get("TRELLIS_APP"),
         help="the App with your task types, e.g. examples.shop:app (env TRELLIS_APP; "
-        "default: the built-in echo, sleep and http_check types)",
+        "default: the built-in echo and sleep types)",
+    )
+    node.add_argument(
+        "--enable-http-check",
+        action="store_true",
+        default=_env_flag("TRELLIS_ENABLE_HTTP_CHECK"),
+        help="add the http_check task type, under the default policy: GET and HEAD of "
+        "public addresses only (env TRELLIS_ENABLE_HTTP_CHECK=1; an App can pass its "
+        "own HttpCheckPolicy instead)",
     )
     node.add_argument(
         "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
@@ -232,6 +240,11 @@ def _duration(text: str) -> float:
         ) from None
 
 
+def _env_flag(name: str) -> bool:
+    """An on/off environment variable: 1, true, yes or on (any case) mean on."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
@@ -297,6 +310,8 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
     if not http:
         _check_worker_store(args.store)
     app = load_app(args.app)
+    if args.enable_http_check and "http_check" not in app:
+        app.enable_http_check()
     from .http import node  # the server stack, once the arguments look right
 
     try:
