@@ -280,6 +280,15 @@ def load_app(spec: str | None) -> Any:
     return app
 
 
+def node_app(args: argparse.Namespace) -> Any:
+    """The App a node runs: ``--app`` (or the default), with ``http_check`` added under
+    the default policy if ``--enable-http-check`` asks and the App has none."""
+    app = load_app(args.app)
+    if args.enable_http_check and "http_check" not in app:
+        app.enable_http_check()
+    return app
+
+
 def describe_store(url: str) -> str:
     """How a store URL is shown to people: which file a SQLite store uses, say."""
     if url.startswith("sqlite:"):
@@ -309,9 +318,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
 
     if not http:
         _check_worker_store(args.store)
-    app = load_app(args.app)
-    if args.enable_http_check and "http_check" not in app:
-        app.enable_http_check()
+    app = node_app(args)
     from .http import node  # the server stack, once the arguments look right
 
     try:
