@@ -152,7 +152,7 @@ class App:
         """Register ``http_check`` under ``policy`` (the default policy if None): what
         ``trellis serve --enable-http-check`` does to the App it runs."""
         self.http_check = policy or HttpCheckPolicy()
-        self._register(http_check_handler(self.http_check), HTTP_CHECK_OPTIONS, None)
+        self.task(http_check_handler(self.http_check), **HTTP_CHECK_OPTIONS)
 
     @overload
     def task(

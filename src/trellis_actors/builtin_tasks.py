@@ -12,7 +12,6 @@ import pydantic
 import trio
 from typing_extensions import TypedDict  # pydantic needs it, not typing's, before 3.12
 
-
 if TYPE_CHECKING:
     from .context import TaskContext
 

@@ -108,7 +108,7 @@ class TestDefaultPolicy:
     async def test_literal_loopback_refused_at_submit(self, recorder: Recorder) -> None:
         """A 127.0.0.1 URL is refused when submitted; nothing reaches the server."""
         async with ta.open_runtime(ta.App(http_check=ta.HttpCheckPolicy()), workers=2) as rt:
-            with pytest.raises(ta.ValidationError, match="127.0.0.1 is a loopback address"):
+            with pytest.raises(ta.ValidationError, match=r"127\.0\.0\.1 is a loopback address"):
                 await rt.submit("http_check", {"url": f"{recorder.url}/up"})
         assert recorder.connections == 0
 
@@ -255,9 +255,7 @@ class TestAllowedTarget:
 class TestMetrics:
     """Check metrics are labelled by the check's name and forget targets no longer checked."""
 
-    async def observed(
-        self, metrics: Metrics, payloads: list[dict[str, object]]
-    ) -> list[ta.Task]:
+    async def observed(self, metrics: Metrics, payloads: list[dict[str, object]]) -> list[ta.Task]:
         async with loopback_runtime() as rt, trio.open_nursery() as nursery:
             await nursery.start(metrics.run, rt)
             done = [await check(rt, payload) for payload in payloads]
@@ -309,9 +307,7 @@ class TestMetrics:
         assert get("trellis_http_check_up", {"target": "a"}) is None
         assert get("trellis_http_check_up", {"target": "c"}) == 1.0
 
-    async def test_many_urls_under_one_name_do_not_grow_metrics(
-        self, recorder: Recorder
-    ) -> None:
+    async def test_many_urls_under_one_name_do_not_grow_metrics(self, recorder: Recorder) -> None:
         """150 distinct URLs checked as "homepage" make one series per gauge."""
         metrics = Metrics()
         await self.observed(metrics, [{"url": f"{recorder.url}/up?n=0", "name": "homepage"}])
