@@ -85,6 +85,35 @@ class TestEvents:
         assert (await client.get("/tasks/nope/events")).status_code == 404
 
 
+class TestWait:
+    async def test_answers_when_the_task_ends(self, client: Any, runtime: Runtime) -> None:
+        """The long poll answers with the task once it has ended."""
+        task = await runtime.submit("echo", {"a": 1})
+        response = await client.get(f"/tasks/{task.id}/wait?timeout=10")
+        assert response.status_code == 200
+        body = await response.get_json()
+        TaskOut.model_validate(body)
+        assert (body["status"], body["result"]) == ("completed", {"a": 1})
+
+    async def test_answers_when_the_time_is_up(self, client: Any, runtime: Runtime) -> None:
+        """A task that has not ended comes back as it is once the timeout has passed."""
+        task = await runtime.submit("echo", delay=60)
+        response = await client.get(f"/tasks/{task.id}/wait?timeout=0.05")
+        assert response.status_code == 200
+        assert (await response.get_json())["status"] == "pending"
+
+    async def test_bad_timeout(self, client: Any) -> None:
+        """A negative or non-numeric timeout answers 400 naming it."""
+        for value in ("-1", "soon", "nan"):
+            response = await client.get(f"/tasks/nope/wait?timeout={value}")
+            assert response.status_code == 400, value
+            assert (await response.get_json())["error"]["field"] == "timeout"
+
+    async def test_unknown(self, client: Any) -> None:
+        """An unknown id answers 404."""
+        assert (await client.get("/tasks/nope/wait?timeout=1")).status_code == 404
+
+
 class TestCancel:
     async def test_pending(self, client: Any, runtime: Runtime) -> None:
         """A waiting task is cancelled."""

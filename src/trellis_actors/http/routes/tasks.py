@@ -1,4 +1,4 @@
-"""``/tasks``: submit (one or a batch), list, read, history, cancel, requeue."""
+"""``/tasks``: submit (one or a batch), list, read, history, wait, cancel, requeue."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pydantic
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
-from ...errors import TrellisError
+from ...errors import TrellisError, WaitTimeout
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
@@ -15,6 +15,7 @@ from .._state import api
 from ..errors import ApiError, from_pydantic, from_trellis
 from ..schemas import (
     MAX_BATCH,
+    MAX_WAIT,
     ErrorOut,
     EventList,
     ListQuery,
@@ -24,6 +25,7 @@ from ..schemas import (
     SubmittedOut,
     TaskOut,
     TaskPage,
+    WaitQuery,
 )
 
 bp = Blueprint("tasks", __name__)
@@ -127,6 +129,24 @@ async def task_events(task_id: str) -> Response:
     """A task's history: every transition, oldest first."""
     events = await api().runtime.events(task_id)
     return json_response({"items": [event.to_dict() for event in events]})
+
+
+@bp.get("/tasks/<task_id>/wait")
+@document_querystring(WaitQuery)
+@document_response(TaskOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+async def wait_task(task_id: str) -> Response:
+    """Wait for a task to end (a long poll): answers as soon as it is completed, failed,
+    dead or cancelled, or else once ``timeout`` seconds (at most 30) have passed. Either
+    way the answer is the task: its ``status`` tells which. Wait again for longer."""
+    timeout = min(parse_query(WaitQuery).timeout, MAX_WAIT)
+    runtime = api().runtime
+    try:
+        task = await runtime.wait(task_id, timeout=timeout)
+    except WaitTimeout:
+        task = await runtime.get(task_id)
+    return json_response(task.to_dict())
 
 
 @bp.delete("/tasks/<task_id>")
