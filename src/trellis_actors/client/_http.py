@@ -122,7 +122,7 @@ def refused(status: int, data: Any, request: Request) -> TrellisError:
     if status in (401, 403):
         return Unauthorized(f"not authorised: {message}", status=status)
     if status == 409:
-        return Conflict(message, status=status)
+        return Conflict(message, status=status, field=field)
     if status in (502, 503, 504):
         return Unavailable(f"server unavailable: {message}", status=status)
-    return ClientError(message, status=status)
+    return ClientError(message, status=status, field=field)
