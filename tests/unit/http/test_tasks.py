@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+import trio.testing
 from tests.unit.http.kit import Probe
 
 from trellis_actors import Runtime
+from trellis_actors.http._state import state_of
 from trellis_actors.http.schemas import EventList, TaskOut, TaskPage
 
 
@@ -101,6 +103,26 @@ class TestWait:
         response = await client.get(f"/tasks/{task.id}/wait?timeout=0.05")
         assert response.status_code == 200
         assert (await response.get_json())["status"] == "pending"
+
+    async def test_answers_when_the_server_stops(self, client: Any, runtime: Runtime) -> None:
+        """A stopping server answers a held wait at once, and a new one without waiting."""
+        task = await runtime.submit("echo", delay=60)
+        state = state_of(client.app.extensions)
+        answers = []
+
+        async def wait() -> None:
+            answers.append(await client.get(f"/tasks/{task.id}/wait?timeout=30"))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait)
+                await trio.testing.wait_all_tasks_blocked()  # the request is held
+                assert state.waiting
+                state.close()
+            answers.append(await client.get(f"/tasks/{task.id}/wait?timeout=30"))
+        for answer in answers:
+            assert answer.status_code == 200
+            assert (await answer.get_json())["status"] == "pending"
 
     async def test_bad_timeout(self, client: Any) -> None:
         """A negative or non-numeric timeout answers 400 naming it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pydantic
+import trio
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
@@ -139,14 +140,23 @@ async def task_events(task_id: str) -> Response:
 async def wait_task(task_id: str) -> Response:
     """Wait for a task to end (a long poll): answers as soon as it is completed, failed,
     dead or cancelled, or else once ``timeout`` seconds (at most 30) have passed. Either
-    way the answer is the task: its ``status`` tells which. Wait again for longer."""
+    way the answer is the task: its ``status`` tells which. Wait again for longer. A
+    server that begins to stop answers at once."""
     timeout = min(parse_query(WaitQuery).timeout, MAX_WAIT)
-    runtime = api().runtime
-    try:
-        task = await runtime.wait(task_id, timeout=timeout)
-    except WaitTimeout:
-        task = await runtime.get(task_id)
-    return json_response(task.to_dict())
+    state = api()
+    # A server that stops answers at once, as it ends event streams, rather than hold
+    # its shutdown for the rest of the wait.
+    with trio.CancelScope() as scope:
+        if state.closing.is_set():
+            scope.cancel()
+        state.waiting.add(scope)
+        try:
+            return json_response((await state.runtime.wait(task_id, timeout=timeout)).to_dict())
+        except WaitTimeout:
+            pass
+        finally:
+            state.waiting.discard(scope)
+    return json_response((await state.runtime.get(task_id)).to_dict())
 
 
 @bp.delete("/tasks/<task_id>")
