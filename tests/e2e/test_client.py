@@ -342,7 +342,8 @@ def _read_message(stream: Any) -> bytes | None:
 
 
 class TestIdempotentRetry:
-    def test_dropped_submission_is_stored_once(self, typed_server: Server) -> None:
+    @pytest.mark.parametrize("batch", [False, True], ids=["submit", "submit_many"])
+    def test_dropped_submission_is_stored_once(self, typed_server: Server, batch: bool) -> None:
         """The connection drops after the server stored the task: the client sends the
         same request again, and the server answers with the task it already has."""
         proxy = DroppingProxy(typed_server.url)
@@ -350,7 +351,11 @@ class TestIdempotentRetry:
         queue = f"dropped-{uuid.uuid4().hex[:8]}"
         try:
             with Client(proxy.url) as client:
-                task = client.submit(kind, {"once": True}, queue=queue, delay=3600)
+                if batch:
+                    item = {"type": kind, "payload": {"once": True}, "queue": queue, "delay": 3600}
+                    (task,) = client.submit_many([item])
+                else:
+                    task = client.submit(kind, {"once": True}, queue=queue, delay=3600)
         finally:
             proxy.close()
         assert isinstance(task, Task) and proxy.dropped == 1
@@ -359,3 +364,10 @@ class TestIdempotentRetry:
         with Client(typed_server.url) as direct:
             stored = direct.list(type=kind, queue=queue).items
         assert [t.id for t in stored] == [task.id]
+
+    def test_repeated_keys_in_a_batch(self, client: Client) -> None:
+        """A batch sent again with the same keys answers with the tasks already stored."""
+        items = [{"type": "echo", "delay": 3600, "idempotency_key": uuid.uuid4().hex} for _ in "ab"]
+        first = client.submit_many(items)
+        again = client.submit_many(items)
+        assert [t.id for t in again] == [t.id for t in first]
