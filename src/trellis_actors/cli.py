@@ -17,7 +17,27 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .http.client import EXIT_FAILED, EXIT_USAGE, ClientError
+from .errors import (
+    ClientError,
+    ScheduleNotFound,
+    TaskNotFound,
+    Unauthorized,
+    Unavailable,
+    UnknownTaskType,
+    ValidationError,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
+#: What a client command's error exits with; anything else (a 409 conflict, ...) is 1.
+_CLIENT_EXITS: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
+    ((ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound), EXIT_USAGE),
+    ((Unavailable,), EXIT_UNREACHABLE),
+    ((Unauthorized,), EXIT_AUTH),
+)
+_CLIENT_ERRORS = (ClientError, ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound)
 
 DEFAULT_STORE = "sqlite:///trellis.db"
 EXIT_STATUSES = """\
@@ -43,10 +63,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except UsageError as exc:
         return _fail(f"{parser.prog} {args.command}: {exc}", EXIT_USAGE)
-    except ClientError as exc:
-        return _fail(f"error: {exc}", exc.exit_code)
+    except _CLIENT_ERRORS as exc:
+        return _fail(f"error: {_explain(exc)}", _exit_status(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_status(error: Exception) -> int:
+    for kinds, status in _CLIENT_EXITS:
+        if isinstance(error, kinds):
+            return status
+    if isinstance(error, ClientError) and error.status == 405:
+        return EXIT_USAGE  # a request this server does not take
+    return EXIT_FAILED
+
+
+def _explain(error: Exception) -> str:
+    """The error's message, with the next step where there is one."""
+    message = str(error)
+    if isinstance(error, ValidationError | ClientError) and error.field:
+        message = f"{message} (field: {error.field})"
+    if isinstance(error, Unauthorized):
+        message += "; pass --token or set TRELLIS_API_TOKEN to the server's API token"
+    elif isinstance(error, Unavailable) and error.status is None:
+        message += "; set --url or TRELLIS_URL"
+    return message
 
 
 def _fail(message: str, code: int) -> int:
