@@ -192,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-public", action="store_true", help="serve /metrics without the token"
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=_listed(os.environ.get("TRELLIS_ALLOWED_HOSTS")),
+        metavar="NAME",
+        help="a host name the server answers to besides IP addresses, localhost and the "
+        "bind host; .example.com for it and its subdomains; repeatable (env "
+        "TRELLIS_ALLOWED_HOSTS, comma-separated)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=_listed(os.environ.get("TRELLIS_CORS_ORIGINS")),
+        metavar="ORIGIN",
+        help="an origin (https://app.example.com) whose pages may call the API; repeatable "
+        "(env TRELLIS_CORS_ORIGINS, comma-separated)",
+    )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=os.environ.get("TRELLIS_INSECURE_NO_AUTH", "") not in ("", "0", "false"),
+        help="serve a non-loopback address without a token (anyone who reaches it can "
+        "submit and cancel tasks; env TRELLIS_INSECURE_NO_AUTH=1)",
+    )
+    serve.add_argument(
         "--max-body",
         type=_count,
         default=1024 * 1024,
@@ -271,6 +295,11 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration like 3600, 12h or 7d (1 second to 10 years)"
         ) from None
+
+
+def _listed(text: str | None) -> list[str]:
+    """A comma-separated environment variable as a list (empty when unset)."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _names(text: str) -> tuple[str, ...]:

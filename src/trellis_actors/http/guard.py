@@ -179,10 +179,12 @@ def _is_ip(host: str) -> bool:
 
 
 def _has_body(request: Request) -> bool:
-    length = request.headers.get("Content-Length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return "Transfer-Encoding" in request.headers
+    """Whether the request says it has a body (a typed empty one counts)."""
+    headers = request.headers
+    length = headers.get("Content-Length")
+    if length is not None and length.strip() not in ("", "0"):
+        return True
+    return "Transfer-Encoding" in headers or "Content-Type" in headers
 
 
 def _is_ui(path: str) -> bool:
