@@ -180,3 +180,22 @@ class TestServeRefuses:
         store = () if "--store" in args else ("--store", "memory://")
         assert run_main("serve", *args, *store) == 2
         assert message in capsys.readouterr().err
+
+
+class TestPublicBind:
+    def test_refused_without_a_token(self, tmp_path: Path) -> None:
+        """A non-loopback bind without a token exits 2 saying why, before listening."""
+        result = trellis(
+            "serve", "--bind", "0.0.0.0:0", "--store", f"sqlite:///{tmp_path / 't.db'}"
+        )
+        assert result.returncode == 2
+        assert "without an API token" in result.stderr
+        assert "--insecure-no-auth" in result.stderr
+
+    def test_allowed_when_told(self) -> None:
+        """--insecure-no-auth (or a token) lets it serve all the same."""
+        server = Server("--store", "memory://", "--bind", "0.0.0.0:0", "--insecure-no-auth")
+        try:
+            assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+        finally:
+            assert server.stop() == 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Iterable
 
+import structlog
 from prometheus_client import CollectorRegistry
-from quart import Blueprint, Quart, Response, g, request
+from quart import Blueprint, Quart, Request, Response, g, request
 from quart.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket
 from quart_schema import Info, QuartSchema
@@ -19,6 +22,7 @@ from ..ui import register_ui
 from . import errors
 from ._state import ApiState, attach
 from .auth import Auth
+from .guard import Guard
 from .openapi import TrellisOpenAPI
 from .routes import events, schedules, system, tasks
 
@@ -35,13 +39,16 @@ def create_app(
     blueprints: Iterable[Blueprint] = (),
     metrics: Metrics | None = None,
     ui: bool = True,
+    guard: Guard | None = None,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
 
     ``registry`` is what ``GET /metrics`` exposes (observability registers its metrics
     there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
     ``blueprints`` are mounted too; ``metrics`` (whose registry then is the one exposed)
-    also counts requests; ``ui`` mounts the web UI under ``/ui``.
+    also counts requests; ``ui`` mounts the web UI under ``/ui``; ``guard`` says which
+    hosts the server answers to and which other origins may use it (by default: IP
+    addresses and ``localhost``, and no other origin; see :mod:`trellis_actors.http.guard`).
     """
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
@@ -54,6 +61,7 @@ def create_app(
         PROVIDE_AUTOMATIC_OPTIONS=False,  # OPTIONS would answer outside the documented API
     )
     auth = auth or Auth()
+    guard = guard or Guard()
     make_response = app.make_response
     QuartSchema(
         app,
@@ -77,13 +85,25 @@ def create_app(
     errors.install(app)
 
     @app.before_request
-    async def check_auth() -> None:
+    async def check_auth() -> Response | None:
         g.started = time.perf_counter()
+        g.request_id = request_id(request)
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+        preflight = guard.check(request)
+        if preflight is not None:
+            return preflight
         auth.check(request)
+        return None
 
     @app.after_request
     async def no_sniff(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        if not _is_page(request.path):
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
+        if (rid := getattr(g, "request_id", None)) is not None:
+            response.headers["X-Request-ID"] = rid
+        guard.decorate(request, response)
         if metrics is not None:
             rule = request.url_rule
             route = rule.rule if rule is not None else "unmatched"
@@ -101,6 +121,30 @@ def create_app(
     if ui:
         register_ui(app, runtime, token=auth.token)
     return app
+
+
+#: Headers on every answer (the UI's pages set their own CSP).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+#: The CSP of API answers: JSON is never a page, so nothing may load or frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(request: Request) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is a short token, else a
+    new one. Error bodies and the request's log lines carry it."""
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+
+
+def _is_page(path: str) -> bool:
+    """Paths that answer HTML pages with their own policy: the UI and the API docs."""
+    return path in ("/", "/ui", "/docs") or path.startswith("/ui/")
 
 
 class _NoSessions(SecureCookieSessionInterface):

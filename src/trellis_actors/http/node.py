@@ -37,6 +37,9 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         metrics_public=args.metrics_public,
         max_body=max(1, args.max_body),
         grace_period=min(5.0, args.grace_period),
+        allowed_hosts=tuple(args.allowed_host),
+        cors_origins=tuple(args.cors_origin),
+        insecure_no_auth=args.insecure_no_auth,
     )
 
 
