@@ -149,7 +149,8 @@ class HttpCheckPolicy:
 
     def check_address(self, host: str, address: IPAddress) -> None:
         """Raise ValidationError if ``host``, at ``address``, may not be checked."""
-        if self.allows_host(host) and address not in METADATA_ADDRESSES:
+        carried = [address, *_embedded_ipv4(address)]
+        if self.allows_host(host) and not any(a in METADATA_ADDRESSES for a in carried):
             return
         reason = self.refusal(address)
         if reason is not None:

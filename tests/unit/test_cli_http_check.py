@@ -47,30 +47,3 @@ class TestEnableHttpCheck:
             ["serve", "--app", "http_check_cli_app:app", "--enable-http-check"]
         )
         assert node_app(args).http_check is policy
-
-
-class TestPolicy:
-    """HttpCheckPolicy refuses settings that make no sense, saying which."""
-
-    @pytest.mark.parametrize(
-        ("options", "match"),
-        [
-            ({"allow": "10.0.0.0/8"}, "takes a list, not a string"),
-            ({"allow": ["not a host!"]}, "neither a network"),
-            ({"methods": ["get"]}, "upper-case HTTP methods"),
-            ({"methods": []}, "upper-case HTTP methods"),
-            ({"headers": ["Bad Header"]}, "header names"),
-            ({"max_timeout": 0}, "max_timeout"),
-            ({"max_timeout": float("nan")}, "max_timeout"),
-        ],
-    )
-    def test_bad_policy(self, options: dict[str, object], match: str) -> None:
-        with pytest.raises(ta.ConfigurationError, match=match):
-            ta.HttpCheckPolicy(**options)  # type: ignore[arg-type]
-
-    def test_allow_wildcard_host(self) -> None:
-        """*.internal allows its subdomains, not the bare name."""
-        policy = ta.HttpCheckPolicy(allow=["*.internal", "Status.Example."])
-        assert policy.allows_host("a.b.internal")
-        assert not policy.allows_host("internal")
-        assert policy.allows_host("status.example")
