@@ -27,6 +27,7 @@ import collections
 import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Concatenate
@@ -49,6 +50,8 @@ _SYNCHRONOUS = {
     "OFF": "PRAGMA synchronous = OFF",
 }
 _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+#: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`.
+_WATCH_EVERY = 0.001
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -105,6 +108,27 @@ def migrate(conn: sqlite3.Connection, *, from_schema: bool = True) -> list[int]:
             conn.rollback()
         raise
     return [migration.version for migration in todo]
+
+
+def connect(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """A connection to the database at ``path`` as the store uses it: WAL, ``synchronous``,
+    transactions begun and ended by hand, rows by name, the schema migrated."""
+    try:
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:
+        raise ConfigurationError(
+            f"cannot open the SQLite database {path!r} ({exc}); "
+            "check that its folder exists and is writable"
+        ) from exc
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(_SYNCHRONOUS[synchronous])
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 class _SqliteLogic(TaskLogic):
@@ -216,32 +240,61 @@ class SqliteStore(SingleNode, SqlStore):
         self._logic = _SqliteLogic()
         self._limiter = trio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
+        self._closing = threading.Event()
 
     async def open(self) -> None:
         if self._conn is None:
-            self._conn = await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            self._closing.clear()
+            self._conn = await trio.to_thread.run_sync(
+                connect, self.path, self.synchronous, limiter=self._limiter
             )
-        except sqlite3.OperationalError as exc:
-            raise ConfigurationError(
-                f"cannot open the SQLite database {self.path!r} ({exc}); "
-                "check that its folder exists and is writable"
-            ) from exc
+
+    # -- wake-ups ------------------------------------------------------------------------
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``notify()`` soon after another connection (another process: a producer
+        using ``trellis_actors.sqlite.enqueue``, the CLI) commits to the file.
+
+        A thread looks at ``PRAGMA data_version`` on a read connection of its own every
+        millisecond (it changes when any other connection commits); started once that
+        connection is open. The thread checks for cancellation at every look and ends at
+        :meth:`close`, so nothing is left behind. A private ``:memory:`` database has no
+        other connection: nothing to watch.
+        """
+        if self.path == ":memory:":
+            await SingleNode.watch(self, notify, task_status=task_status)
+            return
+        conn, seen = await trio.to_thread.run_sync(self._watch_connect)
+        task_status.started()
+        await trio.to_thread.run_sync(self._watch, conn, seen, notify)
+
+    def _watch_connect(self) -> tuple[sqlite3.Connection, int]:
+        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(_SYNCHRONOUS[self.synchronous])
-            migrate(conn)
+            seen: int = conn.execute(self._logic.q["data_version"]).fetchone()[0]
         except BaseException:
             conn.close()
             raise
-        return conn
+        return conn, seen
+
+    def _watch(self, conn: sqlite3.Connection, seen: int, notify: Callable[[], None]) -> None:
+        query = self._logic.q["data_version"]
+        try:
+            while not self._closing.wait(_WATCH_EVERY):
+                trio.from_thread.check_cancelled()
+                version = conn.execute(query).fetchone()[0]
+                if version != seen:
+                    seen = version
+                    trio.from_thread.run_sync(notify)
+        finally:
+            conn.close()
 
     async def close(self) -> None:
+        self._closing.set()  # a running watch() ends within a poll
         conn, self._conn = self._conn, None
         if conn is not None:
             with trio.CancelScope(shield=True):
