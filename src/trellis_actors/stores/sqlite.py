@@ -110,9 +110,15 @@ def migrate(conn: sqlite3.Connection, *, from_schema: bool = True) -> list[int]:
     return [migration.version for migration in todo]
 
 
-def connect(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+def connect(
+    path: str,
+    synchronous: str = "NORMAL",
+    *,
+    check: Callable[[sqlite3.Connection], None] | None = None,
+) -> sqlite3.Connection:
     """A connection to the database at ``path`` as the store uses it: WAL, ``synchronous``,
-    transactions begun and ended by hand, rows by name, the schema migrated."""
+    transactions begun and ended by hand, rows by name, the schema migrated (after
+    ``check``, which may refuse the file)."""
     try:
         conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
     except sqlite3.OperationalError as exc:
@@ -121,6 +127,8 @@ def connect(path: str, synchronous: str = "NORMAL") -> sqlite3.Connection:
             "check that its folder exists and is writable"
         ) from exc
     try:
+        if check is not None:
+            check(conn)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(_SYNCHRONOUS[synchronous])
