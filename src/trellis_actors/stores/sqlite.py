@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Concatenate
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -50,8 +51,12 @@ _SYNCHRONOUS = {
     "OFF": "PRAGMA synchronous = OFF",
 }
 _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
-#: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`.
+#: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`; and
+#: after how long without news it looks less often, and how often then (idle CPU: each look
+#: is a thread waking up, about 20 µs of CPU on a small VM).
 _WATCH_EVERY = 0.001
+_WATCH_QUIET = 1.0
+_WATCH_QUIET_EVERY = 0.005
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -249,6 +254,7 @@ class SqliteStore(SingleNode, SqlStore):
         self._limiter = trio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
         self._closing = threading.Event()
+        self._sightings: _Sightings | None = None
 
     async def open(self) -> None:
         if self._conn is None:
@@ -267,39 +273,38 @@ class SqliteStore(SingleNode, SqlStore):
         """Call ``notify()`` soon after another connection (another process: a producer
         using ``trellis_actors.sqlite.enqueue``, the CLI) commits to the file.
 
-        A thread looks at ``PRAGMA data_version`` on a read connection of its own every
-        millisecond (it changes when any other connection commits); started once that
-        connection is open. The thread checks for cancellation at every look and ends at
-        :meth:`close`, so nothing is left behind. A private ``:memory:`` database has no
-        other connection: nothing to watch.
+        A thread looks at ``PRAGMA data_version`` on a read connection of its own (it
+        changes when any other connection commits) every millisecond, or every 5 ms after
+        a second without news; started once that connection is open. It checks for
+        cancellation at every look and ends at :meth:`close`, so nothing is left behind.
+        The store's own commits are not news (see :class:`_Sightings`). A private
+        ``:memory:`` database has no other connection: nothing to watch.
         """
         if self.path == ":memory:":
             await SingleNode.watch(self, notify, task_status=task_status)
             return
-        conn, seen = await trio.to_thread.run_sync(self._watch_connect)
-        task_status.started()
-        await trio.to_thread.run_sync(self._watch, conn, seen, notify)
-
-    def _watch_connect(self) -> tuple[sqlite3.Connection, int]:
-        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        token = trio.lowlevel.current_trio_token()
+        sightings = await trio.to_thread.run_sync(
+            _Sightings.open, self.path, partial(token.run_sync_soon, notify)
+        )
         try:
-            seen: int = conn.execute(self._logic.q["data_version"]).fetchone()[0]
-        except BaseException:
-            conn.close()
-            raise
-        return conn, seen
-
-    def _watch(self, conn: sqlite3.Connection, seen: int, notify: Callable[[], None]) -> None:
-        query = self._logic.q["data_version"]
-        try:
-            while not self._closing.wait(_WATCH_EVERY):
-                trio.from_thread.check_cancelled()
-                version = conn.execute(query).fetchone()[0]
-                if version != seen:
-                    seen = version
-                    trio.from_thread.run_sync(notify)
+            self._sightings = sightings
+            await self._call(False, sightings.writer_saw)
+            task_status.started()
+            await trio.to_thread.run_sync(self._watch, sightings)
         finally:
-            conn.close()
+            self._sightings = None
+            sightings.close()
+
+    def _watch(self, sightings: _Sightings) -> None:
+        quiet_since = time.monotonic()
+        while not self._closing.is_set():
+            trio.from_thread.check_cancelled()
+            now = time.monotonic()
+            if sightings.look():
+                sightings.wake()
+                quiet_since = now
+            time.sleep(_WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY)
 
     async def close(self) -> None:
         self._closing.set()  # a running watch() ends within a poll
@@ -320,11 +325,15 @@ class SqliteStore(SingleNode, SqlStore):
         if conn is None:
             raise RuntimeError(f"{self.url} is not open; call `await store.open()` first")
 
+        sightings = self._sightings if write else None
+
         def in_transaction() -> T:
             # IMMEDIATE takes the write lock up front: no upgrade deadlock with a second
             # process (the CLI) reading the same file.
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
+                if sightings is not None:
+                    sightings.writer_saw(conn.cursor())
                 result = fn(conn.cursor(), *args, **kwargs)
                 conn.execute("COMMIT")
             except BaseException:
@@ -332,6 +341,74 @@ class SqliteStore(SingleNode, SqlStore):
                     conn.rollback()
                 self._logic.forget()
                 raise
+            if sightings is not None:
+                sightings.absorb()
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
+
+
+class _Sightings:
+    """What :meth:`SqliteStore.watch` has seen of the file, shared by its thread and the
+    store's writer, so that the store's own commits do not wake its own queue.
+
+    ``PRAGMA data_version`` on a connection changes when *another* connection commits.
+    The watch's read connection therefore sees the store's commits as well as other
+    processes'; after each of its commits the writer looks there itself (:meth:`absorb`),
+    so that change is not news. A commit by another process that came before one of the
+    store's is not lost in that: the writer's own ``data_version``, read in each of its
+    write transactions (:meth:`writer_saw`), changes only for other connections' commits,
+    and wakes the queue then. What is left is a commit by another process in the few
+    microseconds between the store's COMMIT and its look: seen at the store's next write,
+    or at the queue's next poll.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = conn
+        self._seen = self._version(conn)
+        self._writer: int | None = None  # the writer's data_version: only its thread uses it
+        self.wake = wake  # notify(), from any thread
+
+    @classmethod
+    def open(cls, path: str, wake: Callable[[], None]) -> _Sightings:
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        try:
+            return cls(conn, wake)
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection | Cursor) -> int:
+        row = conn.execute(_sql.queries("sqlite")["data_version"], {}).fetchone()
+        return int(row[0])
+
+    def look(self) -> bool:
+        """True when another connection committed since the last look or absorb."""
+        with self._lock:
+            if self._conn is None:
+                return False
+            version = self._version(self._conn)
+            news, self._seen = version != self._seen, version
+        return news
+
+    def absorb(self) -> None:
+        """The store just committed: what the watch would see now is its own doing."""
+        with self._lock:
+            if self._conn is not None:
+                self._seen = self._version(self._conn)
+
+    def writer_saw(self, cur: Cursor) -> None:
+        """In a store transaction, on its connection: wake if another connection
+        committed since the store's last write."""
+        version = self._version(cur)
+        if self._writer is not None and version != self._writer:
+            self.wake()
+        self._writer = version
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
