@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -96,10 +95,12 @@ def bench_sqlite(seconds: float) -> None:
         ours=lambda: sqlite.enqueue(path, "noop", {"n": 1}),
     )
     raw, ours, low = found["raw"], found["ours"], found["floor"]
-    print(f"sqlite:   bare INSERT+COMMIT {raw:>9,.0f}/s   the store's statements by hand "
-          f"{low:>9,.0f}/s   sqlite.enqueue {ours:>9,.0f} tasks/s ({100 * ours / raw:.0f}% of "
-          f"bare, {100 * ours / low:.0f}% of by hand)  target >= 10,000: "
-          f"{'PASS' if ours >= 10_000 else 'FAIL'}")
+    print(
+        f"sqlite:   bare INSERT+COMMIT {raw:>9,.0f}/s   the store's statements by hand "
+        f"{low:>9,.0f}/s   sqlite.enqueue {ours:>9,.0f} tasks/s ({100 * ours / raw:.0f}% of "
+        f"bare, {100 * ours / low:.0f}% of by hand)  target >= 10,000: "
+        f"{'PASS' if ours >= 10_000 else 'FAIL'}"
+    )
 
 
 def bench_postgres(seconds: float, server: str) -> None:
@@ -143,11 +144,13 @@ def bench_postgres(seconds: float, server: str) -> None:
                 auto=lambda: postgres.enqueue(conn, "noop", {"n": 1}),
             )
             raw, ours, auto, low = found["raw"], found["ours"], found["auto"], found["floor"]
-        print(f"postgres: bare autocommit INSERT {raw:>7,.0f}/s   the store's statements by hand "
-              f"{low:>7,.0f}/s   enqueue in a transaction {ours:>7,.0f} tasks/s "
-              f"({100 * ours / raw:.0f}% of bare, {100 * ours / low:.0f}% of by hand)   on "
-              f"autocommit {auto:>7,.0f} tasks/s ({100 * auto / raw:.0f}% of bare)  "
-              f"target >= 90% of bare: {'PASS' if ours >= 0.9 * raw else 'FAIL'}")
+        print(
+            f"postgres: bare autocommit INSERT {raw:>7,.0f}/s   the store's statements by hand "
+            f"{low:>7,.0f}/s   enqueue in a transaction {ours:>7,.0f} tasks/s "
+            f"({100 * ours / raw:.0f}% of bare, {100 * ours / low:.0f}% of by hand)   on "
+            f"autocommit {auto:>7,.0f} tasks/s ({100 * auto / raw:.0f}% of bare)  "
+            f"target >= 90% of bare: {'PASS' if ours >= 0.9 * raw else 'FAIL'}"
+        )
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -28,9 +28,7 @@ def many(items: Iterable[Mapping[str, Any]]) -> tuple[list[NewTask], float]:
 
 @contextmanager
 def _traced_span(tasks: list[NewTask]) -> Iterator[None]:
-    with tracing.span(
-        "trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}
-    ):
+    with tracing.span("trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}):
         carrier = tracing.inject()
         tasks[:] = [replace(task, trace_context=carrier) for task in tasks]
         yield

@@ -63,7 +63,11 @@ def enqueue(
 ) -> str: ...
 @overload
 def enqueue(
-    conn: psycopg.Connection[Any], task: str, payload: Any = None, /, **options: Unpack[SubmitOptions]
+    conn: psycopg.Connection[Any],
+    task: str,
+    payload: Any = None,
+    /,
+    **options: Unpack[SubmitOptions],
 ) -> str: ...
 def enqueue(
     conn: psycopg.Connection[Any],
@@ -158,7 +162,8 @@ def _run(conn: psycopg.Connection[Any], tasks: list[NewTask], now: float) -> lis
                 pipeline.sync()
                 answer = cur.fetchall() if step.rows else cur.rowcount
         except StopIteration as done:
-            ids, writes = done.value
+            ids: list[str] = done.value[0]
+            writes: _Writes = done.value[1]
         for query, params in writes:
             cur.execute(query, params)
     return ids
@@ -190,7 +195,8 @@ async def _run_async(
                     await pipeline.sync()
                     answer = await cur.fetchall() if step.rows else cur.rowcount
             except StopIteration as done:
-                ids, writes = done.value
+                ids: list[str] = done.value[0]
+                writes: _Writes = done.value[1]
             for query, params in writes:
                 await cur.execute(query, params)
     return ids

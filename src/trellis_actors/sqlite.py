@@ -33,8 +33,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from functools import partial
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any, overload
 
 from typing_extensions import Unpack
@@ -160,7 +160,9 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
         key = (os.path.abspath(path), synchronous)
         conn = cached.get(key)
         if conn is None:
-            conn = cached[key] = connect(path, synchronous, check=partial(_trellis_or_empty, path=path))
+            conn = cached[key] = connect(
+                path, synchronous, check=partial(_trellis_or_empty, path=path)
+            )
         cached[target] = conn
     return conn
 
@@ -171,8 +173,8 @@ def _trellis_or_empty(conn: sqlite3.Connection, *, path: str) -> None:
         tables = {row[0] for row in conn.execute(_logic.q["tables"])}
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(
-            f"{path!r} is not a Trellis database: the file is not SQLite at all ({exc}); give the path "
-            "of the node's database file (its store URL: sqlite:///path)"
+            f"{path!r} is not a Trellis database: the file is not SQLite at all ({exc}); "
+            "give the path of the node's database file (its store URL: sqlite:///path)"
         ) from exc
     if tables and "trellis_migrations" not in tables:
         shown = ", ".join(sorted(tables)[:3])
