@@ -88,9 +88,21 @@ def enqueue_many(target: Target, items: Iterable[Mapping[str, Any]]) -> list[str
 
 def close() -> None:
     """Close this thread's cached connections (the next call opens them again)."""
-    cached: dict[Any, sqlite3.Connection] = _local.__dict__.pop("conns", {})
+    cached = _cache()
     for conn in set(cached.values()):
         conn.close()
+    cached.clear()
+
+
+def _cache() -> dict[Any, sqlite3.Connection]:
+    """This thread's connections, by target and by (absolute path, synchronous); a forked
+    child starts afresh (a connection must not cross a fork)."""
+    local = _local.__dict__
+    if local.get("pid") != os.getpid():
+        local["pid"] = os.getpid()
+        local["conns"] = {}
+    conns: dict[Any, sqlite3.Connection] = local["conns"]
+    return conns
 
 
 def _write(target: Target, tasks: list[NewTask], now: float) -> list[str]:
@@ -147,7 +159,7 @@ def _autocommits(conn: sqlite3.Connection) -> bool:
 
 def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
     """This thread's connection to ``target``, opened (and migrated) at first use."""
-    cached: dict[Any, sqlite3.Connection] = _local.__dict__.setdefault("conns", {})
+    cached = _cache()
     conn = cached.get(target)
     if conn is None:
         text = os.fspath(target)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from trellis_actors import (
     open_runtime,
     sqlite,
 )
-from trellis_actors.stores.sqlite import SqliteStore
+from trellis_actors.lifecycle import NewTask
+from trellis_actors.stores.sqlite import SqliteStore, _Sightings
 
 app = App()
 
@@ -234,3 +236,29 @@ class TestWatch:
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.watch, lambda: None)
                 await store.close()
+
+    async def test_own_commits_are_not_news_and_others_are_not_lost(self, db: str) -> None:
+        """The store's own commits do not wake its queue; another process's commit does,
+        whether the watch sees it or the store's next write does (looks made by hand
+        here, in a known order, instead of by the watch thread)."""
+        store = SqliteStore(f"sqlite:///{db}")
+        await store.open()
+        wakes: list[str] = []
+        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
+        try:
+            store._sightings = sightings
+            await store._call(False, sightings.writer_saw)
+            elsewhere = partial(trio.to_thread.run_sync, lambda: sqlite.enqueue(db, "note"))
+
+            await store.enqueue([NewTask("note", None)], 1.0)  # our own commit
+            assert not sightings.look()
+            await elsewhere()
+            assert sightings.look()  # the watch thread would wake the queue now
+            await elsewhere()  # another process commits, then we do, before any look
+            await store.enqueue([NewTask("note", None)], 1.0)
+            assert wakes == ["w"]  # the store's write saw it
+            assert not sightings.look()
+        finally:
+            store._sightings = None
+            sightings.close()
+            await store.close()
