@@ -284,9 +284,13 @@ class SqliteStore(SingleNode, SqlStore):
             await SingleNode.watch(self, notify, task_status=task_status)
             return
         token = trio.lowlevel.current_trio_token()
-        sightings = await trio.to_thread.run_sync(
-            _Sightings.open, self.path, partial(token.run_sync_soon, notify)
-        )
+        try:
+            sightings = await trio.to_thread.run_sync(
+                _Sightings.open, self.path, partial(token.run_sync_soon, notify)
+            )
+        except sqlite3.Error:  # the file cannot be read now: the queue's poll still works
+            await SingleNode.watch(self, notify, task_status=task_status)
+            return
         try:
             self._sightings = sightings
             await self._call(False, sightings.writer_saw)
@@ -368,6 +372,7 @@ class _Sightings:
         self._conn: sqlite3.Connection | None = conn
         self._seen = self._version(conn)
         self._writer: int | None = None  # the writer's data_version: only its thread uses it
+        self._failing = False  # the last look failed
         self.wake = wake  # notify(), from any thread
 
     @classmethod
@@ -389,8 +394,12 @@ class _Sightings:
         with self._lock:
             if self._conn is None:
                 return False
-            version = self._version(self._conn)
-            news, self._seen = version != self._seen, version
+            try:
+                version = self._version(self._conn)
+            except sqlite3.Error:  # busy or unreadable: one wake-up, then the poll's turn
+                news, self._failing = not self._failing, True
+                return news
+            news, self._seen, self._failing = version != self._seen, version, False
         return news
 
     def absorb(self) -> None:
