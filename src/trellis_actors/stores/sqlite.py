@@ -24,6 +24,7 @@ written with multi-row statements.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import sqlite3
@@ -403,10 +404,12 @@ class _Sightings:
         return news
 
     def absorb(self) -> None:
-        """The store just committed: what the watch would see now is its own doing."""
+        """The store just committed: what the watch would see now is its own doing.
+        (Never raises: the commit is made. Failing, the next look wakes the queue once.)"""
         with self._lock:
             if self._conn is not None:
-                self._seen = self._version(self._conn)
+                with contextlib.suppress(sqlite3.Error):
+                    self._seen = self._version(self._conn)
 
     def writer_saw(self, cur: Cursor) -> None:
         """In a store transaction, on its connection: wake if another connection
