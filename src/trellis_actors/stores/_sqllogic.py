@@ -9,9 +9,9 @@ the same behaviour.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from .. import decisions
 from ..errors import TaskNotFound, ValidationError
@@ -32,6 +32,43 @@ from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, W
 
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
+
+T = TypeVar("T")
+
+
+class Step(NamedTuple):
+    """One statement a :data:`Steps` generator needs the answer of before it goes on."""
+
+    query: str
+    params: dict[str, Any]
+    rows: bool = False  # send back its rows (mappings), else its row count
+
+
+#: Logic that asks the database as it goes, whatever the driver: each ``yield`` is a
+#: :class:`Step` to execute, the value sent back its answer; the return value, the result.
+#: :func:`run_steps` runs one on a DB-API cursor; an async driver is as short.
+Steps = Generator[Step, Any, T]
+
+
+class Arrivals(NamedTuple):
+    """What :meth:`TaskLogic.arrivals` leaves its caller to write."""
+
+    submitted: list[Submitted]  # one per new task, in order
+    moves: list[Transition]  # the created tasks' moves: their events, in order
+    plain: list[dict[str, Any]]  # rows of created tasks with no idempotency key, not written
+
+
+def run_steps(cur: Cursor, steps: Steps[T]) -> T:
+    """Run ``steps`` on ``cur``, answering each step; returns what they return."""
+    answer: Any = None
+    try:
+        while True:
+            step = steps.send(answer)
+            cur.execute(step.query, step.params)
+            answer = cur.fetchall() if step.rows else cur.rowcount
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
 
 
 class TaskLogic(ScheduleSteps):
@@ -294,9 +331,13 @@ class TaskLogic(ScheduleSteps):
         return moves
 
     # -- the protocol, one transaction per call ------------------------------------------
-    def enqueue(
-        self, cur: Cursor, tasks: Sequence[NewTask], now: float
-    ) -> tuple[list[Submitted], list[Transition]]:
+    def arrivals(self, tasks: Sequence[NewTask], now: float) -> Steps[Arrivals]:
+        """New tasks' first moves and rows, for a caller to write; what is not known before
+        the database answers (an idempotency key already stored) is asked as it goes: each
+        keyed task's insert is a :class:`Step` (sent back: the row count), then, on a
+        conflict, the stored task is looked up (sent back: its rows). Written once for
+        the stores and for ``trellis_actors.postgres`` and ``trellis_actors.sqlite``,
+        which run the same steps on a caller's (sync or async) connection."""
         submitted: list[Submitted] = []
         moves: list[Transition] = []
         plain: list[dict[str, Any]] = []  # no idempotency key, so no conflict: one batch
@@ -306,13 +347,19 @@ class TaskLogic(ScheduleSteps):
             if new.idempotency_key is None:
                 plain.append(self.row(task))
             else:
-                cur.execute(self.q["insert_task"], self.row(task))
-                if cur.rowcount == 0:
-                    existing = self.select(cur, "task_by_key", key=new.idempotency_key)
-                    submitted.append(Submitted(existing[0], created=False))
+                inserted = yield Step(self.q["insert_task"], self.row(task))
+                if inserted == 0:
+                    found = yield Step(self.q["task_by_key"], {"key": new.idempotency_key}, True)
+                    submitted.append(Submitted(self.task(found[0]), created=False))
                     continue
             moves.extend(steps)
             submitted.append(Submitted(task, created=True))
+        return Arrivals(submitted, moves, plain)
+
+    def enqueue(
+        self, cur: Cursor, tasks: Sequence[NewTask], now: float
+    ) -> tuple[list[Submitted], list[Transition]]:
+        submitted, moves, plain = run_steps(cur, self.arrivals(tasks, now))
         with self.writing(cur, len(moves)):
             if plain:
                 self.insert_tasks(cur, plain)

@@ -24,11 +24,14 @@ written with multi-row statements.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Concatenate
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -49,6 +52,12 @@ _SYNCHRONOUS = {
     "OFF": "PRAGMA synchronous = OFF",
 }
 _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+#: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`; and
+#: after how long without news it looks less often, and how often then (idle CPU: each look
+#: is a thread waking up, about 20 µs of CPU on a small VM).
+_WATCH_EVERY = 0.001
+_WATCH_QUIET = 1.0
+_WATCH_QUIET_EVERY = 0.005
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -105,6 +114,35 @@ def migrate(conn: sqlite3.Connection, *, from_schema: bool = True) -> list[int]:
             conn.rollback()
         raise
     return [migration.version for migration in todo]
+
+
+def connect(
+    path: str,
+    synchronous: str = "NORMAL",
+    *,
+    check: Callable[[sqlite3.Connection], None] | None = None,
+) -> sqlite3.Connection:
+    """A connection to the database at ``path`` as the store uses it: WAL, ``synchronous``,
+    transactions begun and ended by hand, rows by name, the schema migrated (after
+    ``check``, which may refuse the file)."""
+    try:
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:
+        raise ConfigurationError(
+            f"cannot open the SQLite database {path!r} ({exc}); "
+            "check that its folder exists and is writable"
+        ) from exc
+    try:
+        if check is not None:
+            check(conn)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(_SYNCHRONOUS[synchronous])
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 class _SqliteLogic(TaskLogic):
@@ -216,32 +254,65 @@ class SqliteStore(SingleNode, SqlStore):
         self._logic = _SqliteLogic()
         self._limiter = trio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
+        self._closing = threading.Event()
+        self._sightings: _Sightings | None = None
 
     async def open(self) -> None:
         if self._conn is None:
-            self._conn = await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            self._closing.clear()
+            self._conn = await trio.to_thread.run_sync(
+                connect, self.path, self.synchronous, limiter=self._limiter
             )
-        except sqlite3.OperationalError as exc:
-            raise ConfigurationError(
-                f"cannot open the SQLite database {self.path!r} ({exc}); "
-                "check that its folder exists and is writable"
-            ) from exc
+
+    # -- wake-ups ------------------------------------------------------------------------
+    async def watch(
+        self,
+        notify: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``notify()`` soon after another connection (another process: a producer
+        using ``trellis_actors.sqlite.enqueue``, the CLI) commits to the file.
+
+        A thread looks at ``PRAGMA data_version`` on a read connection of its own (it
+        changes when any other connection commits) every millisecond, or every 5 ms after
+        a second without news; started once that connection is open. It checks for
+        cancellation at every look and ends at :meth:`close`, so nothing is left behind.
+        The store's own commits are not news (see :class:`_Sightings`). A private
+        ``:memory:`` database has no other connection: nothing to watch.
+        """
+        if self.path == ":memory:":
+            await SingleNode.watch(self, notify, task_status=task_status)
+            return
+        token = trio.lowlevel.current_trio_token()
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(_SYNCHRONOUS[self.synchronous])
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+            sightings = await trio.to_thread.run_sync(
+                _Sightings.open, self.path, partial(token.run_sync_soon, notify)
+            )
+        except sqlite3.Error:  # the file cannot be read now: the queue's poll still works
+            await SingleNode.watch(self, notify, task_status=task_status)
+            return
+        try:
+            self._sightings = sightings
+            await self._call(False, sightings.writer_saw)
+            task_status.started()
+            await trio.to_thread.run_sync(self._watch, sightings)
+        finally:
+            self._sightings = None
+            sightings.close()
+
+    def _watch(self, sightings: _Sightings) -> None:
+        quiet_since = time.monotonic()
+        while not self._closing.is_set():
+            trio.from_thread.check_cancelled()
+            now = time.monotonic()
+            if sightings.look():
+                sightings.wake()
+                quiet_since = now
+            time.sleep(_WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY)
 
     async def close(self) -> None:
+        self._closing.set()  # a running watch() ends within a poll
         conn, self._conn = self._conn, None
         if conn is not None:
             with trio.CancelScope(shield=True):
@@ -259,11 +330,15 @@ class SqliteStore(SingleNode, SqlStore):
         if conn is None:
             raise RuntimeError(f"{self.url} is not open; call `await store.open()` first")
 
+        sightings = self._sightings if write else None
+
         def in_transaction() -> T:
             # IMMEDIATE takes the write lock up front: no upgrade deadlock with a second
             # process (the CLI) reading the same file.
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
+                if sightings is not None:
+                    sightings.writer_saw(conn.cursor())
                 result = fn(conn.cursor(), *args, **kwargs)
                 conn.execute("COMMIT")
             except BaseException:
@@ -271,6 +346,81 @@ class SqliteStore(SingleNode, SqlStore):
                     conn.rollback()
                 self._logic.forget()
                 raise
+            if sightings is not None:
+                sightings.absorb()
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
+
+
+class _Sightings:
+    """What :meth:`SqliteStore.watch` has seen of the file, shared by its thread and the
+    store's writer, so that the store's own commits do not wake its own queue.
+
+    ``PRAGMA data_version`` on a connection changes when *another* connection commits.
+    The watch's read connection therefore sees the store's commits as well as other
+    processes'; after each of its commits the writer looks there itself (:meth:`absorb`),
+    so that change is not news. A commit by another process that came before one of the
+    store's is not lost in that: the writer's own ``data_version``, read in each of its
+    write transactions (:meth:`writer_saw`), changes only for other connections' commits,
+    and wakes the queue then. What is left is a commit by another process in the few
+    microseconds between the store's COMMIT and its look: seen at the store's next write,
+    or at the queue's next poll.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = conn
+        self._seen = self._version(conn)
+        self._writer: int | None = None  # the writer's data_version: only its thread uses it
+        self._failing = False  # the last look failed
+        self.wake = wake  # notify(), from any thread
+
+    @classmethod
+    def open(cls, path: str, wake: Callable[[], None]) -> _Sightings:
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        try:
+            return cls(conn, wake)
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection | Cursor) -> int:
+        row = conn.execute(_sql.queries("sqlite")["data_version"], {}).fetchone()
+        return int(row[0])
+
+    def look(self) -> bool:
+        """True when another connection committed since the last look or absorb."""
+        with self._lock:
+            if self._conn is None:
+                return False
+            try:
+                version = self._version(self._conn)
+            except sqlite3.Error:  # busy or unreadable: one wake-up, then the poll's turn
+                news, self._failing = not self._failing, True
+                return news
+            news, self._seen, self._failing = version != self._seen, version, False
+        return news
+
+    def absorb(self) -> None:
+        """The store just committed: what the watch would see now is its own doing.
+        (Never raises: the commit is made. Failing, the next look wakes the queue once.)"""
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._seen = self._version(self._conn)
+
+    def writer_saw(self, cur: Cursor) -> None:
+        """In a store transaction, on its connection: wake if another connection
+        committed since the store's last write."""
+        version = self._version(cur)
+        if self._writer is not None and version != self._writer:
+            self.wake()
+        self._writer = version
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

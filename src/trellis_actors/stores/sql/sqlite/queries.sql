@@ -162,6 +162,10 @@ SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
 -- Changes when another connection commits to the file (counts kept in memory are stale).
 PRAGMA data_version;
 
+-- name: tables
+-- What a producer looks at before it writes to a file: a Trellis database, or empty?
+SELECT name FROM sqlite_master WHERE type = 'table';
+
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
