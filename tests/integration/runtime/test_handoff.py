@@ -1,0 +1,176 @@
+"""A task submitted to an idle node is claimed in the commit that stores it.
+
+The queue keeps the store actor told of its standing demand; the store runs that claim in
+the transaction that stores new due tasks. These tests watch ``Store.apply`` (the call
+that writes a batch's submissions, outcomes and claims in one transaction) on each store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from trellis_actors import App, Runtime, TaskContext, TaskStatus, open_runtime
+from trellis_actors.runtime.messages import Drain
+from trellis_actors.stores import Store, open_store
+from trellis_actors.stores.base import Work, WorkDone
+
+S = TaskStatus
+
+
+class Recorder:
+    """Wraps a store's ``apply``: every write of a batch, with what it did."""
+
+    def __init__(self, store: Store) -> None:
+        self.calls: list[tuple[Work, WorkDone]] = []
+        real = store.apply
+
+        async def apply(work: Work, now: float) -> WorkDone:
+            done = await real(work, now)
+            self.calls.append((work, done))
+            return done
+
+        store.apply = apply  # type: ignore[method-assign]  # the instance hides the method
+
+    def claimed_with(self, task_id: str) -> list[str] | None:
+        """The ids the commit that stored ``task_id`` claimed; None if none stored it."""
+        for _, done in self.calls:
+            if any(s.task.id == task_id for s in done.submitted):
+                return [task.id for claimed in done.claimed for task in claimed]
+        return None
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A real store, not yet opened (the runtime opens it)."""
+    if request.param == "memory":
+        return open_store("memory://")
+    if request.param == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'tasks.db'}")
+    url: str = request.getfixturevalue("pg_url")
+    return open_store(url)
+
+
+class Starts:
+    """An app whose handlers note the order they start in; ``hold`` blocks ``gated``."""
+
+    def __init__(self) -> None:
+        self.app = App()
+        self.order: list[Any] = []
+        self.started: dict[Any, trio.Event] = {}
+        self.gate = trio.Event()
+        self.running_limited = 0
+        self.peak_limited = 0
+
+        @self.app.task(name="note")
+        async def note(ctx: TaskContext, payload: Any) -> None:
+            self.order.append(payload)
+            self.started.setdefault(payload, trio.Event()).set()
+
+        @self.app.task(name="gated")
+        async def gated(ctx: TaskContext, payload: Any) -> None:
+            self.order.append(payload)
+            self.started.setdefault(payload, trio.Event()).set()
+            await self.gate.wait()
+
+        @self.app.task(name="limited", concurrency=1)
+        async def limited(ctx: TaskContext, payload: Any) -> None:
+            self.running_limited += 1
+            self.peak_limited = max(self.peak_limited, self.running_limited)
+            self.order.append(payload)
+            self.started.setdefault(payload, trio.Event()).set()
+            await self.gate.wait()
+            self.running_limited -= 1
+
+    async def wait_started(self, payload: Any) -> None:
+        await self.started.setdefault(payload, trio.Event()).wait()
+
+
+@pytest.fixture
+async def idle(store: Store) -> AsyncIterator[tuple[Runtime, Recorder, Starts]]:
+    """A runtime of two workers on ``store``, idle after one task ran to the end (its
+    workers are then waiting for work, and the store knows it)."""
+    starts = Starts()
+    recorder = Recorder(store)
+    async with open_runtime(starts.app, store=store, workers=2) as rt:
+        await rt.wait((await rt.submit("note", "warm-up")).id)
+        recorder.calls.clear()
+        yield rt, recorder, starts
+        starts.gate.set()
+
+
+async def test_a_task_submitted_to_an_idle_node_is_claimed_in_the_commit_that_stores_it(
+    idle: tuple[Runtime, Recorder, Starts],
+) -> None:
+    """No second trip through the store between a submission and its start."""
+    rt, recorder, _ = idle
+    task = await rt.submit("note", "one")
+    done = await rt.wait(task.id)
+    assert done.status is S.COMPLETED
+    assert recorder.claimed_with(task.id) == [task.id]
+    # Leases and attempts as ever: one attempt, started by this node.
+    assert done.attempt == 1
+    assert [e.to_status for e in await rt.events(task.id)] == [
+        S.PENDING,
+        S.QUEUED,
+        S.RUNNING,
+        S.COMPLETED,
+    ]
+
+
+async def test_priority_order_holds_with_fewer_idle_workers(
+    idle: tuple[Runtime, Recorder, Starts],
+) -> None:
+    """Submitted together, more than the idle workers: the commit claims the highest
+    priorities, and the rest start in priority order."""
+    rt, recorder, starts = idle
+    blocker = await rt.submit("gated", "blocker")  # one of the two workers is busy
+    await starts.wait_started("blocker")
+    tasks = await rt.submit_many(
+        [{"type": "note", "payload": p, "priority": p} for p in (1, 5, 3, 4, 2)]
+    )
+    for task in tasks:
+        await rt.wait(task.id)
+    assert starts.order[-5:] == [5, 4, 3, 2, 1]
+    # The commit that stored them claimed the highest first (as many as were wanted).
+    claimed = recorder.claimed_with(tasks[0].id)
+    best_first = [task.id for task in sorted(tasks, key=lambda task: -task.priority)]
+    assert claimed and claimed == best_first[: len(claimed)]
+    starts.gate.set()
+    await rt.wait(blocker.id)
+
+
+async def test_per_type_concurrency_limits_hold(
+    idle: tuple[Runtime, Recorder, Starts],
+) -> None:
+    """A type at its limit is not claimed for the idle workers; another type is."""
+    rt, recorder, starts = idle
+    first = await rt.submit("limited", "limited-1")
+    await starts.wait_started("limited-1")
+    more, free = await rt.submit_many(
+        [{"type": "limited", "payload": "limited-2"}, {"type": "note", "payload": "free"}]
+    )
+    await rt.wait(free.id)
+    assert recorder.claimed_with(free.id) == [free.id]
+    stored = await rt.get(more.id)
+    assert stored.status is S.QUEUED and stored.lease_owner is None
+    starts.gate.set()
+    for task in (first, more):
+        assert (await rt.wait(task.id)).status is S.COMPLETED
+    assert starts.peak_limited == 1
+
+
+async def test_a_draining_node_takes_no_new_work_this_way(
+    idle: tuple[Runtime, Recorder, Starts],
+) -> None:
+    """Once the queue drains, a new task stays queued and unleased."""
+    rt, recorder, _ = idle
+    await rt.tree.queue.ask(Drain())
+    task = await rt.submit("note", "late")
+    assert not recorder.claimed_with(task.id)
+    stored = await rt.get(task.id)
+    assert stored.status is S.QUEUED and stored.lease_owner is None
