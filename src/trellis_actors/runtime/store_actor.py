@@ -147,21 +147,61 @@ class StoreActor(Actor[StoreMsg]):
                 await nursery.start(self._store.watch, self._nudge)
                 nursery.start_soon(self._probe.run)
                 task_status.started(self.ref)
-                async for batch in self.batches(MAX_BATCH):
-                    # Progress is ordered with the outcomes around it (the final 1.0
-                    # lands before the completion): a batch is handled in runs split at
-                    # each progress report.
-                    start = 0
-                    for index, msg in enumerate(batch):
-                        if isinstance(msg, Progress):
-                            if index > start:
-                                await self._handle_batch(batch[start:index])
-                            await self._handle_batch([msg])
-                            start = index + 1
-                    if start < len(batch):
-                        await self._handle_batch(batch[start:])
+                if self._side_by_side:
+                    await self._overlapped()
+                else:
+                    async for batch in self.batches(MAX_BATCH):
+                        if batch := self._take_demands(batch):
+                            await self._handle_in_runs(batch)
                 await self._last_words()
                 nursery.cancel_scope.cancel()
+
+    async def _handle_in_runs(self, batch: list[StoreMsg]) -> None:
+        # Progress is ordered with the outcomes around it (the final 1.0 lands before the
+        # completion): a batch is handled in runs split at each progress report.
+        start = 0
+        for index, msg in enumerate(batch):
+            if isinstance(msg, Progress):
+                if index > start:
+                    await self._handle_batch(batch[start:index])
+                await self._handle_batch([msg])
+                start = index + 1
+        if start < len(batch):
+            await self._handle_batch(batch[start:])
+
+    async def _overlapped(self) -> None:
+        """The loop on a store whose calls may run at the same time: a batch of only new
+        tasks does not wait for the batch being written (new rows touch nothing it writes,
+        and nobody can ask about them before the reply), so a submission to an idle node
+        does not queue behind the last task's outcome. Every other batch waits for the one
+        before it, as in the plain loop. Returns once every write has ended."""
+        turn = trio.Semaphore(1)  # held by the batch in order being handled
+
+        async def in_order(batch: list[StoreMsg]) -> None:
+            try:
+                await self._handle_in_runs(batch)
+            finally:
+                turn.release()
+
+        async with trio.open_nursery() as writes:
+            async for received in self.batches(MAX_BATCH):
+                if not (batch := self._take_demands(received)):
+                    continue
+                if self._outage is None and all(isinstance(msg, Submit) for msg in batch):
+                    writes.start_soon(self._handle_batch, batch)
+                    continue
+                await turn.acquire()
+                writes.start_soon(in_order, batch)
+
+    def _take_demands(self, batch: list[StoreMsg]) -> list[StoreMsg]:
+        """Take in the queue's standing demand (the latest replaces the others; it needs
+        no store): the rest of ``batch``."""
+        if not any(type(msg) is Demand for msg in batch):
+            return batch
+        for msg in batch:
+            if type(msg) is Demand:
+                self._demand = msg
+        return [msg for msg in batch if type(msg) is not Demand]
 
     def _nudge(self) -> None:
         _tell_quietly(self._queue.tell_nowait, WorkReady())
@@ -170,16 +210,13 @@ class StoreActor(Actor[StoreMsg]):
         moves: list[Transition] = []
         covered = 0  # the leading moves whose ready tasks the queue's demand saw
         try:
-            for msg in batch:
-                if type(msg) is Demand:
-                    self._demand = msg  # the latest replaces the others; no store needed
             if self._outage is not None and not await self._back(batch, moves):
                 return
             now = self._clock.now()
             submits = [msg for msg in batch if isinstance(msg, Submit)]
             claims = [msg for msg in batch if isinstance(msg, Claim)]
             outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
-            rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim | Demand)]
+            rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
             if submits or outcomes or claims:
                 covered = await self._write(submits, outcomes, claims, now, moves)
             for msg in batch:
@@ -549,7 +586,7 @@ class StoreActor(Actor[StoreMsg]):
                 self._subscribers.append(channel)
                 msg.reply.send(None)
             case Demand():
-                pass  # taken in already
+                pass  # taken in before (see _take_demands)
             case _:
                 msg.reply.fail(self._unavailable())
 
@@ -692,7 +729,7 @@ class StoreActor(Actor[StoreMsg]):
             case Probe():
                 return []  # a probe's answer that came after the store did
             case Submit() | Finish() | Claim() | Demand():
-                raise AssertionError("batched above")
+                raise AssertionError("batched or taken in above")
             case _:
                 assert_never(msg)
 

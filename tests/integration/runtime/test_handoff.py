@@ -7,6 +7,7 @@ that writes a batch's submissions, outcomes and claims in one transaction) on ea
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,16 @@ import pytest
 import trio
 
 from trellis_actors import App, Runtime, TaskContext, TaskStatus, open_runtime
-from trellis_actors.runtime.messages import Drain
-from trellis_actors.stores import Store, open_store
+from trellis_actors._time import Clock
+from trellis_actors.actors import Ref
+from trellis_actors.actors._mailbox import Mailbox
+from trellis_actors.runtime.messages import Claimed, Demand, Drain, Finish, Submit
+from trellis_actors.runtime.store_actor import StoreActor
+from trellis_actors.stores import NewTask, Outcome, Store, open_store
 from trellis_actors.stores.base import Work, WorkDone
 
 S = TaskStatus
+OWNER = "node-1"
 
 
 class Recorder:
@@ -174,3 +180,97 @@ async def test_a_draining_node_takes_no_new_work_this_way(
     assert not recorder.claimed_with(task.id)
     stored = await rt.get(task.id)
     assert stored.status is S.QUEUED and stored.lease_owner is None
+
+
+# -- the store actor alone ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def opened(store: Store) -> AsyncIterator[Store]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_the_store_claims_for_the_standing_demand_and_tells_the_queue(
+    opened: Store,
+) -> None:
+    """A batch with new due tasks runs the queue's standing demand as a claim in the
+    same write; the queue hears ``Claimed``; a delayed task meets no demand; ``limit`` 0
+    withdraws it."""
+    clock = Clock()
+    queue: Mailbox[Any] = Mailbox(math.inf)
+    actor = StoreActor(opened, clock, Ref("queue", queue))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        actor.ref.tell_nowait(Demand(None, 2, OWNER, 60.0))
+        (late,) = await actor.ref.ask(Submit((NewTask("t", "late", run_at=clock.now() + 60),)))
+        (first,) = await actor.ref.ask(Submit((NewTask("t", "first", priority=1),)))
+        actor.ref.tell_nowait(Demand(None, 0, OWNER, 60.0))
+        await actor.ref.ask(Submit((NewTask("t", "unclaimed"),)))
+        actor.request_stop()
+    told = [msg for msg in drain(queue) if isinstance(msg, Claimed)]
+    assert [[task.id for task in msg.tasks] for msg in told] == [[first.task.id]]
+    (claimed,) = told[0].tasks
+    assert claimed.status is S.QUEUED and claimed.lease_owner == OWNER
+    assert claimed.lease_expires_at == pytest.approx(clock.now() + 60, abs=5)
+    stored = await opened.get(late.task.id)
+    assert stored is not None and stored.lease_owner is None
+
+
+class _Gate:
+    """Holds a store's ``finish`` until opened."""
+
+    def __init__(self, store: Store) -> None:
+        self.open = trio.Event()
+        self.entered = trio.Event()
+        real = store.finish
+
+        async def finish(outcomes: Any, now: float) -> Any:
+            self.entered.set()
+            await self.open.wait()
+            return await real(outcomes, now)
+
+        store.finish = finish  # type: ignore[method-assign]  # the instance hides the method
+
+
+async def test_on_a_concurrent_store_a_submission_does_not_wait_for_an_outcome_write(
+    opened: Store,
+) -> None:
+    """On a store whose calls may run at the same time (PostgreSQL; the memory store
+    told so here) new tasks are stored while the batch before them is still written."""
+    if opened.url.startswith("sqlite"):
+        pytest.skip("SQLite writes from one thread: its calls never run at the same time")
+    if opened.url.startswith("memory"):
+        opened.concurrent_calls = True  # type: ignore[attr-defined]  # as PostgreSQL's
+    clock = Clock()
+    (held,) = (await opened.enqueue([NewTask("t", "held")], clock.now()))[0]
+    (claimed,) = await opened.claim(None, 1, OWNER, clock.now() + 60, clock.now())
+    gate = _Gate(opened)
+    actor = StoreActor(opened, clock, Ref("queue", Mailbox[Any](math.inf)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        done = Outcome(claimed.id, OWNER, 1, S.COMPLETED, started_at=clock.now())
+        finish = Finish((Outcome(claimed.id, OWNER, 1, S.RUNNING, started_at=clock.now()), done))
+        actor.ref.tell_nowait(finish)
+        await gate.entered.wait()
+        with trio.fail_after(10):  # a guard: before, it waited for the gate for ever
+            (new,) = await actor.ref.ask(Submit((NewTask("t", "new"),)))
+        assert not finish.reply.is_set, "the outcome is still being written"
+        gate.open.set()
+        await finish.reply.wait()
+        actor.request_stop()
+    assert new.created
+    stored = await opened.get(held.task.id)
+    assert stored is not None and stored.status is S.COMPLETED
+
+
+def drain(mailbox: Mailbox[Any]) -> list[Any]:
+    found = []
+    while True:
+        try:
+            found.append(mailbox.get_nowait())
+        except trio.WouldBlock:
+            return found
