@@ -196,7 +196,9 @@ class QueueActor(Actor[QueueMsg]):
                 self._draining = True
                 self._waiting.clear()
                 self._release_buffer()
-                self._tell_demand()  # withdrawn before the drain is confirmed
+                # Withdrawn before the drain is confirmed (waiting, if the mailbox is full).
+                await self._store.tell(self._demand_msg(*_NONE))
+                self._demand = _NONE
                 await self._flush()
                 msg.reply.send(None)
             case ReleaseAll():
