@@ -365,6 +365,11 @@ class QueueActor(Actor[QueueMsg]):
     def _is_fast(self, task_type: str) -> bool:
         return self._speed.get(task_type, math.inf) <= self._config.fast_task
 
+    def _wanted(self) -> tuple[int, tuple[str, ...]]:
+        """What a claim asks for now: how many tasks, and the types at their limit here."""
+        exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
+        return self._claim_limit(), exclude
+
     def _claim_limit(self) -> int:
         """What the idle workers will start now: one task each; or — while the last claim
         brought only tasks measured as fast — about the prefetch budget of them for every
@@ -382,9 +387,8 @@ class QueueActor(Actor[QueueMsg]):
     async def _claim(self) -> bool:
         await self._flush()  # the store takes both in one batch
         config = self._config
-        limit = self._claim_limit()
+        limit, exclude = self._wanted()
         lease_until = self._clock.now() + config.lease
-        exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
         try:
             tasks = await self._store.ask(
                 Claim(config.queues, limit, config.owner, lease_until, exclude)
@@ -412,8 +416,7 @@ class QueueActor(Actor[QueueMsg]):
         and nothing stored is for them, new due tasks are claimed in the commit that stores
         them. A demand that goes stale costs a give-back, as a claim that raced would."""
         if self._waiting and not self._draining and not self._buffer:
-            exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
-            demand = (self._claim_limit(), exclude)
+            demand = self._wanted()
         else:
             demand = _NONE
         if demand == self._demand:
