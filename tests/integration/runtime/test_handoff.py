@@ -220,6 +220,25 @@ async def test_the_store_claims_for_the_standing_demand_and_tells_the_queue(
     assert stored is not None and stored.lease_owner is None
 
 
+async def test_what_the_queue_cannot_take_goes_back_at_once(opened: Store) -> None:
+    """A claim for the standing demand that the queue cannot be told of (its mailbox is
+    closed: it stopped) is given back in the same batch: queued, unleased, no attempt."""
+    clock = Clock()
+    queue: Mailbox[Any] = Mailbox(math.inf)
+    queue.close()
+    recorder = Recorder(opened)
+    actor = StoreActor(opened, clock, Ref("queue", queue))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        actor.ref.tell_nowait(Demand(None, 1, OWNER, 60.0))
+        (new,) = await actor.ref.ask(Submit((NewTask("t", "new"),)))
+        actor.request_stop()
+    assert recorder.claimed_with(new.task.id) == [new.task.id]
+    stored = await opened.get(new.task.id)
+    assert stored is not None
+    assert (stored.status, stored.lease_owner, stored.attempt) == (S.QUEUED, None, 0)
+
+
 class _Gate:
     """Holds a store's ``finish`` until opened."""
 
