@@ -49,6 +49,20 @@ class Claim(Request[list[Task]]):
 
 
 @dataclass(frozen=True, slots=True)
+class Demand:
+    """The queue's standing demand: what it would claim now for its idle workers, which
+    no stored task met. When the store next commits new due tasks, it runs this claim in
+    the same transaction and tells the queue what it took (``Claimed``), saving a round
+    trip. ``limit`` 0 withdraws it; each later ``Demand`` replaces the last."""
+
+    queues: tuple[str, ...] | None
+    limit: int
+    owner: str
+    lease: float  # seconds: the lease runs from the commit
+    exclude: tuple[str, ...] = ()  # task types at their concurrency limit here
+
+
+@dataclass(frozen=True, slots=True)
 class Promote(Request[float | None]):
     """Queue due delayed and retrying tasks; the reply is the next ``run_at`` still ahead."""
 
@@ -181,6 +195,7 @@ StoreMsg = (
     | Finish
     | Progress
     | Claim
+    | Demand
     | Promote
     | Heartbeat
     | Release
@@ -257,6 +272,14 @@ class WorkReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    """Tasks the store claimed for the queue's standing ``Demand`` in the commit that
+    stored them: leased, still queued, as a ``Claim``'s reply."""
+
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CancelRunning:
     task_id: str
 
@@ -300,6 +323,7 @@ QueueMsg = (
     | ReportProgress
     | WorkerDown
     | WorkReady
+    | Claimed
     | CancelRunning
     | Drain
     | ReleaseAll
