@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Body, FastAPI, Request
@@ -69,7 +69,7 @@ async def failed(request: Request, exc: FailedOnPurpose) -> JSONResponse:
 
 @app.post("/orders", status_code=202)
 async def order_by_client(
-    request: Request, body: Any = Body(), wait: bool = False
+    request: Request, body: Annotated[Any, Body()], wait: bool = False
 ) -> dict[str, Any]:
     client: AsyncClient = request.app.state.trellis
     task = await client.submit(ship_order, body)  # Trellis checks the raw JSON
@@ -87,7 +87,7 @@ async def order_by_client(
 
 @app.post("/orders-tx", status_code=202)
 async def order_in_transaction(
-    request: Request, body: Any = Body(), fail: bool = False
+    request: Request, body: Annotated[Any, Body()], fail: bool = False
 ) -> dict[str, Any]:
     async with (
         await psycopg.AsyncConnection.connect(request.app.state.database_url) as conn,

@@ -47,9 +47,12 @@ class FailedOnPurpose(Exception):
 
 def count_orders(engine: Engine, reference: str) -> int:
     with Session(engine) as session:
-        return session.scalar(
-            select(func.count()).select_from(Order).where(Order.reference == reference)
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(Order).where(Order.reference == reference)
+            )
+            or 0
+        )
 
 
 def create_app(
