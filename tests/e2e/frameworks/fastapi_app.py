@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import psycopg
+import sniffio
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 from tests.e2e.frameworks.tasks import Shipped, ship_order
@@ -79,6 +80,7 @@ async def order_by_client(
     result = done.result
     return {
         "task_id": task.id,
+        "async_library": sniffio.current_async_library(),
         "status": str(done.status),
         "result_type": type(result).__name__,
         "result": result.model_dump() if isinstance(result, Shipped) else result,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -78,10 +79,26 @@ class TestAsyncClientRoute:
         assert answer.status_code == 202, answer.text
         assert answer.json() | {"task_id": None} == {
             "task_id": None,
+            "async_library": "asyncio",
             "status": "completed",
             "result_type": "Shipped",
             "result": {"reference": body["reference"], "parcels": 3},
         }
+
+    def test_concurrent_waits_share_one_client(self, shop: httpx.Client) -> None:
+        """Many requests wait at once on the lifespan's one AsyncClient; each gets its own
+        task's result."""
+        bodies = [order(quantity=n) for n in range(1, 13)]
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            answers = list(
+                pool.map(lambda b: shop.post("/orders", params={"wait": "1"}, json=b), bodies)
+            )
+        assert [a.status_code for a in answers] == [202] * len(bodies)
+        assert [a.json()["result"] for a in answers] == [
+            {"reference": b["reference"], "parcels": 1 if b["quantity"] <= 10 else 2}
+            for b in bodies
+        ]
+        assert len({a.json()["task_id"] for a in answers}) == len(bodies)
 
     def test_submit_without_wait_answers_the_task_id(
         self, shop: httpx.Client, trellis: Client

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,17 @@ class TestClientRoute:
         )
         assert done.payload == body
 
+    def test_concurrent_submissions_share_one_client(
+        self, shop: httpx.Client, trellis: Client
+    ) -> None:
+        """Requests in werkzeug's threads submit at once through the app's one Client."""
+        bodies = [order(quantity=n) for n in range(1, 13)]
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            answers = list(pool.map(lambda b: shop.post("/orders-client", json=b), bodies))
+        assert [a.status_code for a in answers] == [202] * len(bodies)
+        done = [trellis.wait(a.json()["task_id"], timeout=WAIT) for a in answers]
+        assert [(d.status, d.payload) for d in done] == [(TaskStatus.COMPLETED, b) for b in bodies]
+
     def test_bad_payload_is_refused_with_its_field(
         self, shop: httpx.Client, trellis: Client
     ) -> None:
@@ -108,6 +120,20 @@ class TestTransactionalRoute:
             {"reference": body["reference"], "parcels": 1},
         )
         assert tasks_for(trellis, body["reference"]) == [task_id]
+
+    def test_concurrent_orders_each_commit_their_own_task(
+        self, shop: httpx.Client, trellis: Client, engine: Engine
+    ) -> None:
+        """Requests in werkzeug's threads, each in its own transaction: every order gets
+        exactly its own task, and every task runs."""
+        bodies = [order(quantity=n) for n in range(1, 13)]
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            answers = list(pool.map(lambda b: shop.post("/orders", json=b), bodies))
+        assert [a.status_code for a in answers] == [202] * len(bodies)
+        for body, answer in zip(bodies, answers, strict=True):
+            done = trellis.wait(answer.json()["task_id"], timeout=WAIT)
+            assert (done.status, done.payload) == (TaskStatus.COMPLETED, body)
+            assert count_orders(engine, body["reference"]) == 1
 
     def test_rolled_back_order_leaves_no_row_and_no_task(
         self, shop: httpx.Client, trellis: Client, engine: Engine
