@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import String, create_engine, func, select
 from sqlalchemy.engine import Engine
@@ -89,7 +90,9 @@ def create_app(
         with Session(engine) as session, session.begin():
             session.add(Order(**body))
             session.flush()  # the row first, then the task, in one transaction
+            # SQLAlchemy types driver_connection as Any | None: the psycopg connection here
             raw = session.connection().connection.driver_connection
+            assert isinstance(raw, psycopg.Connection), "needs the postgresql+psycopg driver"
             task_id = postgres.enqueue(raw, ship_order, body)
             if request.args.get("fail"):
                 raise FailedOnPurpose(f"order {body['reference']} failed after enqueue")

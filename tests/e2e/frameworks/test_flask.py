@@ -63,7 +63,8 @@ def shop(flask_app: Flask) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def engine(flask_app: Flask) -> Engine:
-    return flask_app.extensions["engine"]
+    engine: Engine = flask_app.extensions["engine"]
+    return engine
 
 
 @pytest.mark.postgres
