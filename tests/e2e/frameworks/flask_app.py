@@ -6,7 +6,8 @@
 * ``POST /orders-client``: submit ``ship_order`` over HTTP with the client (no order row);
 * ``POST /orders``: insert the order row and enqueue ``ship_order`` in the same SQLAlchemy
   transaction (``trellis_actors.postgres.enqueue``); ``?fail=1`` raises after the enqueue,
-  so the transaction rolls back;
+  so the transaction rolls back; ``?gift=fail`` also enqueues a gift-wrap task in a
+  SAVEPOINT that rolls back, and the order commits without it;
 * ``POST /orders-sqlite``: enqueue with ``trellis_actors.sqlite.enqueue`` into a SQLite
   node's file.
 
@@ -56,6 +57,26 @@ def count_orders(engine: Engine, reference: str) -> int:
         )
 
 
+def driver_connection(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection of the session's transaction (SQLAlchemy types it as
+    ``Any | None``)."""
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection), "needs the postgresql+psycopg driver"
+    return raw
+
+
+def gift_wrap_in_savepoint(session: Session, body: Any) -> None:
+    """Enqueue a gift-wrapped parcel in a SAVEPOINT that fails: the order goes on without
+    it. SQLAlchemy emits the SAVEPOINT when the connection is asked for inside the block."""
+    try:
+        with session.begin_nested():
+            gift = body | {"reference": f"{body['reference']}-gift"}
+            postgres.enqueue(driver_connection(session), ship_order, gift)
+            raise FailedOnPurpose("gift wrapping failed")
+    except FailedOnPurpose:
+        pass
+
+
 def create_app(
     trellis_url: str, *, database_url: str | None = None, sqlite_path: str | None = None
 ) -> Flask:
@@ -91,9 +112,9 @@ def create_app(
             session.add(Order(**body))
             session.flush()  # the row first, then the task, in one transaction
             # SQLAlchemy types driver_connection as Any | None: the psycopg connection here
-            raw = session.connection().connection.driver_connection
-            assert isinstance(raw, psycopg.Connection), "needs the postgresql+psycopg driver"
-            task_id = postgres.enqueue(raw, ship_order, body)
+            task_id = postgres.enqueue(driver_connection(session), ship_order, body)
+            if request.args.get("gift") == "fail":
+                gift_wrap_in_savepoint(session, body)
             if request.args.get("fail"):
                 raise FailedOnPurpose(f"order {body['reference']} failed after enqueue")
         return jsonify(task_id=task_id), 202

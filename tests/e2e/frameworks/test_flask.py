@@ -147,6 +147,20 @@ class TestTransactionalRoute:
         assert count_orders(engine, body["reference"]) == 0
         assert tasks_for(trellis, body["reference"]) == []
 
+    def test_task_in_a_rolled_back_savepoint_is_gone(
+        self, shop: httpx.Client, trellis: Client, engine: Engine
+    ) -> None:
+        """A task enqueued in a SAVEPOINT that rolls back goes with it; the order and the
+        task enqueued before it commit."""
+        body = order(quantity=4)
+        answer = shop.post("/orders", params={"gift": "fail"}, json=body)
+        assert answer.status_code == 202, answer.text
+        task_id = answer.json()["task_id"]
+        assert trellis.wait(task_id, timeout=WAIT).status == TaskStatus.COMPLETED
+        assert count_orders(engine, body["reference"]) == 1
+        assert tasks_for(trellis, body["reference"]) == [task_id]
+        assert tasks_for(trellis, f"{body['reference']}-gift") == []
+
     def test_bad_payload_is_refused_and_nothing_stored(
         self, shop: httpx.Client, trellis: Client, engine: Engine
     ) -> None:
