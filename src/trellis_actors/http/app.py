@@ -18,9 +18,10 @@ from ..runtime.runtime import Runtime
 from ..ui import register_ui
 from . import errors
 from ._state import ApiState, attach
-from .auth import Auth
+from .auth import Auth, Refused, declare
 from .openapi import TrellisOpenAPI
 from .routes import events, schedules, system, tasks
+from .tokens import Scope
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -64,8 +65,15 @@ def create_app(
         ),
         redoc_ui_path=None,
         scalar_ui_path=None,
-        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
-        security=[{"bearer": []}] if auth.token is not None else None,
+        security_schemes={
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token. Each operation lists the scope it needs: "
+                "read, submit, operate or admin (admin implies all; operate implies read).",
+            }
+        },
+        security=[{"bearer": []}] if auth.enabled else None,
         openapi_provider_class=TrellisOpenAPI,
     )
     # quart-schema wraps make_response to turn returned models into JSON; every handler
@@ -79,7 +87,16 @@ def create_app(
     @app.before_request
     async def check_auth() -> None:
         g.started = time.perf_counter()
-        auth.check(request)
+        endpoint = request.endpoint or ""
+        if endpoint.startswith(UI_ENDPOINTS):
+            return  # the web UI checks its login session against the same scopes
+        view = app.view_functions.get(endpoint) if request.url_rule is not None else None
+        try:
+            g.trellis_grant = auth.check(
+                auth.scope_of(view), auth.bearer(request), known=request.url_rule is not None
+            )
+        except Refused as refused:
+            raise refusal(refused) from None
 
     @app.after_request
     async def no_sniff(response: Response) -> Response:
@@ -99,8 +116,26 @@ def create_app(
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:
-        register_ui(app, runtime, token=auth.token)
+        register_ui(app, runtime, auth=auth)
+    declare(app, "openapi", Scope.READ)
+    declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
     return app
+
+
+#: Endpoints of the web UI, which checks its own login session (see trellis_actors.ui).
+UI_ENDPOINTS = ("trellis_ui.", "trellis_ui_home")
+
+
+def refusal(refused: Refused) -> errors.ApiError:
+    """The API's answer to a refused request: 401 with a challenge, or 403; both name the
+    scope that was needed."""
+    scope = None if refused.scope is None else refused.scope.value
+    if refused.status == 401:
+        challenge = 'Bearer realm="trellis"' + (f', scope="{scope}"' if scope else "")
+        headers = {"WWW-Authenticate": challenge}
+        message = refused.message + " in an 'Authorization: Bearer <token>' header"
+        return errors.ApiError(401, "unauthorized", message, scope=scope, headers=headers)
+    return errors.ApiError(403, "forbidden", refused.message, scope=scope)
 
 
 class _NoSessions(SecureCookieSessionInterface):

@@ -59,8 +59,10 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         headers: Mapping[str, str] | None = None,
+        scope: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.scope = scope  # the scope a refused request needed (401, 403)
         self.status = status
         self.code = code
         self.message = message
@@ -71,6 +73,8 @@ class ApiError(Exception):
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        if self.scope is not None:
+            body["scope"] = self.scope
         return json_response({"error": body}, self.status, self.headers)
 
 

@@ -28,13 +28,14 @@ from ..lifecycle import (
 )
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
+from ._sqlsessions import SessionSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 
 
-class TaskLogic(ScheduleSteps):
+class TaskLogic(SessionSteps, ScheduleSteps):
     """The store protocol as synchronous steps inside the caller's transaction.
 
     A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override

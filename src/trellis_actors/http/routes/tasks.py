@@ -12,6 +12,7 @@ from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
 from .._parse import parse_json, parse_query
 from .._state import api
+from ..auth import needs
 from ..errors import ApiError, from_pydantic, from_trellis
 from ..schemas import (
     MAX_BATCH,
@@ -51,6 +52,7 @@ def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> Ne
 
 
 @bp.post("/tasks")
+@needs("submit")
 @document_request(SubmitBody)
 @document_response(SubmittedOut, 201)
 @document_response(TaskOut, 200)
@@ -94,6 +96,7 @@ async def submit_tasks() -> Response:
 
 
 @bp.get("/tasks")
+@needs("read")
 @document_querystring(ListQuery)
 @document_response(TaskPage)
 @document_response(ErrorOut, 400)
@@ -113,6 +116,7 @@ async def list_tasks() -> Response:
 
 
 @bp.get("/tasks/<task_id>")
+@needs("read")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 async def get_task(task_id: str) -> Response:
@@ -121,6 +125,7 @@ async def get_task(task_id: str) -> Response:
 
 
 @bp.get("/tasks/<task_id>/events")
+@needs("read")
 @document_response(EventList)
 @document_response(ErrorOut, 404)
 async def task_events(task_id: str) -> Response:
@@ -130,6 +135,7 @@ async def task_events(task_id: str) -> Response:
 
 
 @bp.delete("/tasks/<task_id>")
+@needs("operate")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 @document_response(ErrorOut, 409)
@@ -139,6 +145,7 @@ async def cancel_task(task_id: str) -> Response:
 
 
 @bp.post("/tasks/<task_id>/requeue")
+@needs("operate")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 @document_response(ErrorOut, 409)

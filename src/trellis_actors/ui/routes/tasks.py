@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from quart import Response, request, url_for
 
 from ...errors import TrellisError
+from ...http.auth import needs
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp
@@ -68,6 +69,7 @@ async def _form_context(
 
 
 @bp.get("/tasks")
+@needs("read")
 async def tasks() -> Response:
     context = await table_context(request.args)
     context.update(await _form_context(_blank_form(), {}))
@@ -75,11 +77,13 @@ async def tasks() -> Response:
 
 
 @bp.get("/tasks/table")
+@needs("read")
 async def tasks_table() -> Response:
     return await render("_tasks_table.html", **await table_context(request.args))
 
 
 @bp.post("/tasks")
+@needs("submit")
 async def submit_task() -> Response:
     """Validate, then store; a rejected form stores nothing and shows why, inline."""
     form = await request.form
