@@ -65,14 +65,7 @@ def create_app(
         ),
         redoc_ui_path=None,
         scalar_ui_path=None,
-        security_schemes={
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token. Each operation lists the scope it needs: "
-                "read, submit, operate or admin (admin implies all; operate implies read).",
-            }
-        },
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if auth.enabled else None,
         openapi_provider_class=TrellisOpenAPI,
     )

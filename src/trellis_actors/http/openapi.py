@@ -76,6 +76,12 @@ class TrellisOpenAPI(OpenAPIProvider):
             if field is not None:
                 schema["properties"][field]["enum"] = names
         _discriminate(document, sorted(app, key=lambda task_type: task_type.name))
+        bearer = document.get("components", {}).get("securitySchemes", {}).get("bearer")
+        if bearer is not None:
+            bearer["description"] = (
+                "An API token. Each operation lists the scope it needs: read, submit, "
+                "operate or admin (admin implies every scope; operate implies read)."
+            )
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:

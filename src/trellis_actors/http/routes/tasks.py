@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pydantic
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 from quart_schema import document_querystring, document_request, document_response
 
 from ...errors import TrellisError
@@ -26,6 +26,7 @@ from ..schemas import (
     TaskOut,
     TaskPage,
 )
+from ..tokens import Grant
 
 bp = Blueprint("tasks", __name__)
 
@@ -42,13 +43,19 @@ def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> Ne
         if (value := getattr(item, name)) is not None
     }
     try:
-        return runtime.new_task(item.type, item.payload, **fields)
+        task = runtime.new_task(item.type, item.payload, **fields)
     except TrellisError as exc:
         error = from_trellis(exc)
         if index is not None:
             error.message = f"item {index}: {error.message}"
             error.field = f"[{index}].{error.field}" if error.field else f"[{index}]"
         raise error from None
+    grant: Grant | None = g.get("trellis_grant")
+    refusal = grant.refusal(task.type, task.queue) if grant is not None else None
+    if refusal is not None:  # checked on the resolved queue, after the type's default
+        where = "" if index is None else f"item {index}: "
+        raise ApiError(403, "forbidden", where + refusal, scope="submit")
+    return task
 
 
 @bp.post("/tasks")

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Response, request, url_for
+from quart import Response, g, request, url_for
 
-from ...errors import TrellisError
+from ...errors import TrellisError, ValidationError
 from ...http.auth import needs
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
@@ -90,7 +90,10 @@ async def submit_task() -> Response:
     values = {name: form.get(name, "") for name in TASK_FIELDS}
     runtime = ui().runtime
     try:
-        (done,) = await runtime.enqueue([submission(runtime, form)])
+        task = submission(runtime, form)
+        if refusal := g.trellis_grant.refusal(task.type, task.queue):
+            raise ValidationError(refusal)  # a token limited to some types or queues
+        (done,) = await runtime.enqueue([task])
     except TrellisError as exc:
         context = await _form_context(values, task_errors(exc))
         if is_htmx():
