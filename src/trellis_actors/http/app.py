@@ -13,6 +13,7 @@ from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
 from .. import __version__
+from ..access.tokens import Scope
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from ..ui import register_ui
@@ -21,7 +22,6 @@ from ._state import ApiState, attach
 from .auth import Auth, Refused, declare
 from .openapi import TrellisOpenAPI
 from .routes import events, schedules, system, tasks
-from .tokens import Scope
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024

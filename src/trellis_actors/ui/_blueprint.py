@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, g, request, url_for
 
-from ..http.auth import Refused, needs
-from ..http.tokens import ANYONE, Grant, Scope
+from ..access.check import Refused, needs
+from ..access.tokens import ANYONE, Grant, Scope
 from ._render import go, is_htmx, render
 from ._security import (
     CSRF_COOKIE,

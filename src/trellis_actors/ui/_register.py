@@ -5,8 +5,8 @@ from __future__ import annotations
 from quart import Response
 from quart_trio import QuartTrio
 
-from ..http.auth import Auth, declare
-from ..http.tokens import Scope
+from ..access.check import Auth, declare
+from ..access.tokens import Scope
 from ..runtime.runtime import Runtime
 from ._blueprint import PREFIX, bp
 from ._render import go

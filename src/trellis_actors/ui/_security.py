@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from ..http.auth import Auth
+from ..access.check import Auth
 from ._sessions import LoginLimiter
 
 SESSION_COOKIE = "trellis_ui_session"

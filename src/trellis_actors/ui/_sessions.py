@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .._time import Clock
-from ..http.tokens import Grant
+from ..access.tokens import Grant
 from ..runtime.runtime import Runtime
 from ..runtime.session_messages import (
     EndSession,

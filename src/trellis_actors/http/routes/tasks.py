@@ -6,6 +6,7 @@ import pydantic
 from quart import Blueprint, Response, g, request
 from quart_schema import document_querystring, document_request, document_response
 
+from ...access.tokens import Grant
 from ...errors import TrellisError
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
@@ -26,7 +27,6 @@ from ..schemas import (
     TaskOut,
     TaskPage,
 )
-from ..tokens import Grant
 
 bp = Blueprint("tasks", __name__)
 

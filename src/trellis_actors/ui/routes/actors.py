@@ -7,8 +7,8 @@ from typing import Any
 
 from quart import Response
 
+from ...access.check import needs
 from ...errors import ConfigurationError
-from ...http.auth import needs
 from .._blueprint import bp
 from .._render import render
 from .._state import ui

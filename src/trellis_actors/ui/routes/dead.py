@@ -6,8 +6,8 @@ from typing import Any
 
 from quart import Response, request, url_for
 
+from ...access.check import needs
 from ...errors import InvalidTransition, TaskNotFound, TrellisError
-from ...http.auth import needs
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp

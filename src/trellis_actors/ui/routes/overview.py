@@ -10,7 +10,7 @@ from typing import Any
 
 from quart import Response
 
-from ...http.auth import needs
+from ...access.check import needs
 from ...lifecycle import WAITING, TaskStatus
 from .._blueprint import bp
 from .._render import render

@@ -7,8 +7,8 @@ from typing import Any
 
 from quart import Response, request, url_for
 
+from ...access.check import needs
 from ...errors import TrellisError
-from ...http.auth import needs
 from .._blueprint import bp
 from .._forms import SCHEDULE_FIELDS, schedule_errors, schedule_spec
 from .._render import Notice, go, is_htmx, render, render_text, render_with_notice

@@ -6,8 +6,8 @@ from typing import Any
 
 from quart import Response, url_for
 
+from ...access.check import needs
 from ...errors import InvalidTransition, TaskNotFound
-from ...http.auth import needs
 from ...lifecycle import CANCELLABLE, TaskStatus
 from .._blueprint import bp
 from .._render import Notice, go, is_htmx, render, render_with_notice

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 from quart import Response, g, request, url_for
 
+from ...access.check import needs
 from ...errors import TrellisError, ValidationError
-from ...http.auth import needs
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp
