@@ -16,7 +16,7 @@ from .. import __version__
 from ..access.tokens import Scope
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
-from ..ui import register_ui
+from ..ui import SessionPolicy, register_ui
 from . import errors
 from ._state import ApiState, attach
 from .auth import Auth, Refused, declare
@@ -36,13 +36,15 @@ def create_app(
     blueprints: Iterable[Blueprint] = (),
     metrics: Metrics | None = None,
     ui: bool = True,
+    sessions: SessionPolicy | None = None,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
 
     ``registry`` is what ``GET /metrics`` exposes (observability registers its metrics
     there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
     ``blueprints`` are mounted too; ``metrics`` (whose registry then is the one exposed)
-    also counts requests; ``ui`` mounts the web UI under ``/ui``.
+    also counts requests; ``ui`` mounts the web UI under ``/ui``, whose login sessions
+    last as ``sessions`` says.
     """
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
@@ -109,7 +111,7 @@ def create_app(
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:
-        register_ui(app, runtime, auth=auth)
+        register_ui(app, runtime, auth=auth, sessions=sessions)
     declare(app, "openapi", Scope.READ)
     declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
     return app
