@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import trio
@@ -21,8 +21,11 @@ from hypercorn.trio import serve as hypercorn_serve
 from prometheus_client import CollectorRegistry
 from quart import Blueprint
 
+from ..access.tokens import Tokens
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
+from ..ui import SessionPolicy
+from ._forwarded import parse_allow, trust_forwarded
 from ._state import state_of
 from ._tracing import traced
 from .app import DEFAULT_MAX_BODY, create_app
@@ -43,13 +46,18 @@ class ServerConfig:
     """Where and how the API listens. ``bind`` is ``HOST:PORT`` (port 0: any free one)."""
 
     bind: str = DEFAULT_BIND
-    token: str | None = None
+    token: str | None = None  # one admin token (``tokens`` may hold more)
     metrics_public: bool = False
     max_body: int = DEFAULT_MAX_BODY
     grace_period: float = 5.0
+    tokens: Tokens = field(default_factory=Tokens)
+    #: Proxies whose X-Forwarded-Proto/-For are believed (addresses, networks, or ``*``).
+    forwarded_allow_ips: tuple[str, ...] = ()
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
 
     def __post_init__(self) -> None:
         check_bind(self.bind)
+        parse_allow(",".join(self.forwarded_allow_ips))
         if self.grace_period < 0:
             raise ValueError("grace_period must be >= 0 seconds")
 
@@ -81,13 +89,15 @@ async def serve(
     app = create_app(
         runtime,
         registry=registry,
-        auth=Auth(config.token, metrics_public=config.metrics_public),
+        auth=Auth(config.token, metrics_public=config.metrics_public, tokens=config.tokens),
         max_body=config.max_body,
         blueprints=blueprints,
         metrics=metrics,
+        sessions=config.sessions,
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
-    app.asgi_app = finish_bodies(traced(app.asgi_app), drain)  # type: ignore[method-assign]
+    inner = trust_forwarded(app.asgi_app, config.forwarded_allow_ips)
+    app.asgi_app = finish_bodies(traced(inner), drain)  # type: ignore[method-assign]
     state = state_of(app.extensions)
     hypercorn = Config()
     hypercorn.bind = [config.bind]

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from quart import Quart
 from tests.unit.http.kit import TOKEN
-from trellis_actors.access.tokens import Scope
 
+from trellis_actors.access.tokens import Scope
 from trellis_actors.http import Auth
 from trellis_actors.http.auth import METRICS, Refused, needs
 

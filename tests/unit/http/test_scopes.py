@@ -16,15 +16,13 @@ from trellis_actors.http import Auth, create_app
 #: A token per scope, and a submit token limited to the echo type in the default queue.
 SECRETS = {scope: f"{scope.value}-token-0123456789" for scope in Scope if scope is not Scope.PUBLIC}
 LIMITED = "limited-token-0123456789"
+LIMITED_GRANT = Grant(
+    "limited", frozenset({Scope.SUBMIT}), frozenset({"echo"}), frozenset({"default"})
+)
 TOKENS = Tokens(
-    tuple(Token(digest(secret), Grant(s.value, frozenset({s}))) for s, secret in SECRETS.items())
-    + (
-        Token(
-            digest(LIMITED),
-            Grant(
-                "limited", frozenset({Scope.SUBMIT}), frozenset({"echo"}), frozenset({"default"})
-            ),
-        ),
+    (
+        *(Token(digest(secret), Grant(s.value, frozenset({s}))) for s, secret in SECRETS.items()),
+        Token(digest(LIMITED), LIMITED_GRANT),
     )
 )
 

@@ -9,10 +9,10 @@ import pytest
 import trio
 
 from trellis_actors.errors import UnknownTaskType, ValidationError
-from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus, Transition
-from trellis_actors.ui._forms import field_of, parse_int, parse_json, schedule_errors
 from trellis_actors.http.auth import Auth
+from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus, Transition
 from trellis_actors.stores.sessions import Session
+from trellis_actors.ui._forms import field_of, parse_int, parse_json, schedule_errors
 from trellis_actors.ui._security import Guard, safe_next
 from trellis_actors.ui._sessions import LoginLimiter, SessionPolicy
 from trellis_actors.ui._throughput import Bucket, Throughput, chart
