@@ -83,7 +83,7 @@ def create_app(
     async def check_auth() -> None:
         g.started = time.perf_counter()
         endpoint = request.endpoint or ""
-        if endpoint.startswith(UI_ENDPOINTS):
+        if endpoint.startswith(UI_ENDPOINTS) or (ui and not endpoint and _in_ui(request.path)):
             return  # the web UI checks its login session against the same scopes
         view = app.view_functions.get(endpoint) if request.url_rule is not None else None
         try:
@@ -119,6 +119,11 @@ def create_app(
 
 #: Endpoints of the web UI, which checks its own login session (see trellis_actors.ui).
 UI_ENDPOINTS = ("trellis_ui.", "trellis_ui_home")
+
+
+def _in_ui(path: str) -> bool:
+    """A path of the web UI (no route matched it: its 404 or 405 needs no token)."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def refusal(refused: Refused) -> errors.ApiError:
