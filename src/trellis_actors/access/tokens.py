@@ -75,15 +75,16 @@ class Grant:
     def allows(self, scope: Scope) -> bool:
         return scope is Scope.PUBLIC or any(scope in IMPLIES[mine] for mine in self.scopes)
 
-    def refusal(self, type: str, queue: str) -> str | None:
-        """Why this grant may not submit a ``type`` task into ``queue`` (None: it may)."""
+    def refusal(self, type: str, queue: str | None) -> str | None:
+        """Why this grant may not submit a ``type`` task into ``queue`` (None: it may;
+        ``queue=None`` checks the type alone)."""
         if Scope.ADMIN in self.scopes:
             return None
         if not self.allows(Scope.SUBMIT):
             return f"token {self.name!r} needs the 'submit' scope to submit tasks"
         if self.types is not None and type not in self.types:
             return f"token {self.name!r} may not submit tasks of type {type!r}"
-        if self.queues is not None and queue not in self.queues:
+        if self.queues is not None and queue is not None and queue not in self.queues:
             return f"token {self.name!r} may not submit tasks into queue {queue!r}"
         return None
 

@@ -42,6 +42,12 @@ def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> Ne
         for name in item.model_fields_set - _REQUIRED
         if (value := getattr(item, name)) is not None
     }
+    grant: Grant | None = g.get("trellis_grant")
+    where = "" if index is None else f"item {index}: "
+    # The type first (a limited token learns nothing of other types), then the queue the
+    # task resolves to (the type's default when none is given).
+    if grant is not None and (refusal := grant.refusal(item.type, None)):
+        raise ApiError(403, "forbidden", where + refusal, scope="submit")
     try:
         task = runtime.new_task(item.type, item.payload, **fields)
     except TrellisError as exc:
@@ -50,10 +56,7 @@ def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> Ne
             error.message = f"item {index}: {error.message}"
             error.field = f"[{index}].{error.field}" if error.field else f"[{index}]"
         raise error from None
-    grant: Grant | None = g.get("trellis_grant")
-    refusal = grant.refusal(task.type, task.queue) if grant is not None else None
-    if refusal is not None:  # checked on the resolved queue, after the type's default
-        where = "" if index is None else f"item {index}: "
+    if grant is not None and (refusal := grant.refusal(task.type, task.queue)):
         raise ApiError(403, "forbidden", where + refusal, scope="submit")
     return task
 
