@@ -22,6 +22,8 @@ class MemorySessions:
         found = self._sessions.get(key)
         if found is None:
             return False
+        if seen_at <= found.seen_at:
+            return True  # an older use changes nothing (as in the SQL stores)
         self._sessions[key] = Session(
             found.key, found.token_name, found.scopes, found.created_at, seen_at, found.expires_at
         )
