@@ -115,8 +115,8 @@ class Auth:
         if scope is Scope.PUBLIC:
             return who or ANYONE
         if who is None:
-            needed = f" the '{scope}' scope" if scope is not None else " a valid token"
-            raise Refused(401, scope, f"this endpoint needs a token with{needed}")
+            needed = "a valid token" if scope is None else f"a token with the '{scope}' scope"
+            raise Refused(401, scope, f"this endpoint needs {needed}")
         if scope is not None and not who.allows(scope):
             raise Refused(
                 403, scope, f"token {who.name!r} may not do this: it needs the '{scope}' scope"

@@ -100,12 +100,19 @@ def _can(scope: str) -> bool:
     return grant.allows(Scope(scope))
 
 
+def _who() -> str | None:
+    """The name of the token this request's session logged in with (None: no session)."""
+    grant: Grant = g.get("trellis_grant", ANYONE)
+    return None if grant is ANYONE else grant.name
+
+
 async def render_text(name: str, **context: Any) -> str:
     state = ui()
     base = {
         "csrf_token": g.trellis_ui_csrf,
         "login_required": state.guard.required,
         "can": _can,
+        "who": _who(),
         "node": state.runtime.node,
         "path": request.path,
     }
