@@ -17,7 +17,27 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .http.client import EXIT_FAILED, EXIT_USAGE, ClientError
+from .errors import (
+    ClientError,
+    ScheduleNotFound,
+    TaskNotFound,
+    Unauthorized,
+    Unavailable,
+    UnknownTaskType,
+    ValidationError,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
+#: What a client command's error exits with; anything else (a 409 conflict, ...) is 1.
+_CLIENT_EXITS: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
+    ((ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound), EXIT_USAGE),
+    ((Unavailable,), EXIT_UNREACHABLE),
+    ((Unauthorized,), EXIT_AUTH),
+)
+_CLIENT_ERRORS = (ClientError, ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound)
 
 DEFAULT_STORE = "sqlite:///trellis.db"
 EXIT_STATUSES = """\
@@ -43,10 +63,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except UsageError as exc:
         return _fail(f"{parser.prog} {args.command}: {exc}", EXIT_USAGE)
-    except ClientError as exc:
-        return _fail(f"error: {exc}", exc.exit_code)
+    except _CLIENT_ERRORS as exc:
+        return _fail(f"error: {_explain(exc)}", _exit_status(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_status(error: Exception) -> int:
+    for kinds, status in _CLIENT_EXITS:
+        if isinstance(error, kinds):
+            return status
+    if isinstance(error, ClientError) and error.status == 405:
+        return EXIT_USAGE  # a request this server does not take
+    return EXIT_FAILED
+
+
+def _explain(error: Exception) -> str:
+    """The error's message, with the next step where there is one."""
+    message = str(error)
+    if isinstance(error, ValidationError | ClientError) and error.field:
+        message = f"{message} (field: {error.field})"
+    if isinstance(error, Unauthorized):
+        message += "; pass --token or set TRELLIS_API_TOKEN to the server's API token"
+    elif isinstance(error, Unavailable) and error.status is None:
+        message += "; set --url or TRELLIS_URL"
+    return message
 
 
 def _fail(message: str, code: int) -> int:
@@ -76,7 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         default=os.environ.get("TRELLIS_APP"),
         help="the App with your task types, e.g. examples.shop:app (env TRELLIS_APP; "
-        "default: the built-in echo, sleep and http_check types)",
+        "default: the built-in echo and sleep types)",
+    )
+    node.add_argument(
+        "--enable-http-check",
+        action="store_true",
+        default=_env_flag("TRELLIS_ENABLE_HTTP_CHECK"),
+        help="add the http_check task type, under the default policy: GET and HEAD of "
+        "public addresses only (env TRELLIS_ENABLE_HTTP_CHECK=1; an App can pass its "
+        "own HttpCheckPolicy instead)",
     )
     node.add_argument(
         "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
@@ -180,6 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-public", action="store_true", help="serve /metrics without the token"
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=_listed(os.environ.get("TRELLIS_ALLOWED_HOSTS")),
+        metavar="NAME",
+        help="a host name the server answers to besides IP addresses, localhost and the "
+        "bind host; .example.com for it and its subdomains; repeatable (env "
+        "TRELLIS_ALLOWED_HOSTS, comma-separated)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=_listed(os.environ.get("TRELLIS_CORS_ORIGINS")),
+        metavar="ORIGIN",
+        help="an origin (https://app.example.com) whose pages may call the API; repeatable "
+        "(env TRELLIS_CORS_ORIGINS, comma-separated)",
+    )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=os.environ.get("TRELLIS_INSECURE_NO_AUTH", "") not in ("", "0", "false"),
+        help="serve a non-loopback address without a token (anyone who reaches it can "
+        "submit and cancel tasks; env TRELLIS_INSECURE_NO_AUTH=1)",
+    )
+    serve.add_argument(
         "--max-body",
         type=_count,
         default=1024 * 1024,
@@ -261,6 +334,16 @@ def _duration(text: str) -> float:
         ) from None
 
 
+def _env_flag(name: str) -> bool:
+    """An on/off environment variable: 1, true, yes or on (any case) mean on."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _listed(text: str | None) -> list[str]:
+    """A comma-separated environment variable as a list (empty when unset)."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
@@ -296,6 +379,15 @@ def load_app(spec: str | None) -> Any:
     return app
 
 
+def node_app(args: argparse.Namespace) -> Any:
+    """The App a node runs: ``--app`` (or the default), with ``http_check`` added under
+    the default policy if ``--enable-http-check`` asks and the App has none."""
+    app = load_app(args.app)
+    if args.enable_http_check and "http_check" not in app:
+        app.enable_http_check()
+    return app
+
+
 def describe_store(url: str) -> str:
     """How a store URL is shown to people: which file a SQLite store uses, say."""
     if url.startswith("sqlite:"):
@@ -325,7 +417,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
 
     if not http:
         _check_worker_store(args.store)
-    app = load_app(args.app)
+    app = node_app(args)
     from .http import node  # the server stack, once the arguments look right
 
     try:

@@ -100,10 +100,14 @@ class ConfigurationError(TrellisError):
 
 class ClientError(TrellisError):
     """A request of a :mod:`trellis_actors.client` that the server refused or could not
-    answer; ``status`` is the HTTP status when there was one."""
+    answer; ``status`` is the HTTP status when there was one, ``field`` the field the
+    server named (a taken schedule name, say)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, field: str | None = None
+    ) -> None:
         self.status = status
+        self.field = field
         super().__init__(message)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Generic, NamedTuple
 
 from typing_extensions import TypeVar
 
-from ._time import iso
+from ._time import iso, parse_iso
 from .errors import InvalidTransition
 
 #: The type of a task's result (``Any`` unless a task handle says).
@@ -78,6 +78,11 @@ class TaskError:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskError:
+        """The inverse of :meth:`to_dict`."""
+        return cls(data["type"], data["message"], data.get("traceback"))
 
 
 @dataclass(slots=True, eq=False)
@@ -149,6 +154,43 @@ class Task(Generic[R]):
             "schedule_id": self.schedule_id,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task[Any]:
+        """The inverse of :meth:`to_dict` (a task as the HTTP API sends it): ISO times
+        back to epoch seconds. Raises KeyError or ValueError for anything else."""
+        progress = data.get("progress") or {}
+        lease = data.get("lease") or {}
+        error = data.get("error")
+        return cls(
+            id=data["id"],
+            type=data["type"],
+            queue=data["queue"],
+            payload=data.get("payload"),
+            status=TaskStatus(data["status"]),
+            priority=data.get("priority", 0),
+            attempt=data.get("attempt", 0),
+            max_attempts=data.get("max_attempts", 3),
+            run_at=_epoch(data.get("run_at")) or 0.0,
+            timeout=data.get("timeout"),
+            idempotency_key=data.get("idempotency_key"),
+            created_at=_epoch(data.get("created_at")) or 0.0,
+            queued_at=_epoch(data.get("queued_at")),
+            started_at=_epoch(data.get("started_at")),
+            finished_at=_epoch(data.get("finished_at")),
+            updated_at=_epoch(data.get("updated_at")) or 0.0,
+            result=data.get("result"),
+            error=None if error is None else TaskError.from_dict(error),
+            progress=progress.get("fraction"),
+            progress_message=progress.get("message"),
+            lease_owner=lease.get("owner"),
+            lease_expires_at=_epoch(lease.get("expires_at")),
+            schedule_id=data.get("schedule_id"),
+        )
+
+
+def _epoch(text: str | None) -> float | None:
+    return None if text is None else parse_iso(text)
+
 
 @dataclass(slots=True)
 class NewTask:
@@ -187,6 +229,19 @@ class TaskEvent(NamedTuple):
             "attempt": self.attempt,
             "detail": self.detail,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskEvent:
+        """The inverse of :meth:`to_dict`."""
+        source = data.get("from")
+        return cls(
+            data["task_id"],
+            None if source is None else TaskStatus(source),
+            TaskStatus(data["to"]),
+            _epoch(data.get("at")) or 0.0,
+            data.get("attempt", 0),
+            data.get("detail"),
+        )
 
 
 class Transition(NamedTuple):

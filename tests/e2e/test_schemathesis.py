@@ -37,6 +37,7 @@ OPERATIONS = [
     ("GET", "/tasks/{task_id}"),
     ("DELETE", "/tasks/{task_id}"),
     ("GET", "/tasks/{task_id}/events"),
+    ("GET", "/tasks/{task_id}/wait"),
     ("POST", "/tasks/{task_id}/requeue"),
     ("GET", "/queues"),
     ("GET", "/workers"),

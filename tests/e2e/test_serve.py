@@ -63,6 +63,31 @@ class TestServe:
             assert shop.stop() == 0
         assert (tmp_path / "outbox" / f"{created['id']}.eml").exists()
 
+    def test_http_check_is_opt_in(self, server: Server) -> None:
+        """Without --enable-http-check, http_check is an unknown type."""
+        names = {t["name"] for t in httpx.get(f"{server.url}/task-types").json()["items"]}
+        assert names == {"echo", "sleep"}
+        body = {"type": "http_check", "payload": {"url": "https://example.com/"}}
+        assert httpx.post(f"{server.url}/tasks", json=body).status_code == 400
+
+    @pytest.mark.parametrize("how", ["option", "environment"])
+    def test_enable_http_check(self, how: str) -> None:
+        """--enable-http-check (or TRELLIS_ENABLE_HTTP_CHECK=1) adds it, fenced: a
+        loopback target is refused at submit."""
+        if how == "option":
+            node = Server("--store", "memory://", "--enable-http-check")
+        else:
+            node = Server("--store", "memory://", env=clean_env(TRELLIS_ENABLE_HTTP_CHECK="1"))
+        try:
+            names = {t["name"] for t in httpx.get(f"{node.url}/task-types").json()["items"]}
+            assert "http_check" in names
+            body = {"type": "http_check", "payload": {"url": f"{node.url}/health"}}
+            refused = httpx.post(f"{node.url}/tasks", json=body)
+            assert refused.status_code == 400
+            assert "loopback" in refused.text
+        finally:
+            assert node.stop() == 0
+
 
 class TestShutdown:
     def test_sigterm_ends_event_streams(self) -> None:
@@ -155,3 +180,22 @@ class TestServeRefuses:
         store = () if "--store" in args else ("--store", "memory://")
         assert run_main("serve", *args, *store) == 2
         assert message in capsys.readouterr().err
+
+
+class TestPublicBind:
+    def test_refused_without_a_token(self, tmp_path: Path) -> None:
+        """A non-loopback bind without a token exits 2 saying why, before listening."""
+        result = trellis(
+            "serve", "--bind", "0.0.0.0:0", "--store", f"sqlite:///{tmp_path / 't.db'}"
+        )
+        assert result.returncode == 2
+        assert "without an API token" in result.stderr
+        assert "--insecure-no-auth" in result.stderr
+
+    def test_allowed_when_told(self) -> None:
+        """--insecure-no-auth (or a token) lets it serve all the same."""
+        server = Server("--store", "memory://", "--bind", "0.0.0.0:0", "--insecure-no-auth")
+        try:
+            assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+        finally:
+            assert server.stop() == 0

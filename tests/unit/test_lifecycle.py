@@ -322,3 +322,31 @@ class LifecycleWalk(RuleBasedStateMachine):
 
 LifecycleWalk.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestLifecycleWalk = LifecycleWalk.TestCase
+
+
+class TestFromDict:
+    """``Task.from_dict`` and ``TaskEvent.from_dict`` undo ``to_dict`` (the API's JSON)."""
+
+    def test_task_round_trip(self) -> None:
+        """Every field the JSON carries comes back, times as epoch seconds."""
+        task = Task(
+            id="t1", type="echo", queue="q", payload={"a": [1]}, status=TaskStatus.RUNNING,
+            priority=5, attempt=2, max_attempts=4, run_at=1_700_000_000.25, timeout=3.5,
+            idempotency_key="k", created_at=1_700_000_000.5, queued_at=1_700_000_001.0,
+            started_at=1_700_000_002.0, updated_at=1_700_000_003.0, result=[1, 2],
+            error=TaskError("E", "boom", "tb"), progress=0.5, progress_message="half",
+            lease_owner="node", lease_expires_at=1_700_000_010.0, schedule_id="s1",
+        )  # fmt: skip
+        again = Task.from_dict(task.to_dict())
+        assert again.to_dict() == task.to_dict()
+        assert (again.run_at, again.finished_at) == (1_700_000_000.25, None)
+
+    def test_event_round_trip(self) -> None:
+        """An event's from/to statuses and time come back."""
+        from trellis_actors import TaskEvent
+
+        for event in (
+            TaskEvent("t1", None, TaskStatus.PENDING, 1_700_000_000.0, 0),
+            TaskEvent("t1", TaskStatus.QUEUED, TaskStatus.RUNNING, 1_700_000_001.5, 1, "why"),
+        ):
+            assert TaskEvent.from_dict(event.to_dict()) == event

@@ -2,9 +2,9 @@
 
 * :func:`create_app` builds the app for a running :class:`~trellis_actors.Runtime`;
 * :func:`serve` runs it as a child task (``urls = await nursery.start(serve, runtime)``);
-* :class:`ApiClient` is the small synchronous client the ``trellis`` commands use.
 
 Names load on first use, so that the client commands do not import the server stack.
+The HTTP client is :mod:`trellis_actors.client`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from .app import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
     from .app import create_app as create_app
     from .auth import Auth as Auth
-    from .client import ApiClient as ApiClient
-    from .client import ClientError as ClientError
     from .server import DEFAULT_BIND as DEFAULT_BIND
     from .server import ServerConfig as ServerConfig
     from .server import serve as serve
@@ -26,8 +24,6 @@ _HOMES = {
     "DEFAULT_MAX_BODY": ".app",
     "create_app": ".app",
     "Auth": ".auth",
-    "ApiClient": ".client",
-    "ClientError": ".client",
     "DEFAULT_BIND": ".server",
     "ServerConfig": ".server",
     "serve": ".server",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Iterable
 
+import structlog
 from prometheus_client import CollectorRegistry
-from quart import Blueprint, Quart, Response, g, request
+from quart import Blueprint, Quart, Request, Response, g, request
 from quart.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket
 from quart_schema import Info, QuartSchema
@@ -20,6 +23,7 @@ from ..ui import SessionPolicy, register_ui
 from . import errors
 from ._state import ApiState, attach
 from .auth import Auth, Refused, declare
+from .guard import Guard
 from .openapi import TrellisOpenAPI
 from .routes import events, schedules, system, tasks
 
@@ -37,6 +41,7 @@ def create_app(
     metrics: Metrics | None = None,
     ui: bool = True,
     sessions: SessionPolicy | None = None,
+    guard: Guard | None = None,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
 
@@ -44,7 +49,9 @@ def create_app(
     there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
     ``blueprints`` are mounted too; ``metrics`` (whose registry then is the one exposed)
     also counts requests; ``ui`` mounts the web UI under ``/ui``, whose login sessions
-    last as ``sessions`` says.
+    last as ``sessions`` says; ``guard`` says which
+    hosts the server answers to and which other origins may use it (by default: IP
+    addresses and ``localhost``, and no other origin; see :mod:`trellis_actors.http.guard`).
     """
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
@@ -57,6 +64,7 @@ def create_app(
         PROVIDE_AUTOMATIC_OPTIONS=False,  # OPTIONS would answer outside the documented API
     )
     auth = auth or Auth()
+    guard = guard or Guard()
     make_response = app.make_response
     QuartSchema(
         app,
@@ -80,11 +88,16 @@ def create_app(
     errors.install(app)
 
     @app.before_request
-    async def check_auth() -> None:
+    async def check_auth() -> Response | None:
         g.started = time.perf_counter()
+        g.request_id = request_id(request)
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+        preflight = guard.check(request)
+        if preflight is not None:
+            return preflight
         endpoint = request.endpoint or ""
         if endpoint.startswith(UI_ENDPOINTS) or (ui and not endpoint and _in_ui(request.path)):
-            return  # the web UI checks its login session against the same scopes
+            return None  # the web UI checks its login session against the same scopes
         view = app.view_functions.get(endpoint) if request.url_rule is not None else None
         try:
             g.trellis_grant = auth.check(
@@ -92,10 +105,17 @@ def create_app(
             )
         except Refused as refused:
             raise refusal(refused) from None
+        return None
 
     @app.after_request
     async def no_sniff(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        if not _is_page(request.path):
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
+        if (rid := getattr(g, "request_id", None)) is not None:
+            response.headers["X-Request-ID"] = rid
+        guard.decorate(request, response)
         if metrics is not None:
             rule = request.url_rule
             route = rule.rule if rule is not None else "unmatched"
@@ -115,6 +135,30 @@ def create_app(
     declare(app, "openapi", Scope.READ)
     declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
     return app
+
+
+#: Headers on every answer (the UI's pages set their own CSP).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+#: The CSP of API answers: JSON is never a page, so nothing may load or frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(request: Request) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is a short token, else a
+    new one. Error bodies and the request's log lines carry it."""
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+
+
+def _is_page(path: str) -> bool:
+    """Paths that answer HTML pages with their own policy: the UI and the API docs."""
+    return path in ("/", "/ui", "/docs") or path.startswith("/ui/")
 
 
 #: Endpoints of the web UI, which checks its own login session (see trellis_actors.ui).

@@ -1,7 +1,8 @@
 """``trellis submit``, ``trellis tasks …`` and ``trellis schedules …``: client commands over
-the HTTP API.
+the HTTP API, made with :class:`trellis_actors.client.Client`.
 
 Results go to stdout (ids, tables, JSON with ``--json``); progress and messages to stderr.
+Errors are the client's typed errors; ``trellis`` turns them into exit statuses.
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import rules
-from ..errors import ValidationError
-from ..lifecycle import TERMINAL
-from .client import DEFAULT_URL, EXIT_FAILED, EXIT_USAGE, ApiClient, ClientError
+from ..errors import ScheduleNotFound, ValidationError, WaitTimeout
+from ..lifecycle import Task
+from ..scheduling.model import Schedule
 
-#: Statuses after which a task does not move on its own.
-ENDED = frozenset(status.value for status in TERMINAL)
-POLL_INTERVAL = 0.2
+if TYPE_CHECKING:
+    from ..client import Client
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+#: How often ``submit --wait`` redraws its progress: each wait is a long poll of this long,
+#: answered at once when the task ends.
+PROGRESS_EVERY = 1.0
+#: The exit status of ``submit --wait`` when the task did not complete.
+EXIT_FAILED = 1
 
 MakeCommand = Callable[..., argparse.ArgumentParser]
 
@@ -125,8 +131,10 @@ def _add_schedule_commands(
         action.set_defaults(run=run)
 
 
-def _client(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(args.url, token=args.token)
+def _client(args: argparse.Namespace) -> Client:
+    from ..client import Client  # httpx loads only for the client commands
+
+    return Client(args.url, token=args.token)
 
 
 def _payload(text: str | None) -> Any:
@@ -139,17 +147,18 @@ def _payload(text: str | None) -> Any:
         try:
             text = sys.stdin.read() if name == "-" else Path(name).read_text()
         except OSError as exc:
-            raise ClientError(
-                f"--payload: cannot read {name}: {exc.strerror}", EXIT_USAGE
+            raise ValidationError(
+                f"--payload: cannot read {name}: {exc.strerror}", field="payload"
             ) from None
     try:
         return rules.parse_json(text, "payload")  # the server's rules, said before sending
     except ValidationError as exc:
-        raise ClientError(f"--payload: {source}: {exc}", EXIT_USAGE) from None
+        raise ValidationError(f"--payload: {source}: {exc}", field="payload") from None
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"type": args.type, "payload": _payload(args.payload)}
+    payload = _payload(args.payload)
+    options: dict[str, Any] = {}
     for field, value in (
         ("queue", args.queue),
         ("priority", args.priority),
@@ -160,17 +169,17 @@ def submit_command(args: argparse.Namespace) -> int:
         ("idempotency_key", args.idempotency_key),
     ):
         if value is not None:
-            body[field] = value
+            options[field] = value
     with _client(args) as client:
-        task = client.post("/tasks", body)
+        submitted = client.submit(args.type, payload, **options)
         if not args.json:
-            print(task["id"], flush=True)
-        _say(f"submitted {task['type']} task {task['id']} to queue {task['queue']}")
+            print(submitted.id, flush=True)
+        _say(f"submitted {submitted.type} task {submitted.id} to queue {submitted.queue}")
         if not args.wait:
             if args.json:
-                _print_json(task)
+                _print_json(submitted.to_dict())
             return 0
-        task = _wait(client, task)
+        task = _wait(client, submitted)
     if args.json:
         _print_json(task)
     elif task["status"] == "completed":
@@ -178,15 +187,20 @@ def submit_command(args: argparse.Namespace) -> int:
     return _report_end(task)
 
 
-def _wait(client: ApiClient, task: dict[str, Any]) -> dict[str, Any]:
+def _wait(client: Client, task: Task) -> dict[str, Any]:
+    """The task once it has ended, with its progress shown meanwhile: long polls of a
+    second each, so the end is told at once."""
     bar = ProgressBar(sys.stderr)
-    while task["status"] not in ENDED:
-        bar.show(task)
-        time.sleep(POLL_INTERVAL)
-        task = client.get(f"/tasks/{task['id']}")
-    bar.show(task)
+    while not task.status.terminal:
+        bar.show(task.to_dict())
+        try:
+            task = client.wait(task.id, timeout=PROGRESS_EVERY)
+        except WaitTimeout:
+            task = client.get(task.id)
+    shown = task.to_dict()
+    bar.show(shown)
     bar.close()
-    return dict(task)
+    return shown
 
 
 def _report_end(task: dict[str, Any]) -> int:
@@ -240,14 +254,17 @@ class ProgressBar:
 
 def list_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        page = client.get(
-            "/tasks",
+        found = client.list(
             status=args.status,
             type=args.type,
             queue=args.queue,
             limit=args.limit,
             cursor=args.cursor,
         )
+    page: dict[str, Any] = {
+        "items": [t.to_dict() for t in found.items],
+        "next_cursor": found.next_cursor,
+    }
     if args.json:
         _print_json(page)
         return 0
@@ -266,8 +283,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        task = client.get(f"/tasks/{args.id}")
-        events = client.get(f"/tasks/{args.id}/events")["items"]
+        task = client.get(args.id).to_dict()
+        events = [event.to_dict() for event in client.events(args.id)]
     if args.json:
         _print_json({**task, "events": events})
         return 0
@@ -289,20 +306,20 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def cancel_command(args: argparse.Namespace) -> int:
-    return _move(args, "DELETE", f"/tasks/{args.id}", "cancelled")
+    with _client(args) as client:
+        return _moved(args, client.cancel(args.id), "cancelled")
 
 
 def requeue_command(args: argparse.Namespace) -> int:
-    return _move(args, "POST", f"/tasks/{args.id}/requeue", "requeued")
-
-
-def _move(args: argparse.Namespace, method: str, path: str, done: str) -> int:
     with _client(args) as client:
-        task = client.request(method, path)
+        return _moved(args, client.requeue(args.id), "requeued")
+
+
+def _moved(args: argparse.Namespace, task: Task, done: str) -> int:
     if args.json:
-        _print_json(task)
+        _print_json(task.to_dict())
     else:
-        print(f"{done} task {task['id']} (now {task['status']})")
+        print(f"{done} task {task.id} (now {task.status.value})")
     return 0
 
 
@@ -319,7 +336,7 @@ def _say(message: str) -> None:
 
 def schedules_list_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        listing = client.get("/schedules")
+        listing = {"items": [s.to_dict() for s in client.list_schedules()]}
     if args.json:
         _print_json(listing)
         return 0
@@ -340,19 +357,16 @@ def schedules_list_command(args: argparse.Namespace) -> int:
 
 def schedules_add_command(args: argparse.Namespace) -> int:
     if args.timezone is not None and args.cron is None:
-        raise ClientError("--timezone only applies to --cron schedules", EXIT_USAGE)
-    body: dict[str, Any] = {
-        "name": args.name,
-        "task_type": args.task_type,
-        "payload": _payload(args.payload),
-    }
+        raise ValidationError("--timezone only applies to --cron schedules", field="timezone")
+    payload = _payload(args.payload)
+    spec: dict[str, Any] = {}
     for field in ("every", "cron", "timezone", "at", "queue", "priority", "misfire"):
         if (value := getattr(args, field)) is not None:
-            body[field] = value
+            spec[field] = value
     if args.paused:
-        body["paused"] = True
+        spec["paused"] = True
     with _client(args) as client:
-        schedule = client.post("/schedules", body)
+        schedule = client.add_schedule(args.name, args.task_type, payload, **spec).to_dict()
     if args.json:
         _print_json(schedule)
     else:
@@ -372,7 +386,8 @@ def schedules_resume_command(args: argparse.Namespace) -> int:
 def _schedule_move(args: argparse.Namespace, action: str, done: str) -> int:
     with _client(args) as client:
         found = _find_schedule(client, args.schedule)
-        schedule = client.post(f"/schedules/{found['id']}/{action}")
+        move = client.pause_schedule if action == "pause" else client.resume_schedule
+        schedule = move(found.id).to_dict()
     if args.json:
         _print_json(schedule)
     else:
@@ -384,39 +399,34 @@ def _schedule_move(args: argparse.Namespace, action: str, done: str) -> int:
 def schedules_rm_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
         schedule = _find_schedule(client, args.schedule)
-        client.delete(f"/schedules/{schedule['id']}")
+        client.delete_schedule(schedule.id)
     if args.json:
-        _print_json(schedule)  # as it was
+        _print_json(schedule.to_dict())  # as it was
     else:
-        print(f"deleted schedule {schedule['name']} ({schedule['id']})")
+        print(f"deleted schedule {schedule.name} ({schedule.id})")
     return 0
 
 
 def schedules_run_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
         schedule = _find_schedule(client, args.schedule)
-        task = client.post(f"/schedules/{schedule['id']}/run")
+        task = client.run_schedule(schedule.id)
     if args.json:
-        _print_json(task)
+        _print_json(task.to_dict())
     else:
-        print(task["id"], flush=True)
-    _say(
-        f"fired schedule {schedule['name']}: {task['type']} task {task['id']} "
-        f"in queue {task['queue']}"
-    )
+        print(task.id, flush=True)
+    _say(f"fired schedule {schedule.name}: {task.type} task {task.id} in queue {task.queue}")
     return 0
 
 
-def _find_schedule(client: ApiClient, ref: str) -> dict[str, Any]:
+def _find_schedule(client: Client, ref: str) -> Schedule:
     """The schedule whose id is ``ref``, or else whose name is (names are unique)."""
-    schedules = client.get("/schedules")["items"]
+    schedules = client.list_schedules()
     for key in ("id", "name"):
         for schedule in schedules:
-            if schedule[key] == ref:
-                return dict(schedule)
-    raise ClientError(
-        f"no schedule with id or name {ref!r}; see `trellis schedules list`", EXIT_USAGE
-    )
+            if getattr(schedule, key) == ref:
+                return schedule
+    raise ScheduleNotFound(f"no schedule with id or name {ref!r}; see `trellis schedules list`")
 
 
 def _next(schedule: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 import structlog
-from quart import Quart, Response
+from quart import Quart, Response, g, has_request_context
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import (
@@ -75,6 +75,8 @@ class ApiError(Exception):
             body["field"] = self.field
         if self.scope is not None:
             body["scope"] = self.scope
+        if has_request_context() and (rid := getattr(g, "request_id", None)) is not None:
+            body["request_id"] = rid  # the request's log lines carry it too
         return json_response({"error": body}, self.status, self.headers)
 
 
@@ -92,11 +94,22 @@ def from_trellis(error: TrellisError) -> ApiError:
             return ApiError(409, "invalid_transition", message)
         case StoreUnavailable():
             retry = str(max(1, math.ceil(error.retry_after)))
-            return ApiError(503, "store_unavailable", message, headers={"Retry-After": retry})
+            return ApiError(
+                503,
+                "store_unavailable",
+                f"the store is unavailable (it cannot be reached or written now): nothing "
+                f"was done; retry in {retry}s",
+                headers={"Retry-After": retry},
+            )
         case AskTimeout() | ActorStopped() | ConfigurationError():
-            return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
-        case _:
-            return ApiError(500, "internal_error", message)
+            return ApiError(
+                503,
+                "unavailable",
+                "the server is busy, starting or stopping; retry in a second",
+                headers={"Retry-After": "1"},
+            )
+        case _:  # the server's own fault: what it was stays in the log, not the answer
+            return ApiError(500, "internal_error", "internal server error; see the server log")
 
 
 def from_pydantic(error: pydantic.ValidationError, *, index: int | None = None) -> ApiError:
@@ -138,7 +151,9 @@ def install(app: Quart) -> None:
     @app.errorhandler(TrellisError)
     async def trellis_error(error: TrellisError) -> Response:
         answer = from_trellis(error)
-        if answer.status >= 500 and not isinstance(error, StoreUnavailable):
+        if isinstance(error, AskTimeout | ActorStopped | ConfigurationError):
+            log.warning("request unavailable", error=str(error))
+        elif answer.status >= 500 and not isinstance(error, StoreUnavailable):
             log.error("request failed", error=repr(error))  # an outage is logged once
         return answer.response()
 

@@ -50,6 +50,9 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         tokens=tokens,
         forwarded_allow_ips=parse_allow(args.forwarded_allow_ips),
         sessions=SessionPolicy(idle=args.session_idle, absolute=args.session_max_age),
+        allowed_hosts=tuple(args.allowed_host),
+        cors_origins=tuple(args.cors_origin),
+        insecure_no_auth=args.insecure_no_auth,
     )
 
 

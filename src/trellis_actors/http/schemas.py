@@ -460,3 +460,23 @@ class ScheduleList(BaseModel):
     """Every schedule, ordered by name."""
 
     items: list[ScheduleOut]
+
+
+# -- long-poll wait -------------------------------------------------------------------
+
+#: Longest a ``GET /tasks/{id}/wait`` holds the request, in seconds.
+MAX_WAIT = 30.0
+
+
+class WaitQuery(BaseModel):
+    """How long ``GET /tasks/{id}/wait`` may hold the request."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    timeout: float = Field(
+        MAX_WAIT,
+        ge=0,
+        allow_inf_nan=False,
+        description=f"Seconds to wait for the task to end; at most {MAX_WAIT:g} (longer "
+        "values are taken as that).",
+    )

@@ -10,6 +10,7 @@ connections, ends event streams, and gives open requests ``grace_period`` second
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from ._state import state_of
 from ._tracing import traced
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
+from .guard import Guard
 
 DEFAULT_BIND = "127.0.0.1:8080"
 #: Most bytes of a request body left unread by an early answer that are read and dropped
@@ -54,12 +56,43 @@ class ServerConfig:
     #: Proxies whose X-Forwarded-Proto/-For are believed (addresses, networks, or ``*``).
     forwarded_allow_ips: tuple[str, ...] = ()
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    #: Host names served besides IP addresses, localhost and the bind host.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Origins whose pages may call the API (CORS).
+    cors_origins: tuple[str, ...] = ()
+    #: Serve a non-loopback address without a token all the same.
+    insecure_no_auth: bool = False
 
     def __post_init__(self) -> None:
         check_bind(self.bind)
         parse_allow(",".join(self.forwarded_allow_ips))
         if self.grace_period < 0:
             raise ValueError("grace_period must be >= 0 seconds")
+        no_tokens = self.token is None and not self.tokens
+        if no_tokens and not self.insecure_no_auth and not is_loopback(self.bind):
+            raise ValueError(
+                f"refusing to serve {self.bind} without an API token: anyone who can reach "
+                "that address could submit, cancel and purge tasks. Set tokens "
+                "(TRELLIS_TOKEN_FILE or TRELLIS_API_TOKEN), bind to 127.0.0.1, or pass "
+                "--insecure-no-auth if "
+                "something in front of Trellis authenticates every request"
+            )
+        self.guard()  # a bad origin is refused now, not at the first request
+
+    def guard(self) -> Guard:
+        """The Host and Origin checks for this configuration."""
+        return Guard.of(self.bind, self.allowed_hosts, self.cors_origins)
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether ``HOST:PORT`` listens on a loopback address only."""
+    host = bind.rpartition(":")[0].strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: whatever it resolves to, maybe public
 
 
 def check_bind(bind: str) -> None:
@@ -94,6 +127,7 @@ async def serve(
         blueprints=blueprints,
         metrics=metrics,
         sessions=config.sessions,
+        guard=config.guard(),
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
     inner = trust_forwarded(app.asgi_app, config.forwarded_allow_ips)

@@ -53,7 +53,7 @@ EARLY: dict[str, tuple[Send, int]] = {
         lambda c: c.post(
             "/tasks", content=b"x" * 500_000, headers={**AUTH, "Content-Type": "text/plain"}
         ),
-        400,
+        415,
     ),
 }
 

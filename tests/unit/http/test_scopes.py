@@ -38,6 +38,7 @@ EXPECTED = {
     ("GET", "/tasks"): "read",
     ("GET", "/tasks/<task_id>"): "read",
     ("GET", "/tasks/<task_id>/events"): "read",
+    ("GET", "/tasks/<task_id>/wait"): "read",
     ("DELETE", "/tasks/<task_id>"): "operate",
     ("POST", "/tasks/<task_id>/requeue"): "operate",
     ("GET", "/queues"): "read",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+import trio.testing
 from tests.unit.http.kit import Probe
 
 from trellis_actors import Runtime
+from trellis_actors.http._state import state_of
 from trellis_actors.http.schemas import EventList, TaskOut, TaskPage
 
 
@@ -83,6 +85,55 @@ class TestEvents:
     async def test_unknown(self, client: Any) -> None:
         """An unknown id answers 404."""
         assert (await client.get("/tasks/nope/events")).status_code == 404
+
+
+class TestWait:
+    async def test_answers_when_the_task_ends(self, client: Any, runtime: Runtime) -> None:
+        """The long poll answers with the task once it has ended."""
+        task = await runtime.submit("echo", {"a": 1})
+        response = await client.get(f"/tasks/{task.id}/wait?timeout=10")
+        assert response.status_code == 200
+        body = await response.get_json()
+        TaskOut.model_validate(body)
+        assert (body["status"], body["result"]) == ("completed", {"a": 1})
+
+    async def test_answers_when_the_time_is_up(self, client: Any, runtime: Runtime) -> None:
+        """A task that has not ended comes back as it is once the timeout has passed."""
+        task = await runtime.submit("echo", delay=60)
+        response = await client.get(f"/tasks/{task.id}/wait?timeout=0.05")
+        assert response.status_code == 200
+        assert (await response.get_json())["status"] == "pending"
+
+    async def test_answers_when_the_server_stops(self, client: Any, runtime: Runtime) -> None:
+        """A stopping server answers a held wait at once, and a new one without waiting."""
+        task = await runtime.submit("echo", delay=60)
+        state = state_of(client.app.extensions)
+        answers = []
+
+        async def wait() -> None:
+            answers.append(await client.get(f"/tasks/{task.id}/wait?timeout=30"))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait)
+                await trio.testing.wait_all_tasks_blocked()  # the request is held
+                assert state.waiting
+                state.close()
+            answers.append(await client.get(f"/tasks/{task.id}/wait?timeout=30"))
+        for answer in answers:
+            assert answer.status_code == 200
+            assert (await answer.get_json())["status"] == "pending"
+
+    async def test_bad_timeout(self, client: Any) -> None:
+        """A negative or non-numeric timeout answers 400 naming it."""
+        for value in ("-1", "soon", "nan"):
+            response = await client.get(f"/tasks/nope/wait?timeout={value}")
+            assert response.status_code == 400, value
+            assert (await response.get_json())["error"]["field"] == "timeout"
+
+    async def test_unknown(self, client: Any) -> None:
+        """An unknown id answers 404."""
+        assert (await client.get("/tasks/nope/wait?timeout=1")).status_code == 404
 
 
 class TestCancel:

@@ -1,13 +1,14 @@
-"""``/tasks``: submit (one or a batch), list, read, history, cancel, requeue."""
+"""``/tasks``: submit (one or a batch), list, read, history, wait, cancel, requeue."""
 
 from __future__ import annotations
 
 import pydantic
+import trio
 from quart import Blueprint, Response, g, request
 from quart_schema import document_querystring, document_request, document_response
 
 from ...access.tokens import Grant
-from ...errors import TrellisError
+from ...errors import TrellisError, WaitTimeout
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
@@ -17,6 +18,7 @@ from ..auth import needs
 from ..errors import ApiError, from_pydantic, from_trellis
 from ..schemas import (
     MAX_BATCH,
+    MAX_WAIT,
     ErrorOut,
     EventList,
     ListQuery,
@@ -26,6 +28,7 @@ from ..schemas import (
     SubmittedOut,
     TaskOut,
     TaskPage,
+    WaitQuery,
 )
 
 bp = Blueprint("tasks", __name__)
@@ -142,6 +145,34 @@ async def task_events(task_id: str) -> Response:
     """A task's history: every transition, oldest first."""
     events = await api().runtime.events(task_id)
     return json_response({"items": [event.to_dict() for event in events]})
+
+
+@bp.get("/tasks/<task_id>/wait")
+@needs("read")
+@document_querystring(WaitQuery)
+@document_response(TaskOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+async def wait_task(task_id: str) -> Response:
+    """Wait for a task to end (a long poll): answers as soon as it is completed, failed,
+    dead or cancelled, or else once ``timeout`` seconds (at most 30) have passed. Either
+    way the answer is the task: its ``status`` tells which. Wait again for longer. A
+    server that begins to stop answers at once."""
+    timeout = min(parse_query(WaitQuery).timeout, MAX_WAIT)
+    state = api()
+    # A server that stops answers at once, as it ends event streams, rather than hold
+    # its shutdown for the rest of the wait.
+    with trio.CancelScope() as scope:
+        if state.closing.is_set():
+            scope.cancel()
+        state.waiting.add(scope)
+        try:
+            return json_response((await state.runtime.wait(task_id, timeout=timeout)).to_dict())
+        except WaitTimeout:
+            pass
+        finally:
+            state.waiting.discard(scope)
+    return json_response((await state.runtime.get(task_id)).to_dict())
 
 
 @bp.delete("/tasks/<task_id>")

@@ -1,0 +1,200 @@
+"""``AsyncClient``: the HTTP API from async code, under asyncio or trio."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import httpx
+import sniffio
+import trio
+from typing_extensions import Unpack
+
+from ..contracts import P, R, TaskHandle
+from ..errors import TrellisError
+from ..lifecycle import Task, TaskEvent, TaskStatus
+from ..rules import SubmitOptions
+from ..scheduling.model import Schedule
+from ..stores.base import Page
+from . import _calls as calls
+from . import _http
+from ._calls import Call, Resent
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """A Trellis server's HTTP API from async code, under asyncio or trio::
+
+        async with AsyncClient("http://127.0.0.1:8080", token=...) as trellis:
+            task = await trellis.submit(send_email, Email(to="a@example.com"))
+            done = await trellis.wait(task, timeout=60)
+
+    The methods are :class:`~trellis_actors.client.Client`'s, ``async``.
+    Every method raises a typed error: ValidationError (with ``field``), TaskNotFound,
+    ScheduleNotFound, Unauthorized, Conflict, Unavailable, or else ClientError. A request
+    whose connection is lost is sent again, up to three times, when that is safe; a
+    submission carries an idempotency key, so it is never stored twice.
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = str(_http.check_url(url)).rstrip("/")
+        self.timeout = timeout
+        self._contracts: calls.Contracts = {}
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=_http.headers(token), timeout=timeout
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- tasks ----------------------------------------------------------------------------
+    @overload
+    async def submit(
+        self, task: TaskHandle[P, R], payload: P, /, **options: Unpack[SubmitOptions]
+    ) -> Task[R]: ...
+    @overload
+    async def submit(
+        self, task: str, payload: Any = None, /, **options: Unpack[SubmitOptions]
+    ) -> Task[Any]: ...
+    async def submit(
+        self,
+        task: TaskHandle[Any, Any] | str,
+        payload: Any = None,
+        /,
+        **options: Unpack[SubmitOptions],
+    ) -> Task[Any]:
+        """Submit one task: a handle from ``@app.task`` (its payload checked here first) or
+        a type name, with :class:`~trellis_actors.rules.SubmitOptions`."""
+        return await self._run(calls.submit(self._contracts, task, payload, options))
+
+    async def submit_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Task[Any]]:
+        """Submit ``{"type", "payload", ...}`` items in one request: all or nothing."""
+        return await self._run(calls.submit_many(self._contracts, items))
+
+    async def get(self, task_id: str) -> Task[Any]:
+        return await self._run(calls.get(task_id))
+
+    async def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        type: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        return await self._run(
+            calls.list_tasks(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+        )
+
+    async def events(self, task_id: str) -> builtins.list[TaskEvent]:
+        return await self._run(calls.events(task_id))
+
+    @overload
+    async def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...
+    @overload
+    async def wait(self, task: str, timeout: float | None = None) -> Task[Any]: ...
+    async def wait(self, task: Task[Any] | str, timeout: float | None = None) -> Task[Any]:
+        """The task once it has ended, told by the server (a long poll); WaitTimeout after
+        ``timeout`` seconds. A task submitted here by handle has its result parsed."""
+        return await self._run(calls.wait(self._contracts, task, timeout))
+
+    async def cancel(self, task_id: str) -> Task[Any]:
+        return await self._run(calls.cancel(task_id))
+
+    async def requeue(self, task_id: str) -> Task[Any]:
+        return await self._run(calls.requeue(task_id))
+
+    # -- schedules ------------------------------------------------------------------------
+    async def add_schedule(
+        self, name: str, task_type: str | TaskHandle[Any, Any], payload: Any = None, **spec: Any
+    ) -> Schedule:
+        """``every=``, ``cron=`` (with ``timezone=``) or ``at=``; and ``queue``,
+        ``priority``, ``misfire``, ``paused``."""
+        return await self._run(calls.add_schedule(name, task_type, payload, spec))
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        return await self._run(calls.update_schedule(schedule_id, changes))
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        return await self._run(calls.pause_schedule(schedule_id))
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        return await self._run(calls.resume_schedule(schedule_id))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._run(calls.delete_schedule(schedule_id))
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return await self._run(calls.get_schedule(schedule_id))
+
+    async def list_schedules(self) -> builtins.list[Schedule]:
+        return await self._run(calls.list_schedules())
+
+    async def run_schedule(self, schedule_id: str) -> Task[Any]:
+        """Fire a schedule now, outside its slots."""
+        return await self._run(calls.run_schedule(schedule_id))
+
+    # -- driving a call ---------------------------------------------------------------------
+    async def _run(self, call: Call[T]) -> T:
+        try:
+            request = next(call)
+            while True:
+                try:
+                    data = await self._send(request)
+                except (TrellisError, Resent) as refusal:
+                    request = call.throw(refusal)
+                else:
+                    request = call.send(data)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        except Resent as resent:
+            raise resent.error from None
+
+    async def _send(self, request: calls.Request) -> Any:
+        built = self._http.build_request(
+            request.method,
+            request.path,
+            params=request.params,
+            json=request.body if request.has_body else None,
+            timeout=_http.timeout_of(request, self.timeout),
+        )
+        attempt = 1
+        while True:
+            try:
+                response = await self._http.send(built)
+            except httpx.TransportError as error:
+                if not _http.may_resend(request, error, attempt):
+                    raise _http.unreachable(self.url, error) from None
+                await _sleep(_http.backoff(attempt))
+                attempt += 1
+                continue
+            try:
+                return _http.answer(response, request)
+            except TrellisError as error:
+                raise (Resent(error) if attempt > 1 else error) from None
+
+
+async def _sleep(seconds: float) -> None:
+    """Sleep under whichever event loop runs this (asyncio or trio)."""
+    if sniffio.current_async_library() == "trio":
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)

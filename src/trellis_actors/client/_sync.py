@@ -1,0 +1,187 @@
+"""``Client``: the HTTP API from synchronous code (Django, Flask, scripts)."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import httpx
+from typing_extensions import Unpack
+
+from ..contracts import P, R, TaskHandle
+from ..errors import TrellisError
+from ..lifecycle import Task, TaskEvent, TaskStatus
+from ..rules import SubmitOptions
+from ..scheduling.model import Schedule
+from ..stores.base import Page
+from . import _calls as calls
+from . import _http
+from ._calls import Call, Resent
+
+T = TypeVar("T")
+
+
+class Client:
+    """A Trellis server's HTTP API from synchronous code::
+
+        with Client("http://127.0.0.1:8080", token=...) as trellis:
+            task = trellis.submit(send_email, Email(to="a@example.com"))
+            done = trellis.wait(task, timeout=60)
+
+    Every method raises a typed error: ValidationError (with ``field``), TaskNotFound,
+    ScheduleNotFound, Unauthorized, Conflict, Unavailable, or else ClientError. A request
+    whose connection is lost is sent again, up to three times, when that is safe; a
+    submission carries an idempotency key, so it is never stored twice.
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = str(_http.check_url(url)).rstrip("/")
+        self.timeout = timeout
+        self._contracts: calls.Contracts = {}
+        self._http = httpx.Client(base_url=self.url, headers=_http.headers(token), timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- tasks ----------------------------------------------------------------------------
+    @overload
+    def submit(
+        self, task: TaskHandle[P, R], payload: P, /, **options: Unpack[SubmitOptions]
+    ) -> Task[R]: ...
+    @overload
+    def submit(
+        self, task: str, payload: Any = None, /, **options: Unpack[SubmitOptions]
+    ) -> Task[Any]: ...
+    def submit(
+        self,
+        task: TaskHandle[Any, Any] | str,
+        payload: Any = None,
+        /,
+        **options: Unpack[SubmitOptions],
+    ) -> Task[Any]:
+        """Submit one task: a handle from ``@app.task`` (its payload checked here first) or
+        a type name, with :class:`~trellis_actors.rules.SubmitOptions`."""
+        return self._run(calls.submit(self._contracts, task, payload, options))
+
+    def submit_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Task[Any]]:
+        """Submit ``{"type", "payload", ...}`` items in one request: all or nothing."""
+        return self._run(calls.submit_many(self._contracts, items))
+
+    def get(self, task_id: str) -> Task[Any]:
+        return self._run(calls.get(task_id))
+
+    def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        type: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        return self._run(
+            calls.list_tasks(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+        )
+
+    def events(self, task_id: str) -> builtins.list[TaskEvent]:
+        return self._run(calls.events(task_id))
+
+    @overload
+    def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...
+    @overload
+    def wait(self, task: str, timeout: float | None = None) -> Task[Any]: ...
+    def wait(self, task: Task[Any] | str, timeout: float | None = None) -> Task[Any]:
+        """The task once it has ended, told by the server (a long poll); WaitTimeout after
+        ``timeout`` seconds. A task submitted here by handle has its result parsed."""
+        return self._run(calls.wait(self._contracts, task, timeout))
+
+    def cancel(self, task_id: str) -> Task[Any]:
+        return self._run(calls.cancel(task_id))
+
+    def requeue(self, task_id: str) -> Task[Any]:
+        return self._run(calls.requeue(task_id))
+
+    # -- schedules ------------------------------------------------------------------------
+    def add_schedule(
+        self, name: str, task_type: str | TaskHandle[Any, Any], payload: Any = None, **spec: Any
+    ) -> Schedule:
+        """``every=``, ``cron=`` (with ``timezone=``) or ``at=``; and ``queue``,
+        ``priority``, ``misfire``, ``paused``."""
+        return self._run(calls.add_schedule(name, task_type, payload, spec))
+
+    def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        return self._run(calls.update_schedule(schedule_id, changes))
+
+    def pause_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(calls.pause_schedule(schedule_id))
+
+    def resume_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(calls.resume_schedule(schedule_id))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._run(calls.delete_schedule(schedule_id))
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(calls.get_schedule(schedule_id))
+
+    def list_schedules(self) -> builtins.list[Schedule]:
+        return self._run(calls.list_schedules())
+
+    def run_schedule(self, schedule_id: str) -> Task[Any]:
+        """Fire a schedule now, outside its slots."""
+        return self._run(calls.run_schedule(schedule_id))
+
+    # -- driving a call ---------------------------------------------------------------------
+    def _run(self, call: Call[T]) -> T:
+        try:
+            request = next(call)
+            while True:
+                try:
+                    data = self._send(request)
+                except (TrellisError, Resent) as refusal:
+                    request = call.throw(refusal)
+                else:
+                    request = call.send(data)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        except Resent as resent:
+            raise resent.error from None
+
+    def _send(self, request: calls.Request) -> Any:
+        built = self._http.build_request(
+            request.method,
+            request.path,
+            params=request.params,
+            json=request.body if request.has_body else None,
+            timeout=_http.timeout_of(request, self.timeout),
+        )
+        attempt = 1
+        while True:
+            try:
+                response = self._http.send(built)
+            except httpx.TransportError as error:
+                if not _http.may_resend(request, error, attempt):
+                    raise _http.unreachable(self.url, error) from None
+                time.sleep(_http.backoff(attempt))
+                attempt += 1
+                continue
+            try:
+                return _http.answer(response, request)
+            except TrellisError as error:
+                raise (Resent(error) if attempt > 1 else error) from None
