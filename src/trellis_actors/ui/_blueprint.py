@@ -152,7 +152,6 @@ async def login() -> Response:
     if grant is None:
         guard.limiter.failed(address)
         return await render("login.html", 401, next=target, error="That token is not right.")
-    guard.limiter.succeeded(address)
     # A new id on every login: a session id seen before the login is worth nothing.
     await state.sessions.end(request.cookies.get(SESSION_COOKIE))
     session_id = await state.sessions.start(grant)

@@ -110,8 +110,9 @@ class Sessions:
 @dataclass(slots=True)
 class LoginLimiter:
     """At most ``failures`` failed logins per client address in ``window`` seconds; then
-    that address waits. Kept in memory, per node: behind a load balancer an address gets
-    that many tries on each node."""
+    that address waits. A success does not clear the count (a valid token would otherwise
+    let its holder guess others without end). Kept in memory, per node: behind a load
+    balancer an address gets that many tries on each node."""
 
     failures: int = LOGIN_FAILURES
     window: float = LOGIN_WINDOW
@@ -131,9 +132,6 @@ class LoginLimiter:
         if address not in self._seen and len(self._seen) >= self.max_addresses:
             self._forget(now)
         self._recent(address, now).append(now)
-
-    def succeeded(self, address: str) -> None:
-        self._seen.pop(address, None)
 
     def _recent(self, address: str, now: float) -> deque[float]:
         recent = self._seen.setdefault(address, deque(maxlen=self.failures))

@@ -94,13 +94,6 @@ class TestLoginLimiter:
         await trio.sleep(30)
         assert limiter.wait("10.0.0.1") == 0
 
-    async def test_success_forgets(self) -> None:
-        limiter = LoginLimiter(failures=2)
-        limiter.failed("a")
-        limiter.succeeded("a")
-        limiter.failed("a")
-        assert limiter.wait("a") == 0
-
 
 class TestSessionPolicy:
     def test_idle_and_absolute(self) -> None:
