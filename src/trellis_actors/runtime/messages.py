@@ -13,6 +13,7 @@ from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
 
@@ -218,6 +219,7 @@ StoreMsg = (
     | AdvanceSchedule
     | TryLead
     | Probe
+    | SessionMsg
 )
 
 

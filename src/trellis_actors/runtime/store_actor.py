@@ -25,6 +25,7 @@ from ..actors import Actor, Ref, Request, one_error
 from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
+from . import session_messages
 from .messages import (
     AdvanceSchedule,
     Cancel,
@@ -58,6 +59,7 @@ from .messages import (
     WaitFor,
     WorkReady,
 )
+from .session_messages import EndSession, GetSession, PruneSessions, SaveSession, TouchSession
 from .store_failures import Failure, classify
 
 log = structlog.get_logger("trellis.store")
@@ -730,6 +732,9 @@ class StoreActor(Actor[StoreMsg]):
                 return []  # a probe's answer that came after the store did
             case Submit() | Finish() | Claim() | Demand():
                 raise AssertionError("batched or taken in above")
+            case SaveSession() | GetSession() | TouchSession() | EndSession() | PruneSessions():
+                await session_messages.answer(store, msg)
+                return []
             case _:
                 assert_never(msg)
 
