@@ -46,7 +46,7 @@ exit status:
   1  the task ended failed, dead or cancelled (submit --wait), or the operation failed
   2  bad arguments, or a request the server refused as invalid (unknown type, id, ...)
   3  the server is unreachable or unavailable
-  4  not authorised: missing or wrong API token (--token, TRELLIS_API_TOKEN)
+  4  not authorised: missing or wrong API token, or one without the scope needed
 """
 
 
@@ -191,10 +191,39 @@ def build_parser() -> argparse.ArgumentParser:
         "a free one)",
     )
     serve.add_argument(
+        "--token-file",
+        default=os.environ.get("TRELLIS_TOKEN_FILE"),
+        metavar="PATH",
+        help="API tokens with scopes (read, submit, operate, admin), a TOML file of "
+        "[[token]] tables (env TRELLIS_TOKEN_FILE); see docs/security.md",
+    )
+    serve.add_argument(
         "--token",
-        default=os.environ.get("TRELLIS_API_TOKEN"),
-        help="require 'Authorization: Bearer TOKEN' on every endpoint but /health and "
-        "/readyz (env TRELLIS_API_TOKEN)",
+        default=None,
+        help="one admin token (discouraged: other users see it in the process list; set "
+        "TRELLIS_API_TOKEN, which is also an admin token, or use --token-file)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("TRELLIS_FORWARDED_ALLOW_IPS", ""),
+        metavar="IPS",
+        help="comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-Proto and X-Forwarded-For are believed, or * (env "
+        "TRELLIS_FORWARDED_ALLOW_IPS; default: none)",
+    )
+    serve.add_argument(
+        "--session-idle",
+        type=_duration,
+        default=12 * 3600.0,
+        metavar="DURATION",
+        help="a web UI login unused this long ends (default 12h)",
+    )
+    serve.add_argument(
+        "--session-max-age",
+        type=_duration,
+        default=7 * 24 * 3600.0,
+        metavar="DURATION",
+        help="a web UI login ends this long after it began, used or not (default 7d)",
     )
     serve.add_argument(
         "--metrics-public", action="store_true", help="serve /metrics without the token"

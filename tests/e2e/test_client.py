@@ -3,7 +3,6 @@ the long-poll wait, and a submission sent again across a dropped connection."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import uuid
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from tests import asyncio_kit
 from tests.e2e.client_app import Email, Sent, send_email
 from tests.e2e.kit import TOKEN, Server, closed_port_url
 
@@ -265,7 +265,7 @@ class TestAsyncClient:
 
     def test_under_asyncio(self, typed_server: Server) -> None:
         """The same calls run under asyncio."""
-        assert asyncio.run(_async_scenario(typed_server.url)) == EXPECTED
+        assert asyncio_kit.run(lambda: _async_scenario(typed_server.url)) == EXPECTED
 
     def test_unreachable_under_both(self) -> None:
         """A lost connection is tried again (sleeping under either loop), then Unavailable."""
@@ -277,7 +277,7 @@ class TestAsyncClient:
         with pytest.raises(Unavailable):
             trio.run(get)
         with pytest.raises(Unavailable):
-            asyncio.run(get())
+            asyncio_kit.run(get)
 
 
 # -- a submission sent again across a dropped connection -------------------------------

@@ -4,13 +4,13 @@ only if that transaction commits, is checked like every submission, and wakes th
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import psycopg
 import pydantic
 import pytest
 import trio
+from tests import asyncio_kit
 
 from trellis_actors import App, TaskContext, TaskStatus, ValidationError, open_runtime, postgres
 
@@ -169,7 +169,7 @@ class TestAsyncConnection:
                     assert again == same
                 return [kept, again, *await postgres.enqueue_many_async(conn, [{"type": "x"}])]
 
-        ids = asyncio.run(scenario())
+        ids = asyncio_kit.run(scenario)
         assert [row[0] for row in stored(pg_url)] == ids  # the last: committed as it closed
 
     def test_validation_before_anything_is_sent(self, pg_url: str) -> None:
@@ -179,7 +179,7 @@ class TestAsyncConnection:
                     await postgres.enqueue_async(conn, send_receipt, {"order_id": []})  # type: ignore[misc]
                 assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
-        asyncio.run(scenario())
+        asyncio_kit.run(scenario)
         assert stored(pg_url) == []
 
 
@@ -191,7 +191,7 @@ def _committed(url: str, *, use_async: bool) -> str:
             async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
                 return await postgres.enqueue_async(conn, send_receipt, Receipt(order_id=42))
 
-        return asyncio.run(produce())
+        return asyncio_kit.run(produce)
     with psycopg.connect(url) as conn, conn.transaction():
         return postgres.enqueue(conn, send_receipt, Receipt(order_id=42))
 

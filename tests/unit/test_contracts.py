@@ -3,14 +3,13 @@ a bad field, and the TaskHandle that ``@app.task`` returns."""
 
 from __future__ import annotations
 
-import asyncio
 import pickle
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pydantic
 import pytest
+from tests import asyncio_kit
 from tests.integration.contracts import handlers as h
 from typing_extensions import TypedDict
 
@@ -149,16 +148,6 @@ def test_open_runtime_under_asyncio_points_to_the_client() -> None:
         async with open_runtime():
             pass  # pragma: no cover - refused before
 
-    caught: list[BaseException] = []
-
-    def in_a_fresh_thread() -> None:  # no event loop another test may have left set
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            caught.append(exc)
-
-    thread = threading.Thread(target=in_a_fresh_thread)
-    thread.start()
-    thread.join()
-    assert len(caught) == 1 and isinstance(caught[0], TrellisError), caught
-    assert "trellis_actors.client.AsyncClient" in str(caught[0])
+    with pytest.raises(TrellisError) as caught:
+        asyncio_kit.run(main)
+    assert "trellis_actors.client.AsyncClient" in str(caught.value)

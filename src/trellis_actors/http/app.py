@@ -16,12 +16,13 @@ from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
 from .. import __version__
+from ..access.tokens import Scope
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
-from ..ui import register_ui
+from ..ui import SessionPolicy, register_ui
 from . import errors
 from ._state import ApiState, attach
-from .auth import Auth
+from .auth import Auth, Refused, declare
 from .guard import Guard
 from .openapi import TrellisOpenAPI
 from .routes import events, schedules, system, tasks
@@ -39,6 +40,7 @@ def create_app(
     blueprints: Iterable[Blueprint] = (),
     metrics: Metrics | None = None,
     ui: bool = True,
+    sessions: SessionPolicy | None = None,
     guard: Guard | None = None,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
@@ -46,7 +48,8 @@ def create_app(
     ``registry`` is what ``GET /metrics`` exposes (observability registers its metrics
     there); ``auth`` sets the API token; ``max_body`` bounds request bodies (bytes);
     ``blueprints`` are mounted too; ``metrics`` (whose registry then is the one exposed)
-    also counts requests; ``ui`` mounts the web UI under ``/ui``; ``guard`` says which
+    also counts requests; ``ui`` mounts the web UI under ``/ui``, whose login sessions
+    last as ``sessions`` says; ``guard`` says which
     hosts the server answers to and which other origins may use it (by default: IP
     addresses and ``localhost``, and no other origin; see :mod:`trellis_actors.http.guard`).
     """
@@ -73,7 +76,7 @@ def create_app(
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
-        security=[{"bearer": []}] if auth.token is not None else None,
+        security=[{"bearer": []}] if auth.enabled else None,
         openapi_provider_class=TrellisOpenAPI,
     )
     # quart-schema wraps make_response to turn returned models into JSON; every handler
@@ -92,7 +95,16 @@ def create_app(
         preflight = guard.check(request)
         if preflight is not None:
             return preflight
-        auth.check(request)
+        endpoint = request.endpoint or ""
+        if endpoint.startswith(UI_ENDPOINTS) or (ui and not endpoint and _in_ui(request.path)):
+            return None  # the web UI checks its login session against the same scopes
+        view = app.view_functions.get(endpoint) if request.url_rule is not None else None
+        try:
+            g.trellis_grant = auth.check(
+                auth.scope_of(view), auth.bearer(request), known=request.url_rule is not None
+            )
+        except Refused as refused:
+            raise refusal(refused) from None
         return None
 
     @app.after_request
@@ -119,7 +131,9 @@ def create_app(
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:
-        register_ui(app, runtime, token=auth.token)
+        register_ui(app, runtime, auth=auth, sessions=sessions)
+    declare(app, "openapi", Scope.READ)
+    declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
     return app
 
 
@@ -145,6 +159,27 @@ def request_id(request: Request) -> str:
 def _is_page(path: str) -> bool:
     """Paths that answer HTML pages with their own policy: the UI and the API docs."""
     return path in ("/", "/ui", "/docs") or path.startswith("/ui/")
+
+
+#: Endpoints of the web UI, which checks its own login session (see trellis_actors.ui).
+UI_ENDPOINTS = ("trellis_ui.", "trellis_ui_home")
+
+
+def _in_ui(path: str) -> bool:
+    """A path of the web UI (no route matched it: its 404 or 405 needs no token)."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
+def refusal(refused: Refused) -> errors.ApiError:
+    """The API's answer to a refused request: 401 with a challenge, or 403; both name the
+    scope that was needed."""
+    scope = None if refused.scope is None else refused.scope.value
+    if refused.status == 401:
+        challenge = 'Bearer realm="trellis"' + (f', scope="{scope}"' if scope else "")
+        headers = {"WWW-Authenticate": challenge}
+        message = refused.message + " in an 'Authorization: Bearer <token>' header"
+        return errors.ApiError(401, "unauthorized", message, scope=scope, headers=headers)
+    return errors.ApiError(403, "forbidden", refused.message, scope=scope)
 
 
 class _NoSessions(SecureCookieSessionInterface):

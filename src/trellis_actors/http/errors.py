@@ -59,8 +59,10 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         headers: Mapping[str, str] | None = None,
+        scope: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.scope = scope  # the scope a refused request needed (401, 403)
         self.status = status
         self.code = code
         self.message = message
@@ -71,6 +73,8 @@ class ApiError(Exception):
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        if self.scope is not None:
+            body["scope"] = self.scope
         if has_request_context() and (rid := getattr(g, "request_id", None)) is not None:
             body["request_id"] = rid  # the request's log lines carry it too
         return json_response({"error": body}, self.status, self.headers)

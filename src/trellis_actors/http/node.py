@@ -5,6 +5,7 @@ once (what has finished is still committed); a third exits without waiting."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +15,10 @@ from functools import partial
 import structlog
 import trio
 
+from ..access.tokens import from_sources
 from ..runtime.runtime import Runtime
+from ..ui import SessionPolicy
+from ._forwarded import parse_allow
 from .server import ServerConfig, serve
 
 log = structlog.get_logger("trellis.node")
@@ -30,13 +34,22 @@ class NodePlan:
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
-    """The server settings from ``trellis serve`` arguments (ValueError when invalid)."""
+    """The server settings from ``trellis serve`` arguments (ValueError or
+    ConfigurationError when invalid). Tokens come from ``--token-file`` (or
+    ``TRELLIS_TOKEN_FILE``), ``TRELLIS_API_TOKEN`` and ``--token``, all together."""
+    tokens = from_sources(
+        token=args.token or None,
+        file=args.token_file or None,
+        env_token=os.environ.get("TRELLIS_API_TOKEN") or None,
+    )
     return ServerConfig(
         bind=args.bind,
-        token=args.token or None,
         metrics_public=args.metrics_public,
         max_body=max(1, args.max_body),
         grace_period=min(5.0, args.grace_period),
+        tokens=tokens,
+        forwarded_allow_ips=parse_allow(args.forwarded_allow_ips),
+        sessions=SessionPolicy(idle=args.session_idle, absolute=args.session_max_age),
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
         insecure_no_auth=args.insecure_no_auth,

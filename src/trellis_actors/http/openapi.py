@@ -6,7 +6,9 @@ Three additions to what the route decorators say:
   ``/events`` is a server-sent event stream) instead of ``application/json``;
 * a route marked with :func:`no_content` answers ``204`` without a body;
 * every operation documents the shared error shape as its ``default`` response (a 401
-  without a valid token, a 503 while the runtime is unavailable, ...).
+  without a valid token, a 503 while the runtime is unavailable, ...);
+* every operation names the scope it needs (``x-trellis-scope``) and, on a server with
+  tokens, requires a bearer token with that scope (``security``; public ones need none).
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ class TrellisOpenAPI(OpenAPIProvider):
             if field is not None:
                 schema["properties"][field]["enum"] = names
         _discriminate(document, sorted(app, key=lambda task_type: task_type.name))
+        bearer = document.get("components", {}).get("securitySchemes", {}).get("bearer")
+        if bearer is not None:
+            bearer["description"] = (
+                "An API token. Each operation lists the scope it needs: read, submit, "
+                "operate or admin (admin implies every scope; operate implies read)."
+            )
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -83,7 +91,8 @@ class TrellisOpenAPI(OpenAPIProvider):
         func = self._app.view_functions[rule.endpoint]
         error, error_components = self.build_response_object(ErrorOut, None)
         error["description"] = (
-            "An error: 401 without a valid token (when the server has one), 503 (with "
+            "An error: 401 without a valid token (when the server has one), 403 with a token "
+            "lacking the scope the operation needs (`scope` says which), 503 (with "
             "Retry-After) while the runtime or its store is unavailable, or another 4xx "
             "for a request the server refuses."
         )
@@ -91,10 +100,13 @@ class TrellisOpenAPI(OpenAPIProvider):
         media = getattr(func, _MEDIA_ATTRIBUTE, None)
         no_body = getattr(func, _NO_CONTENT_ATTRIBUTE, None)
         auth = state_of(self._app.extensions).auth
-        for path, operations in paths.items():
+        scope = auth.scope_of(func)
+        for operations in paths.values():
             for operation in operations.values():
-                if auth.token is not None and not auth.required(path):
-                    operation["security"] = []  # open even though the server has a token
+                if scope is not None:
+                    operation["x-trellis-scope"] = scope.value
+                    if auth.enabled:  # OAuth-style scopes on a bearer requirement
+                        operation["security"] = auth.openapi_security(scope)
                 # Keys as strings: JSON has no other, and "default" sorts among them.
                 responses = {str(code): value for code, value in operation["responses"].items()}
                 if media is not None:

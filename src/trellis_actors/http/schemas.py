@@ -128,6 +128,9 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, machine-readable: validation_error, not_found, ...")
     message: str
     field: str | None = Field(None, description="The offending field, when there is one.")
+    scope: str | None = Field(
+        None, description="On a 401 or 403: the scope the request needed (read, submit, ...)."
+    )
 
 
 class ErrorOut(BaseModel):

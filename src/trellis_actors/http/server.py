@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import trio
@@ -22,8 +22,11 @@ from hypercorn.trio import serve as hypercorn_serve
 from prometheus_client import CollectorRegistry
 from quart import Blueprint
 
+from ..access.tokens import Tokens
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
+from ..ui import SessionPolicy
+from ._forwarded import parse_allow, trust_forwarded
 from ._state import state_of
 from ._tracing import traced
 from .app import DEFAULT_MAX_BODY, create_app
@@ -45,10 +48,14 @@ class ServerConfig:
     """Where and how the API listens. ``bind`` is ``HOST:PORT`` (port 0: any free one)."""
 
     bind: str = DEFAULT_BIND
-    token: str | None = None
+    token: str | None = None  # one admin token (``tokens`` may hold more)
     metrics_public: bool = False
     max_body: int = DEFAULT_MAX_BODY
     grace_period: float = 5.0
+    tokens: Tokens = field(default_factory=Tokens)
+    #: Proxies whose X-Forwarded-Proto/-For are believed (addresses, networks, or ``*``).
+    forwarded_allow_ips: tuple[str, ...] = ()
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
     #: Host names served besides IP addresses, localhost and the bind host.
     allowed_hosts: tuple[str, ...] = ()
     #: Origins whose pages may call the API (CORS).
@@ -58,13 +65,16 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         check_bind(self.bind)
+        parse_allow(",".join(self.forwarded_allow_ips))
         if self.grace_period < 0:
             raise ValueError("grace_period must be >= 0 seconds")
-        if self.token is None and not self.insecure_no_auth and not is_loopback(self.bind):
+        no_tokens = self.token is None and not self.tokens
+        if no_tokens and not self.insecure_no_auth and not is_loopback(self.bind):
             raise ValueError(
                 f"refusing to serve {self.bind} without an API token: anyone who can reach "
-                "that address could submit, cancel and purge tasks. Set a token "
-                "(TRELLIS_API_TOKEN), bind to 127.0.0.1, or pass --insecure-no-auth if "
+                "that address could submit, cancel and purge tasks. Set tokens "
+                "(TRELLIS_TOKEN_FILE or TRELLIS_API_TOKEN), bind to 127.0.0.1, or pass "
+                "--insecure-no-auth if "
                 "something in front of Trellis authenticates every request"
             )
         self.guard()  # a bad origin is refused now, not at the first request
@@ -112,14 +122,16 @@ async def serve(
     app = create_app(
         runtime,
         registry=registry,
-        auth=Auth(config.token, metrics_public=config.metrics_public),
+        auth=Auth(config.token, metrics_public=config.metrics_public, tokens=config.tokens),
         max_body=config.max_body,
         blueprints=blueprints,
         metrics=metrics,
+        sessions=config.sessions,
         guard=config.guard(),
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
-    app.asgi_app = finish_bodies(traced(app.asgi_app), drain)  # type: ignore[method-assign]
+    inner = trust_forwarded(app.asgi_app, config.forwarded_allow_ips)
+    app.asgi_app = finish_bodies(traced(inner), drain)  # type: ignore[method-assign]
     state = state_of(app.extensions)
     hypercorn = Config()
     hypercorn.bind = [config.bind]

@@ -13,6 +13,7 @@ from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
 
@@ -45,6 +46,20 @@ class Claim(Request[list[Task]]):
     limit: int
     owner: str
     lease_until: float
+    exclude: tuple[str, ...] = ()  # task types at their concurrency limit here
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """The queue's standing demand: what it would claim now for its idle workers, which
+    no stored task met. When the store next commits new due tasks, it runs this claim in
+    the same transaction and tells the queue what it took (``Claimed``), saving a round
+    trip. ``limit`` 0 withdraws it; each later ``Demand`` replaces the last."""
+
+    queues: tuple[str, ...] | None
+    limit: int
+    owner: str
+    lease: float  # seconds: the lease runs from the commit
     exclude: tuple[str, ...] = ()  # task types at their concurrency limit here
 
 
@@ -181,6 +196,7 @@ StoreMsg = (
     | Finish
     | Progress
     | Claim
+    | Demand
     | Promote
     | Heartbeat
     | Release
@@ -203,6 +219,7 @@ StoreMsg = (
     | AdvanceSchedule
     | TryLead
     | Probe
+    | SessionMsg
 )
 
 
@@ -257,6 +274,14 @@ class WorkReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    """Tasks the store claimed for the queue's standing ``Demand`` in the commit that
+    stored them: leased, still queued, as a ``Claim``'s reply."""
+
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CancelRunning:
     task_id: str
 
@@ -300,6 +325,7 @@ QueueMsg = (
     | ReportProgress
     | WorkerDown
     | WorkReady
+    | Claimed
     | CancelRunning
     | Drain
     | ReleaseAll

@@ -23,6 +23,8 @@ from .messages import (
     CancelRunning,
     CancelTask,
     Claim,
+    Claimed,
+    Demand,
     Drain,
     Finish,
     Heartbeat,
@@ -44,6 +46,10 @@ from .messages import (
 )
 
 log = structlog.get_logger("trellis.queue")
+
+#: A standing demand as (limit, excluded types): none, and not known (told afresh).
+_NONE: tuple[int, tuple[str, ...]] = (0, ())
+_UNKNOWN: tuple[int, tuple[str, ...]] = (-1, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,11 @@ class QueueActor(Actor[QueueMsg]):
     renews the leases it holds, writes starts and outcomes back in batches, gives back
     what it cannot start, and settles what a crashed worker held (it hears of a crash from
     the registry).
+
+    While idle workers wait and nothing stored is for them, the queue keeps the store told
+    of that standing demand (``Demand``: the claim it would make now); the store runs it
+    in the commit that stores new due tasks and sends what it took (``Claimed``), which
+    the queue hands out as if it had claimed it.
     """
 
     kind = "queue"
@@ -126,6 +137,7 @@ class QueueActor(Actor[QueueMsg]):
         self._last_claimed: set[str] = set()
         self._flush_at = math.inf
         self._ticker = self.timer(Tick)
+        self._demand = _NONE  # as last told the store
 
     # -- the loop ------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -133,6 +145,8 @@ class QueueActor(Actor[QueueMsg]):
         self._next_heartbeat = now + self._config.lease / 3
         self._next_poll = now + self._config.poll_interval
         self._ticker.at(now)  # find work that was stored before we started
+        # A demand left by an earlier start of this actor is not ours to meet.
+        await self._store.tell(self._demand_msg(*_NONE))
 
     async def background(self, *, task_status: trio.TaskStatus[None]) -> None:
         """Hear from the registry when a worker stops or crashes."""
@@ -169,12 +183,22 @@ class QueueActor(Actor[QueueMsg]):
                 if due_at is not None:
                     self._set_due(due_at)
                 await self._dispatch()
+            case Claimed(tasks):
+                self._demand = _UNKNOWN  # the store took some in: ours is told anew
+                if self._draining:
+                    self._give_back([task.id for task in tasks])
+                else:
+                    self._took(tasks)
+                    await self._dispatch()
             case CancelRunning(task_id):
                 self._cancel(task_id)
             case Drain():
                 self._draining = True
                 self._waiting.clear()
                 self._release_buffer()
+                # Withdrawn before the drain is confirmed (waiting, if the mailbox is full).
+                await self._store.tell(self._demand_msg(*_NONE))
+                self._demand = _NONE
                 await self._flush()
                 msg.reply.send(None)
             case ReleaseAll():
@@ -192,6 +216,8 @@ class QueueActor(Actor[QueueMsg]):
                 await self._tick()
             case _:
                 assert_never(msg)
+        if self._waiting or self._demand[0]:
+            self._tell_demand()
         if (self._outcomes or self._releases) and (
             len(self._outcomes) >= self._config.flush_batch
             or (not self._buffer and not len(self.mailbox))
@@ -339,6 +365,11 @@ class QueueActor(Actor[QueueMsg]):
     def _is_fast(self, task_type: str) -> bool:
         return self._speed.get(task_type, math.inf) <= self._config.fast_task
 
+    def _wanted(self) -> tuple[int, tuple[str, ...]]:
+        """What a claim asks for now: how many tasks, and the types at their limit here."""
+        exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
+        return self._claim_limit(), exclude
+
     def _claim_limit(self) -> int:
         """What the idle workers will start now: one task each; or — while the last claim
         brought only tasks measured as fast — about the prefetch budget of them for every
@@ -356,9 +387,8 @@ class QueueActor(Actor[QueueMsg]):
     async def _claim(self) -> bool:
         await self._flush()  # the store takes both in one batch
         config = self._config
-        limit = self._claim_limit()
+        limit, exclude = self._wanted()
         lease_until = self._clock.now() + config.lease
-        exclude = tuple(sorted(t for t, n in self._limits.items() if self._running[t] >= n))
         try:
             tasks = await self._store.ask(
                 Claim(config.queues, limit, config.owner, lease_until, exclude)
@@ -371,11 +401,36 @@ class QueueActor(Actor[QueueMsg]):
             return False
         if len(tasks) < limit:
             self._maybe_work = False
+        self._took(tasks)
+        return bool(tasks)
+
+    def _took(self, tasks: list[Task] | tuple[Task, ...]) -> None:
+        """Claimed for us, by our ``Claim`` or by the store for our standing demand."""
         if tasks:
             self._last_claimed = {task.type for task in tasks}
         for task in tasks:
             self._push(task)
-        return bool(tasks)
+
+    def _tell_demand(self) -> None:
+        """Keep the store told what we would claim now, if it changed: while workers wait
+        and nothing stored is for them, new due tasks are claimed in the commit that stores
+        them. A demand that goes stale costs a give-back, as a claim that raced would."""
+        if self._waiting and not self._draining and not self._buffer:
+            demand = self._wanted()
+        else:
+            demand = _NONE
+        if demand == self._demand:
+            return
+        try:
+            self._store.tell_nowait(self._demand_msg(*demand))
+        except TrellisError:  # the store's mailbox is full: the nudge finds the work
+            self._demand = _UNKNOWN  # told again next time
+            return
+        self._demand = demand
+
+    def _demand_msg(self, limit: int, exclude: tuple[str, ...]) -> Demand:
+        config = self._config
+        return Demand(config.queues, limit, config.owner, config.lease, exclude)
 
     def _push(self, task: Task) -> None:
         entry = (-task.priority, task.queued_at or 0.0, next(self._seq), task)
@@ -397,7 +452,10 @@ class QueueActor(Actor[QueueMsg]):
         held = self._by_worker.get(handed.worker)
         if held is not None and task_id in held:
             held.remove(task_id)
-        self._running[handed.task.type] -= 1
+        task_type = handed.task.type
+        self._running[task_type] -= 1
+        if self._running[task_type] + 1 == self._limits.get(task_type):
+            self._maybe_work = True  # a type at its limit may be claimed again
         if counted:
             self._done[handed.worker] += 1
         if not self._handed:

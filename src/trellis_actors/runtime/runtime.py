@@ -66,6 +66,7 @@ from .messages import (
     WaitIdle,
     WorkerInfo,
 )
+from .session_messages import SessionMsg
 from .store_actor import Audience
 from .wiring import ActorTree, Wiring
 
@@ -241,6 +242,11 @@ class Runtime:
 
     def _now(self) -> float:
         return self._running_clock().now()
+
+    async def session(self, msg: SessionMsg) -> Any:
+        """Keep or read a web UI login session, through the store actor (the UI's own
+        :mod:`trellis_actors.ui._sessions` says what the answers mean)."""
+        return await self._store_ref.ask(msg)
 
     def new_task(
         self, type: str | TaskHandle[Any, Any], payload: Any = None, **fields: Any

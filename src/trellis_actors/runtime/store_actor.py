@@ -13,7 +13,7 @@ import contextlib
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
 import structlog
@@ -24,12 +24,15 @@ from .._time import Clock
 from ..actors import Actor, Ref, Request, one_error
 from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
-from ..stores.base import ClaimRequest, Outcome, Store, Work, WorkDone
+from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
+from . import session_messages
 from .messages import (
     AdvanceSchedule,
     Cancel,
     Claim,
+    Claimed,
     DeleteSchedule,
+    Demand,
     Events,
     Finish,
     Get,
@@ -56,6 +59,7 @@ from .messages import (
     WaitFor,
     WorkReady,
 )
+from .session_messages import EndSession, GetSession, PruneSessions, SaveSession, TouchSession
 from .store_failures import Failure, classify
 
 log = structlog.get_logger("trellis.store")
@@ -104,6 +108,11 @@ class StoreActor(Actor[StoreMsg]):
     requests whose task has ended, and tells the queue when work became ready. A batch
     whose write fails for another reason than an outage is tried again part by part, so
     that only the requests at fault fail.
+
+    The queue keeps it told of its standing demand (``Demand``: the claim it would make
+    for its idle workers, which found nothing). A batch that stores new due tasks runs
+    that claim in the same commit and tells the queue what it took (``Claimed``): a task
+    submitted to an idle node is claimed without another round trip through the store.
     """
 
     kind = "store"
@@ -128,6 +137,7 @@ class StoreActor(Actor[StoreMsg]):
         self._probe = self.timer(Probe)
         self._rng = random.Random()
         self._nursery: trio.Nursery | None = None
+        self._demand: Demand | None = None  # the queue's standing demand, as last told
 
     async def run(
         self, *, task_status: trio.TaskStatus[Ref[StoreMsg]] = trio.TASK_STATUS_IGNORED
@@ -139,27 +149,68 @@ class StoreActor(Actor[StoreMsg]):
                 await nursery.start(self._store.watch, self._nudge)
                 nursery.start_soon(self._probe.run)
                 task_status.started(self.ref)
-                async for batch in self.batches(MAX_BATCH):
-                    # Progress is ordered with the outcomes around it (the final 1.0
-                    # lands before the completion): a batch is handled in runs split at
-                    # each progress report.
-                    start = 0
-                    for index, msg in enumerate(batch):
-                        if isinstance(msg, Progress):
-                            if index > start:
-                                await self._handle_batch(batch[start:index])
-                            await self._handle_batch([msg])
-                            start = index + 1
-                    if start < len(batch):
-                        await self._handle_batch(batch[start:])
+                if self._side_by_side:
+                    await self._overlapped()
+                else:
+                    async for batch in self.batches(MAX_BATCH):
+                        if batch := self._take_demands(batch):
+                            await self._handle_in_runs(batch)
                 await self._last_words()
                 nursery.cancel_scope.cancel()
+
+    async def _handle_in_runs(self, batch: list[StoreMsg]) -> None:
+        # Progress is ordered with the outcomes around it (the final 1.0 lands before the
+        # completion): a batch is handled in runs split at each progress report.
+        start = 0
+        for index, msg in enumerate(batch):
+            if isinstance(msg, Progress):
+                if index > start:
+                    await self._handle_batch(batch[start:index])
+                await self._handle_batch([msg])
+                start = index + 1
+        if start < len(batch):
+            await self._handle_batch(batch[start:])
+
+    async def _overlapped(self) -> None:
+        """The loop on a store whose calls may run at the same time: a batch of only new
+        tasks does not wait for the batch being written (new rows touch nothing it writes,
+        and nobody can ask about them before the reply), so a submission to an idle node
+        does not queue behind the last task's outcome. Every other batch waits for the one
+        before it, as in the plain loop. Returns once every write has ended."""
+        turn = trio.Semaphore(1)  # held by the batch in order being handled
+
+        async def in_order(batch: list[StoreMsg]) -> None:
+            try:
+                await self._handle_in_runs(batch)
+            finally:
+                turn.release()
+
+        async with trio.open_nursery() as writes:
+            async for received in self.batches(MAX_BATCH):
+                if not (batch := self._take_demands(received)):
+                    continue
+                if self._outage is None and all(isinstance(msg, Submit) for msg in batch):
+                    writes.start_soon(self._handle_batch, batch)
+                    continue
+                await turn.acquire()
+                writes.start_soon(in_order, batch)
+
+    def _take_demands(self, batch: list[StoreMsg]) -> list[StoreMsg]:
+        """Take in the queue's standing demand (the latest replaces the others; it needs
+        no store): the rest of ``batch``."""
+        if not any(type(msg) is Demand for msg in batch):
+            return batch
+        for msg in batch:
+            if type(msg) is Demand:
+                self._demand = msg
+        return [msg for msg in batch if type(msg) is not Demand]
 
     def _nudge(self) -> None:
         _tell_quietly(self._queue.tell_nowait, WorkReady())
 
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         moves: list[Transition] = []
+        covered = 0  # the leading moves whose ready tasks the queue's demand saw
         try:
             if self._outage is not None and not await self._back(batch, moves):
                 return
@@ -169,7 +220,7 @@ class StoreActor(Actor[StoreMsg]):
             outcomes = [out for msg in batch if isinstance(msg, Finish) for out in msg.outcomes]
             rest = [msg for msg in batch if not isinstance(msg, Submit | Finish | Claim)]
             if submits or outcomes or claims:
-                await self._write(submits, outcomes, claims, now, moves)
+                covered = await self._write(submits, outcomes, claims, now, moves)
             for msg in batch:
                 if isinstance(msg, Finish) and not msg.reply.is_set:
                     msg.reply.send(None)  # written or kept: a stopping queue waits for this
@@ -179,7 +230,7 @@ class StoreActor(Actor[StoreMsg]):
             raise
         finally:
             if moves:
-                self._publish(moves)
+                self._publish(moves, covered)
 
     async def _write(
         self,
@@ -188,57 +239,115 @@ class StoreActor(Actor[StoreMsg]):
         claims: list[Claim],
         now: float,
         moves: list[Transition],
-    ) -> None:
+    ) -> int:
         """The hot path: a batch's submissions, outcomes and claims in one commit (or, on
-        a store whose calls may run at the same time, side by side)."""
-        work = Work(
-            tasks=[new for msg in submits for new in msg.tasks],
-            outcomes=outcomes,
-            claims=[_claim_request(msg) for msg in claims],
-        )
+        a store whose calls may run at the same time, side by side). With new due tasks,
+        the queue's standing demand is one more claim, after the others.
+
+        Returns how many leading ``moves`` that claim saw: if it took less than it asked,
+        the ready tasks among them are all claimed or out of this node's reach."""
+        tasks = [new for msg in submits for new in msg.tasks]
+        requests = [_claim_request(msg) for msg in claims]
+        handoff = self._handoff(tasks, requests, now)
+        if handoff is not None:
+            requests.append(handoff)
+        work = Work(tasks=tasks, outcomes=outcomes, claims=requests)
         errors: dict[str | int, Exception]
         if self._side_by_side:
-            done, errors = await self._apply_side_by_side(work, now)
+            done, errors = await self._apply_side_by_side(work, now, handoff is not None)
         else:
             try:
                 done = await self._store.apply(work, now)  # one commit for all three
                 errors = {}
             except Exception as exc:  # nothing was written: each part failed
                 done = WorkDone([], [], [], [])
-                errors = {_TASKS: exc, _OUTCOMES: exc} | dict.fromkeys(range(len(claims)), exc)
+                errors = {_TASKS: exc, _OUTCOMES: exc} | dict.fromkeys(range(len(requests)), exc)
+        covered = 0
         if _TASKS not in errors:
             start = 0
             for request in submits:
                 request.reply.send(done.submitted[start : start + len(request.tasks)])
                 start += len(request.tasks)
             moves += done.arrived
+            covered = len(moves)
         if _OUTCOMES not in errors:
             moves += done.finished
+            if not self._side_by_side:
+                covered = len(moves)  # finished in the same transaction, before the claims
         for index, claim in enumerate(claims):
             if index not in errors:
                 _answer_claim(claim, done.claimed[index], moves)
+        if handoff is None or len(claims) in errors:
+            covered = 0  # not claimed (a failed handoff is not tried again: the nudge is)
+        elif not await self._hand_over(done.claimed[len(claims)], handoff, now, moves):
+            covered = 0
         if errors:
             await self._retry_apart(errors, submits, outcomes, claims, now, moves)
         elif work.tasks or work.outcomes:
             self._failures = 0  # the store took a write: a later outage starts afresh
+        return covered
+
+    def _handoff(
+        self, tasks: list[NewTask], claims: list[ClaimRequest], now: float
+    ) -> ClaimRequest | None:
+        """The queue's standing demand as a claim, if ``tasks`` may meet it: some are due
+        now, and the queue is not claiming for itself in this batch."""
+        demand = self._demand
+        if demand is None or demand.limit <= 0 or not tasks:
+            return None
+        if any(claim.owner == demand.owner for claim in claims):
+            return None
+        if all(new.run_at is not None and new.run_at > now for new in tasks):
+            return None
+        lease_until = now + demand.lease
+        return ClaimRequest(demand.queues, demand.limit, demand.owner, lease_until, demand.exclude)
+
+    async def _hand_over(
+        self, tasks: list[Task], handoff: ClaimRequest, now: float, moves: list[Transition]
+    ) -> bool:
+        """Tell the queue what its standing demand claimed, as if it had claimed it; True
+        if the claim took less than it asked (nothing more is ready for the queue)."""
+        demand = self._demand
+        if demand is not None and tasks:
+            self._demand = replace(demand, limit=max(0, demand.limit - len(tasks)))
+        if tasks:
+            try:
+                self._queue.tell_nowait(Claimed(tuple(tasks)))
+            except TrellisError:  # the queue is stopping or full: the tasks go back now
+                ids = [task.id for task in tasks]
+                try:
+                    moves += await self._store.release(ids, handoff.owner, now)
+                except Exception as exc:
+                    log.warning("could not give back claimed tasks", error=repr(exc))
+                return False
+        return len(tasks) < handoff.limit
 
     async def _apply_side_by_side(
-        self, work: Work, now: float
+        self, work: Work, now: float, handoff: bool
     ) -> tuple[WorkDone, dict[str | int, Exception]]:
         """New rows, rows this node holds, rows nobody holds (claims skip locked rows): no
         two of these calls touch the same row, so on a store whose calls may run at the
         same time (PostgreSQL: a pool connection each) they run side by side, and one
         waits on the database while another works. Each commits (or fails) on its own:
-        the errors are returned by part."""
+        the errors are returned by part. With ``handoff``, the last claim is the queue's
+        standing demand: it runs in the new rows' transaction, after their insert."""
         store = self._store
         done = WorkDone([], [], [], [[] for _ in work.claims])
         errors: dict[str | int, Exception] = {}
+        last = len(work.claims) - 1
 
         async def enqueue() -> None:
             try:
-                done.submitted[:], done.arrived[:] = await store.enqueue(work.tasks, now)
+                if handoff:
+                    both = await store.apply(Work(work.tasks, (), work.claims[last:]), now)
+                    done.submitted[:], done.arrived[:] = both.submitted, both.arrived
+                    done.claimed[last] = both.claimed[0]
+                else:
+                    done.submitted[:], done.arrived[:] = await store.enqueue(work.tasks, now)
             except Exception as exc:
                 errors[_TASKS] = exc
+                if handoff:
+                    errors[last] = exc
 
         async def finish() -> None:
             try:
@@ -260,7 +369,7 @@ class StoreActor(Actor[StoreMsg]):
                 nursery.start_soon(enqueue)
             if work.outcomes:
                 nursery.start_soon(finish)
-            for index in range(len(work.claims)):
+            for index in range(last if handoff else len(work.claims)):
                 nursery.start_soon(claim, index)
         return done, errors
 
@@ -478,6 +587,8 @@ class StoreActor(Actor[StoreMsg]):
             case SubscribeEvents(channel):
                 self._subscribers.append(channel)
                 msg.reply.send(None)
+            case Demand():
+                pass  # taken in before (see _take_demands)
             case _:
                 msg.reply.fail(self._unavailable())
 
@@ -619,12 +730,17 @@ class StoreActor(Actor[StoreMsg]):
                 return []
             case Probe():
                 return []  # a probe's answer that came after the store did
-            case Submit() | Finish() | Claim():
-                raise AssertionError("batched above")
+            case Submit() | Finish() | Claim() | Demand():
+                raise AssertionError("batched or taken in above")
+            case SaveSession() | GetSession() | TouchSession() | EndSession() | PruneSessions():
+                await session_messages.answer(store, msg)
+                return []
             case _:
                 assert_never(msg)
 
-    def _publish(self, moves: list[Transition]) -> None:
+    def _publish(self, moves: list[Transition], covered: int = 0) -> None:
+        """Tell subscribers, observers and waiters, and nudge the queue, of ``moves``;
+        a task queued by one of the first ``covered`` needs no nudge (see ``_write``)."""
         batch = tuple(moves)
         for observer in self._observers:
             try:
@@ -647,12 +763,12 @@ class StoreActor(Actor[StoreMsg]):
         waiters = self._waiters
         following = [move.task.id for move in batch[1:]]
         following.append("")
-        for (task, _), next_id in zip(batch, following, strict=True):
+        for index, ((task, _), next_id) in enumerate(zip(batch, following, strict=True)):
             if next_id == task.id:
                 continue  # the task moved again at once (arrived and queued; failed, dead)
             status = task.status
             if status is TaskStatus.QUEUED:
-                ready = True
+                ready = ready or index >= covered
             elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
                 # A later move in this batch may have queued it since: an early nudge
                 # costs the queue one look at the store, nothing more.

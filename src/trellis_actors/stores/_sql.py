@@ -62,9 +62,9 @@ def parse_queries(text: str) -> dict[str, str]:
 
 
 @functools.cache
-def queries(dialect: str) -> Mapping[str, str]:
-    """The named queries of ``dialect`` (``sqlite`` or ``postgres``)."""
-    text = _folder(dialect).joinpath("queries.sql").read_text(encoding="utf-8")
+def queries(dialect: str, file: str = "queries.sql") -> Mapping[str, str]:
+    """The named queries of ``dialect`` (``sqlite`` or ``postgres``), from ``file``."""
+    text = _folder(dialect).joinpath(file).read_text(encoding="utf-8")
     return MappingProxyType(parse_queries(text))
 
 

@@ -28,6 +28,7 @@ from ..lifecycle import (
 )
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
+from ._sqlsessions import SessionSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
 
 #: The columns of a running task that change without a transition (``lease_states``).
@@ -71,7 +72,7 @@ def run_steps(cur: Cursor, steps: Steps[T]) -> T:
         return result
 
 
-class TaskLogic(ScheduleSteps):
+class TaskLogic(SessionSteps, ScheduleSteps):
     """The store protocol as synchronous steps inside the caller's transaction.
 
     A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override

@@ -10,6 +10,7 @@ from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
+from .sessions import Session
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -148,3 +149,19 @@ class SqlStore:
         return await self._call(
             True, self._logic.advance_schedule, schedule_id, expected, next_run_at, fired_at
         )
+
+    # -- web UI login sessions -----------------------------------------------------------
+    async def save_session(self, session: Session) -> None:
+        await self._call(True, self._logic.save_session, session)
+
+    async def get_session(self, key: str) -> Session | None:
+        return await self._call(False, self._logic.get_session, key)
+
+    async def touch_session(self, key: str, seen_at: float) -> bool:
+        return await self._call(True, self._logic.touch_session, key, seen_at)
+
+    async def delete_session(self, key: str) -> bool:
+        return await self._call(True, self._logic.delete_session, key)
+
+    async def prune_sessions(self, seen_before: float, now: float) -> int:
+        return await self._call(True, self._logic.prune_sessions, seen_before, now)

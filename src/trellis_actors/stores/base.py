@@ -19,6 +19,7 @@ from ..decisions import Outcome as Outcome
 from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..scheduling.model import Schedule
+from .sessions import Session
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
 # to make: they are plain slots classes, treated as values all the same.
@@ -269,3 +270,19 @@ class Store(Protocol):
     ) -> bool:
         """Move ``next_run_at`` on, only if it still equals ``expected`` (so two schedulers
         never both advance a slot); ``fired_at`` (when not None) becomes ``last_run_at``."""
+
+    # -- web UI login sessions (rows keyed by the sha256 of the session id) -------------
+    async def save_session(self, session: Session) -> None:
+        """Insert or replace a session (by key)."""
+
+    async def get_session(self, key: str) -> Session | None: ...
+
+    async def touch_session(self, key: str, seen_at: float) -> bool:
+        """Record a use of the session; False when there is no such session."""
+
+    async def delete_session(self, key: str) -> bool:
+        """End a session (a logout); False when there was none."""
+
+    async def prune_sessions(self, seen_before: float, now: float) -> int:
+        """Delete sessions idle since before ``seen_before`` or past their ``expires_at``
+        at ``now``; returns how many."""

@@ -33,6 +33,7 @@ from .base import (
     arrive,
 )
 from .memory_schedules import MemorySchedules
+from .memory_sessions import MemorySessions
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
 # An event as kept here: (from, to, at, attempt, detail), statuses as plain strings; a
@@ -42,7 +43,7 @@ _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
 _StoredEvent = tuple[str | None, str, float, int, str | None]
 
 
-class MemoryStore(SingleNode, MemorySchedules):
+class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
     """Tasks in dictionaries, ready work in one heap per queue."""
 
     def __init__(self, url: str = "memory://") -> None:

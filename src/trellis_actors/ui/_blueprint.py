@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, g, request, url_for
+from quart import Blueprint, Response, current_app, g, request, url_for
 
+from ..access.check import Refused, needs
+from ..access.tokens import ANYONE, Grant, Scope
 from ._render import go, is_htmx, render
 from ._security import (
     CSRF_COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
     SESSION_COOKIE,
-    SESSION_MAX_AGE,
     new_nonce,
     safe_next,
     valid_nonce,
 )
-from ._state import ui
+from ._state import UiState, ui
 
 PREFIX = "/ui"
 
@@ -30,7 +31,6 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
-_OPEN = frozenset({"trellis_ui.login", "trellis_ui.static"})
 
 
 def _cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
@@ -47,7 +47,8 @@ def _cookie(response: Response, name: str, value: str, max_age: int | None = Non
 
 @bp.before_request
 async def guard() -> Response | None:
-    """CSRF on every POST (403), then the login (a redirect to the login form)."""
+    """CSRF on every POST (403), then the login session and the scope the page needs (a
+    redirect to the login form without a session; 403 without the scope)."""
     if request.endpoint == "trellis_ui.static":
         return None
     state = ui()
@@ -55,6 +56,7 @@ async def guard() -> Response | None:
     if nonce is None or not valid_nonce(nonce):
         nonce = g.trellis_ui_new_nonce = new_nonce()
     g.trellis_ui_csrf = state.guard.csrf_token(nonce)
+    g.trellis_grant = ANYONE
     if request.method == "POST":
         given = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
         if not state.guard.csrf_ok(request.cookies.get(CSRF_COOKIE), given):
@@ -68,14 +70,38 @@ async def guard() -> Response | None:
             if is_htmx():  # our own page with a stale token: reload it for a fresh one
                 refused.headers["HX-Refresh"] = "true"
             return refused
-    if request.endpoint in _OPEN or state.guard.logged_in(request.cookies.get(SESSION_COOKIE)):
+    auth = state.guard.auth
+    view = current_app.view_functions.get(request.endpoint or "")
+    scope = auth.scope_of(view)
+    try:
+        g.trellis_grant = auth.check(scope, await _session_grant(state, scope))
+    except Refused as refused:
+        if refused.status == 403:
+            return await render("error.html", 403, title="Not allowed", message=refused.message)
+        return _to_login()
+    return None
+
+
+async def _session_grant(state: UiState, scope: Scope | None) -> Grant | None:
+    """The grant of the request's login session (None: no live session)."""
+    if not state.guard.required or scope is Scope.PUBLIC:
         return None
+    session = await state.sessions.find(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    return state.guard.auth.tokens.named(session.token_name)  # None once the token is gone
+
+
+def _to_login() -> Response:
     if is_htmx():  # a fragment request: send the whole page to the login form
         came_from = request.headers.get("HX-Current-URL", "")
         target = url_for("trellis_ui.login", next=safe_next(_path_of(came_from), ""))
         return Response("", 401, headers={"HX-Redirect": target})
     here = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
-    return go(url_for("trellis_ui.login", next=here))
+    response = go(url_for("trellis_ui.login", next=safe_next(here, "")))
+    if SESSION_COOKIE in request.cookies:  # an ended session: forget it
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
 
 
 def _path_of(url: str) -> str:
@@ -99,8 +125,10 @@ async def headers(response: Response) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@needs("public")
 async def login() -> Response:
-    guard = ui().guard
+    state = ui()
+    guard = state.guard
     home = url_for("trellis_ui.overview")
     if not guard.required:
         return go(home)
@@ -109,15 +137,34 @@ async def login() -> Response:
         return await render("login.html", next=target, error=None)
     form = await request.form
     target = safe_next(form.get("next"), home)
-    if not guard.token_matches(form.get("token", "")):
+    address = request.remote_addr or "unknown"
+    wait = guard.limiter.wait(address)
+    if wait:
+        refused = await render(
+            "login.html",
+            429,
+            next=target,
+            error=f"Too many wrong tokens from here. Try again in {wait:.0f} seconds.",
+        )
+        refused.headers["Retry-After"] = f"{wait:.0f}"
+        return refused
+    grant = guard.auth.tokens.match(form.get("token", "")) if form.get("token") else None
+    if grant is None:
+        guard.limiter.failed(address)
         return await render("login.html", 401, next=target, error="That token is not right.")
+    # A new id on every login: a session id seen before the login is worth nothing.
+    await state.sessions.end(request.cookies.get(SESSION_COOKIE))
+    session_id = await state.sessions.start(grant)
     response = go(target)
-    _cookie(response, SESSION_COOKIE, guard.session_value(), SESSION_MAX_AGE)
+    _cookie(response, SESSION_COOKIE, session_id, int(state.sessions.policy.absolute))
     return response
 
 
 @bp.post("/logout")
+@needs("public")
 async def logout() -> Response:
+    """End the session for every node: its cookie is worth nothing afterwards."""
+    await ui().sessions.end(request.cookies.get(SESSION_COOKIE))
     response = go(url_for("trellis_ui.login"))
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response

@@ -5,10 +5,13 @@ from __future__ import annotations
 from quart import Response
 from quart_trio import QuartTrio
 
+from ..access.check import Auth, declare
+from ..access.tokens import Scope
 from ..runtime.runtime import Runtime
 from ._blueprint import PREFIX, bp
 from ._render import go
 from ._security import Guard
+from ._sessions import SessionPolicy, Sessions
 from ._state import UiState, attach
 from ._throughput import Throughput
 from .routes import actors, dead, overview, schedules, task, tasks
@@ -21,18 +24,31 @@ async def _home() -> Response:
     return go(f"{PREFIX}/")
 
 
-def register_ui(app: QuartTrio, runtime: Runtime, *, token: str | None = None) -> None:
+def register_ui(
+    app: QuartTrio,
+    runtime: Runtime,
+    *,
+    token: str | None = None,
+    auth: Auth | None = None,
+    sessions: SessionPolicy | None = None,
+) -> None:
     """Mount the web UI under ``/ui`` on ``app`` (and send ``/`` there).
 
-    ``runtime`` must be running while the app serves. With ``token``, the UI asks for it
-    once (``/ui/login``) and remembers the login in an HttpOnly cookie. While the app
+    ``runtime`` must be running while the app serves. With tokens (``auth``, or one admin
+    ``token``), the UI asks for one once (``/ui/login``) and starts a login session kept
+    in the store (``sessions`` says how long it lasts); each page and action needs the
+    scope it declares, as the API's routes do. While the app
     serves, a subscriber counts finished tasks for the throughput chart; it is started by
     ``app.before_serving`` in the app's own nursery and stopped by ``app.after_serving``.
     """
     throughput = Throughput()
-    attach(app.extensions, UiState(runtime, Guard.create(token), throughput))
+    auth = auth or Auth(token)
+    book = Sessions(runtime, sessions or SessionPolicy())
+    attach(app.extensions, UiState(runtime, Guard.create(auth), throughput, book))
     app.register_blueprint(bp)
     app.add_url_rule("/", "trellis_ui_home", _home)
+    declare(app, "trellis_ui_home", Scope.PUBLIC)  # a redirect to /ui/
+    declare(app, "trellis_ui.static", Scope.PUBLIC)
 
     @app.before_serving
     async def start_throughput() -> None:

@@ -18,6 +18,7 @@ from quart import Response, g, request, url_for
 
 from .._time import iso as _iso
 from .._time import moment
+from ..access.tokens import ANYONE, Grant, Scope
 from ..stores import redact
 from ._security import CSRF_FIELD, CSRF_HEADER
 from ._state import ui
@@ -93,11 +94,25 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def _can(scope: str) -> bool:
+    """Whether this request's login may do what needs ``scope`` (pages hide the rest)."""
+    grant: Grant = g.get("trellis_grant", ANYONE)
+    return grant.allows(Scope(scope))
+
+
+def _who() -> str | None:
+    """The name of the token this request's session logged in with (None: no session)."""
+    grant: Grant = g.get("trellis_grant", ANYONE)
+    return None if grant is ANYONE else grant.name
+
+
 async def render_text(name: str, **context: Any) -> str:
     state = ui()
     base = {
         "csrf_token": g.trellis_ui_csrf,
         "login_required": state.guard.required,
+        "can": _can,
+        "who": _who(),
         "node": state.runtime.node,
         "path": request.path,
     }

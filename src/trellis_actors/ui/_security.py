@@ -1,12 +1,16 @@
 """Who may use the UI, and proof that a POST comes from one of its own pages.
 
-* **Login.** With a token, the login form checks it once and sets a cookie holding an HMAC
-  of the token (never the token itself): stable across restarts and nodes, and useless for
-  the API, which wants the token.
+* **Login.** With tokens, the login form checks one once and starts a session
+  (:mod:`._sessions`): the cookie holds a random session id, the store its hash. The
+  session carries the token's scopes; every page and action checks them through
+  :meth:`trellis_actors.http.auth.Auth.check`, as the API does.
 * **CSRF.** Every browser gets a random nonce in a cookie; pages carry ``HMAC(key, nonce)``
   in a hidden field and in an ``X-CSRF-Token`` header on every HTMX request. A POST passes
   only when the two match. A cross-site page can neither read the cookie nor compute the
-  HMAC, and the cookies are ``SameSite=Strict`` besides.
+  HMAC, and the cookies are ``SameSite=Strict`` besides. The key is derived from the
+  configured tokens, so every node with the same tokens accepts the others' pages.
+* **Where to go after login** (``next=``): only a path under ``/ui``, checked after
+  decoding, so that no spelling of another site gets through (:func:`safe_next`).
 
 Every comparison is constant-time (``hmac.compare_digest``).
 """
@@ -17,16 +21,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+from ..access.check import Auth
+from ._sessions import LoginLimiter
 
 SESSION_COOKIE = "trellis_ui_session"
 CSRF_COOKIE = "trellis_ui_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-#: How long a login lasts (seconds).
-SESSION_MAX_AGE = 30 * 24 * 3600
-
-_SESSION_CONTEXT = b"trellis-ui-session/1"
 _CSRF_CONTEXT = b"trellis-ui-csrf/1"
 
 
@@ -42,35 +45,23 @@ def _same(given: str, expected: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """The UI's credentials. ``token=None`` leaves the UI open (CSRF is checked anyway)."""
+    """The UI's credentials: the server's tokens (none: the UI is open; CSRF is checked
+    anyway), the CSRF key, and the login rate limit."""
 
-    token: str | None
+    auth: Auth
     csrf_key: bytes
+    limiter: LoginLimiter
 
     @classmethod
-    def create(cls, token: str | None) -> Guard:
-        if token is None:
-            return cls(None, secrets.token_bytes(32))
-        if not token.strip():
-            raise ValueError("a UI token must not be empty; pass token=None to leave it open")
-        return cls(token, _mac(token.encode(), _CSRF_CONTEXT).encode())
+    def create(cls, auth: Auth) -> Guard:
+        if not auth.enabled:
+            return cls(auth, secrets.token_bytes(32), LoginLimiter())
+        digests = "\n".join(sorted(token.sha256 for token in auth.tokens.tokens))
+        return cls(auth, _mac(digests.encode(), _CSRF_CONTEXT).encode(), LoginLimiter())
 
     @property
     def required(self) -> bool:
-        return self.token is not None
-
-    def session_value(self) -> str:
-        """What the session cookie holds once logged in: an HMAC of the token."""
-        assert self.token is not None
-        return _mac(self.token.encode(), _SESSION_CONTEXT)
-
-    def token_matches(self, given: str) -> bool:
-        return self.token is not None and _same(given, self.token)
-
-    def logged_in(self, cookie: str | None) -> bool:
-        if self.token is None:
-            return True
-        return cookie is not None and _same(cookie, self.session_value())
+        return self.auth.enabled
 
     def csrf_token(self, nonce: str) -> str:
         """The token pages carry for the browser holding ``nonce``."""
@@ -91,10 +82,34 @@ def valid_nonce(value: str) -> bool:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Where to go after login: a path inside the UI, never another site."""
-    if not target or not target.startswith("/ui") or "\\" in target:
+    """Where to go after login: a path inside the UI, never another site.
+
+    The path is percent-decoded until it stops changing, then refused (``default``) if it
+    has a scheme or host, a backslash, a control character, an empty segment (``//``), a
+    ``.`` or ``..`` segment, or does not lie under ``/ui``.
+    """
+    if not target or len(target) > 2048:
+        return default
+    if any(ord(char) < 0x20 or char in "\\\x7f" for char in target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//"):
+    if parts.scheme or parts.netloc:
+        return default
+    path = parts.path
+    for _ in range(4):  # %252F -> %2F -> /
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    else:
+        return default
+    if any(ord(char) < 0x20 or char in "\\\x7f" for char in path):
+        return default
+    segments = path.split("/")
+    if segments[0] != "" or segments[1:2] != ["ui"]:
+        return default
+    if any(segment in ("", ".", "..") for segment in segments[2:-1]):
+        return default
+    if segments[-1] in (".", ".."):
         return default
     return target

@@ -9,6 +9,7 @@ from quart import current_app
 
 from ..runtime.runtime import Runtime
 from ._security import Guard
+from ._sessions import Sessions
 from ._throughput import Throughput
 
 _KEY = "trellis_ui"
@@ -19,6 +20,7 @@ class UiState:
     runtime: Runtime
     guard: Guard
     throughput: Throughput
+    sessions: Sessions
 
 
 def ui() -> UiState:

@@ -35,6 +35,37 @@ class TestLogin:
         finally:
             context.close()
 
+    def test_logout_ends_the_session_for_a_replayed_cookie(
+        self, browser: Any, server: Server
+    ) -> None:
+        """Each login gets its own session; after logout its cookie, replayed, is useless."""
+        contexts = [browser.new_context(base_url=server.url) for _ in range(3)]
+        try:
+            cookies = []
+            for context in contexts[:2]:
+                page = context.new_page()
+                page.goto("/ui/login")
+                page.get_by_label("Token").fill(server.token)
+                page.get_by_role("button", name="Log in").click()
+                expect(page).to_have_url(re.compile(r"/ui/$"))
+                cookies.append(
+                    next(c for c in context.cookies() if c["name"] == "trellis_ui_session")
+                )
+            assert cookies[0]["value"] != cookies[1]["value"]
+            page.get_by_role("button", name="Log out").click()
+            expect(page).to_have_url(re.compile(r"/ui/login$"))
+            replay = contexts[2]
+            replay.add_cookies([cookies[1]])
+            again = replay.new_page()
+            again.goto("/ui/tasks")
+            expect(again).to_have_url(re.compile(r"/ui/login\?next="))
+            other = contexts[0].new_page()  # the other login lives on
+            other.goto("/ui/tasks")
+            expect(other).to_have_url(re.compile(r"/ui/tasks$"))
+        finally:
+            for context in contexts:
+                context.close()
+
     def test_a_live_page_goes_to_login_when_the_session_ends(
         self, browser: Any, server: Server, logged_in: dict[str, Any]
     ) -> None:

@@ -96,8 +96,12 @@ class TestClaimOnlyWhatRuns:
         async with open_runtime(app, store=store, workers=1, grace_period=5) as rt:
             for i in range(5):  # measured: quick is fast
                 await rt.wait((await rt.submit("quick", i)).id)
-            blocker = await rt.submit("quick", -1, priority=10)
-            rest = [await rt.submit("quick", i) for i in range(40)]
+            # One commit: the idle worker's standing demand claims the blocker and fast
+            # tasks ahead with it.
+            blocker, *rest = await rt.submit_many(
+                [{"type": "quick", "payload": -1, "priority": 10}]
+                + [{"type": "quick", "payload": i} for i in range(40)]
+            )
             await blocked.wait()
             await trio.sleep(0.05)  # a fast batch reports a start once it runs 10 ms
             assert (await rt.get(blocker.id)).status is S.RUNNING

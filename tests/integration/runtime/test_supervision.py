@@ -234,7 +234,8 @@ async def test_a_failed_claim_leaves_workers_waiting_for_the_next_poll(
 ) -> None:
     """The store fails a claim (it crashes and is restarted): the queue keeps its waiting
     workers and claims again at its next poll, so the task starts a poll later, not after
-    the workers' own long timeout, and the queue is not restarted."""
+    the workers' own long timeout, and the queue is not restarted. (The task is delayed:
+    one due at once would be claimed in the commit that stores it.)"""
     from trellis_actors.stores import MemoryStore
 
     app = App()
@@ -258,7 +259,7 @@ async def test_a_failed_claim_leaves_workers_waiting_for_the_next_poll(
         open_runtime(app, store=store, workers=2, poll_interval=1.0) as rt,
         rt.subscribe() as events,  # a subscription outlives the store's restart
     ):
-        task = await rt.submit("noop")
+        task = await rt.submit("noop", None, delay=0.5)
         with trio.fail_after(30):
             async for move in events:
                 if move.task.status is S.COMPLETED:
@@ -267,6 +268,6 @@ async def test_a_failed_claim_leaves_workers_waiting_for_the_next_poll(
         tree = rt.snapshot()
     assert done.status is S.COMPLETED
     assert len(claims) >= 3
-    assert done.started_at is not None and done.started_at - task.created_at <= 1.0 + 0.1
+    assert done.started_at is not None and done.started_at - task.created_at <= 0.5 + 1.0 + 0.1
     restarts = {name: tree.find(name).restarts for name in ("store", "queue")}  # type: ignore[union-attr]
     assert restarts == {"store": 1, "queue": 0}

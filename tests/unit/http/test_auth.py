@@ -8,25 +8,28 @@ import pytest
 from quart import Quart
 from tests.unit.http.kit import TOKEN
 
+from trellis_actors.access.tokens import Scope
 from trellis_actors.http import Auth
+from trellis_actors.http.auth import METRICS, Refused, needs
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class TestAuth:
     def test_open_without_token(self) -> None:
-        """No token: nothing is required."""
-        assert not Auth().required("/tasks")
+        """No token: every route is open, whatever it declares."""
+        auth = Auth()
+        assert not auth.enabled
+        assert auth.check(Scope.ADMIN, None).allows(Scope.ADMIN)
 
-    def test_public_paths(self) -> None:
-        """/health and /readyz never need the token; /metrics only when not public."""
-        auth = Auth("t")
-        assert not auth.required("/health") and not auth.required("/readyz")
-        assert auth.required("/metrics") and auth.required("/tasks")
-        assert not Auth("t", metrics_public=True).required("/metrics")
+    def test_metrics_scope(self) -> None:
+        """/metrics needs read, or nothing with metrics_public."""
+        view = needs(METRICS)(lambda: None)
+        assert Auth("t").scope_of(view) is Scope.READ
+        assert Auth("t", metrics_public=True).scope_of(view) is Scope.PUBLIC
 
-    async def test_allows(self) -> None:
-        """Only the exact token, as a Bearer credential, is allowed."""
+    async def test_bearer(self) -> None:
+        """Only an exact token, as a Bearer credential, is recognised."""
         auth = Auth("t0k")
         app = Quart(__name__)
         for header, allowed in (
@@ -35,6 +38,7 @@ class TestAuth:
             ("Bearer t0k2", False),
             ("Basic t0k", False),
             ("t0k", False),
+            ("Bearer ", False),
             ("", False),
         ):
             async with app.test_request_context("/tasks", headers={"Authorization": header}):
@@ -46,6 +50,12 @@ class TestAuth:
         """An empty token is a configuration mistake."""
         with pytest.raises(ValueError, match="must not be empty"):
             Auth(" ")
+
+    def test_undeclared_route_refused(self) -> None:
+        """A route that declares no scope is refused even to an admin."""
+        auth = Auth("t")
+        with pytest.raises(Refused, match="declares no scope"):
+            auth.check(None, auth.tokens.match("t"))
 
 
 class TestSecuredApp:
@@ -78,3 +88,6 @@ class TestSecuredApp:
         spec = await (await secured.get("/openapi.json", headers=BEARER)).get_json()
         assert spec["security"] == [{"bearer": []}]
         assert spec["paths"]["/health"]["get"]["security"] == []
+        assert spec["paths"]["/tasks"]["post"]["security"] == [{"bearer": ["submit"]}]
+        assert spec["paths"]["/tasks/{task_id}"]["delete"]["security"] == [{"bearer": ["operate"]}]
+        assert spec["paths"]["/tasks"]["get"]["x-trellis-scope"] == "read"

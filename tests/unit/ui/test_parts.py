@@ -6,51 +6,106 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
 from trellis_actors.errors import UnknownTaskType, ValidationError
+from trellis_actors.http.auth import Auth
 from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus, Transition
+from trellis_actors.stores.sessions import Session
 from trellis_actors.ui._forms import field_of, parse_int, parse_json, schedule_errors
 from trellis_actors.ui._security import Guard, safe_next
+from trellis_actors.ui._sessions import LoginLimiter, SessionPolicy
 from trellis_actors.ui._throughput import Bucket, Throughput, chart
 
 
 class TestGuard:
-    def test_session_cookie_is_an_hmac_not_the_token(self) -> None:
-        guard = Guard.create("s3cret")
-        assert "s3cret" not in guard.session_value()
-        assert guard.logged_in(guard.session_value())
-        assert not guard.logged_in(None)
-        assert not guard.logged_in("s3cret")
-        assert guard.token_matches("s3cret") and not guard.token_matches("s3cre")
-
     def test_open_ui_needs_no_login_but_still_checks_csrf(self) -> None:
-        guard = Guard.create(None)
-        assert guard.logged_in(None)
+        """Without tokens no login is required; CSRF is checked all the same."""
+        guard = Guard.create(Auth())
+        assert not guard.required
         nonce = "n" * 43
         assert guard.csrf_ok(nonce, guard.csrf_token(nonce))
         assert not guard.csrf_ok(nonce, None)
         assert not guard.csrf_ok(None, guard.csrf_token(nonce))
         assert not guard.csrf_ok("m" * 43, guard.csrf_token(nonce))
 
-    def test_csrf_tokens_survive_a_restart_with_the_same_token(self) -> None:
+    def test_csrf_tokens_survive_a_restart_with_the_same_tokens(self) -> None:
+        """The CSRF key comes from the tokens, so every node with them agrees."""
         nonce = "n" * 43
-        assert Guard.create("t").csrf_token(nonce) == Guard.create("t").csrf_token(nonce)
-        assert Guard.create("t").csrf_token(nonce) != Guard.create("u").csrf_token(nonce)
-
-    def test_empty_token_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="must not be empty"):
-            Guard.create("  ")
+        assert Guard.create(Auth("t")).csrf_token(nonce) == Guard.create(Auth("t")).csrf_token(
+            nonce
+        )
+        assert Guard.create(Auth("t")).csrf_token(nonce) != Guard.create(Auth("u")).csrf_token(
+            nonce
+        )
 
 
 class TestSafeNext:
     @pytest.mark.parametrize(
-        "target", ["//evil.example/ui", "https://evil.example/ui", "/ui\\@evil", "/api", "", None]
+        "target",
+        [
+            "//evil.example/ui",
+            "https://evil.example/ui",
+            "javascript:alert(1)",
+            "/ui\\@evil",
+            "/ui/\\evil.example",
+            "/ui/..//evil.example",
+            "/ui//evil.example",
+            "/ui/../evil",
+            "/ui/./tasks",
+            "/ui/%2e%2e/%2fevil.example",
+            "/ui/%2F%2Fevil.example",
+            "/ui/%252F%252Fevil.example",
+            "/ui/%5Cevil.example",
+            "/ui/..",
+            "/ui/\tx",
+            "/\t/evil.example",
+            "/ui\r\nLocation: https://evil.example",
+            "/uix",
+            "/api",
+            "ui/tasks",
+            "http:/ui/tasks",
+            "",
+            None,
+        ],
     )
     def test_anything_but_a_ui_path_goes_home(self, target: str | None) -> None:
+        """Open-redirect attempts, plain and encoded, all land on the default."""
         assert safe_next(target, "/ui/") == "/ui/"
 
-    def test_ui_paths_are_kept(self) -> None:
-        assert safe_next("/ui/tasks?status=dead", "/ui/") == "/ui/tasks?status=dead"
+    @pytest.mark.parametrize(
+        "target", ["/ui", "/ui/", "/ui/tasks?status=dead", "/ui/tasks/0193-abc", "/ui/dead#x"]
+    )
+    def test_ui_paths_are_kept(self, target: str) -> None:
+        assert safe_next(target, "/ui/") == target
+
+
+class TestLoginLimiter:
+    async def test_five_failures_then_wait(self, autojump_clock: object) -> None:
+        """Five failures a minute from one address, then it waits; others do not."""
+        limiter = LoginLimiter()
+        for _ in range(5):
+            assert limiter.wait("10.0.0.1") == 0
+            limiter.failed("10.0.0.1")
+        assert limiter.wait("10.0.0.1") == 60
+        assert limiter.wait("10.0.0.2") == 0
+        await trio.sleep(30)
+        assert limiter.wait("10.0.0.1") == 30
+        await trio.sleep(30)
+        assert limiter.wait("10.0.0.1") == 0
+
+
+class TestSessionPolicy:
+    def test_idle_and_absolute(self) -> None:
+        policy = SessionPolicy(idle=10, absolute=100)
+        session = Session("k", "ci", ("read",), created_at=0, seen_at=0, expires_at=100)
+        assert policy.alive(session, 9.9) and not policy.alive(session, 10)
+        later = Session("k", "ci", ("read",), created_at=0, seen_at=95, expires_at=100)
+        assert policy.alive(later, 99) and not policy.alive(later, 100)
+
+    def test_idle_longer_than_absolute_refused(self) -> None:
+        with pytest.raises(ValueError, match="at most its absolute"):
+            SessionPolicy(idle=10, absolute=5)
 
 
 class TestForms:

@@ -12,6 +12,7 @@ from ...lifecycle import Transition
 from .._encode import encode
 from .._parse import parse_query
 from .._state import ApiState, api
+from ..auth import needs
 from ..errors import ApiError
 from ..openapi import media_type
 from ..schemas import EventsQuery, TransitionOut
@@ -20,6 +21,7 @@ bp = Blueprint("events", __name__)
 
 
 @bp.get("/events")
+@needs("read")
 @document_querystring(EventsQuery)
 @media_type(
     ("text/event-stream",),

@@ -15,6 +15,7 @@ from ...scheduling.model import Schedule
 from .._encode import json_response
 from .._parse import parse_json
 from .._state import api
+from ..auth import needs
 from ..errors import ApiError, from_pydantic
 from ..openapi import no_content
 from ..schemas import (
@@ -34,6 +35,7 @@ _POSITIONAL = frozenset({"name", "task_type", "payload"})
 
 
 @bp.get("/schedules")
+@needs("read")
 @document_response(ScheduleList)
 async def list_schedules() -> Response:
     """Every schedule, ordered by name."""
@@ -42,6 +44,7 @@ async def list_schedules() -> Response:
 
 
 @bp.post("/schedules")
+@needs("operate")
 @document_request(ScheduleIn)
 @document_response(ScheduleOut, 201)
 @document_response(ErrorOut, 400)
@@ -68,6 +71,7 @@ async def create_schedule() -> Response:
 
 
 @bp.get("/schedules/<schedule_id>")
+@needs("read")
 @document_response(ScheduleOut)
 @document_response(ErrorOut, 404)
 async def get_schedule(schedule_id: str) -> Response:
@@ -76,6 +80,7 @@ async def get_schedule(schedule_id: str) -> Response:
 
 
 @bp.patch("/schedules/<schedule_id>")
+@needs("operate")
 @document_request(ScheduleChanges)
 @document_response(ScheduleOut)
 @document_response(ErrorOut, 400)
@@ -97,6 +102,7 @@ async def change_schedule(schedule_id: str) -> Response:
 
 
 @bp.delete("/schedules/<schedule_id>")
+@needs("operate")
 @no_content("Deleted. The tasks it created stay.")
 @document_response(ErrorOut, 404)
 async def delete_schedule(schedule_id: str) -> Response:
@@ -108,6 +114,7 @@ async def delete_schedule(schedule_id: str) -> Response:
 
 
 @bp.post("/schedules/<schedule_id>/pause")
+@needs("operate")
 @document_response(ScheduleOut)
 @document_response(ErrorOut, 404)
 async def pause_schedule(schedule_id: str) -> Response:
@@ -116,6 +123,7 @@ async def pause_schedule(schedule_id: str) -> Response:
 
 
 @bp.post("/schedules/<schedule_id>/resume")
+@needs("operate")
 @document_response(ScheduleOut)
 @document_response(ErrorOut, 404)
 async def resume_schedule(schedule_id: str) -> Response:
@@ -125,6 +133,7 @@ async def resume_schedule(schedule_id: str) -> Response:
 
 
 @bp.post("/schedules/<schedule_id>/run")
+@needs("operate")
 @document_response(TaskOut, 201)
 @document_response(ErrorOut, 404)
 async def run_schedule(schedule_id: str) -> Response:

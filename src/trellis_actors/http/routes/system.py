@@ -12,6 +12,7 @@ from ...lifecycle import WAITING, TaskStatus
 from ...runtime.runtime import Runtime
 from .._encode import json_response
 from .._state import api
+from ..auth import METRICS, needs
 from ..openapi import media_type
 from ..schemas import (
     ActorOut,
@@ -26,6 +27,7 @@ bp = Blueprint("system", __name__)
 
 
 @bp.get("/queues")
+@needs("read")
 @document_response(QueueList)
 async def queues() -> Response:
     """Depth per queue, and the number of tasks in each status."""
@@ -39,6 +41,7 @@ async def queues() -> Response:
 
 
 @bp.get("/workers")
+@needs("read")
 @document_response(WorkerList)
 async def workers() -> Response:
     """Each worker of this node: its state, the task in its hands, and tasks done."""
@@ -62,6 +65,7 @@ async def workers() -> Response:
 
 
 @bp.get("/task-types")
+@needs("read")
 @document_response(TaskTypeList)
 async def task_types() -> Response:
     """The registered task types and their policies."""
@@ -70,6 +74,7 @@ async def task_types() -> Response:
 
 
 @bp.get("/debug")
+@needs("read")
 @document_response(ActorOut)
 async def debug() -> Response:
     """The live supervision tree: every actor's state, restarts, mailbox and children."""
@@ -77,6 +82,7 @@ async def debug() -> Response:
 
 
 @bp.get("/health")
+@needs("public")
 @document_response(HealthOut)
 async def health() -> Response:
     """Alive: answers 200 as long as the server's event loop runs. Never needs a token."""
@@ -84,6 +90,7 @@ async def health() -> Response:
 
 
 @bp.get("/readyz")
+@needs("public")
 @document_response(ReadyOut)
 @document_response(ReadyOut, 503)
 async def readyz() -> Response:
@@ -103,6 +110,7 @@ async def readyz() -> Response:
 
 
 @bp.get("/metrics")
+@needs(METRICS)
 @media_type(
     ("text/plain", "application/openmetrics-text"),
     "Prometheus text exposition format; OpenMetrics when the Accept header asks for it.",

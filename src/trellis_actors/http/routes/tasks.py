@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pydantic
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 from quart_schema import document_querystring, document_request, document_response
 
+from ...access.tokens import Grant
 from ...errors import TrellisError, WaitTimeout
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
 from .._parse import parse_json, parse_query
 from .._state import api
+from ..auth import needs
 from ..errors import ApiError, from_pydantic, from_trellis
 from ..schemas import (
     MAX_BATCH,
@@ -43,17 +45,27 @@ def new_task(runtime: Runtime, item: SubmitTask, index: int | None = None) -> Ne
         for name in item.model_fields_set - _REQUIRED
         if (value := getattr(item, name)) is not None
     }
+    grant: Grant | None = g.get("trellis_grant")
+    where = "" if index is None else f"item {index}: "
+    # The type first (a limited token learns nothing of other types), then the queue the
+    # task resolves to (the type's default when none is given).
+    if grant is not None and (refusal := grant.refusal(item.type, None)):
+        raise ApiError(403, "forbidden", where + refusal, scope="submit")
     try:
-        return runtime.new_task(item.type, item.payload, **fields)
+        task = runtime.new_task(item.type, item.payload, **fields)
     except TrellisError as exc:
         error = from_trellis(exc)
         if index is not None:
             error.message = f"item {index}: {error.message}"
             error.field = f"[{index}].{error.field}" if error.field else f"[{index}]"
         raise error from None
+    if grant is not None and (refusal := grant.refusal(task.type, task.queue)):
+        raise ApiError(403, "forbidden", where + refusal, scope="submit")
+    return task
 
 
 @bp.post("/tasks")
+@needs("submit")
 @document_request(SubmitBody)
 @document_response(SubmittedOut, 201)
 @document_response(TaskOut, 200)
@@ -97,6 +109,7 @@ async def submit_tasks() -> Response:
 
 
 @bp.get("/tasks")
+@needs("read")
 @document_querystring(ListQuery)
 @document_response(TaskPage)
 @document_response(ErrorOut, 400)
@@ -116,6 +129,7 @@ async def list_tasks() -> Response:
 
 
 @bp.get("/tasks/<task_id>")
+@needs("read")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 async def get_task(task_id: str) -> Response:
@@ -124,6 +138,7 @@ async def get_task(task_id: str) -> Response:
 
 
 @bp.get("/tasks/<task_id>/events")
+@needs("read")
 @document_response(EventList)
 @document_response(ErrorOut, 404)
 async def task_events(task_id: str) -> Response:
@@ -133,6 +148,7 @@ async def task_events(task_id: str) -> Response:
 
 
 @bp.get("/tasks/<task_id>/wait")
+@needs("read")
 @document_querystring(WaitQuery)
 @document_response(TaskOut)
 @document_response(ErrorOut, 400)
@@ -160,6 +176,7 @@ async def wait_task(task_id: str) -> Response:
 
 
 @bp.delete("/tasks/<task_id>")
+@needs("operate")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 @document_response(ErrorOut, 409)
@@ -169,6 +186,7 @@ async def cancel_task(task_id: str) -> Response:
 
 
 @bp.post("/tasks/<task_id>/requeue")
+@needs("operate")
 @document_response(TaskOut)
 @document_response(ErrorOut, 404)
 @document_response(ErrorOut, 409)

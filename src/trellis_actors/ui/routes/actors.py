@@ -7,6 +7,7 @@ from typing import Any
 
 from quart import Response
 
+from ...access.check import needs
 from ...errors import ConfigurationError
 from .._blueprint import bp
 from .._render import render
@@ -21,10 +22,12 @@ def _tree() -> dict[str, Any]:
 
 
 @bp.get("/actors")
+@needs("read")
 async def actors() -> Response:
     return await render("actors.html", **_tree())
 
 
 @bp.get("/actors/tree")
+@needs("read")
 async def actor_tree() -> Response:
     return await render("_actor_tree.html", **_tree())

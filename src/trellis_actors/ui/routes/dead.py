@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Response, request, url_for
 
+from ...access.check import needs
 from ...errors import InvalidTransition, TaskNotFound, TrellisError
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
@@ -30,6 +31,7 @@ def _plural(count: int) -> str:
 
 
 @bp.get("/dead")
+@needs("read")
 async def dead() -> Response:
     return await render("dead.html", **await _context(request.args.get("cursor") or None))
 
@@ -48,6 +50,7 @@ async def _chosen() -> tuple[list[str], str | None]:
 
 
 @bp.post("/dead/requeue")
+@needs("operate")
 async def requeue_dead() -> Response:
     ids, cursor = await _chosen()
     if not ids:
@@ -65,6 +68,7 @@ async def requeue_dead() -> Response:
 
 
 @bp.post("/dead/purge")
+@needs("admin")
 async def purge_dead() -> Response:
     ids, cursor = await _chosen()
     if not ids:

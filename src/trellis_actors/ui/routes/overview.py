@@ -10,6 +10,7 @@ from typing import Any
 
 from quart import Response
 
+from ...access.check import needs
 from ...lifecycle import WAITING, TaskStatus
 from .._blueprint import bp
 from .._render import render
@@ -75,6 +76,7 @@ PARTS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
 
 
 @bp.get("/")
+@needs("read")
 async def overview() -> Response:
     context: dict[str, Any] = {}
     for part in PARTS.values():
@@ -83,6 +85,7 @@ async def overview() -> Response:
 
 
 @bp.get("/overview/<part>")
+@needs("read")
 async def overview_part(part: str) -> Response:
     if part not in PARTS:
         return await render("error.html", 404, title="Not found", message="No such part.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from quart import Response, request, url_for
 
+from ...access.check import needs
 from ...errors import TrellisError
 from .._blueprint import bp
 from .._forms import SCHEDULE_FIELDS, schedule_errors, schedule_spec
@@ -32,16 +33,19 @@ def _blank() -> dict[str, str]:
 
 
 @bp.get("/schedules")
+@needs("read")
 async def schedules() -> Response:
     return await render("schedules.html", **await _table(), **await _form(_blank(), {}))
 
 
 @bp.get("/schedules/table")
+@needs("read")
 async def schedules_table() -> Response:
     return await render("_schedules_table.html", **await _table())
 
 
 @bp.post("/schedules")
+@needs("operate")
 async def create_schedule() -> Response:
     form = await request.form
     values = {name: form.get(name, "") for name in SCHEDULE_FIELDS}
@@ -65,6 +69,7 @@ _ACTIONS = {"pause": "Paused", "resume": "Resumed", "run": "Fired", "delete": "D
 
 
 @bp.post("/schedules/<schedule_id>/<action>")
+@needs("operate")
 async def schedule_action(schedule_id: str, action: str) -> Response:
     runtime = ui().runtime
     notice: Notice

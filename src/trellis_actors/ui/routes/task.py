@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Response, url_for
 
+from ...access.check import needs
 from ...errors import InvalidTransition, TaskNotFound
 from ...lifecycle import CANCELLABLE, TaskStatus
 from .._blueprint import bp
@@ -35,6 +36,7 @@ async def _missing(task_id: str) -> Response:
 
 
 @bp.get("/tasks/<task_id>")
+@needs("read")
 async def task(task_id: str) -> Response:
     context = await _context(task_id)
     if context is None:
@@ -43,6 +45,7 @@ async def task(task_id: str) -> Response:
 
 
 @bp.get("/tasks/<task_id>/live")
+@needs("read")
 async def task_live(task_id: str) -> Response:
     context = await _context(task_id)
     if context is None:
@@ -70,10 +73,12 @@ async def _act(task_id: str, action: str) -> Response:
 
 
 @bp.post("/tasks/<task_id>/cancel")
+@needs("operate")
 async def cancel_task(task_id: str) -> Response:
     return await _act(task_id, "cancel")
 
 
 @bp.post("/tasks/<task_id>/requeue")
+@needs("operate")
 async def requeue_task(task_id: str) -> Response:
     return await _act(task_id, "requeue")

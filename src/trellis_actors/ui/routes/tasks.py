@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Response, request, url_for
+from quart import Response, g, request, url_for
 
-from ...errors import TrellisError
+from ...access.check import needs
+from ...errors import TrellisError, ValidationError
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp
@@ -68,6 +69,7 @@ async def _form_context(
 
 
 @bp.get("/tasks")
+@needs("read")
 async def tasks() -> Response:
     context = await table_context(request.args)
     context.update(await _form_context(_blank_form(), {}))
@@ -75,18 +77,23 @@ async def tasks() -> Response:
 
 
 @bp.get("/tasks/table")
+@needs("read")
 async def tasks_table() -> Response:
     return await render("_tasks_table.html", **await table_context(request.args))
 
 
 @bp.post("/tasks")
+@needs("submit")
 async def submit_task() -> Response:
     """Validate, then store; a rejected form stores nothing and shows why, inline."""
     form = await request.form
     values = {name: form.get(name, "") for name in TASK_FIELDS}
     runtime = ui().runtime
     try:
-        (done,) = await runtime.enqueue([submission(runtime, form)])
+        task = submission(runtime, form)
+        if refusal := g.trellis_grant.refusal(task.type, task.queue):
+            raise ValidationError(refusal)  # a token limited to some types or queues
+        (done,) = await runtime.enqueue([task])
     except TrellisError as exc:
         context = await _form_context(values, task_errors(exc))
         if is_htmx():

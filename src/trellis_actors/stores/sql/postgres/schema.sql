@@ -102,3 +102,15 @@ CREATE TABLE trellis_schedules (
     updated_at double precision NOT NULL,
     declared boolean NOT NULL DEFAULT false
 );
+
+-- Web UI login sessions: the key is the sha256 of the session id, never the id itself.
+CREATE TABLE trellis_sessions (
+    key text PRIMARY KEY,
+    token_name text NOT NULL,
+    scopes text NOT NULL,
+    created_at double precision NOT NULL,
+    seen_at double precision NOT NULL,
+    expires_at double precision NOT NULL
+);
+
+CREATE INDEX trellis_sessions_seen ON trellis_sessions (seen_at);

@@ -96,3 +96,15 @@ CREATE TABLE trellis_schedules (
     updated_at REAL NOT NULL,
     declared INTEGER NOT NULL DEFAULT 0
 );
+
+-- Web UI login sessions: the key is the sha256 of the session id, never the id itself.
+CREATE TABLE trellis_sessions (
+    key TEXT PRIMARY KEY,
+    token_name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    seen_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+
+CREATE INDEX trellis_sessions_seen ON trellis_sessions (seen_at);

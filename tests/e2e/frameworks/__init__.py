@@ -1,0 +1,1 @@
+"""Web applications (Flask, FastAPI) that submit tasks to a real ``trellis serve``."""
