@@ -28,6 +28,16 @@ def enabled() -> bool:
     return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
+def current_ids() -> tuple[str, str] | None:
+    """The current span's trace and span ids in hex (32 and 16 digits), or None."""
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
 def inject() -> dict[str, str] | None:
     """The current trace context as a carrier (W3C ``traceparent``), or None."""
     if propagate is None:

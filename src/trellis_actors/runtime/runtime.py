@@ -39,7 +39,7 @@ from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
 from .events import EventStream as EventStream
-from .logs import log_transitions
+from .logs import TaskLog
 from .messages import (
     Cancel,
     CancelRunning,
@@ -109,7 +109,14 @@ class Runtime:
         self._draining = False
         self._clock: Clock | None = None
         self._audience = Audience()
-        self._audience.observers.append(self._log_transitions)
+        self._audience.observers.append(
+            TaskLog(
+                self.node,
+                tasks=self.config.log_tasks,
+                verbose=self.config.log_transitions,
+                ran_by=self._audience.ran_by,
+            )
+        )
         self._wiring = Wiring(
             self.app, self._store, self.config, self.node, self._audience, self._running_clock
         )
@@ -184,9 +191,6 @@ class Runtime:
             await self._stop.wait()
             await self._drain()
             root.request_stop()
-
-    def _log_transitions(self, batch: tuple[Transition, ...]) -> None:
-        log_transitions(batch, verbose=self.config.log_transitions)
 
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
