@@ -35,9 +35,9 @@ class TestBrokenPipe:
         """A reader that takes one line and closes the pipe: exit 141, nothing on stderr."""
         batch = [{"type": "echo", "delay": 3600, "queue": "closed"} for _ in range(1000)]
         assert httpx.post(f"{server.url}/tasks", json=batch, timeout=30).status_code == 201
+        command = ["tasks", "list", "--queue", "closed", "--limit", "1000"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "trellis_actors", "tasks", "list", "--queue", "closed"]
-            + ["--limit", "1000"],
+            [sys.executable, "-m", "trellis_actors", *command],
             cwd=ROOT,
             env=clean_env(TRELLIS_URL=server.url),
             stdout=subprocess.PIPE,

@@ -60,7 +60,7 @@ class TaskLog:
                 if self.tasks == "all" or (self.tasks == "failures" and status in _FAILURES):
                     self._finished(transition)
             elif self.verbose:
-                task, event = transition
+                task = transition.task
                 log.debug(
                     f"task {status.value}",
                     task_id=task.id,
