@@ -25,7 +25,7 @@ from quart import Blueprint
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from ._state import state_of
-from ._tracing import traced
+from ._tracing import name_by_route, traced
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
 from .guard import Guard
@@ -119,6 +119,7 @@ async def serve(
         guard=config.guard(),
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
+    name_by_route(app)
     app.asgi_app = finish_bodies(traced(app.asgi_app), drain)  # type: ignore[method-assign]
     state = state_of(app.extensions)
     hypercorn = Config()

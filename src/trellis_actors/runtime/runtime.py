@@ -259,12 +259,15 @@ class Runtime:
             return []
         if not tracing.enabled():
             return await self._store_ref.ask(Submit(tuple(tasks)))
-        with tracing.span(
-            "trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}
-        ):
+        attributes = tracing.messaging("send", [task.queue for task in tasks])
+        attributes["trellis.count"] = len(tasks)
+        with tracing.span("trellis.enqueue", kind="producer", attributes=attributes) as span:
             carrier = tracing.inject()
             traced = tuple(replace(task, trace_context=carrier) for task in tasks)
-            return await self._store_ref.ask(Submit(traced))
+            submitted = await self._store_ref.ask(Submit(traced))
+            if len(submitted) == 1 and span is not None:
+                span.set_attribute("messaging.message.id", submitted[0].task.id)
+            return submitted
 
     @overload
     async def submit(
