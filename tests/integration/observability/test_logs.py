@@ -71,7 +71,7 @@ class TestAttemptLines:
             ("task failed", "warning", failed.id),
         ]
         for line in lines:
-            assert FIELDS <= line.keys(), line
+            assert line.keys() >= FIELDS, line
             assert line["node"] == node
             assert line["worker"] == "worker-1"
             assert isinstance(line["duration"], float) and line["duration"] >= 0
