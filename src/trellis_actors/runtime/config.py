@@ -28,9 +28,11 @@ class RuntimeConfig:
     janitor_interval: float = 5.0
     retention: Retention = field(default_factory=Retention)
     worker_idle_timeout: float | None = None
-    # One line per finished attempt: "all" (completions at info), "failures" (retries,
-    # failures and dead letters only) or "none".
-    log_tasks: LogTasks = "all"
+    # One line per finished attempt: "all" (completions at info, as `trellis serve` and
+    # `trellis worker` do by default), "failures" (retries, failures and dead letters
+    # only: the default when embedded, where a line per task would flood the host
+    # program's logs and cost a third of a no-op task's time) or "none".
+    log_tasks: LogTasks = "failures"
     log_transitions: bool = False  # one debug line per other transition (queued, running, …)
     # Most `def` handlers running at once, in worker threads (None: as many as workers).
     threads: int | None = None

@@ -55,7 +55,7 @@ class TestAttemptLines:
         failed (warning): each with id, type, queue, status, attempt, duration, node,
         worker and error."""
         with capture_logs() as logs:
-            async with testing.open_test_runtime(make_app(), workers=1) as rt:
+            async with testing.open_test_runtime(make_app(), workers=1, log_tasks="all") as rt:
                 done = await rt.submit("work", queue="reports")
                 await rt.wait(done.id)
                 dead = await rt.submit("boom")
@@ -90,7 +90,7 @@ class TestAttemptLines:
     async def test_cancelled_while_queued(self) -> None:
         """A cancel before the start is a line too, with no worker or duration."""
         with capture_logs() as logs:
-            async with testing.open_test_runtime(make_app(), workers=0) as rt:
+            async with testing.open_test_runtime(make_app(), workers=0, log_tasks="all") as rt:
                 task = await rt.submit("work")
                 await rt.cancel(task.id)
         (line,) = task_lines(logs)
@@ -103,17 +103,30 @@ class TestAttemptLines:
 
     @pytest.mark.parametrize(
         ("setting", "expected"),
-        [("failures", ["task retrying", "task dead"]), ("none", [])],
+        [
+            ("all", ["task completed", "task retrying", "task dead"]),
+            ("failures", ["task retrying", "task dead"]),
+            ("none", []),
+        ],
     )
     async def test_switch(
         self, setting: str, expected: list[str], autojump_clock: trio.testing.MockClock
     ) -> None:
-        """log_tasks="failures" drops completions; "none" drops every attempt line."""
+        """log_tasks="failures" (the default when embedded) drops completions; "none"
+        drops every attempt line."""
         with capture_logs() as logs:
             async with testing.open_test_runtime(make_app(), log_tasks=setting) as rt:
                 await rt.wait((await rt.submit("work")).id)
                 await rt.wait((await rt.submit("boom")).id)
         assert [line["event"] for line in task_lines(logs)] == expected
+
+    async def test_embedded_default(self) -> None:
+        """Embedded, a runtime logs failures but not completions (a node logs both)."""
+        with capture_logs() as logs:
+            async with testing.open_test_runtime(make_app(), workers=1) as rt:
+                await rt.wait((await rt.submit("work")).id, timeout=10)
+                await rt.wait((await rt.submit("fragile")).id, timeout=10)
+        assert [line["event"] for line in task_lines(logs)] == ["task failed"]
 
     def test_bad_switch(self) -> None:
         with pytest.raises(ConfigurationError, match="log_tasks must be one of all, failures"):
