@@ -31,6 +31,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a reader that went away
 #: What a client command's error exits with; anything else (a 409 conflict, ...) is 1.
 _CLIENT_EXITS: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound), EXIT_USAGE),
@@ -60,7 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        # The reader went away (``trellis tasks list | head -1``): stop quietly. Python
+        # flushes stdout again at exit, so point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         return _fail(f"{parser.prog} {args.command}: {exc}", EXIT_USAGE)
     except _CLIENT_ERRORS as exc:
@@ -174,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: console on a terminal, json otherwise",
     )
     node.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    node.add_argument(
+        "--log-tasks",
+        default=os.environ.get("TRELLIS_LOG_TASKS", "all"),
+        choices=("all", "failures", "none"),
+        help="a line per finished attempt: all (default), failures (retries, failures, dead "
+        "letters) or none (env TRELLIS_LOG_TASKS)",
+    )
 
     serve = _command(commands, "serve", "run the HTTP API and workers (one node)", node)
     serve.add_argument(
@@ -429,6 +444,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
             **({} if args.processes is None else {"processes": args.processes}),
             queues=args.queues,
             grace_period=args.grace_period,
+            log_tasks=args.log_tasks,
             retention=Retention(completed=args.retain_completed, dead=args.retain_dead),
         )
         server = node.server_config(args) if http else None
