@@ -585,3 +585,9 @@ def _migrate(args: argparse.Namespace) -> int:
         return _fail(f"error: cannot migrate {shown}: {exc}", EXIT_FAILED)
     print(f"store {shown} is at the latest schema")
     return 0
+
+
+if __name__ == "__main__":  # the docs' table of variables: see cli_env
+    from .cli_env import main as env_table
+
+    raise SystemExit(env_table(build_parser(), sys.argv[1:]))

@@ -10,8 +10,8 @@ comma-separated list. An option given on the command line wins over its variable
 wins over the default; a repeatable option adds the command line's items to the variable's.
 A bad value stops the command with exit status 2, naming the variable.
 
-``python -m trellis_actors.cli_env`` prints the table of every variable that
-docs/operations.md carries; ``--write docs/operations.md`` puts it there.
+``python -m trellis_actors.cli --print-env-table`` prints the table of every variable that
+docs/operations.md carries; ``--write-env-table docs/operations.md`` puts it there.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ HISTORIC_NAMES: Mapping[str, str] = {
 ON = ("1", "true", "yes", "on")
 OFF = ("0", "false", "no", "off")
 #: Where the table sits in docs/operations.md.
-TABLE_START = "<!-- environment table: python -m trellis_actors.cli_env --write FILE -->"
+USAGE = "python -m trellis_actors.cli --print-env-table"
+TABLE_START = f"<!-- environment table: {USAGE} -->"
 TABLE_END = "<!-- end of environment table -->"
 
 # argparse names its kinds of action (and lists a parser's actions) only privately.
@@ -137,13 +138,9 @@ def _one(action: argparse.Action, text: str) -> Any:
 # -- the table in docs/operations.md ----------------------------------------------------
 
 
-def environment_table(parser: argparse.ArgumentParser | None = None) -> str:
-    """A Markdown table of every variable of the node commands (of ``trellis``'s parser by
-    default): variable, option, commands, default and meaning."""
-    if parser is None:
-        from .cli import build_parser
-
-        parser = build_parser()
+def environment_table(parser: argparse.ArgumentParser) -> str:
+    """A Markdown table of every variable of the node commands of ``trellis``'s ``parser``:
+    variable, option, commands, default and meaning."""
     rows: dict[int, tuple[str, argparse.Action, list[str]]] = {}
     for command, sub in _commands(parser):
         for name, action in sub.environment.items():
@@ -214,23 +211,16 @@ def write_table(path: Path, table: str) -> bool:
     return new != text
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the table, or (``--write PATH``) put it in a Markdown file."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    table = environment_table()
-    if args[:1] == ["--write"] and len(args) == 2:
-        changed = write_table(Path(args[1]), table)
-        print(f"{args[1]}: {'updated' if changed else 'up to date'}")
-    elif not args:
+def main(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    """``--print-env-table`` prints the table of ``parser``'s variables;
+    ``--write-env-table PATH`` puts it in a Markdown file."""
+    table = environment_table(parser)
+    if list(argv) == ["--print-env-table"]:
         sys.stdout.write(table)
+    elif len(argv) == 2 and argv[0] == "--write-env-table":
+        changed = write_table(Path(argv[1]), table)
+        print(f"{argv[1]}: {'updated' if changed else 'up to date'}")
     else:
-        print("usage: python -m trellis_actors.cli_env [--write PATH]", file=sys.stderr)
+        print(f"usage: {USAGE} | --write-env-table PATH", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    # As __main__ this module is a second copy of itself: use the one cli.py imports.
-    from trellis_actors.cli_env import main as main_
-
-    raise SystemExit(main_())

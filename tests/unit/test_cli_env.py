@@ -90,10 +90,10 @@ class TestEveryOption:
 
     def test_docs_list_every_variable(self) -> None:
         """docs/operations.md carries the table made from the parser, as it is now."""
-        table = environment_table()
+        table = environment_table(build_parser())
         assert table in DOCS.read_text(), (
             "docs/operations.md is out of date: run "
-            "python -m trellis_actors.cli_env --write docs/operations.md"
+            "python -m trellis_actors.cli --write-env-table docs/operations.md"
         )
         for parser in (subparsers()[c] for c in NODE_COMMANDS):
             assert isinstance(parser, EnvironmentParser)
