@@ -331,7 +331,7 @@ def _runtime_options(node: argparse.ArgumentParser) -> None:
         default=default["lease"],
         metavar="SECONDS",
         help="how long a claimed task is held without renewal before another node may run "
-        "it again; renewed while it runs (default %(default)g)",
+        "it again; renewed every third of it while it runs (default %(default)g)",
     )
     node.add_argument(
         "--poll-interval",
