@@ -99,8 +99,9 @@ def bind_environment(parser: argparse.ArgumentParser) -> None:
         name = env_name(action)
         if name not in parser.environment:
             parser.environment[name] = action
-            if action.help and f"env {name}" not in action.help:
-                action.help = f"{action.help} (env {name})"
+            # An option shared through a parent parser is bound once per command.
+            if action.help != argparse.SUPPRESS and f"env {name}" not in (action.help or ""):
+                action.help = f"{action.help} (env {name})" if action.help else f"env {name}"
 
 
 def parse_value(action: argparse.Action, raw: str) -> Any:
@@ -170,6 +171,7 @@ def _meaning(action: argparse.Action, name: str) -> tuple[str, str]:
     """An option's help as the docs show it, and its default: the help's closing
     ``(default X)``, or else the parser's default."""
     text = (action.help or "").removesuffix(f" (env {name})")
+    text = "" if text == f"env {name}" else text  # an option without help of its own
     if "%(" in text:
         text = text % {**vars(action), "prog": "trellis"}
     match = re.fullmatch(r"(.*?)\s*\(default:? ([^();]*)\)", text)
