@@ -286,6 +286,8 @@ class StoreActor(Actor[StoreMsg]):
                 _answer_claim(claim, done.claimed[index], moves)
         if handoff is None or len(claims) in errors:
             covered = 0  # not claimed (a failed handoff is not tried again: the nudge is)
+            if handoff is not None:
+                self._unreserve(handoff, 0)
         elif not await self._hand_over(done.claimed[len(claims)], handoff, now, moves):
             covered = 0
         if errors:
@@ -307,16 +309,25 @@ class StoreActor(Actor[StoreMsg]):
         if all(new.run_at is not None and new.run_at > now for new in tasks):
             return None
         lease_until = now + demand.lease
+        # Reserved now, before any await: on a store whose batches overlap, two batches
+        # must not both claim for the same idle workers (_hand_over gives back the rest).
+        self._demand = replace(demand, limit=0)
         return ClaimRequest(demand.queues, demand.limit, demand.owner, lease_until, demand.exclude)
+
+    def _unreserve(self, handoff: ClaimRequest, taken: int) -> None:
+        """What a handoff reserved and did not take is wanted still (a newer Demand from
+        the queue, if one came meanwhile, replaced the reservation: it counts as sent)."""
+        demand = self._demand
+        unused = handoff.limit - taken
+        if demand is not None and demand.owner == handoff.owner and unused > 0:
+            self._demand = replace(demand, limit=demand.limit + unused)
 
     async def _hand_over(
         self, tasks: list[Task], handoff: ClaimRequest, now: float, moves: list[Transition]
     ) -> bool:
         """Tell the queue what its standing demand claimed, as if it had claimed it; True
         if the claim took less than it asked (nothing more is ready for the queue)."""
-        demand = self._demand
-        if demand is not None and tasks:
-            self._demand = replace(demand, limit=max(0, demand.limit - len(tasks)))
+        self._unreserve(handoff, len(tasks))
         if tasks:
             try:
                 self._queue.tell_nowait(Claimed(tuple(tasks)))
