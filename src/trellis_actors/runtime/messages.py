@@ -102,6 +102,8 @@ class ListTasks(Request[Page]):
     filter: TaskFilter
     limit: int
     cursor: str | None
+    include: frozenset[str] = frozenset()
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

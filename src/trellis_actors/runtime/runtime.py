@@ -304,11 +304,25 @@ class Runtime:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] | str | None = ("payload", "result"),
+        max_bytes: int | None = None,
     ) -> Page:
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+
+        ``include`` names what each task carries besides its summary: ``payload`` and
+        ``result`` (both by default). A listing without them (``include=()``) does not
+        read them from the store. ``max_bytes`` caps the included data of a page (one
+        task at least); a page that stops there has a ``next_cursor``.
+        """
         wanted = rules.check_listing(
             status=status, type=type, queue=queue, limit=limit, cursor=cursor
         )
-        return await self._store_ref.ask(ListTasks(TaskFilter(wanted, type, queue), limit, cursor))
+        fields = rules.check_include(include)
+        if max_bytes is not None:
+            rules.check_int(max_bytes, "max_bytes", 1)
+        return await self._store_ref.ask(
+            ListTasks(TaskFilter(wanted, type, queue), limit, cursor, fields, max_bytes)
+        )
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))

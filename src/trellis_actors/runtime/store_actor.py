@@ -571,8 +571,8 @@ class StoreActor(Actor[StoreMsg]):
             case Get(task_id):
                 msg.reply.send(await store.get(task_id))
                 return []
-            case ListTasks(filter, limit, cursor):
-                msg.reply.send(await store.list_tasks(filter, limit, cursor))
+            case ListTasks(filter, limit, cursor, include, max_bytes):
+                msg.reply.send(await store.list_tasks(filter, limit, cursor, include, max_bytes))
                 return []
             case Events(task_id):
                 msg.reply.send(await store.events(task_id))
