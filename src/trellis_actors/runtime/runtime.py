@@ -38,6 +38,7 @@ from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
+from .events import DEFAULT_BUFFER
 from .events import EventStream as EventStream
 from .logs import log_transitions
 from .messages import (
@@ -52,6 +53,7 @@ from .messages import (
     ListSchedules,
     ListTasks,
     Ping,
+    Published,
     Purge,
     QueueInfo,
     ReleaseAll,
@@ -424,9 +426,17 @@ class Runtime:
             self._audience.observers.remove(observer)
 
     @asynccontextmanager
-    async def subscribe(self, buffer: int = 10_000) -> AsyncIterator[EventStream]:
-        """``async with rt.subscribe() as events: async for transition in events: ...``"""
-        send, receive = trio.open_memory_channel[tuple[Transition, ...]](buffer)
+    async def subscribe(self, buffer: int = DEFAULT_BUFFER) -> AsyncIterator[EventStream]:
+        """``async with rt.subscribe() as events: async for transition in events: ...``
+
+        A subscriber that falls ``buffer`` batches behind (one batch per store commit) is
+        dropped: its stream ends, and ``events.dropped`` says why. Subscribe again to go
+        on (what happened meanwhile is in the store).
+        """
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1 batch")
+        # One slot more than the buffer, for the notice that says why it was dropped.
+        send, receive = trio.open_memory_channel[Published](buffer + 1)
         await self._store_ref.ask(SubscribeEvents(send))
         try:
             yield EventStream(receive)

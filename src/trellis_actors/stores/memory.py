@@ -359,9 +359,13 @@ class MemoryStore(SingleNode, MemorySchedules):
 
 
 def _data_size(task: Task, include: frozenset[str]) -> int:
-    """The bytes of ``task``'s included payload and result, as compact JSON."""
-    size = len(pydantic_core.to_json(task.payload)) if "payload" in include else 0
-    return size + (len(pydantic_core.to_json(task.result)) if "result" in include else 0)
+    """The bytes of ``task``'s included payload and result, as compact JSON (none for
+    null, as the SQL stores count a NULL)."""
+    return sum(
+        len(pydantic_core.to_json(value))
+        for name, value in (("payload", task.payload), ("result", task.result))
+        if name in include and value is not None
+    )
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:
