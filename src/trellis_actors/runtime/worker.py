@@ -220,7 +220,7 @@ class Worker(Actor[WorkerMsg]):
                 if self._interrupt == "release":
                     released.append(task.id)
                 elif self._interrupt is None and trio.current_time() >= self._deadline:
-                    timeout = TaskTimeout(f"ran past its {self._timeout:g}s timeout")
+                    timeout = TaskTimeout(f"ran past its {self._timeout}s timeout")
                     outcomes.append(self._failed(task, self._app.get(task.type), timeout))
                 else:
                     outcomes.append(self._outcome(task, attempt, TaskStatus.CANCELLED))
