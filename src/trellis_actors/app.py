@@ -16,6 +16,8 @@ from ._backoff import Backoff
 from .builtin_tasks import BUILTINS
 from .contracts import ANY_JSON, Contract, P, R, TaskHandle, caller_namespace, contract_of
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
+from .http_check import TASK_OPTIONS as HTTP_CHECK_OPTIONS
+from .http_check import HttpCheckPolicy, http_check_handler
 from .rules import MAX_TIMEOUT
 from .scheduling.define import ScheduleDefinition, define
 
@@ -136,9 +138,12 @@ class App:
     for a ``def``) or in a pool process (``executor="process"``).
 
     ``App(builtins=True)`` (the default) includes the built-in ``echo`` and ``sleep`` types.
+    ``App(http_check=HttpCheckPolicy(...))`` adds ``http_check`` as well, fenced by the
+    policy (it makes the server send requests, so it is never on by default).
     """
 
     builtins: bool = True
+    http_check: HttpCheckPolicy | None = None
     _types: dict[str, TaskType] = field(default_factory=dict, init=False, repr=False)
     _schedules: dict[str, ScheduleDefinition] = field(default_factory=dict, init=False, repr=False)
 
@@ -146,6 +151,14 @@ class App:
         if self.builtins:
             for handler, options in BUILTINS:
                 self.task(handler, **options)
+        if self.http_check is not None:
+            self.enable_http_check(self.http_check)
+
+    def enable_http_check(self, policy: HttpCheckPolicy | None = None) -> None:
+        """Register ``http_check`` under ``policy`` (the default policy if None): what
+        ``trellis serve --enable-http-check`` does to the App it runs."""
+        self.http_check = policy or HttpCheckPolicy()
+        self.task(http_check_handler(self.http_check), **HTTP_CHECK_OPTIONS)
 
     @overload
     def task(

@@ -123,7 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         default=os.environ.get("TRELLIS_APP"),
         help="the App with your task types, e.g. examples.shop:app (env TRELLIS_APP; "
-        "default: the built-in echo, sleep and http_check types)",
+        "default: the built-in echo and sleep types)",
+    )
+    node.add_argument(
+        "--enable-http-check",
+        action="store_true",
+        default=_env_flag("TRELLIS_ENABLE_HTTP_CHECK"),
+        help="add the http_check task type, under the default policy: GET and HEAD of "
+        "public addresses only (env TRELLIS_ENABLE_HTTP_CHECK=1; an App can pass its "
+        "own HttpCheckPolicy instead)",
     )
     node.add_argument(
         "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
@@ -327,6 +335,11 @@ def _duration(text: str) -> float:
         ) from None
 
 
+def _env_flag(name: str) -> bool:
+    """An on/off environment variable: 1, true, yes or on (any case) mean on."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _listed(text: str | None) -> list[str]:
     """A comma-separated environment variable as a list (empty when unset)."""
     return [item.strip() for item in (text or "").split(",") if item.strip()]
@@ -367,6 +380,15 @@ def load_app(spec: str | None) -> Any:
     return app
 
 
+def node_app(args: argparse.Namespace) -> Any:
+    """The App a node runs: ``--app`` (or the default), with ``http_check`` added under
+    the default policy if ``--enable-http-check`` asks and the App has none."""
+    app = load_app(args.app)
+    if args.enable_http_check and "http_check" not in app:
+        app.enable_http_check()
+    return app
+
+
 def describe_store(url: str) -> str:
     """How a store URL is shown to people: which file a SQLite store uses, say."""
     if url.startswith("sqlite:"):
@@ -396,7 +418,7 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
 
     if not http:
         _check_worker_store(args.store)
-    app = load_app(args.app)
+    app = node_app(args)
     from .http import node  # the server stack, once the arguments look right
 
     try:

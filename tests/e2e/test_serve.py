@@ -63,6 +63,31 @@ class TestServe:
             assert shop.stop() == 0
         assert (tmp_path / "outbox" / f"{created['id']}.eml").exists()
 
+    def test_http_check_is_opt_in(self, server: Server) -> None:
+        """Without --enable-http-check, http_check is an unknown type."""
+        names = {t["name"] for t in httpx.get(f"{server.url}/task-types").json()["items"]}
+        assert names == {"echo", "sleep"}
+        body = {"type": "http_check", "payload": {"url": "https://example.com/"}}
+        assert httpx.post(f"{server.url}/tasks", json=body).status_code == 400
+
+    @pytest.mark.parametrize("how", ["option", "environment"])
+    def test_enable_http_check(self, how: str) -> None:
+        """--enable-http-check (or TRELLIS_ENABLE_HTTP_CHECK=1) adds it, fenced: a
+        loopback target is refused at submit."""
+        if how == "option":
+            node = Server("--store", "memory://", "--enable-http-check")
+        else:
+            node = Server("--store", "memory://", env=clean_env(TRELLIS_ENABLE_HTTP_CHECK="1"))
+        try:
+            names = {t["name"] for t in httpx.get(f"{node.url}/task-types").json()["items"]}
+            assert "http_check" in names
+            body = {"type": "http_check", "payload": {"url": f"{node.url}/health"}}
+            refused = httpx.post(f"{node.url}/tasks", json=body)
+            assert refused.status_code == 400
+            assert "loopback" in refused.text
+        finally:
+            assert node.stop() == 0
+
 
 class TestShutdown:
     def test_sigterm_ends_event_streams(self) -> None:

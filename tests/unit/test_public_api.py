@@ -21,6 +21,7 @@ EXPECTED = frozenset(
         "ConfigurationError",
         "RuntimeNotRunning",
         "EventStream",
+        "HttpCheckPolicy",
         "InvalidTransition",
         "Retention",
         "Retry",

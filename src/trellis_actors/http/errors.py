@@ -93,7 +93,8 @@ def from_trellis(error: TrellisError) -> ApiError:
             return ApiError(
                 503,
                 "store_unavailable",
-                f"the store cannot be reached or written now; nothing was done; retry in {retry}s",
+                f"the store is unavailable (it cannot be reached or written now): nothing "
+                f"was done; retry in {retry}s",
                 headers={"Retry-After": retry},
             )
         case AskTimeout() | ActorStopped() | ConfigurationError():

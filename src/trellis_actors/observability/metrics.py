@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import re
+import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -12,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..http_check import NAME_PATTERN
 from ..lifecycle import TaskStatus, Transition
 
 if TYPE_CHECKING:
@@ -121,15 +124,72 @@ class _HandlerCollector(Collector):
         yield blocked
 
 
+class _CheckCollector(Collector):
+    """The last outcome of each named ``http_check``; a name not checked for ``ttl``
+    seconds is dropped, and so is the least recently checked beyond ``limit`` names."""
+
+    def __init__(self, ttl: float, limit: int, clock: Callable[[], float]) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self.clock = clock
+        #: name -> (up, latency in seconds or None, when), least recently checked first
+        self.checks: collections.OrderedDict[str, tuple[float, float | None, float]] = (
+            collections.OrderedDict()
+        )
+
+    def record(self, name: str, up: bool, latency: float | None) -> None:
+        self.checks[name] = (1.0 if up else 0.0, latency, self.clock())
+        self.checks.move_to_end(name)
+        while len(self.checks) > self.limit:
+            self.checks.popitem(last=False)
+        self.expire()
+
+    def expire(self) -> None:
+        oldest = self.clock() - self.ttl
+        while self.checks and next(iter(self.checks.values()))[2] < oldest:
+            self.checks.popitem(last=False)
+
+    def collect(self) -> Iterable[Any]:
+        self.expire()
+        up = GaugeMetricFamily(
+            "trellis_http_check_up",
+            "1 when the last http_check of a target passed",
+            labels=["target"],
+        )
+        latency = GaugeMetricFamily(
+            "trellis_http_check_latency_seconds",
+            "Latency of the last http_check of a target",
+            labels=["target"],
+        )
+        for name, (is_up, seconds, _) in sorted(self.checks.items()):
+            up.add_metric([name], is_up)
+            if seconds is not None:
+                latency.add_metric([name], seconds)
+        yield up
+        yield latency
+
+
 class Metrics:
     """Every Trellis metric, in its own registry (or one you pass).
 
     ``observe`` takes batches of transitions; ``refresh`` reads the gauges that come from
     the store and the actor tree (so queue depths are right with several nodes); ``run``
     does the first for as long as the runtime runs.
+
+    ``http_check`` outcomes are labelled with the check's ``name`` (its URL's host unless
+    the payload names it); a name not checked for ``check_ttl`` seconds (an hour by
+    default) leaves ``/metrics``, and at most ``check_limit`` names are kept. ``clock``
+    (seconds, ``time.monotonic`` by default) times that expiry.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        check_ttl: float = 3600.0,
+        check_limit: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.tasks = Counter(
@@ -155,18 +215,6 @@ class Metrics:
             "trellis_worker_active", "Workers running a task on this node", registry=r
         )
         self.workers = Gauge("trellis_workers", "Workers on this node", registry=r)
-        self.check_up = Gauge(
-            "trellis_http_check_up",
-            "1 when the last http_check of a target passed",
-            ["target"],
-            registry=r,
-        )
-        self.check_latency = Gauge(
-            "trellis_http_check_latency_seconds",
-            "Latency of the last http_check of a target",
-            ["target"],
-            registry=r,
-        )
         self.http_requests = Counter(
             "trellis_http_requests",
             "HTTP requests served",
@@ -186,6 +234,8 @@ class Metrics:
         r.register(self._fires)
         self._handlers = _HandlerCollector()
         r.register(self._handlers)
+        self.checks = _CheckCollector(check_ttl, check_limit, clock)
+        r.register(self.checks)
 
     def observe(self, batch: Iterable[Transition]) -> None:
         moved: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -201,18 +251,21 @@ class Metrics:
                 fires = self._fires.fires
                 fires[task.schedule_id] = fires.get(task.schedule_id, 0) + 1
             if status is TaskStatus.COMPLETED and task.type == "http_check":
-                self._observe_check(task.payload, task.result)
+                self._observe_check(task.result)
         for labels, count in moved.items():  # one increment per kind of move in a batch
             _child(self.tasks, *labels).inc(count)
 
-    def _observe_check(self, payload: Any, result: Any) -> None:
-        if not isinstance(payload, dict) or not isinstance(result, dict):
+    def _observe_check(self, result: Any) -> None:
+        """Record a completed check under the name it reports (the payload's ``name``,
+        checked at submit, or the URL's host): never the URL, which has no bound."""
+        if not isinstance(result, dict):
             return
-        target = str(payload.get("url"))
-        self.check_up.labels(target).set(1.0 if result.get("ok") else 0.0)
+        name = result.get("name")
+        if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+            return
         latency = result.get("latency_ms")
-        if isinstance(latency, int | float):
-            self.check_latency.labels(target).set(latency / 1000)
+        seconds = latency / 1000 if isinstance(latency, int | float) else None
+        self.checks.record(name, bool(result.get("ok")), seconds)
 
     async def refresh(self, runtime: Runtime) -> None:
         """Read the gauges that are state rather than events (call before a scrape)."""

@@ -226,7 +226,7 @@ class TestValidation:
         async with open_runtime(App(), workers=1) as rt:
             with pytest.raises(
                 UnknownTaskType,
-                match=re.escape("unknown task type 'nope'; known types: echo, http_check, sleep"),
+                match=re.escape("unknown task type 'nope'; known types: echo, sleep"),
             ):
                 await rt.submit("nope", {})
             await assert_nothing_stored(rt)

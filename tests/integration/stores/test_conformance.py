@@ -797,7 +797,6 @@ class TestListing:
         assert seen == [s.task.id for s in reversed(submitted)]
         assert pages == -(-total // limit)
 
-
     async def test_a_summary_leaves_out_payload_and_result(self, store: Store) -> None:
         """Without include, a listing's tasks have no payload nor result; the rest is the
         stored task's. Each field can be asked for alone."""
