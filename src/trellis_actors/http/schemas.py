@@ -118,8 +118,9 @@ class ListQuery(BaseModel):
         pattern=INCLUDE_PATTERN,
         description="Comma-separated fields to add to each task's summary: payload, result "
         "(e.g. include=payload,result). Without them a listing leaves both out. A page "
-        f"stops before its body would pass {MAX_PAGE_BYTES // (1024 * 1024)} MiB; its "
-        "next_cursor then points at the rest.",
+        "stops before its body would pass the server's byte cap "
+        f"({MAX_PAGE_BYTES // (1024 * 1024)} MiB by default); its next_cursor then points "
+        "at the rest.",
     )
 
 

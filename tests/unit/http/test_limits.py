@@ -12,6 +12,8 @@ from tests.unit.http.test_events import open_stream
 
 from trellis_actors import Runtime
 from trellis_actors.http import create_app
+from trellis_actors.http._state import state_of
+from trellis_actors.http.routes.events import _stream
 from trellis_actors.http.schemas import TaskPage
 
 BIG = "x" * 100_000
@@ -127,3 +129,23 @@ class TestEventStreamCap:
             error = (await refused.get_json())["error"]
             assert error["code"] == "too_many_streams"
             assert "at most 1 event streams" in error["message"]
+
+
+class TestSlowStream:
+    async def test_a_stream_a_whole_buffer_behind_ends_with_a_dropped_event(
+        self, runtime: Runtime, registry: CollectorRegistry
+    ) -> None:
+        """An event stream whose reader does not read is dropped once its buffer is full:
+        it gives what it buffered, then an event named dropped with the reason."""
+        app = create_app(runtime, registry=registry)
+        state = state_of(app.extensions)
+        state.event_buffer = 2
+        body = _stream(state, None, None)
+        assert b": subscribed" in await body.__anext__()
+        for i in range(4):  # one commit each: more batches than the buffer holds
+            await runtime.wait((await runtime.submit("echo", i)).id, timeout=5)
+        rest = [chunk async for chunk in body]
+        assert rest[-1].startswith(b"event: dropped\ndata: ")
+        assert b"too slow" in rest[-1]
+        assert all(chunk.startswith(b"event: transition") for chunk in rest[:-1])
+        assert 2 <= len(rest) - 1 <= 10

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 import trio
 from quart import Blueprint, Response
-from quart_schema import document_querystring
+from quart_schema import document_querystring, document_response
 
 from ...lifecycle import Transition
 from .._encode import encode
@@ -14,7 +14,7 @@ from .._parse import parse_query
 from .._state import ApiState, api
 from ..errors import ApiError
 from ..openapi import media_type
-from ..schemas import EventsQuery, TransitionOut
+from ..schemas import ErrorOut, EventsQuery, TransitionOut
 
 bp = Blueprint("events", __name__)
 
@@ -31,6 +31,7 @@ RETRY_AFTER = 5
     "Lines starting with ``:`` are keep-alive comments.",
     TransitionOut,
 )
+@document_response(ErrorOut, 503)
 async def events() -> Response:
     """Lifecycle transitions as server-sent events, optionally of one task or one type.
 
