@@ -9,6 +9,7 @@ import pytest
 
 from trellis_actors import App, ConfigurationError, TaskContext, ValidationError, cli, rules
 from trellis_actors.http import _state, server
+from trellis_actors.http.node import server_config
 from trellis_actors.runtime.worker import effective_timeout
 from trellis_actors.stores.base import fitting
 
@@ -105,3 +106,30 @@ def test_cli_defaults_match_the_servers() -> None:
     assert cli.DEFAULT_MAX_CONNECTIONS == server.DEFAULT_MAX_CONNECTIONS
     assert cli.DEFAULT_MAX_EVENT_STREAMS == _state.DEFAULT_MAX_EVENT_STREAMS
     assert cli.MAX_PAGE_BYTES == rules.MAX_PAGE_BYTES
+
+
+class TestServeOptions:
+    def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in ("CONNECTIONS", "EVENT_STREAMS", "PAGE_BYTES"):
+            monkeypatch.delenv(f"TRELLIS_MAX_{name}", raising=False)
+        config = server_config(cli.build_parser().parse_args(["serve"]))
+        assert (config.max_connections, config.max_event_streams, config.max_page_bytes) == (
+            1000,
+            100,
+            8 * 1024 * 1024,
+        )
+
+    def test_flags_and_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("TRELLIS_MAX_EVENT_STREAMS", "7")
+        monkeypatch.setenv("TRELLIS_MAX_PAGE_BYTES", "4096")
+        args = cli.build_parser().parse_args(["serve", "--max-connections", "12"])
+        config = server_config(args)
+        assert (config.max_connections, config.max_event_streams, config.max_page_bytes) == (
+            12,
+            7,
+            4096,
+        )
+
+    def test_zero_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="max_connections must be at least 1"):
+            server.ServerConfig(max_connections=0)
