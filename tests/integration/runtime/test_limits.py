@@ -30,7 +30,8 @@ class TestSlowSubscriber:
                     async for move in reader:
                         if move.task.id == last.id and move.task.status is S.COMPLETED:
                             break
-                received = [move async for move in slow]
+                with trio.fail_after(30):  # the stream ends: it is not left open
+                    received = [move async for move in slow]
             assert slow.dropped is not None and "too slow" in slow.dropped
             assert reader.dropped is None
             # Three batches were kept: each holds one commit's transitions, at least one.
@@ -43,7 +44,8 @@ class TestSlowSubscriber:
             async with rt.subscribe(buffer=1) as slow:
                 for i in range(3):
                     await rt.wait((await rt.submit("echo", i)).id, timeout=30)
-                batches = [batch async for batch in slow.batches()]
+                with trio.fail_after(30):
+                    batches = [batch async for batch in slow.batches()]
             assert len(batches) == 1 and slow.dropped is not None
 
     async def test_a_buffer_below_one_is_refused(self) -> None:
@@ -66,7 +68,8 @@ class TestMaxDuration:
 
         async with testing.open_test_runtime(app, workers=1) as rt:
             started = trio.current_time()
-            done = await rt.wait((await rt.submit("hang")).id)
+            with trio.fail_after(3600):  # virtual seconds
+                done = await rt.wait((await rt.submit("hang")).id)
             assert trio.current_time() - started == pytest.approx(1, abs=1e-6)
         assert done.error is not None and done.error.type == "TaskTimeout"
         assert done.error.message == "ran past its 1s timeout"
@@ -83,7 +86,8 @@ class TestMaxDuration:
 
         async with testing.open_test_runtime(app, workers=1) as rt:
             started = trio.current_time()
-            await rt.wait((await rt.submit("hang", timeout=0.5)).id)
+            with trio.fail_after(3600):
+                await rt.wait((await rt.submit("hang", timeout=0.5)).id)
             assert trio.current_time() - started == pytest.approx(0.5, abs=1e-6)
 
     async def test_a_longer_timeout_is_refused_at_submit(self) -> None:
