@@ -28,6 +28,12 @@ from .errors import (
     ValidationError,
 )
 
+#: Defaults of ``trellis serve``'s limits, kept here to keep the CLI's start light (a
+#: test checks them against http.server's and rules').
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_MAX_EVENT_STREAMS = 100
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
@@ -272,6 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024 * 1024,
         metavar="BYTES",
         help="largest request body; larger ones get 413 (default 1048576)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_CONNECTIONS", str(DEFAULT_MAX_CONNECTIONS)),
+        metavar="N",
+        help="most requests in progress at once, open event streams included; more get "
+        f"503 (env TRELLIS_MAX_CONNECTIONS; default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--max-event-streams",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_EVENT_STREAMS", str(DEFAULT_MAX_EVENT_STREAMS)),
+        metavar="N",
+        help="most GET /events streams open at once; more get 503 "
+        f"(env TRELLIS_MAX_EVENT_STREAMS; default {DEFAULT_MAX_EVENT_STREAMS})",
+    )
+    serve.add_argument(
+        "--max-page-bytes",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_PAGE_BYTES", str(MAX_PAGE_BYTES)),
+        metavar="BYTES",
+        help="most bytes in one page of GET /tasks; the rest is on the next page "
+        f"(env TRELLIS_MAX_PAGE_BYTES; default {MAX_PAGE_BYTES})",
     )
     serve.set_defaults(run=lambda args: _node(args, http=True))
 

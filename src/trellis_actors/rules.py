@@ -54,6 +54,12 @@ MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_INT_DIGITS = 4000
 #: Most tasks a listing returns at once.
 MAX_PAGE = 1000
+#: Most bytes of payloads and results a page of a listing carries by default (a page
+#: stops before it would pass them, and its cursor points at the rest).
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+#: What a listing may add to each task's summary (``include``): none by default.
+TASK_DATA = frozenset({"payload", "result"})
+INCLUDE_PATTERN = r"^\s*(payload|result)?\s*(,\s*(payload|result)\s*)*$"
 #: Longest ISO 8601 text, cron expression and time zone name.
 MAX_TIME_TEXT = 64
 MAX_CRON_LENGTH = 256
@@ -336,6 +342,7 @@ class AnyType:
     queue = "default"
     max_attempts = 3
     dead_letter = True
+    max_duration: float | None = None
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -384,6 +391,13 @@ def new_task(
     if timeout is not None and not 0 < (timeout := check_number(timeout, "timeout")) <= MAX_TIMEOUT:
         raise ValidationError(
             f"timeout must be > 0 seconds and at most {MAX_TIMEOUT:.0f} (a year)", field="timeout"
+        )
+    longest = task_type.max_duration
+    if timeout is not None and longest is not None and timeout > longest:
+        raise ValidationError(
+            f"timeout must be at most {longest:g} seconds: the max_duration of "
+            f"{task_type.name!r} tasks",
+            field="timeout",
         )
     key = fields.get("idempotency_key")
     return NewTask(
@@ -440,6 +454,24 @@ def check_listing(
         raise ValidationError(
             f"unknown status {status!r}; known: {known}", field="status"
         ) from None
+
+
+def check_include(value: Any) -> frozenset[str]:
+    """The fields a listing adds to its summaries, from ``"payload,result"`` or an
+    iterable of names; empty for None."""
+    if value is None:
+        return frozenset()
+    names = value.split(",") if isinstance(value, str) else value
+    try:
+        wanted = frozenset(name.strip() for name in names if name.strip())
+    except (TypeError, AttributeError):
+        wanted = frozenset({""})
+    if not wanted <= TASK_DATA:
+        raise ValidationError(
+            "include may name payload and result (comma-separated), nothing else",
+            field="include",
+        )
+    return wanted
 
 
 def possible_id(value: Any) -> bool:

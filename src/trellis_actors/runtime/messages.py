@@ -117,6 +117,8 @@ class ListTasks(Request[Page]):
     filter: TaskFilter
     limit: int
     cursor: str | None
+    include: frozenset[str] = frozenset()
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +144,23 @@ class WaitFor(Request[Task]):
 
 
 @dataclass(frozen=True, slots=True)
-class SubscribeEvents(Request[None]):
-    """Every batch of transitions goes to ``channel`` (dropped for a full channel)."""
+class Unsubscribed:
+    """The last thing a subscription receives when the store drops it, saying why."""
 
-    channel: trio.MemorySendChannel[tuple[Transition, ...]]
+    reason: str
+
+
+#: What a subscription's channel carries: batches of transitions, then maybe why it ended.
+Published = tuple[Transition, ...] | Unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeEvents(Request[None]):
+    """Every batch of transitions goes to ``channel``. A subscriber that falls a whole
+    buffer behind is dropped: its last free slot takes an :class:`Unsubscribed`, and
+    the channel is closed (the store never waits for a subscriber, nor buffers more)."""
+
+    channel: trio.MemorySendChannel[Published]
 
 
 @dataclass(frozen=True, slots=True)

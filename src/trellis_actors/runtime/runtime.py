@@ -38,6 +38,7 @@ from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
+from .events import DEFAULT_BUFFER
 from .events import EventStream as EventStream
 from .logs import TaskLog
 from .messages import (
@@ -52,6 +53,7 @@ from .messages import (
     ListSchedules,
     ListTasks,
     Ping,
+    Published,
     Purge,
     QueueInfo,
     ReleaseAll,
@@ -317,11 +319,25 @@ class Runtime:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] | str | None = ("payload", "result"),
+        max_bytes: int | None = None,
     ) -> Page:
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+
+        ``include`` names what each task carries besides its summary: ``payload`` and
+        ``result`` (both by default). A listing without them (``include=()``) does not
+        read them from the store. ``max_bytes`` caps the included data of a page (one
+        task at least); a page that stops there has a ``next_cursor``.
+        """
         wanted = rules.check_listing(
             status=status, type=type, queue=queue, limit=limit, cursor=cursor
         )
-        return await self._store_ref.ask(ListTasks(TaskFilter(wanted, type, queue), limit, cursor))
+        fields = rules.check_include(include)
+        if max_bytes is not None:
+            rules.check_int(max_bytes, "max_bytes", 1)
+        return await self._store_ref.ask(
+            ListTasks(TaskFilter(wanted, type, queue), limit, cursor, fields, max_bytes)
+        )
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))
@@ -423,9 +439,17 @@ class Runtime:
             self._audience.observers.remove(observer)
 
     @asynccontextmanager
-    async def subscribe(self, buffer: int = 10_000) -> AsyncIterator[EventStream]:
-        """``async with rt.subscribe() as events: async for transition in events: ...``"""
-        send, receive = trio.open_memory_channel[tuple[Transition, ...]](buffer)
+    async def subscribe(self, buffer: int = DEFAULT_BUFFER) -> AsyncIterator[EventStream]:
+        """``async with rt.subscribe() as events: async for transition in events: ...``
+
+        A subscriber that falls ``buffer`` batches behind (one batch per store commit) is
+        dropped: its stream ends, and ``events.dropped`` says why. Subscribe again to go
+        on (what happened meanwhile is in the store).
+        """
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1 batch")
+        # One slot more than the buffer, for the notice that says why it was dropped.
+        send, receive = trio.open_memory_channel[Published](buffer + 1)
         await self._store_ref.ask(SubscribeEvents(send))
         try:
             yield EventStream(receive)

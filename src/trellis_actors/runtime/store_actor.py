@@ -46,6 +46,7 @@ from .messages import (
     Progress,
     Promote,
     Prune,
+    Published,
     Purge,
     QueueMsg,
     Recover,
@@ -56,6 +57,7 @@ from .messages import (
     Submit,
     SubscribeEvents,
     TryLead,
+    Unsubscribed,
     WaitFor,
     WorkReady,
 )
@@ -81,13 +83,22 @@ _TASKS = "tasks"
 _OUTCOMES = "outcomes"
 
 
+#: Why a subscriber was dropped.
+TOO_SLOW = "too slow: it fell a whole buffer of batches behind; subscribe again"
+
+
+def _one_slot_left(channel: trio.MemorySendChannel[Published]) -> bool:
+    stats = channel.statistics()
+    return stats.current_buffer_used + 1 >= stats.max_buffer_size
+
+
 @dataclass(slots=True)
 class Audience:
     """Who waits on the store: event subscribers, and ``WaitFor`` requests whose task has
     not ended. The runtime keeps one across restarts of the store actor, as the slot keeps
     its mailbox: a crash of the store must not silence a subscription for ever."""
 
-    subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = field(default_factory=list)
+    subscribers: list[trio.MemorySendChannel[Published]] = field(default_factory=list)
     waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
     #: Called with every batch, in the store actor: quick, synchronous bookkeeping.
     observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
@@ -700,8 +711,8 @@ class StoreActor(Actor[StoreMsg]):
             case Get(task_id):
                 msg.reply.send(await store.get(task_id))
                 return []
-            case ListTasks(filter, limit, cursor):
-                msg.reply.send(await store.list_tasks(filter, limit, cursor))
+            case ListTasks(filter, limit, cursor, include, max_bytes):
+                msg.reply.send(await store.list_tasks(filter, limit, cursor, include, max_bytes))
                 return []
             case Events(task_id):
                 msg.reply.send(await store.events(task_id))
@@ -769,10 +780,13 @@ class StoreActor(Actor[StoreMsg]):
         live = []
         for channel in self._subscribers:
             try:
+                if _one_slot_left(channel):  # it has fallen a whole buffer behind: drop it
+                    log.warning("an event subscriber fell a whole buffer behind; dropped it")
+                    channel.send_nowait(Unsubscribed(TOO_SLOW))
+                    channel.close()
+                    continue
                 channel.send_nowait(batch)
-            except trio.WouldBlock:
-                log.warning("event subscriber is too slow; a batch was dropped", size=len(batch))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 continue
             live.append(channel)
         self._subscribers[:] = live

@@ -8,6 +8,7 @@ the same behaviour.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Generator, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -26,10 +27,22 @@ from ..lifecycle import (
     requeued,
     transition,
 )
+from ..rules import TASK_DATA
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
+from .base import (
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+    arrive,
+    fitting,
+)
 
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
@@ -476,7 +489,17 @@ class TaskLogic(SessionSteps, ScheduleSteps):
         found = [] if key is None else self.select(cur, "get_task", id=key)
         return found[0] if found else None
 
-    def list_tasks(self, cur: Cursor, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+    def list_tasks(
+        self,
+        cur: Cursor,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        """Summaries first (no payload or result read, but their size when included);
+        then the included data of the tasks that fit in ``max_bytes``."""
         if cursor is not None and self.key(cursor) is None:
             raise ValidationError(
                 f"cursor {cursor!r} is not a task id; pass back a page's next_cursor",
@@ -491,19 +514,42 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             if filter.type is not None
             else "list_any"
         )
-        items = self.select(
-            cur,
-            query,
-            status=None if filter.status is None else filter.status.value,
-            queue=filter.queue,
-            type=filter.type,
-            before=self.after_every_id if cursor is None else cursor,
-            limit=max(limit, 0) + 1,
+        wanted = {"payload": "payload" in include, "result": "result" in include}
+        cur.execute(
+            self.q[query],
+            {
+                "status": None if filter.status is None else filter.status.value,
+                "queue": filter.queue,
+                "type": filter.type,
+                "before": self.after_every_id if cursor is None else cursor,
+                "limit": max(limit, 0) + 1,
+                **wanted,
+            },
         )
+        rows = cur.fetchall()
         if limit <= 0:
             return Page([], None)
-        more = len(items) > limit
-        return Page(items[:limit], items[limit - 1].id if more else None)
+        items = [self.task(row) for row in rows[:limit]]
+        if include:
+            fits = fitting([row["data_size"] for row in rows[:limit]], max_bytes)
+            items = self.with_data(cur, items[:fits], wanted)
+        more = len(rows) > len(items)
+        return Page(items, items[-1].id if more else None)
+
+    def with_data(self, cur: Cursor, tasks: list[Task], wanted: dict[str, bool]) -> list[Task]:
+        """``tasks`` with the payloads and results ``wanted``."""
+        if not tasks:
+            return tasks
+        cur.execute(self.q["task_data"], {"ids": self.ids_param([t.id for t in tasks]), **wanted})
+        data = {str(row["id"]): row for row in cur.fetchall()}
+        filled = []
+        for task in tasks:
+            row = data.get(task.id)  # deleted since (purged): shown without its data
+            if row is not None:
+                payload, result = self._json(row["payload"]), self._json(row["result"])
+                task = dataclasses.replace(task, payload=payload, result=result)
+            filled.append(task)
+        return filled
 
     def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
         key = self.key(task_id)

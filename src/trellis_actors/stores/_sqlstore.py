@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from ..lifecycle import Task, TaskEvent, Transition
+from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
@@ -107,8 +108,17 @@ class SqlStore:
     async def get(self, task_id: str) -> Task | None:
         return await self._call(False, self._logic.get, task_id)
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
-        return await self._call(False, self._logic.list_tasks, filter, limit, cursor)
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        return await self._call(
+            False, self._logic.list_tasks, filter, limit, cursor, include, max_bytes
+        )
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         return await self._call(False, self._logic.events, task_id)

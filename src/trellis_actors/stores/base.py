@@ -18,6 +18,7 @@ from .. import _ids
 from ..decisions import Outcome as Outcome
 from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
+from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from .sessions import Session
 
@@ -82,6 +83,18 @@ class Page:
 
     items: list[Task]
     next_cursor: str | None
+
+
+def fitting(sizes: Sequence[int], max_bytes: int | None) -> int:
+    """How many of ``sizes``, from the first, fit in ``max_bytes`` together (one at least)."""
+    if max_bytes is None:
+        return len(sizes)
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes:
+            return max(count, 1)
+    return len(sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +248,20 @@ class Store(Protocol):
 
     async def get(self, task_id: str) -> Task | None: ...
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page: ...
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        """At most ``limit`` tasks, newest first: ``payload`` and ``result`` are None
+        unless ``include`` names them (it names both by default); a listing without them
+        does not read them. With ``include``, a page stops before its included data (as
+        stored JSON) passes ``max_bytes``, holding one task at least; ``next_cursor`` then
+        points at the rest."""
+        ...
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         """The task's history, oldest first (empty when the task does not exist)."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 from collections import Counter
 from collections.abc import Sequence
+
+import pydantic_core
 
 from .. import decisions
 from ..errors import TaskNotFound
@@ -19,6 +22,7 @@ from ..lifecycle import (
     requeued,
     transition,
 )
+from ..rules import TASK_DATA
 from .base import (
     Counts,
     NewTask,
@@ -31,6 +35,7 @@ from .base import (
     WorkDone,
     apply_in_turn,
     arrive,
+    fitting,
 )
 from .memory_schedules import MemorySchedules
 from .memory_sessions import MemorySessions
@@ -256,7 +261,14 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
     async def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
         end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
         items: list[Task] = []
         index = end - 1
@@ -265,11 +277,24 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             index -= 1
             if _matches(task, filter):
                 items.append(task)
-        more = (
-            bool(items)
-            and len(items) == limit
-            and any(_matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1))
+        if include:
+            fits = fitting([_data_size(task, include) for task in items], max_bytes)
+            if items:
+                index = bisect.bisect_left(self._order, items[fits - 1].id) - 1
+            items = items[:fits]
+        more = bool(items) and any(
+            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
         )
+        payload, result = "payload" in include, "result" in include
+        if not (payload and result):
+            items = [
+                dataclasses.replace(
+                    task,
+                    payload=task.payload if payload else None,
+                    result=task.result if result else None,
+                )
+                for task in items
+            ]
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
@@ -332,6 +357,16 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         if doomed:
             gone = set(doomed)
             self._order = [task_id for task_id in self._order if task_id not in gone]
+
+
+def _data_size(task: Task, include: frozenset[str]) -> int:
+    """The bytes of ``task``'s included payload and result, as compact JSON (none for
+    null, as the SQL stores count a NULL)."""
+    return sum(
+        len(pydantic_core.to_json(value))
+        for name, value in (("payload", task.payload), ("result", task.result))
+        if name in include and value is not None
+    )
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:

@@ -158,6 +158,7 @@ class TestQueryPlans:
             "counts",
             "prune_tasks",
             "task_by_key",
+            "task_data",
             "events",
         ],
     )
@@ -177,6 +178,8 @@ class TestQueryPlans:
                 "key": "k",
                 "ids": json.dumps(["x"]),
                 "exclude": json.dumps(["slow", "busy"]),
+                "payload": True,
+                "result": False,
             }
             query = _sql.queries("sqlite")[name]
             plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))

@@ -206,13 +206,29 @@ SET progress = %(fraction)s, progress_message = %(message)s, updated_at = %(now)
 WHERE id = %(id)s::uuid AND status = 'running';
 
 -- name: list_any
-SELECT * FROM trellis_tasks
+-- Listings read summaries: every column but payload and result (which may be a MiB
+-- each), and, when a listing includes them, their size, to stop a page in time.
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE id < %(before)s::uuid
 ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_status
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE status = %(status)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -220,17 +236,37 @@ ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_queue
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE queue = %(queue)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_type
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE type = %(type)s AND id < %(before)s::uuid
 ORDER BY id DESC
 LIMIT %(limit)s;
+
+-- name: task_data
+-- The payloads and results a listing includes, of the tasks that fit in its page.
+SELECT id, CASE WHEN %(payload)s::boolean THEN payload END AS payload,
+    CASE WHEN %(result)s::boolean THEN result END AS result
+FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]);
 
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
