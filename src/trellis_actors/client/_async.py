@@ -97,10 +97,20 @@ class AsyncClient:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] = (),
     ) -> Page:
-        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``. Items
+        are summaries without ``payload`` and ``result`` unless ``include`` names them
+        (``include=("payload", "result")``)."""
         return await self._run(
-            calls.list_tasks(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+            calls.list_tasks(
+                status=status,
+                type=type,
+                queue=queue,
+                limit=limit,
+                cursor=cursor,
+                include=include,
+            )
         )
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:

@@ -135,9 +135,12 @@ def list_tasks(
     queue: str | None,
     limit: int,
     cursor: str | None,
+    include: Iterable[str] = (),
 ) -> Call[Page]:
     params = {"status": status, "type": type, "queue": queue, "limit": limit, "cursor": cursor}
     query = {name: str(value) for name, value in params.items() if value is not None}
+    if wanted := ",".join(include):
+        query["include"] = wanted
     data = yield Request("GET", "/tasks", params=query)
     return Page([Task.from_dict(item) for item in data["items"]], data["next_cursor"])
 
