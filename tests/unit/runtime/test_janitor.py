@@ -10,6 +10,7 @@ import trio.testing
 from trellis_actors import Retention
 from trellis_actors._time import Clock
 from trellis_actors.actors import Actor, Ref
+from trellis_actors.lifecycle import TaskStatus
 from trellis_actors.runtime.janitor import Janitor
 from trellis_actors.runtime.messages import Prune, Recover, Sweep, Swept, TryLead
 
@@ -80,8 +81,7 @@ class TestJanitor:
 
         assert swept == Swept(led=True, recovered=3, pruned=5)
         (prune,) = [msg for _, msg in store.seen if isinstance(msg, Prune)]
-        assert prune.completed_before is not None
-        assert prune.dead_before is None
+        assert set(prune.cutoffs) == {TaskStatus.COMPLETED}
 
     async def test_follower_does_nothing(self, autojump_clock: trio.testing.MockClock) -> None:
         """A node that does not lead neither recovers nor prunes."""
