@@ -25,7 +25,7 @@ from ._state import ApiState, attach
 from .auth import Auth, Refused, declare
 from .guard import Guard
 from .openapi import TrellisOpenAPI
-from .routes import events, schedules, system, tasks
+from .routes import bulk, events, schedules, system, tasks
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -128,6 +128,7 @@ def create_app(
     app.register_blueprint(system.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(schedules.bp)
+    app.register_blueprint(bulk.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:
