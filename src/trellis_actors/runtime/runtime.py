@@ -22,6 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
+from ..decisions import Bulk
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -31,7 +32,6 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..decisions import Bulk
 from ..rules import FilterFields, SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
@@ -342,18 +342,14 @@ class Runtime:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
         return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
 
-    async def cancel_many(
-        self, *, dry_run: bool = False, **filter: Unpack[FilterFields]
-    ) -> int:
+    async def cancel_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
         """Cancel every task still on its way that ``filter`` selects (see
         :func:`~trellis_actors.rules.check_filter`); running handlers are stopped, here at
         once and on other nodes at their next lease renewal. Returns how many were
         cancelled; with ``dry_run``, how many would be, cancelling none."""
         return await self._bulk(Bulk.CANCEL, filter, dry_run)
 
-    async def requeue_many(
-        self, *, dry_run: bool = False, **filter: Unpack[FilterFields]
-    ) -> int:
+    async def requeue_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
         """Send every dead task ``filter`` selects back to the queue, attempts starting
         again; returns how many (with ``dry_run``, how many would go)."""
         return await self._bulk(Bulk.REQUEUE, filter, dry_run)

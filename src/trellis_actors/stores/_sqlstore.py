@@ -9,7 +9,18 @@ from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
-from .base import BulkDone, BulkStep, Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
+from .base import (
+    BulkDone,
+    BulkStep,
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+)
 from .sessions import Session
 
 P = ParamSpec("P")

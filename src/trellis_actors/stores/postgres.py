@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ..lifecycle import Task, TaskStatus, Transition
+from ..lifecycle import Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, wakes_workers

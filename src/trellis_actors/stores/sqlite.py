@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import trio
 
 from ..errors import ConfigurationError
-from ..lifecycle import TaskStatus, Transition
+from ..lifecycle import Transition
 from . import _sql
 from ._sql import Cursor
 from ._sqllogic import TaskLogic

@@ -21,8 +21,8 @@ async def add(store: Store, now: float = NOW, **options: Any) -> Task:
 
 
 async def ended(store: Store, status: S, now: float = NOW, **options: Any) -> Task:
-    """A task (of its own queue unless given one), run and ended at ``now + 1`` as ``status`` (completed,
-    failed — its type keeps no dead letters — or dead)."""
+    """A task (of its own queue unless given one), run and ended at ``now + 1`` as
+    ``status``: completed, failed (its type keeps no dead letters) or dead."""
     queue = options.setdefault("queue", f"q-{_ids.new_id()}")
     task = await add(store, now, dead_letter=status is not S.FAILED, **options)
     (running,) = await run(store, 1, now, queues=[queue])
@@ -96,9 +96,7 @@ class TestBulkCancel:
         late = Outcome(running.id, "w1", running.attempt, S.COMPLETED, result=1)
         assert await store.finish([late], NOW + 2) == []
 
-    async def test_a_filter_larger_than_a_chunk_is_done_chunk_by_chunk(
-        self, store: Store
-    ) -> None:
+    async def test_a_filter_larger_than_a_chunk_is_done_chunk_by_chunk(self, store: Store) -> None:
         """Chunks of 3 take 7 tasks in three commits; the last says none are left."""
         tasks = [await add(store) for _ in range(7)]
         chunks = await everything(store, step(Bulk.CANCEL, limit=3), NOW + 1)
