@@ -7,7 +7,6 @@ import structlog
 from .. import _ids
 from ..actors import Ref
 from ..decisions import Bulk, Selection
-from ..lifecycle import TaskStatus
 from ..stores.base import BULK_CHUNK, BulkStep
 from .messages import BulkChunk, CancelRunning, QueueMsg, StoreMsg
 
@@ -37,9 +36,8 @@ async def run_bulk(
     while True:
         done = await store.ask(BulkChunk(step))
         touched += done.touched
-        for move in done.moves:
-            if move.event.from_status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
-                await queue.tell(CancelRunning(move.task.id))
+        for task_id in done.held:  # this node's queue drops or stops those it holds
+            await queue.tell(CancelRunning(task_id))
         if done.after is None:
             break
         step = BulkStep(action, selection, step.until, done.after, chunk, dry_run)

@@ -576,7 +576,12 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             return BulkDone(self.delete_tasks(cur, [task.id for task in selected]), [], after)
         changes = [decisions.bulk(step.action, task, now) for task in selected]
         moves = self.decide(cur, changes)
-        return BulkDone(sum(change is not None for change in changes), moves, after)
+        held = tuple(
+            task.id
+            for task, change in zip(selected, changes, strict=True)
+            if change is not None and task.lease_owner is not None
+        )
+        return BulkDone(sum(change is not None for change in changes), moves, after, held)
 
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]

@@ -98,11 +98,14 @@ class BulkStep:
 
 class BulkDone(NamedTuple):
     """What one :class:`BulkStep` did: how many tasks it touched (or, dry, would touch),
-    their moves, and the id to go on after (None: none are left)."""
+    their moves, and the id to go on after (None: none are left); ``held``: the tasks it
+    cancelled that a node held under a lease (claimed or running), whose holder must stop
+    them."""
 
     touched: int
     moves: list[Transition]
     after: str | None
+    held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,13 +330,16 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             self._delete([task.id for task in selected])
             return BulkDone(len(selected), [], after)
         moves: list[Transition] = []
+        held: list[str] = []
         touched = 0
         for task in selected:
             change = decisions.bulk(step.action, task, now)
             if change is not None:
                 touched += 1
+                if task.lease_owner is not None:
+                    held.append(task.id)
                 self._apply(change, moves)
-        return BulkDone(touched, moves, after)
+        return BulkDone(touched, moves, after, tuple(held))
 
     def _delete(self, doomed: list[str]) -> None:
         for task_id in doomed:

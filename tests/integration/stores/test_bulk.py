@@ -86,13 +86,20 @@ class TestBulkCancel:
             assert gone is not None and gone.status is S.CANCELLED and gone.finished_at == NOW + 20
             assert steps(await store.events(task.id))[-1] == (task.status, S.CANCELLED)
 
-    async def test_a_running_task_is_cancelled_and_its_lease_is_gone(self, store: Store) -> None:
-        """The holder's next heartbeat no longer holds it: that is how it learns."""
+    async def test_held_tasks_are_named_and_their_leases_are_gone(self, store: Store) -> None:
+        """Running and claimed tasks come back as held, for this node to stop; another
+        holder's next heartbeat no longer holds them: that is how it learns."""
         await add(store)
         (running,) = await run(store, 1)
-        (chunk,) = await everything(store, step(Bulk.CANCEL, statuses={S.RUNNING}), NOW + 1)
-        assert path(chunk.moves) == [(S.RUNNING, S.CANCELLED)]
+        await add(store)
+        (claimed,) = await store.claim(None, 1, "w2", NOW + 60, NOW)
+        free = await add(store)
+        (chunk,) = await everything(store, step(Bulk.CANCEL), NOW + 1)
+        assert path(chunk.moves) == [(S.RUNNING, S.CANCELLED)] + [(S.QUEUED, S.CANCELLED)] * 2
+        assert chunk.held == (running.id, claimed.id)
+        assert chunk.moves[-1].task.id == free.id
         assert await store.heartbeat([running.id], "w1", NOW + 100) == set()
+        assert await store.heartbeat([claimed.id], "w2", NOW + 100) == set()
         late = Outcome(running.id, "w1", running.attempt, S.COMPLETED, result=1)
         assert await store.finish([late], NOW + 2) == []
 
