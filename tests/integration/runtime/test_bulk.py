@@ -95,6 +95,38 @@ class TestBulkThroughTheRuntime:
             assert await rt.purge_many(status="cancelled") == total
             assert (await rt.counts()).by_queue == {}
 
+    async def test_other_work_goes_between_chunks(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """A submission made once a bulk cancel is under way is stored before the
+        operation's last chunk: one chunk is one store message, so the store actor is
+        never held for the whole operation."""
+        total = BULK_CHUNK * 5
+        async with open_runtime(Handlers().app(), workers=0) as rt:
+            for start in range(0, total, 1000):
+                await rt.submit_many([{"type": "ok"} for _ in range(start, start + 1000)])
+            cancelled: list[int] = []  # cancellations published before the arrival
+            after: list[int] = []  # and after it (the arrival's own batch counts here)
+            under_way = trio.Event()
+
+            def seen(batch: tuple[Any, ...]) -> None:
+                arrived = any(move.event.from_status is None for move in batch)
+                (after if arrived or after else cancelled).append(
+                    sum(move.task.status is S.CANCELLED for move in batch)
+                )
+                under_way.set()
+
+            async def submit_meanwhile() -> None:
+                await under_way.wait()
+                await rt.submit("ok", delay=60)
+
+            with rt.observe(seen):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(submit_meanwhile)
+                    assert await rt.cancel_many(status="queued") == total
+            assert sum(cancelled) + sum(after) == total
+            assert cancelled and after[1:], (cancelled, after)  # chunks on either side
+
     async def test_a_running_handler_on_this_node_is_stopped(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
