@@ -92,6 +92,9 @@ class Audience:
     waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
     #: Called with every batch, in the store actor: quick, synchronous bookkeeping.
     observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
+    #: The worker that ran each task whose outcome is in the batch being written: task id
+    #: -> worker name, for the observers (logs); cleared once the batch is published.
+    ran_by: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,6 +131,7 @@ class StoreActor(Actor[StoreMsg]):
         audience = Audience() if audience is None else audience
         self._subscribers = audience.subscribers  # updated in place: they outlive us
         self._observers = audience.observers
+        self._ran_by = audience.ran_by
         # A store whose calls may run at the same time (PostgreSQL: one pool connection
         # each) gets a batch's submissions, outcomes and claims side by side.
         self._side_by_side = bool(getattr(store, "concurrent_calls", False))
@@ -212,6 +216,9 @@ class StoreActor(Actor[StoreMsg]):
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         moves: list[Transition] = []
         covered = 0  # the leading moves whose ready tasks the queue's demand saw
+        for msg in batch:
+            if isinstance(msg, Finish):
+                self._ran_by.update((o.task_id, o.worker) for o in msg.outcomes if o.worker)
         try:
             if self._outage is not None and not await self._back(batch, moves):
                 return
@@ -280,6 +287,8 @@ class StoreActor(Actor[StoreMsg]):
                 _answer_claim(claim, done.claimed[index], moves)
         if handoff is None or len(claims) in errors:
             covered = 0  # not claimed (a failed handoff is not tried again: the nudge is)
+            if handoff is not None:
+                self._unreserve(handoff, 0)
         elif not await self._hand_over(done.claimed[len(claims)], handoff, now, moves):
             covered = 0
         if errors:
@@ -301,16 +310,25 @@ class StoreActor(Actor[StoreMsg]):
         if all(new.run_at is not None and new.run_at > now for new in tasks):
             return None
         lease_until = now + demand.lease
+        # Reserved now, before any await: on a store whose batches overlap, two batches
+        # must not both claim for the same idle workers (_hand_over gives back the rest).
+        self._demand = replace(demand, limit=0)
         return ClaimRequest(demand.queues, demand.limit, demand.owner, lease_until, demand.exclude)
+
+    def _unreserve(self, handoff: ClaimRequest, taken: int) -> None:
+        """What a handoff reserved and did not take is wanted still (a newer Demand from
+        the queue, if one came meanwhile, replaced the reservation: it counts as sent)."""
+        demand = self._demand
+        unused = handoff.limit - taken
+        if demand is not None and demand.owner == handoff.owner and unused > 0:
+            self._demand = replace(demand, limit=demand.limit + unused)
 
     async def _hand_over(
         self, tasks: list[Task], handoff: ClaimRequest, now: float, moves: list[Transition]
     ) -> bool:
         """Tell the queue what its standing demand claimed, as if it had claimed it; True
         if the claim took less than it asked (nothing more is ready for the queue)."""
-        demand = self._demand
-        if demand is not None and tasks:
-            self._demand = replace(demand, limit=max(0, demand.limit - len(tasks)))
+        self._unreserve(handoff, len(tasks))
         if tasks:
             try:
                 self._queue.tell_nowait(Claimed(tuple(tasks)))
@@ -752,6 +770,7 @@ class StoreActor(Actor[StoreMsg]):
                 observer(batch)
             except Exception:  # an observer's bug must not stop the store
                 log.exception("an event observer failed", observer=repr(observer))
+        self._ran_by.clear()
         live = []
         for channel in self._subscribers:
             try:
