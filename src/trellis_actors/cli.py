@@ -170,18 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="on shutdown, how long running tasks may finish before they are given back "
         "to the queue (default 10)",
     )
-    node.add_argument(
-        "--retain-completed",
-        type=_duration,
-        metavar="DURATION",
-        help="prune completed tasks older than this, e.g. 7d (default: keep them)",
-    )
-    node.add_argument(
-        "--retain-dead",
-        type=_duration,
-        metavar="DURATION",
-        help="prune dead-lettered tasks older than this, e.g. 30d (default: keep them)",
-    )
+    for status, example, what in (
+        ("completed", "7d", "completed tasks"),
+        ("failed", "30d", "failed tasks whose type keeps no dead letters"),
+        ("dead", "30d", "dead-lettered tasks"),
+        ("cancelled", "7d", "cancelled tasks"),
+    ):
+        node.add_argument(
+            f"--retain-{status}",
+            type=_duration,
+            metavar="DURATION",
+            help=f"prune {what} older than this, e.g. {example} (default: keep them)",
+        )
     node.add_argument(
         "--log-format",
         choices=("json", "console"),
@@ -548,7 +548,12 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
             worker_idle_timeout=args.worker_idle_timeout or None,
             blocked_loop_warning=args.blocked_loop_warning or None,
             node=args.node_name,
-            retention=Retention(completed=args.retain_completed, dead=args.retain_dead),
+            retention=Retention(
+                completed=args.retain_completed,
+                failed=args.retain_failed,
+                dead=args.retain_dead,
+                cancelled=args.retain_cancelled,
+            ),
         )
         server = node.server_config(args) if http else None
     except (ConfigurationError, ValueError) as exc:

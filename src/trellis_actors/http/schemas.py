@@ -504,3 +504,36 @@ class WaitQuery(BaseModel):
         description=f"Seconds to wait for the task to end; at most {MAX_WAIT:g} (longer "
         "values are taken as that).",
     )
+
+
+# -- bulk operations ------------------------------------------------------------------
+
+StatusName = Annotated[
+    str,
+    Field(max_length=MAX_NAME_LENGTH, json_schema_extra={"enum": [s.value for s in TaskStatus]}),
+]
+
+
+class BulkFilter(_Request):
+    """Which tasks a bulk cancel, requeue or purge touches: at least one field. Each
+    operation touches only the statuses it can act on (cancel: pending, queued, retrying,
+    running; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
+    ``status`` is not given."""
+
+    status: StatusName | list[StatusName] | None = Field(
+        None, description="A status, or a list of them."
+    )
+    type: Name | None = Field(None, description="Only tasks of this type.")
+    queue: Queue | None = Field(None, description="Only tasks in this queue.")
+    created_after: DateTime | None = Field(
+        None, description="Only tasks created at or after this ISO 8601 time (UTC if naive)."
+    )
+    created_before: DateTime | None = Field(
+        None, description="Only tasks created before this ISO 8601 time (UTC if naive)."
+    )
+    dry_run: bool = Field(False, description="Count the tasks, touch none.")
+
+
+class BulkOut(BaseModel):
+    touched: int = Field(description="How many tasks were (with dry_run: would be) touched.")
+    dry_run: bool

@@ -9,10 +9,19 @@ from typing import Any
 import trio
 
 from ..actors import Ref, Request
-from ..lifecycle import Task, TaskEvent, Transition
+from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
-from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from ..stores.base import (
+    BulkDone,
+    BulkStep,
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+)
 from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
@@ -88,8 +97,17 @@ class Recover(Request[int]):
 
 @dataclass(frozen=True, slots=True)
 class Prune(Request[int]):
-    completed_before: float | None
-    dead_before: float | None
+    """Delete up to ``limit`` ended tasks past their status's cutoff (one chunk)."""
+
+    cutoffs: Mapping[TaskStatus, float]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkChunk(Request[BulkDone]):
+    """One chunk of a bulk cancel, requeue or purge: one commit, then other mail."""
+
+    step: BulkStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +235,7 @@ StoreMsg = (
     | Release
     | Recover
     | Prune
+    | BulkChunk
     | Purge
     | Cancel
     | Requeue

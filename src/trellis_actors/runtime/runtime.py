@@ -22,6 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
+from ..decisions import Bulk
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -31,11 +32,12 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..rules import SubmitOptions
+from ..rules import FilterFields, SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
+from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
 from .events import DEFAULT_BUFFER
@@ -362,6 +364,29 @@ class Runtime:
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
         return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
+
+    async def cancel_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Cancel every task still on its way that ``filter`` selects (see
+        :func:`~trellis_actors.rules.check_filter`); running handlers are stopped, here at
+        once and on other nodes at their next lease renewal. Returns how many were
+        cancelled; with ``dry_run``, how many would be, cancelling none."""
+        return await self._bulk(Bulk.CANCEL, filter, dry_run)
+
+    async def requeue_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Send every dead task ``filter`` selects back to the queue, attempts starting
+        again; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.REQUEUE, filter, dry_run)
+
+    async def purge_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Delete every ended task (completed, failed, dead, cancelled) ``filter`` selects,
+        with its history; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.PURGE, filter, dry_run)
+
+    async def _bulk(self, action: Bulk, filter: Mapping[str, Any], dry_run: bool) -> int:
+        selection = rules.check_filter(action, filter)
+        return await run_bulk(
+            self._store_ref, self.tree.queue, action, selection, dry_run=bool(dry_run)
+        )
 
     @overload
     async def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...

@@ -28,6 +28,7 @@ from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
 from . import session_messages
 from .messages import (
     AdvanceSchedule,
+    BulkChunk,
     Cancel,
     Claim,
     Claimed,
@@ -694,9 +695,13 @@ class StoreActor(Actor[StoreMsg]):
                 moves = await store.recover_expired(now)
                 msg.reply.send(sum(1 for m in moves if m.event.from_status is TaskStatus.RUNNING))
                 return moves
-            case Prune(completed_before, dead_before):
-                msg.reply.send(await store.prune(completed_before, dead_before))
+            case Prune(cutoffs, limit):
+                msg.reply.send(await store.prune(cutoffs, limit))
                 return []
+            case BulkChunk(step):
+                done = await store.bulk(step, now)
+                msg.reply.send(done)
+                return done.moves
             case Purge(task_ids):
                 msg.reply.send(await store.purge(task_ids))
                 return []

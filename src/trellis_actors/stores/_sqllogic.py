@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,6 +32,8 @@ from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
 from .base import (
+    BulkDone,
+    BulkStep,
     Counts,
     NewTask,
     Outcome,
@@ -95,6 +97,7 @@ class TaskLogic(SessionSteps, ScheduleSteps):
 
     dialect: str
     after_every_id: str  # sorts after every task id: the cursor of the first page
+    before_every_id: str  # sorts before every task id: where a bulk operation starts
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,10 +134,11 @@ class TaskLogic(SessionSteps, ScheduleSteps):
         found.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
         return found[:limit]
 
-    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
-        params = {"status": status.value, "before": before}
-        cur.execute(self.q["prune_events"], params)
-        cur.execute(self.q["prune_tasks"], params)
+    def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
+        """Delete the tasks of ``ids`` (locked by this transaction), with their events."""
+        params = {"ids": self.ids_param(ids)}
+        cur.execute(self.q["delete_events"], params)
+        cur.execute(self.q["delete_tasks"], params)
         return cur.rowcount
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
@@ -575,15 +579,45 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             by_queue.setdefault(row["queue"], {})[row["status"]] = row["n"]
         return Counts(by_queue)
 
-    def prune(self, cur: Cursor, completed_before: float | None, dead_before: float | None) -> int:
+    def prune(self, cur: Cursor, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
         deleted = 0
-        for status, before in (
-            (TaskStatus.COMPLETED, completed_before),
-            (TaskStatus.DEAD, dead_before),
-        ):
-            if before is not None:
-                deleted += self.prune_status(cur, status, before)
+        for status, before in sorted(cutoffs.items()):
+            if deleted >= limit:
+                break
+            params = {"status": status.value, "before": before, "limit": limit - deleted}
+            cur.execute(self.q["prunable"], params)
+            ids = [str(row["id"]) for row in cur.fetchall()]
+            if ids:
+                deleted += self.delete_tasks(cur, ids)
         return deleted
+
+    def bulk(self, cur: Cursor, step: BulkStep, now: float) -> BulkDone:
+        selection = step.selection
+        selected = self.select(
+            cur,
+            "bulk_select",
+            statuses=self.ids_param(sorted(status.value for status in selection.statuses)),
+            type=selection.type,
+            queue=selection.queue,
+            created_after=selection.created_after,
+            created_before=selection.created_before,
+            after=self.before_every_id if step.after is None else step.after,
+            until=step.until,
+            limit=step.limit,
+        )
+        after = selected[-1].id if len(selected) == step.limit else None
+        if step.dry_run or not selected:
+            return BulkDone(len(selected), [], after)
+        if step.action is decisions.Bulk.PURGE:
+            return BulkDone(self.delete_tasks(cur, [task.id for task in selected]), [], after)
+        changes = [decisions.bulk(step.action, task, now) for task in selected]
+        moves = self.decide(cur, changes)
+        held = tuple(
+            task.id
+            for task, change in zip(selected, changes, strict=True)
+            if change is not None and task.lease_owner is not None
+        )
+        return BulkDone(sum(change is not None for change in changes), moves, after, held)
 
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]

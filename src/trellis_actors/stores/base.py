@@ -8,13 +8,14 @@ and each mutating method returns the transitions it made, in order, for publicat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import trio
 
 from .. import _ids
+from ..decisions import Bulk, Selection
 from ..decisions import Outcome as Outcome
 from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
@@ -75,6 +76,37 @@ class TaskFilter:
     status: TaskStatus | None = None
     type: str | None = None
     queue: str | None = None
+
+
+#: Most tasks one bulk step or one prune round touches: one store transaction, short
+#: enough that other work waits little for it.
+BULK_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BulkStep:
+    """One chunk of a bulk operation: the first ``limit`` tasks that ``selection`` takes
+    in, by id, of ids after ``after`` (None: from the first) and before ``until`` (the
+    operation's bound, so that tasks made meanwhile are not chased)."""
+
+    action: Bulk
+    selection: Selection
+    until: str
+    after: str | None = None
+    limit: int = BULK_CHUNK
+    dry_run: bool = False  # count them, touch nothing
+
+
+class BulkDone(NamedTuple):
+    """What one :class:`BulkStep` did: how many tasks it touched (or, dry, would touch),
+    their moves, and the id to go on after (None: none are left); ``held``: the tasks it
+    cancelled that a node held under a lease (claimed or running), whose holder must stop
+    them."""
+
+    touched: int
+    moves: list[Transition]
+    after: str | None
+    held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +300,15 @@ class Store(Protocol):
 
     async def counts(self) -> Counts: ...
 
-    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
-        """Delete completed (and, separately, dead) tasks finished before the given times,
-        with their events. Returns how many tasks were deleted."""
+    async def bulk(self, step: BulkStep, now: float) -> BulkDone:
+        """One chunk of a bulk operation, in one commit: each selected task cancelled or
+        requeued (:func:`trellis_actors.decisions.bulk`) or, for a purge, deleted with its
+        events."""
+
+    async def prune(self, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
+        """Delete up to ``limit`` ended tasks that finished before the cutoff of their
+        status (:func:`trellis_actors.decisions.prunable`), with their events, in one
+        commit. Returns how many were deleted: ``limit`` means there may be more."""
 
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete the given tasks that are ``dead``, with their events; returns how many."""

@@ -6,7 +6,7 @@ import bisect
 import dataclasses
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pydantic_core
 
@@ -24,6 +24,8 @@ from ..lifecycle import (
 )
 from ..rules import TASK_DATA
 from .base import (
+    BulkDone,
+    BulkStep,
     Counts,
     NewTask,
     Outcome,
@@ -326,26 +328,43 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         self._delete(doomed)
         return len(doomed)
 
-    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
-        doomed = [
-            task.id
-            for task in self._tasks.values()
-            if task.finished_at is not None
-            and (
-                (
-                    task.status is TaskStatus.COMPLETED
-                    and completed_before is not None
-                    and task.finished_at < completed_before
-                )
-                or (
-                    task.status is TaskStatus.DEAD
-                    and dead_before is not None
-                    and task.finished_at < dead_before
-                )
-            )
-        ]
+    async def prune(self, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
+        doomed: list[str] = []
+        for task in self._tasks.values():
+            if len(doomed) >= limit:
+                break
+            if decisions.prunable(task, cutoffs):
+                doomed.append(task.id)
         self._delete(doomed)
         return len(doomed)
+
+    async def bulk(self, step: BulkStep, now: float) -> BulkDone:
+        order = self._order
+        index = 0 if step.after is None else bisect.bisect_right(order, step.after)
+        end = bisect.bisect_left(order, step.until)
+        selected: list[Task] = []
+        while index < end and len(selected) < step.limit:
+            task = self._tasks[order[index]]
+            index += 1
+            if decisions.selects(step.selection, task):
+                selected.append(task)
+        after = selected[-1].id if len(selected) == step.limit else None
+        if step.dry_run:
+            return BulkDone(len(selected), [], after)
+        if step.action is decisions.Bulk.PURGE:
+            self._delete([task.id for task in selected])
+            return BulkDone(len(selected), [], after)
+        moves: list[Transition] = []
+        held: list[str] = []
+        touched = 0
+        for task in selected:
+            change = decisions.bulk(step.action, task, now)
+            if change is not None:
+                touched += 1
+                if task.lease_owner is not None:
+                    held.append(task.id)
+                self._apply(change, moves)
+        return BulkDone(touched, moves, after, tuple(held))
 
     def _delete(self, doomed: list[str]) -> None:
         for task_id in doomed:

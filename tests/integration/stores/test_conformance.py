@@ -871,14 +871,15 @@ class TestCountsAndRetention:
         completed = await in_status(store, S.COMPLETED, idempotency_key="reuse-me")
         dead = await in_status(store, S.DEAD)
         queued = await add(store)
-        assert await store.prune(None, None) == 0
-        assert await store.prune(NOW + 1, None) == 0  # finished at NOW + 1: not before it
-        assert await store.prune(NOW + 2, None) == 1
+        assert await store.prune({}, 1000) == 0
+        # finished at NOW + 1: not before it
+        assert await store.prune({S.COMPLETED: NOW + 1}, 1000) == 0
+        assert await store.prune({S.COMPLETED: NOW + 2}, 1000) == 1
         assert await store.get(completed.id) is None and await store.events(completed.id) == []
         assert await store.get(dead.id) is not None
-        assert await store.prune(None, NOW + 2) == 1
+        assert await store.prune({S.DEAD: NOW + 2}, 1000) == 1
         assert await store.get(dead.id) is None and await store.events(dead.id) == []
-        assert await store.prune(NOW + 99, NOW + 99) == 0
+        assert await store.prune({S.COMPLETED: NOW + 99, S.DEAD: NOW + 99}, 1000) == 0
         assert (await store.counts()).by_queue == {"default": {"queued": 1}}
         page = await store.list_tasks(TaskFilter(), 10, None)
         assert [task.id for task in page.items] == [queued.id]

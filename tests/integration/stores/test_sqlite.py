@@ -156,7 +156,7 @@ class TestQueryPlans:
             "list_by_queue",
             "list_by_type",
             "counts",
-            "prune_tasks",
+            "prunable",
             "task_by_key",
             "task_data",
             "events",
@@ -240,7 +240,7 @@ class TestCountsKeptInMemory:
             dead = [m.task.id for m in moves if m.task.status is S.DEAD]
             assert await store.purge(dead[:1]) == 1
             await agree()
-            assert await store.prune(completed_before=10.0, dead_before=None) == 2
+            assert await store.prune({S.COMPLETED: 10.0}, 1000) == 2
             await agree()
         finally:
             await other.close()

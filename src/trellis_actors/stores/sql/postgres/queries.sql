@@ -274,16 +274,39 @@ SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
--- name: prune
+-- name: prunable
+-- Up to %(limit)s tasks of one ended status that finished before %(before)s (retention),
+-- oldest first; rows another transaction holds wait for the next round.
+SELECT id FROM trellis_tasks
+WHERE status IN ('completed', 'failed', 'dead', 'cancelled') AND status = %(status)s
+  AND finished_at < %(before)s
+ORDER BY finished_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete
 WITH doomed AS (
-    DELETE FROM trellis_tasks
-    WHERE status IN ('completed', 'dead') AND status = %(status)s
-      AND finished_at < %(before)s
+    DELETE FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[])
     RETURNING id
 ), events AS (
     DELETE FROM trellis_events USING doomed WHERE trellis_events.task_id = doomed.id
 )
 SELECT count(*) AS n FROM doomed;
+
+-- name: bulk_select
+-- One chunk of a bulk operation: the tasks its filter takes in, by id, between the ids
+-- %(after)s and %(until)s (the operation's cursor and its bound). Rows a worker is
+-- writing are waited for, not skipped: the cursor moves past them for good.
+SELECT * FROM trellis_tasks
+WHERE id > %(after)s::uuid AND id < %(until)s::uuid
+  AND status = ANY(%(statuses)s::text[])
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::float8 IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::float8 IS NULL OR created_at < %(created_before)s)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE;
 
 -- name: purge
 WITH doomed AS (

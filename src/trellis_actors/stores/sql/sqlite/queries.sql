@@ -201,16 +201,32 @@ SELECT name FROM sqlite_master WHERE type = 'table';
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
--- name: prune_events
--- Once per status; the repeated IN term lets SQLite use the partial index on finished tasks.
-DELETE FROM trellis_events WHERE task_id IN (
-    SELECT id FROM trellis_tasks
-    WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before
-);
+-- name: prunable
+-- Up to :limit tasks of one ended status that finished before :before (retention), oldest
+-- first. The repeated IN term lets SQLite use the partial index on ended tasks.
+SELECT id FROM trellis_tasks INDEXED BY trellis_tasks_finished
+WHERE status IN ('completed', 'failed', 'dead', 'cancelled') AND status = :status
+  AND finished_at < :before
+ORDER BY finished_at
+LIMIT :limit;
 
--- name: prune_tasks
-DELETE FROM trellis_tasks
-WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before;
+-- name: delete_events
+DELETE FROM trellis_events WHERE task_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_tasks
+DELETE FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: bulk_select
+-- One chunk of a bulk operation: the tasks its filter takes in, by id, between the ids
+-- :after and :until (the operation's cursor and its bound).
+SELECT * FROM trellis_tasks
+WHERE id > :after AND id < :until
+  AND status IN (SELECT value FROM json_each(:statuses))
+  AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id
+LIMIT :limit;
 
 -- name: purge_events
 DELETE FROM trellis_events WHERE task_id IN (
