@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import rules
+from .._time import iso
 from ..errors import ScheduleNotFound, ValidationError, WaitTimeout
 from ..lifecycle import Task
 from ..scheduling.model import Schedule
@@ -85,6 +86,23 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
         action.add_argument("id", help="the task id")
         action.set_defaults(run=run)
     _add_schedule_commands(commands, make, client)
+    nodes = make(commands, "nodes", "list the nodes of the cluster a server belongs to", client)
+    nodes.set_defaults(run=nodes_command)
+
+
+def nodes_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        found = client.nodes()
+    if args.json:
+        _print_json([node.to_dict() for node in found])
+        return 0
+    rows = [("ID", "STATE", "HOST", "PID", "WORKERS", "BUSY", "QUEUES", "SEEN")]
+    for node in found:
+        queues = "*" if node.queues is None else ",".join(node.queues)
+        counts = (str(node.pid), str(node.workers), str(node.busy))
+        rows.append((node.id, node.state, node.host, *counts, queues, iso(node.seen_at) or ""))
+    _print_table(rows)
+    return 0
 
 
 def _add_schedule_commands(

@@ -13,6 +13,7 @@ from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from .node_messages import NodeStoreMsg
 from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
@@ -220,6 +221,7 @@ StoreMsg = (
     | TryLead
     | Probe
     | SessionMsg
+    | NodeStoreMsg
 )
 
 

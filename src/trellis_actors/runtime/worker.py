@@ -408,7 +408,7 @@ class Worker(Actor[WorkerMsg]):
         return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
 
     def _outcome(self, task: Task, attempt: int, status: TaskStatus, **fields: Any) -> Outcome:
-        return Outcome(task.id, self._owner, attempt, status, **fields)
+        return Outcome(task.id, self._owner, attempt, status, worker=self.name, **fields)
 
     def report_progress(
         self, task_id: str, attempt: int, fraction: float, message: str | None

@@ -27,6 +27,7 @@ from ..lifecycle import (
     transition,
 )
 from ._sql import Cursor
+from ._sqlnodes import NodeSteps
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
 from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
@@ -72,7 +73,7 @@ def run_steps(cur: Cursor, steps: Steps[T]) -> T:
         return result
 
 
-class TaskLogic(SessionSteps, ScheduleSteps):
+class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
     """The store protocol as synchronous steps inside the caller's transaction.
 
     A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override
@@ -178,6 +179,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             lease_expires_at=row["lease_expires_at"],
             schedule_id=row["schedule_id"],
             trace_context=self._json(row["trace_context"]),
+            node=row["node"],
+            worker=row["worker"],
         )
 
     @staticmethod
@@ -229,6 +232,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             "progress_message": task.progress_message,
             "lease_owner": task.lease_owner,
             "lease_expires_at": task.lease_expires_at,
+            "node": task.node,
+            "worker": task.worker,
         }
 
     @staticmethod
@@ -240,6 +245,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             "at": event.at,
             "attempt": event.attempt,
             "detail": event.detail,
+            "node": event.node,
+            "worker": event.worker,
         }
 
     def select(self, cur: Cursor, query: str, **params: Any) -> list[Task]:
@@ -518,6 +525,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
                 at=row["at"],
                 attempt=row["attempt"],
                 detail=row["detail"],
+                node=row["node"],
+                worker=row["worker"],
             )
             for row in cur.fetchall()
         ]

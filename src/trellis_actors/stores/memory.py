@@ -32,6 +32,7 @@ from .base import (
     apply_in_turn,
     arrive,
 )
+from .memory_nodes import MemoryNodes
 from .memory_schedules import MemorySchedules
 from .memory_sessions import MemorySessions
 
@@ -43,7 +44,7 @@ _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
 _StoredEvent = tuple[str | None, str, float, int, str | None]
 
 
-class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
+class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
     """Tasks in dictionaries, ready work in one heap per queue."""
 
     def __init__(self, url: str = "memory://") -> None:
