@@ -14,6 +14,7 @@ import os
 import socket
 from contextlib import suppress
 from dataclasses import dataclass
+from importlib import metadata
 from typing import assert_never
 
 import structlog
@@ -73,9 +74,7 @@ class NodeActor(Actor[NodeMsg]):
         self._clock = clock
         self._config = config
         self._started_at = clock.now()
-        from .. import __version__  # the package is loaded by now (not while importing)
-
-        self._version = __version__
+        self._version = _version()
         self._draining = False
         self._checks = tuple(CheckResult(c.name, False, "pending") for c in config.checks)
         if config.heartbeat is not None:
@@ -160,6 +159,14 @@ class NodeActor(Actor[NodeMsg]):
             await self._store.ask(NodeBeat(node, now))
         except TrellisError as exc:  # the store is down (or restarting): the next beat
             log.debug("heartbeat not written", error=str(exc))
+
+
+def _version() -> str:
+    """The installed package's version (the package itself is above the runtime)."""
+    try:
+        return metadata.version("trellis-actors")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
 
 
 async def run_checks(checks: tuple[ReadinessCheck, ...]) -> tuple[CheckResult, ...]:

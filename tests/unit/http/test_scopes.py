@@ -43,6 +43,7 @@ EXPECTED = {
     ("POST", "/tasks/<task_id>/requeue"): "operate",
     ("GET", "/queues"): "read",
     ("GET", "/workers"): "read",
+    ("GET", "/nodes"): "read",
     ("GET", "/task-types"): "read",
     ("GET", "/debug"): "read",
     ("GET", "/events"): "read",
