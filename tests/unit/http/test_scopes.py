@@ -62,6 +62,8 @@ EXPECTED = {
     ("GET", "/ui/"): "read",
     ("GET", "/ui/overview/<part>"): "read",
     ("GET", "/ui/actors"): "read",
+    ("GET", "/ui/nodes"): "read",
+    ("GET", "/ui/nodes/table"): "read",
     ("GET", "/ui/actors/tree"): "read",
     ("GET", "/ui/dead"): "read",
     ("POST", "/ui/dead/requeue"): "operate",
