@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=5.0,
             metavar="SECONDS",
             help="seconds between this node's heartbeats in the nodes registry (default 5; "
-            "a node not seen for three is shown lost)",
+            "a node not seen for three is shown lost; 0: none)",
         )
     worker.set_defaults(run=lambda args: _node(args, http=False))
 
