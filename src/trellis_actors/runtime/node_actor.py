@@ -116,15 +116,13 @@ class NodeActor(Actor[NodeMsg]):
             await trio.sleep(self._config.check_interval)
 
     def _report(self, results: tuple[CheckResult, ...]) -> None:
-        before = {result.name: result.ok for result in self._checks}
+        """Log each check that starts failing, or passes again."""
+        before = {r.name: r.ok for r in self._checks if r.error != "pending"}
         for result in results:
-            if result.ok and before.get(result.name) is False and self._checks_ran():
+            if result.ok and before.get(result.name) is False:
                 log.info("readiness check passes again", check=result.name)
             elif not result.ok and before.get(result.name, True):
                 log.warning("readiness check fails", check=result.name, error=result.error)
-
-    def _checks_ran(self) -> bool:
-        return all(result.error != "pending" for result in self._checks)
 
     async def _beat(self) -> None:
         config = self._config
