@@ -41,6 +41,7 @@ OPERATIONS = [
     ("POST", "/tasks/{task_id}/requeue"),
     ("GET", "/queues"),
     ("GET", "/workers"),
+    ("GET", "/nodes"),
     ("GET", "/task-types"),
     ("GET", "/debug"),
     ("GET", "/health"),
