@@ -37,7 +37,7 @@ class Outcome:
     retry_at: float | None = None  # when status is retrying
     seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
     started_at: float | None = None  # when the handler started (store clock)
-    worker: str | None = None  # the worker that ran it (``owner`` is its node)
+    worker: str | None = None  # the worker that ran it, on the lease owner's node
 
 
 #: What a lease holder may report: a start, or how the attempt ended.

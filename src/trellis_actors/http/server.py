@@ -28,7 +28,7 @@ from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy
 from ._forwarded import parse_allow, trust_forwarded
 from ._state import state_of
-from ._tracing import traced
+from ._tracing import name_by_route, traced
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
 from .guard import Guard
@@ -130,6 +130,7 @@ async def serve(
         guard=config.guard(),
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
+    name_by_route(app)
     inner = trust_forwarded(app.asgi_app, config.forwarded_allow_ips)
     app.asgi_app = finish_bodies(traced(inner), drain)  # type: ignore[method-assign]
     state = state_of(app.extensions)

@@ -41,7 +41,7 @@ from ..stores.nodes import NodeInfo
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
 from .events import EventStream as EventStream
-from .logs import log_transitions
+from .logs import TaskLog
 from .messages import (
     Cancel,
     CancelRunning,
@@ -113,7 +113,14 @@ class Runtime:
         self._draining = False
         self._clock: Clock | None = None
         self._audience = Audience()
-        self._audience.observers.append(self._log_transitions)
+        self._audience.observers.append(
+            TaskLog(
+                self.node,
+                tasks=self.config.log_tasks,
+                verbose=self.config.log_transitions,
+                ran_by=self._audience.ran_by,
+            )
+        )
         self._wiring = Wiring(
             self.app, self._store, self.config, self.node, self._audience, self._running_clock
         )
@@ -188,9 +195,6 @@ class Runtime:
             await self._stop.wait()
             await self._drain()
             root.request_stop()
-
-    def _log_transitions(self, batch: tuple[Transition, ...]) -> None:
-        log_transitions(batch, verbose=self.config.log_transitions)
 
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
@@ -267,12 +271,15 @@ class Runtime:
             return []
         if not tracing.enabled():
             return await self._store_ref.ask(Submit(tuple(tasks)))
-        with tracing.span(
-            "trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}
-        ):
+        attributes = tracing.messaging("send", [task.queue for task in tasks])
+        attributes["trellis.count"] = len(tasks)
+        with tracing.span("trellis.enqueue", kind="producer", attributes=attributes) as span:
             carrier = tracing.inject()
             traced = tuple(replace(task, trace_context=carrier) for task in tasks)
-            return await self._store_ref.ask(Submit(traced))
+            submitted = await self._store_ref.ask(Submit(traced))
+            if len(submitted) == 1 and span is not None:
+                span.set_attribute("messaging.message.id", submitted[0].task.id)
+            return submitted
 
     @overload
     async def submit(

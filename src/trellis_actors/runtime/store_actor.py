@@ -92,6 +92,9 @@ class Audience:
     waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
     #: Called with every batch, in the store actor: quick, synchronous bookkeeping.
     observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
+    #: The worker that ran each task whose outcome is in the batch being written: task id
+    #: -> worker name, for the observers (logs); cleared once the batch is published.
+    ran_by: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,6 +131,7 @@ class StoreActor(Actor[StoreMsg]):
         audience = Audience() if audience is None else audience
         self._subscribers = audience.subscribers  # updated in place: they outlive us
         self._observers = audience.observers
+        self._ran_by = audience.ran_by
         # A store whose calls may run at the same time (PostgreSQL: one pool connection
         # each) gets a batch's submissions, outcomes and claims side by side.
         self._side_by_side = bool(getattr(store, "concurrent_calls", False))
@@ -212,6 +216,9 @@ class StoreActor(Actor[StoreMsg]):
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         moves: list[Transition] = []
         covered = 0  # the leading moves whose ready tasks the queue's demand saw
+        for msg in batch:
+            if isinstance(msg, Finish):
+                self._ran_by.update((o.task_id, o.worker) for o in msg.outcomes if o.worker)
         try:
             if self._outage is not None and not await self._back(batch, moves):
                 return
@@ -751,6 +758,7 @@ class StoreActor(Actor[StoreMsg]):
                 observer(batch)
             except Exception:  # an observer's bug must not stop the store
                 log.exception("an event observer failed", observer=repr(observer))
+        self._ran_by.clear()
         live = []
         for channel in self._subscribers:
             try:

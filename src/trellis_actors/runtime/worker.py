@@ -374,12 +374,11 @@ class Worker(Actor[WorkerMsg]):
 
     async def _traced(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
         """Run the handler in a span that continues the submitter's trace."""
-        attributes = {
-            "trellis.task_id": task.id,
-            "trellis.task_type": task.type,
-            "trellis.attempt": attempt,
-            "trellis.worker": self.name,
-        }
+        attributes = tracing.messaging("process", [task.queue], message_id=task.id)
+        attributes["trellis.task_id"] = task.id
+        attributes["trellis.task_type"] = task.type
+        attributes["trellis.attempt"] = attempt
+        attributes["trellis.worker"] = self.name
         with tracing.span(
             f"trellis.task {task.type}",
             parent=task.trace_context,

@@ -85,6 +85,31 @@ COPY trellis_events (
     task_id, from_status, to_status, at, attempt, detail, node, worker
 ) FROM STDIN;
 
+-- name: enqueue_task
+-- One new task without an idempotency key, with its events and the wake-up (when %(wake)s),
+-- in one statement: one round trip in the caller's transaction, and atomic on its own in
+-- autocommit. {events} stands for one "(%(eN_task_id)s::uuid, …)" group per event, N from
+-- 0 (trellis_actors.postgres builds it, from the number of events only).
+WITH task AS (
+    INSERT INTO trellis_tasks (
+        id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+        idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at,
+        updated_at, result, error, progress, progress_message, lease_owner, lease_expires_at,
+        schedule_id, trace_context
+    ) VALUES (
+        %(id)s::uuid, %(type)s, %(queue)s, %(payload)s::jsonb, %(status)s, %(priority)s,
+        %(attempt)s, %(max_attempts)s, %(run_at)s, %(timeout)s, %(idempotency_key)s,
+        %(dead_letter)s, %(created_at)s, %(queued_at)s, %(started_at)s, %(finished_at)s,
+        %(updated_at)s, %(result)s::jsonb, %(error)s::jsonb, %(progress)s,
+        %(progress_message)s, %(lease_owner)s, %(lease_expires_at)s, %(schedule_id)s,
+        %(trace_context)s::jsonb
+    )
+), events AS (
+    INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
+    VALUES {events}
+)
+SELECT pg_notify('trellis_work', %(origin)s) WHERE %(wake)s;
+
 -- name: insert_event
 -- A few events: one pipelined round trip (executemany), where COPY takes two.
 INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail, node, worker)
