@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = _command(
         commands,
         "worker",
-        "run workers only (no HTTP): an extra node sharing a PostgreSQL store",
+        "run workers only (no API; --bind serves probes): an extra node sharing a PostgreSQL store",
         node,
     )
     worker.add_argument(
