@@ -9,7 +9,9 @@ Prints, in one run:
    submission to last finish, as the store recorded them) against the ideal
    (tasks x seconds / all workers), and how many tasks each node ran;
 3. no-op tasks: ``--tasks`` no-op tasks run by one node, then by two nodes of the same
-   size, in tasks/s (counted from the store's finish times).
+   size, in tasks/s (counted from the store's finish times);
+4. the nodes registry's heartbeat: the two-node drain of 3. with the heartbeat off, at
+   its default (5 s) and at 0.1 s.
 
 Each node is a runtime in this process (trio is single-threaded: two nodes here share one
 core's event loop, while PostgreSQL and the drivers' threads use the other). A fresh
@@ -50,7 +52,12 @@ def make_app(node: str, ran: Counter[str], seconds: float) -> ta.App:
 
 
 async def run(
-    url: str, kind: str, count: int, workers: list[int], seconds: float
+    url: str,
+    kind: str,
+    count: int,
+    workers: list[int],
+    seconds: float,
+    heartbeat: float | None = 5.0,
 ) -> tuple[float, Counter[str]]:
     """Submit ``count`` tasks of ``kind`` to nodes with the given worker counts, wait for
     all, and return the makespan (store times) and the tasks each node ran."""
@@ -63,6 +70,7 @@ async def run(
                     store=url,
                     workers=n,
                     node=f"node-{i + 1}",
+                    heartbeat=heartbeat,
                 )
             )
             for i, n in enumerate(workers)
@@ -109,6 +117,15 @@ async def main(args: argparse.Namespace) -> None:
             f"nodes {args.tasks / two:,.0f} tasks/s ({one / two:.2f}x one node; ran "
             f"{ran['node-1']} and {ran['node-2']})"
         )
+
+        rates = []
+        for heartbeat in (None, 5.0, 0.1):
+            async with fresh() as url:
+                took, _ = await run(url, "noop", args.tasks, [args.noop_workers] * 2, 0, heartbeat)
+            rates.append(
+                f"{'off' if heartbeat is None else f'{heartbeat:g}s'} {args.tasks / took:,.0f}"
+            )
+        print(f"heartbeat: two nodes drain {args.tasks} no-op tasks/s with it " + ", ".join(rates))
 
 
 if __name__ == "__main__":

@@ -32,5 +32,6 @@ from .runtime.janitor import Retention as Retention
 from .runtime.runtime import Runtime as Runtime
 from .runtime.runtime import open_runtime as open_runtime
 from .runtime.worker import TaskTimeout as TaskTimeout
+from .stores.nodes import NodeInfo as NodeInfo
 
 __version__ = "0.1.0"

@@ -131,6 +131,17 @@ class Register(Protocol):
     def __call__(self, fn: Callable[[TaskContext, P], R], /) -> TaskHandle[P, R]: ...
 
 
+#: A readiness check: no arguments; ``False`` or an exception means not ready.
+CheckFn: TypeAlias = Callable[[], "bool | Awaitable[bool | None] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessCheck:
+    name: str
+    fn: CheckFn
+    timeout: float
+
+
 @dataclass
 class App:
     """A catalog of task types. Handlers are ``async def handler(ctx, payload)``, or a plain
@@ -146,6 +157,7 @@ class App:
     http_check: HttpCheckPolicy | None = None
     _types: dict[str, TaskType] = field(default_factory=dict, init=False, repr=False)
     _schedules: dict[str, ScheduleDefinition] = field(default_factory=dict, init=False, repr=False)
+    _checks: dict[str, ReadinessCheck] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.builtins:
@@ -269,6 +281,37 @@ class App:
         elif task_type in self._types:
             payload = self._types[task_type].contract.accept(payload)
         self._schedules[name] = define(name, task_type, payload, **spec)
+
+    def readiness_check(
+        self, fn: CheckFn | None = None, /, *, name: str | None = None, timeout: float = 5.0
+    ) -> Any:
+        """Register a readiness check, a ``def`` or ``async def`` taking no arguments::
+
+            @app.readiness_check
+            async def database() -> bool: ...
+
+        Every node runs its checks now and then (a ``def`` in a thread), each within
+        ``timeout`` seconds; while one raises, returns ``False`` or runs out of time,
+        ``/readyz`` answers 503 naming it."""
+
+        def register(check: CheckFn) -> CheckFn:
+            check_name = name or getattr(check, "__name__", "") or repr(check)
+            if check_name in self._checks:
+                raise ConfigurationError(
+                    f"a readiness check named {check_name!r} is already registered; "
+                    "give this one another name=..."
+                )
+            if not timeout > 0:
+                raise ConfigurationError("a readiness check's timeout must be > 0 seconds")
+            self._checks[check_name] = ReadinessCheck(check_name, check, timeout)
+            return check
+
+        return register if fn is None else register(fn)
+
+    @property
+    def readiness_checks(self) -> tuple[ReadinessCheck, ...]:
+        """The readiness checks, in the order registered."""
+        return tuple(self._checks.values())
 
     @property
     def schedules(self) -> tuple[ScheduleDefinition, ...]:

@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = _command(
         commands,
         "worker",
-        "run workers only (no HTTP): an extra node sharing a PostgreSQL store",
+        "run workers only (no API; --bind serves probes): an extra node sharing a PostgreSQL store",
         node,
     )
     worker.add_argument(
@@ -316,6 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="postgresql://… shared with the other nodes (required)",
     )
+    # -- the nodes registry and probes ------------------------------------------------
+    worker.add_argument(
+        "--bind",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the node's probes here: /health, /readyz and /metrics, without a token "
+        "(no API, no UI; port 0 picks a free one; default: no HTTP at all)",
+    )
+    for command in (serve, worker):
+        command.add_argument(
+            "--heartbeat",
+            type=_seconds,
+            default=5.0,
+            metavar="SECONDS",
+            help="seconds between this node's heartbeats in the nodes registry (default 5; "
+            "a node not seen for three is shown lost; 0: none)",
+        )
     worker.set_defaults(run=lambda args: _node(args, http=False))
 
     migrate = _command(commands, "migrate", "create or upgrade a store's schema")
@@ -554,11 +571,17 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
                 dead=args.retain_dead,
                 cancelled=args.retain_cancelled,
             ),
+            heartbeat=args.heartbeat or None,
         )
         server = node.server_config(args) if http else None
+        probes = None if http else args.bind
+        if probes is not None:
+            from .http.server import check_bind
+
+            check_bind(probes)
     except (ConfigurationError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    plan = node.NodePlan(runtime, describe_store(args.store), server)
+    plan = node.NodePlan(runtime, describe_store(args.store), server, probes)
     configure_logging(args.log_format, level=args.log_level)
     from .observability.otel import configure_tracing
 

@@ -49,7 +49,7 @@ class Outcome:
     retry_at: float | None = None  # when status is retrying
     seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
     started_at: float | None = None  # when the handler started (store clock)
-    worker: str | None = None  # the worker that ran it, on the lease owner's node (for logs)
+    worker: str | None = None  # the worker that ran it, on the lease owner's node
 
 
 #: What a lease holder may report: a start, or how the attempt ended.
@@ -110,6 +110,8 @@ def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
             attempt=outcome.attempt,
             progress=None,
             progress_message=None,
+            node=outcome.owner,
+            worker=outcome.worker,
         )
         moves.append(move)
         task = move.task

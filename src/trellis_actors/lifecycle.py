@@ -119,6 +119,9 @@ class Task(Generic[R]):
     lease_expires_at: float | None = None
     schedule_id: str | None = None
     trace_context: dict[str, str] | None = None
+    #: The node (its lease owner id) and the worker that ran the latest attempt.
+    node: str | None = None
+    worker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: timestamps as ISO 8601 strings in UTC."""
@@ -152,6 +155,8 @@ class Task(Generic[R]):
                 else {"owner": self.lease_owner, "expires_at": iso(self.lease_expires_at)}
             ),
             "schedule_id": self.schedule_id,
+            "node": self.node,
+            "worker": self.worker,
         }
 
     @classmethod
@@ -185,6 +190,8 @@ class Task(Generic[R]):
             lease_owner=lease.get("owner"),
             lease_expires_at=_epoch(lease.get("expires_at")),
             schedule_id=data.get("schedule_id"),
+            node=data.get("node"),
+            worker=data.get("worker"),
         )
 
 
@@ -219,6 +226,9 @@ class TaskEvent(NamedTuple):
     at: float
     attempt: int
     detail: str | None = None
+    #: Where the attempt ran: on moves to and from ``running`` (its start and its end).
+    node: str | None = None
+    worker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +238,8 @@ class TaskEvent(NamedTuple):
             "at": iso(self.at),
             "attempt": self.attempt,
             "detail": self.detail,
+            "node": self.node,
+            "worker": self.worker,
         }
 
     @classmethod
@@ -241,6 +253,8 @@ class TaskEvent(NamedTuple):
             _epoch(data.get("at")) or 0.0,
             data.get("attempt", 0),
             data.get("detail"),
+            data.get("node"),
+            data.get("worker"),
         )
 
 
@@ -321,6 +335,9 @@ def transition(
         _apply(moved, changes)
     moved.status = to
     moved.updated_at = at
+    if to is TaskStatus.RUNNING or source is TaskStatus.RUNNING:  # an attempt's start or end
+        event = TaskEvent(task.id, source, to, at, moved.attempt, detail, moved.node, moved.worker)
+        return Transition(moved, event)
     return Transition(moved, TaskEvent(task.id, source, to, at, moved.attempt, detail))
 
 

@@ -32,10 +32,17 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Server:
     """A ``trellis serve`` child process; ``url`` is where it listens."""
 
-    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "trellis_actors", "serve", "--bind", "127.0.0.1:0"]
+    def __init__(
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("serve", "--bind", "127.0.0.1:0"),
+        ready: str = r"^listening on (\S+)",
+    ) -> None:
+        argv = [sys.executable, "-m", "trellis_actors", *command, *args]
         self.process = subprocess.Popen(
-            [*command, *args],
+            argv,
             cwd=cwd,
             env=env or clean_env(),
             stdout=subprocess.PIPE,
@@ -49,7 +56,7 @@ class Server:
         self._logs: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, True), daemon=True).start()
         threading.Thread(target=self._read, args=(self.process.stderr, False), daemon=True).start()
-        self.url = self._wait_for(r"^listening on (\S+)")
+        self.url = self._wait_for(ready)
 
     def _read(self, stream: object, is_stdout: bool) -> None:
         for line in stream:  # type: ignore[attr-defined]

@@ -44,6 +44,7 @@ OPERATIONS = [
     ("POST", "/tasks/bulk/purge"),
     ("GET", "/queues"),
     ("GET", "/workers"),
+    ("GET", "/nodes"),
     ("GET", "/task-types"),
     ("GET", "/debug"),
     ("GET", "/health"),

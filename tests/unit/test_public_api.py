@@ -23,6 +23,7 @@ EXPECTED = frozenset(
         "EventStream",
         "HttpCheckPolicy",
         "InvalidTransition",
+        "NodeInfo",
         "Retention",
         "Retry",
         "Runtime",

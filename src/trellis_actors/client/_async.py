@@ -20,6 +20,7 @@ from ..lifecycle import Task, TaskEvent, TaskStatus
 from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
+from ..stores.nodes import NodeInfo
 from . import _calls as calls
 from . import _http
 from ._calls import Call, Resent
@@ -171,6 +172,10 @@ class AsyncClient:
 
     async def list_schedules(self) -> builtins.list[Schedule]:
         return await self._run(calls.list_schedules())
+
+    async def nodes(self) -> builtins.list[NodeInfo]:
+        """Every node of the cluster, with its state (up, draining or lost)."""
+        return await self._run(calls.nodes())
 
     async def run_schedule(self, schedule_id: str) -> Task[Any]:
         """Fire a schedule now, outside its slots."""

@@ -26,6 +26,7 @@ from ..errors import ClientError, Conflict, WaitTimeout
 from ..lifecycle import Task, TaskEvent, TaskStatus
 from ..scheduling.model import Misfire, Schedule
 from ..stores.base import Page
+from ..stores.nodes import NodeInfo
 
 T = TypeVar("T")
 
@@ -266,6 +267,11 @@ def get_schedule(schedule_id: str) -> Call[Schedule]:
 def list_schedules() -> Call[list[Schedule]]:
     data = yield Request("GET", "/schedules")
     return [schedule_from_dict(item) for item in data["items"]]
+
+
+def nodes() -> Call[list[NodeInfo]]:
+    data = yield Request("GET", "/nodes")
+    return [NodeInfo.from_dict(item) for item in data["items"]]
 
 
 def run_schedule(schedule_id: str) -> Call[Task[Any]]:

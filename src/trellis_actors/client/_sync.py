@@ -18,6 +18,7 @@ from ..lifecycle import Task, TaskEvent, TaskStatus
 from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
+from ..stores.nodes import NodeInfo
 from . import _calls as calls
 from . import _http
 from ._calls import Call, Resent
@@ -166,6 +167,10 @@ class Client:
 
     def list_schedules(self) -> builtins.list[Schedule]:
         return self._run(calls.list_schedules())
+
+    def nodes(self) -> builtins.list[NodeInfo]:
+        """Every node of the cluster, with its state (up, draining or lost)."""
+        return self._run(calls.nodes())
 
     def run_schedule(self, schedule_id: str) -> Task[Any]:
         """Fire a schedule now, outside its slots."""

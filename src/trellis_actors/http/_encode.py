@@ -80,4 +80,6 @@ class TaskEncoder:
                 else {"owner": task.lease_owner, "expires_at": t(task.lease_expires_at)}
             ),
             "schedule_id": task.schedule_id,
+            "node": task.node,
+            "worker": task.worker,
         }

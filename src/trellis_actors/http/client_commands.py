@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import rules
+from .._time import iso
 from ..errors import ScheduleNotFound, ValidationError, WaitTimeout
 from ..lifecycle import Task
 from ..scheduling.model import Schedule
@@ -81,6 +82,8 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
     show.set_defaults(run=show_command)
     _add_bulk_commands(actions, make, client)
     _add_schedule_commands(commands, make, client)
+    nodes = make(commands, "nodes", "list the nodes of the cluster a server belongs to", client)
+    nodes.set_defaults(run=nodes_command)
 
 
 def _add_bulk_commands(actions: Any, make: MakeCommand, client: argparse.ArgumentParser) -> None:
@@ -110,6 +113,21 @@ def _add_bulk_commands(actions: Any, make: MakeCommand, client: argparse.Argumen
         )
         action.add_argument("--dry-run", action="store_true", help="say how many tasks, touch none")
         action.set_defaults(run=run)
+
+
+def nodes_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        found = client.nodes()
+    if args.json:
+        _print_json([node.to_dict() for node in found])
+        return 0
+    rows = [("ID", "STATE", "HOST", "PID", "WORKERS", "BUSY", "QUEUES", "SEEN")]
+    for node in found:
+        queues = "*" if node.queues is None else ",".join(node.queues)
+        counts = (str(node.pid), str(node.workers), str(node.busy))
+        rows.append((node.id, node.state, node.host, *counts, queues, iso(node.seen_at) or ""))
+    _print_table(rows)
+    return 0
 
 
 def _add_schedule_commands(

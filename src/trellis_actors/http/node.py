@@ -19,6 +19,7 @@ from ..access.tokens import from_sources
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy
 from ._forwarded import parse_allow
+from .probes import serve_probes
 from .server import ServerConfig, serve
 
 log = structlog.get_logger("trellis.node")
@@ -31,6 +32,7 @@ class NodePlan:
     runtime: Runtime  # built, not yet running
     store_shown: str
     server: ServerConfig | None  # None: workers only
+    probes: str | None = None  # workers only: where /health, /readyz, /metrics listen
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -114,6 +116,18 @@ async def _run(plan: NodePlan, signals: AsyncIterator[int]) -> int:
         finally:
             http_done.set()
 
+    async def serve_probes_until_stopped(
+        bind: str, *, task_status: trio.TaskStatus[list[str]]
+    ) -> None:
+        # The probes answer through the drain (/readyz says 503), and stop with the node.
+        try:
+            with http_scope:
+                await serve_probes(
+                    runtime, bind, shutdown_trigger=stopping.wait, task_status=task_status
+                )
+        finally:
+            http_done.set()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals, nursery.cancel_scope)
         await nursery.start(runtime.run)
@@ -123,6 +137,11 @@ async def _run(plan: NodePlan, signals: AsyncIterator[int]) -> int:
             urls = await nursery.start(partial(serve_http, plan.server))
             for url in urls:
                 print(f"listening on {url}  (API docs: {url}/docs)", flush=True)
+        elif plan.probes is not None:
+            urls = await nursery.start(partial(serve_probes_until_stopped, plan.probes))
+            for url in urls:
+                print(f"probes on {url}  (/health, /readyz, /metrics)", flush=True)
+            print("worker node running (no HTTP API); Ctrl-C to stop", flush=True)
         else:
             http_done.set()
             print("worker node running (no HTTP API); Ctrl-C to stop", flush=True)

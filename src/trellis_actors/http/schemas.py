@@ -191,6 +191,8 @@ class TaskOut(BaseModel):
     progress: ProgressOut | None
     lease: LeaseOut | None
     schedule_id: str | None
+    node: str | None = Field(description="The node (its id) that ran the latest attempt.")
+    worker: str | None = Field(description="The worker that ran the latest attempt.")
 
 
 class SubmittedOut(RootModel[TaskOut | list[TaskOut]]):
@@ -222,6 +224,8 @@ class EventOut(BaseModel):
     at: str | None
     attempt: int
     detail: str | None
+    node: str | None = Field(description="On moves to and from running: the attempt's node.")
+    worker: str | None = Field(description="On moves to and from running: its worker.")
 
 
 class EventList(BaseModel):
@@ -251,17 +255,57 @@ class QueueList(BaseModel):
 
 class WorkerOut(BaseModel):
     name: str
-    state: str = Field(description="The worker actor's state: running, backing-off, ...")
+    node: str = Field(description="The node (its id) the worker belongs to.")
+    state: str = Field(
+        description="The worker actor's state (running, backing-off, ...) on the node that "
+        "answers; a worker of another node shows that node's state (up or draining), as of "
+        "its last heartbeat."
+    )
     current_task: str | None
     current_type: str | None
     tasks_done: int
-    restarts: int
+    restarts: int | None = Field(description="Restarts (known on the node that answers only).")
 
 
 class WorkerList(BaseModel):
-    """The workers of this node."""
+    """The workers of every node not lost: this node's live, the others' as of their last
+    heartbeat."""
 
     items: list[WorkerOut]
+
+
+class WorkerActivityOut(BaseModel):
+    name: str
+    current_task: str | None
+    current_type: str | None
+    tasks_done: int
+
+
+class NodeOut(BaseModel):
+    """A node of the cluster, as its last heartbeat said (times ISO 8601, UTC)."""
+
+    id: str = Field(description="The node's id: its lease owner, what tasks' node names.")
+    state: Literal["up", "draining", "lost"] = Field(
+        description="lost: not seen for three of its heartbeats (its row goes after sixty)."
+    )
+    host: str
+    pid: int
+    version: str
+    started_at: str | None
+    seen_at: str | None
+    heartbeat: float = Field(description="Seconds between its heartbeats.")
+    workers: int
+    busy: int
+    processes: int
+    queues: list[str] | None = Field(description="The queues it works; null: every queue.")
+    draining: bool
+    activity: list[WorkerActivityOut]
+
+
+class NodeList(BaseModel):
+    """Every node in the registry, by id."""
+
+    items: list[NodeOut]
 
 
 class BackoffOut(BaseModel):
@@ -345,6 +389,11 @@ class ReadyOut(BaseModel):
     store: bool = Field(description="The store answered a ping.")
     supervisor: str = Field(description="The root supervisor's state.")
     draining: bool
+    checks: dict[str, str] = Field(
+        default_factory=dict,
+        description="The App's readiness checks: ok, or why not (failed, timed out, "
+        "pending, or the error).",
+    )
 
 
 # -- schedules ------------------------------------------------------------------------

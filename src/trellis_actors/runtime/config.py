@@ -41,6 +41,10 @@ class RuntimeConfig:
     # Warn when the event loop is blocked this long (an async handler doing blocking
     # work); None turns the watch off.
     blocked_loop_warning: float | None = 0.1
+    # Seconds between this node's heartbeats in the nodes registry (None: no row).
+    heartbeat: float | None = 5.0
+    # Seconds between rounds of the App's readiness checks.
+    readiness_interval: float = 5.0
 
     def __post_init__(self) -> None:
         if self.prefetch < 1 or self.claim_ahead < 1:
@@ -62,6 +66,10 @@ class RuntimeConfig:
             raise ConfigurationError(
                 f"log_tasks must be one of {', '.join(LOG_TASKS)}, not {self.log_tasks!r}"
             )
+        if self.heartbeat is not None and self.heartbeat <= 0:
+            raise ConfigurationError("heartbeat must be > 0 seconds (or None: off)")
+        if self.readiness_interval <= 0:
+            raise ConfigurationError("readiness_interval must be > 0 seconds")
         if self.blocked_loop_warning is not None and self.blocked_loop_warning <= 0:
             raise ConfigurationError("blocked_loop_warning must be > 0 seconds (or None: off)")
 

@@ -22,6 +22,7 @@ from ..stores.base import (
     Submitted,
     TaskFilter,
 )
+from .node_messages import NodeStoreMsg
 from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
@@ -254,6 +255,7 @@ StoreMsg = (
     | TryLead
     | Probe
     | SessionMsg
+    | NodeStoreMsg
 )
 
 

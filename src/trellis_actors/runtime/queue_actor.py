@@ -166,12 +166,15 @@ class QueueActor(Actor[QueueMsg]):
             case Ready():
                 self._ready(msg)
                 await self._dispatch()
-            case Started(_, task_id, attempt, at):
+            case Started(worker, task_id, attempt, at):
                 handed = self._handed.get(task_id)
                 if handed is not None and not handed.started:
                     handed.started = True
                     owner = self._config.owner
-                    self._add(Outcome(task_id, owner, attempt, TaskStatus.RUNNING, started_at=at))
+                    start = Outcome(
+                        task_id, owner, attempt, TaskStatus.RUNNING, started_at=at, worker=worker
+                    )
+                    self._add(start)
             case ReportProgress(task_id, fraction, message):
                 await self._flush()  # the task's start goes first
                 await self._store.tell(Progress(task_id, fraction, message))
@@ -288,6 +291,7 @@ class QueueActor(Actor[QueueMsg]):
                     TaskStatus.RETRYING if retry else TaskStatus.FAILED,
                     error=TaskError("WorkerCrashed", f"{worker} crashed while running the task"),
                     retry_at=self._clock.now(),
+                    worker=worker,
                 )
             )
 

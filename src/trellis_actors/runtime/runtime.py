@@ -8,7 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any, overload
 
@@ -28,6 +28,7 @@ from ..errors import (
     RuntimeNotRunning,
     ScheduleNotFound,
     TaskNotFound,
+    TrellisError,
     ValidationError,
     WaitTimeout,
 )
@@ -37,6 +38,7 @@ from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
+from ..stores.nodes import NodeInfo
 from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
@@ -70,6 +72,7 @@ from .messages import (
     WaitIdle,
     WorkerInfo,
 )
+from .node_messages import CheckResult, Draining, ListNodes, Readiness
 from .session_messages import SessionMsg
 from .store_actor import Audience
 from .wiring import ActorTree, Wiring
@@ -199,7 +202,7 @@ class Runtime:
 
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
-        self._draining = True
+        self.mark_draining()
         queue = self.tree.queue
         await queue.ask(Drain())
         async with trio.open_nursery() as race:
@@ -229,6 +232,9 @@ class Runtime:
 
     def mark_draining(self) -> None:
         """Report not ready from now on (``/readyz`` answers 503) ahead of a shutdown."""
+        if not self._draining and self.running:
+            with suppress(TrellisError):  # its row says so at once, or at its last beat
+                self.tree.node.tell_nowait(Draining())
         self._draining = True
 
     async def shutdown(self) -> None:
@@ -421,6 +427,19 @@ class Runtime:
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
         return await self._live().queue.ask(QueueInfo())
+
+    async def nodes(self) -> builtins.list[NodeInfo]:
+        """Every node in the registry (this one included, unless its heartbeat is off),
+        each with its state now: ``up``, ``draining`` or ``lost`` (not seen for three of
+        its heartbeats; its row is deleted after sixty)."""
+        rows = await self._store_ref.ask(ListNodes())
+        now = self._now()
+        return [row.seen(now) for row in rows]
+
+    async def readiness(self) -> tuple[CheckResult, ...]:
+        """The last answer of each of the App's readiness checks (``pending`` before the
+        first round)."""
+        return await self._live().node.ask(Readiness(), timeout=1.0)
 
     async def task_types(self) -> tuple[Any, ...]:
         return await self._live().registry.ask(TaskTypes())

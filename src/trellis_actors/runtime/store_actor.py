@@ -25,7 +25,7 @@ from ..actors import Actor, Ref, Request, one_error
 from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
-from . import session_messages
+from . import node_messages, session_messages
 from .messages import (
     AdvanceSchedule,
     BulkChunk,
@@ -62,6 +62,7 @@ from .messages import (
     WaitFor,
     WorkReady,
 )
+from .node_messages import ForgetNode, ListNodes, NodeBeat
 from .session_messages import EndSession, GetSession, PruneSessions, SaveSession, TouchSession
 from .store_failures import Failure, classify
 
@@ -768,6 +769,9 @@ class StoreActor(Actor[StoreMsg]):
                 raise AssertionError("batched or taken in above")
             case SaveSession() | GetSession() | TouchSession() | EndSession() | PruneSessions():
                 await session_messages.answer(store, msg)
+                return []
+            case NodeBeat() | ListNodes() | ForgetNode():
+                await node_messages.answer(store, msg)
                 return []
             case _:
                 assert_never(msg)

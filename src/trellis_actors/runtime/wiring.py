@@ -15,6 +15,8 @@ from .catalog import CatalogMsg, CatalogRegistry
 from .config import RuntimeConfig
 from .janitor import Janitor
 from .messages import JanitorMsg, QueueMsg, SchedulerMsg, StoreMsg
+from .node_actor import NodeActor, NodeConfig
+from .node_messages import NodeMsg
 from .processes import PoolMsg, ProcessPool
 from .queue_actor import QueueActor, QueueConfig
 from .scheduler import SchedulerActor
@@ -35,6 +37,7 @@ class ActorTree:
     janitor: Ref[JanitorMsg]
     workers: Ref[SupervisorMsg]  # the worker pool's supervisor
     processes: Ref[PoolMsg] | None  # the pool of executor="process" handlers, if any
+    node: Ref[NodeMsg]  # the node's registry row and readiness checks
 
 
 class Wiring:
@@ -46,7 +49,8 @@ class Wiring:
                             ├─ janitor
                             ├─ scheduler
                             ├─ processes (the pool of executor="process" handlers, if any)
-                            └─ workers (one_for_one) ─┬─ worker-1 … worker-N
+                            ├─ workers (one_for_one) ─┬─ worker-1 … worker-N
+                            └─ node (the nodes registry's heartbeat, readiness checks)
 
     Besides the actors, one :class:`ThreadPool` runs every worker's ``def`` handlers and
     one :class:`LoopWatch` finds async handlers that block the loop.
@@ -131,6 +135,20 @@ class Wiring:
         if processes is not None:
             self._specs.append(processes)
         self._specs.append(pool)
+        node_config = NodeConfig(
+            node=node,
+            heartbeat=config.heartbeat,
+            queues=config.queues,
+            processes=0 if processes is None else config.processes,
+            checks=app.readiness_checks,
+            check_interval=config.readiness_interval,
+        )
+        node_spec = ChildSpec(
+            "node",
+            lambda: NodeActor(store_spec.ref, queue.ref, pool.ref, clock(), node_config),
+            shutdown_timeout=5.0,
+        )
+        self._specs.append(node_spec)
         self.tree = ActorTree(
             registry=registry.ref,
             store=store_spec.ref,
@@ -139,6 +157,7 @@ class Wiring:
             janitor=janitor.ref,
             workers=pool.ref,
             processes=self._processes,
+            node=node_spec.ref,
         )
 
     def root(self) -> Supervisor:

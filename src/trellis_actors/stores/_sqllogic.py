@@ -29,6 +29,7 @@ from ..lifecycle import (
 )
 from ..rules import TASK_DATA
 from ._sql import Cursor
+from ._sqlnodes import NodeSteps
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
 from .base import (
@@ -87,7 +88,7 @@ def run_steps(cur: Cursor, steps: Steps[T]) -> T:
         return result
 
 
-class TaskLogic(SessionSteps, ScheduleSteps):
+class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
     """The store protocol as synchronous steps inside the caller's transaction.
 
     A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override
@@ -195,6 +196,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             lease_expires_at=row["lease_expires_at"],
             schedule_id=row["schedule_id"],
             trace_context=self._json(row["trace_context"]),
+            node=row["node"],
+            worker=row["worker"],
         )
 
     @staticmethod
@@ -246,6 +249,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             "progress_message": task.progress_message,
             "lease_owner": task.lease_owner,
             "lease_expires_at": task.lease_expires_at,
+            "node": task.node,
+            "worker": task.worker,
         }
 
     @staticmethod
@@ -257,6 +262,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             "at": event.at,
             "attempt": event.attempt,
             "detail": event.detail,
+            "node": event.node,
+            "worker": event.worker,
         }
 
     def select(self, cur: Cursor, query: str, **params: Any) -> list[Task]:
@@ -568,6 +575,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
                 at=row["at"],
                 attempt=row["attempt"],
                 detail=row["detail"],
+                node=row["node"],
+                worker=row["worker"],
             )
             for row in cur.fetchall()
         ]

@@ -22,6 +22,7 @@ from .base import (
     Work,
     WorkDone,
 )
+from .nodes import NodeInfo
 from .sessions import Session
 
 P = ParamSpec("P")
@@ -189,3 +190,16 @@ class SqlStore:
 
     async def prune_sessions(self, seen_before: float, now: float) -> int:
         return await self._call(True, self._logic.prune_sessions, seen_before, now)
+
+    # -- the nodes registry ----------------------------------------------------------------
+    async def save_node(self, node: NodeInfo) -> None:
+        await self._call(True, self._logic.save_node, node)
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        return await self._call(False, self._logic.list_nodes)
+
+    async def delete_node(self, node_id: str) -> bool:
+        return await self._call(True, self._logic.delete_node, node_id)
+
+    async def prune_nodes(self, now: float) -> int:
+        return await self._call(True, self._logic.prune_nodes, now)

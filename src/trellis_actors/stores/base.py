@@ -21,6 +21,7 @@ from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
+from .nodes import NodeInfo
 from .sessions import Session
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
@@ -350,3 +351,17 @@ class Store(Protocol):
     async def prune_sessions(self, seen_before: float, now: float) -> int:
         """Delete sessions idle since before ``seen_before`` or past their ``expires_at``
         at ``now``; returns how many."""
+
+    # -- the nodes registry (one heartbeat row per running node) -------------------------
+    async def save_node(self, node: NodeInfo) -> None:
+        """Insert or replace a node's row (by id): its heartbeat."""
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        """Every node's row, ordered by id."""
+
+    async def delete_node(self, node_id: str) -> bool:
+        """Remove a node's row (it stopped); False when there was none."""
+
+    async def prune_nodes(self, now: float) -> int:
+        """Delete rows not seen for :data:`~trellis_actors.stores.nodes.FORGET_AFTER` of
+        their heartbeats at ``now``; returns how many."""

@@ -39,18 +39,20 @@ from .base import (
     arrive,
     fitting,
 )
+from .memory_nodes import MemoryNodes
 from .memory_schedules import MemorySchedules
 from .memory_sessions import MemorySessions
 
 _ReadyEntry = tuple[int, float, str]  # (-priority, queued_at, id)
-# An event as kept here: (from, to, at, attempt, detail), statuses as plain strings; a
+# An event as kept here: (from, to, at, attempt, detail, node, worker), statuses as plain
+# strings; a
 # task's events are a tuple of them. Tuples of strings and numbers are ones the garbage
 # collector stops tracking, and this store keeps every event it ever saw: kept as lists of
 # TaskEvents, they made each full collection several times slower.
-_StoredEvent = tuple[str | None, str, float, int, str | None]
+_StoredEvent = tuple[str | None, str, float, int, str | None, str | None, str | None]
 
 
-class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
+class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
     """Tasks in dictionaries, ready work in one heap per queue."""
 
     def __init__(self, url: str = "memory://") -> None:
@@ -88,6 +90,8 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             event.at,
             event.attempt,
             event.detail,
+            event.node,
+            event.worker,
         )
         self._events[event.task_id] += (stored,)
 
@@ -308,8 +312,10 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
                 at,
                 attempt,
                 detail,
+                node,
+                worker,
             )
-            for source, to, at, attempt, detail in self._events.get(task_id, ())
+            for source, to, at, attempt, detail, node, worker in self._events.get(task_id, ())
         ]
 
     async def counts(self) -> Counts:

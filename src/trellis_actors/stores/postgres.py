@@ -72,6 +72,8 @@ _CHANGING = (
     "error",
     "progress_message",
     "lease_owner",
+    "node",
+    "worker",
     *_FLOATS,
 )
 _q = _sql.queries("postgres")

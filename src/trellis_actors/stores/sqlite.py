@@ -232,9 +232,11 @@ _TASK_COLUMNS = (
 _CHANGE_COLUMNS = (
     "id", "status", "attempt", "run_at", "queued_at", "started_at", "finished_at",
     "updated_at", "result", "error", "progress", "progress_message", "lease_owner",
-    "lease_expires_at",
+    "lease_expires_at", "node", "worker",
 )  # fmt: skip
-_EVENT_COLUMNS = ("task_id", "from_status", "to_status", "at", "attempt", "detail")
+_EVENT_COLUMNS = (
+    "task_id", "from_status", "to_status", "at", "attempt", "detail", "node", "worker",
+)  # fmt: skip
 
 
 @functools.cache

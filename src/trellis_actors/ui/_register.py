@@ -14,10 +14,10 @@ from ._security import Guard
 from ._sessions import SessionPolicy, Sessions
 from ._state import UiState, attach
 from ._throughput import Throughput
-from .routes import actors, dead, overview, schedules, task, tasks
+from .routes import actors, dead, nodes, overview, schedules, task, tasks
 
 # The page modules add their routes to ``bp`` when imported.
-_PAGES = (actors, dead, overview, schedules, task, tasks)
+_PAGES = (actors, dead, nodes, overview, schedules, task, tasks)
 
 
 async def _home() -> Response:

@@ -13,6 +13,7 @@ PAGES = [
     ("Tasks", "/ui/tasks", "Tasks", "tasks"),
     ("Dead letter", "/ui/dead", "Dead letter", "dead"),
     ("Schedules", "/ui/schedules", "Schedules", "schedules"),
+    ("Nodes", "/ui/nodes", "Nodes", "nodes"),
     ("Actors", "/ui/actors", "Actors", "actors"),
 ]
 

@@ -174,7 +174,7 @@ class TestIntrospection:
             tree = rt.snapshot()
         # No process pool: the app has no process handlers.
         assert [c.name for c in tree.children] == [
-            "registry", "store", "queue", "janitor", "scheduler", "workers",
+            "registry", "store", "queue", "janitor", "scheduler", "workers", "node",
         ]  # fmt: skip
         kinds = {c.name: c.kind for c in tree.walk()}
         assert kinds["store"] == "store" and kinds["queue"] == "queue"

@@ -135,12 +135,14 @@ async def test_the_started_task_is_the_claimed_task_moved(store: Store) -> None:
 
     (move,) = await store.finish([started(task, NOW + 6)], NOW + 7)
     running = fields(move.task)
-    changes = {"status", "attempt", "started_at", "updated_at"}
+    changes = {"status", "attempt", "started_at", "updated_at", "node", "worker"}
     assert {name: running[name] for name in changes} == {
         "status": S.RUNNING,
         "attempt": 1,
         "started_at": NOW + 6,
         "updated_at": NOW + 6,
+        "node": "w1",
+        "worker": None,
     }
     assert {name: running[name] for name in set(running) - changes} == {
         name: waiting[name] for name in set(waiting) - changes

@@ -66,7 +66,13 @@ class TestHealth:
         body = await response.get_json()
         ReadyOut.model_validate(body)
         assert response.status_code == 200
-        assert body == {"ready": True, "store": True, "supervisor": "running", "draining": False}
+        assert body == {
+            "ready": True,
+            "store": True,
+            "supervisor": "running",
+            "draining": False,
+            "checks": {},
+        }
 
     async def test_not_ready_once_draining(self, client: Any, runtime: Runtime) -> None:
         """Marked as draining (a signal arrived), /readyz turns 503 while /health stays 200."""
@@ -74,7 +80,13 @@ class TestHealth:
         response = await client.get("/readyz")
         body = await response.get_json()
         assert response.status_code == 503
-        assert body == {"ready": False, "store": True, "supervisor": "running", "draining": True}
+        assert body == {
+            "ready": False,
+            "store": True,
+            "supervisor": "running",
+            "draining": True,
+            "checks": {},
+        }
         assert (await client.get("/health")).status_code == 200
 
     async def test_not_ready_once_stopped(self, client: Any, runtime: Runtime) -> None:

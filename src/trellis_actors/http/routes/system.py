@@ -17,6 +17,7 @@ from ..openapi import media_type
 from ..schemas import (
     ActorOut,
     HealthOut,
+    NodeList,
     QueueList,
     ReadyOut,
     TaskTypeList,
@@ -44,7 +45,8 @@ async def queues() -> Response:
 @needs("read")
 @document_response(WorkerList)
 async def workers() -> Response:
-    """Each worker of this node: its state, the task in its hands, and tasks done."""
+    """Each worker of every node not lost: its state, the task in its hands, and tasks
+    done. This node's workers are read live; other nodes' as of their last heartbeat."""
     runtime = api().runtime
     activity = {info.name: info for info in await runtime.workers()}
     pool = runtime.snapshot().find("workers")
@@ -54,6 +56,7 @@ async def workers() -> Response:
         items.append(
             {
                 "name": actor.name,
+                "node": runtime.node,
                 "state": actor.state,
                 "current_task": info.current_task if info else None,
                 "current_type": info.current_type if info else None,
@@ -61,7 +64,23 @@ async def workers() -> Response:
                 "restarts": actor.restarts,
             }
         )
+    for node in await runtime.nodes():
+        if node.id == runtime.node or node.state == "lost":
+            continue
+        items.extend(
+            {**worker.to_dict(), "node": node.id, "state": node.state, "restarts": None}
+            for worker in node.activity
+        )
     return json_response({"items": items})
+
+
+@bp.get("/nodes")
+@needs("read")
+@document_response(NodeList)
+async def nodes() -> Response:
+    """Every node of the cluster (nodes sharing this store), as its last heartbeat said:
+    up, draining, or lost (not seen for three heartbeats)."""
+    return json_response({"items": [node.to_dict() for node in await api().runtime.nodes()]})
 
 
 @bp.get("/task-types")
@@ -95,7 +114,8 @@ async def health() -> Response:
 @document_response(ReadyOut, 503)
 async def readyz() -> Response:
     """Ready to take work: the store answers, the root supervisor runs, no drain is under
-    way. 200 when ready, else 503; the body says which check failed. Never needs a token."""
+    way, and every readiness check of the App passed its last run. 200 when ready, else
+    503; the body says which check failed. Never needs a token."""
     runtime = api().runtime
     try:
         root: ActorSnapshot | None = runtime.snapshot()
@@ -104,8 +124,20 @@ async def readyz() -> Response:
     supervisor = root.state if root is not None else "stopped"
     store = root is not None and await _ping(runtime)
     draining = runtime.draining
-    ready = store and supervisor == "running" and not draining
-    body = {"ready": ready, "store": store, "supervisor": supervisor, "draining": draining}
+    checks = await _checks(runtime) if root is not None else {}
+    ready = (
+        store
+        and supervisor == "running"
+        and not draining
+        and all(answer == "ok" for answer in checks.values())
+    )
+    body = {
+        "ready": ready,
+        "store": store,
+        "supervisor": supervisor,
+        "draining": draining,
+        "checks": checks,
+    }
     return json_response(body, 200 if ready else 503)
 
 
@@ -129,3 +161,14 @@ async def _ping(runtime: Runtime) -> bool:
         return await runtime.ping()
     except TrellisError:  # stopped, or the store actor is gone
         return False
+
+
+async def _checks(runtime: Runtime) -> dict[str, str]:
+    """Each readiness check's last answer: ``ok``, or why not."""
+    if not runtime.app.readiness_checks:
+        return {}
+    try:
+        results = await runtime.readiness()
+    except TrellisError:  # the node actor is restarting: not known to be ready
+        return {check.name: "unknown" for check in runtime.app.readiness_checks}
+    return {result.name: "ok" if result.ok else result.error or "failed" for result in results}

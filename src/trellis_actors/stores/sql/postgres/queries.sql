@@ -57,16 +57,16 @@ UPDATE trellis_tasks AS t SET
     started_at = u.started_at, finished_at = u.finished_at, updated_at = u.updated_at,
     result = u.result, error = u.error, progress = u.progress,
     progress_message = u.progress_message, lease_owner = u.lease_owner,
-    lease_expires_at = u.lease_expires_at
+    lease_expires_at = u.lease_expires_at, node = u.node, worker = u.worker
 FROM unnest(
     %(id)s::uuid[], %(status)s::text[], %(attempt)s::integer[], %(run_at)s::float8[],
     %(queued_at)s::float8[], %(started_at)s::float8[], %(finished_at)s::float8[],
     %(updated_at)s::float8[], %(result)s::jsonb[], %(error)s::jsonb[],
     %(progress)s::float8[], %(progress_message)s::text[], %(lease_owner)s::text[],
-    %(lease_expires_at)s::float8[]
+    %(lease_expires_at)s::float8[], %(node)s::text[], %(worker)s::text[]
 ) AS u (
     id, status, attempt, run_at, queued_at, started_at, finished_at, updated_at, result,
-    error, progress, progress_message, lease_owner, lease_expires_at
+    error, progress, progress_message, lease_owner, lease_expires_at, node, worker
 )
 WHERE t.id = u.id;
 
@@ -77,11 +77,13 @@ UPDATE trellis_tasks SET
     started_at = %(started_at)s, finished_at = %(finished_at)s, updated_at = %(updated_at)s,
     result = %(result)s::jsonb, error = %(error)s::jsonb, progress = %(progress)s,
     progress_message = %(progress_message)s, lease_owner = %(lease_owner)s,
-    lease_expires_at = %(lease_expires_at)s
+    lease_expires_at = %(lease_expires_at)s, node = %(node)s, worker = %(worker)s
 WHERE id = %(id)s::uuid;
 
 -- name: copy_events
-COPY trellis_events (task_id, from_status, to_status, at, attempt, detail) FROM STDIN;
+COPY trellis_events (
+    task_id, from_status, to_status, at, attempt, detail, node, worker
+) FROM STDIN;
 
 -- name: enqueue_task
 -- One new task without an idempotency key, with its events and the wake-up (when %(wake)s),
@@ -110,8 +112,11 @@ SELECT pg_notify('trellis_work', %(origin)s) WHERE %(wake)s;
 
 -- name: insert_event
 -- A few events: one pipelined round trip (executemany), where COPY takes two.
-INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
-VALUES (%(task_id)s::uuid, %(from_status)s, %(to_status)s, %(at)s, %(attempt)s, %(detail)s);
+INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail, node, worker)
+VALUES (
+    %(task_id)s::uuid, %(from_status)s, %(to_status)s, %(at)s, %(attempt)s, %(detail)s,
+    %(node)s, %(worker)s
+);
 
 -- name: notify
 -- Delivered at commit, and only once per transaction however often it is sent.

@@ -33,7 +33,9 @@ CREATE TABLE trellis_tasks (
     lease_owner text,
     lease_expires_at double precision,
     schedule_id text,
-    trace_context jsonb
+    trace_context jsonb,
+    node text,  -- where the latest attempt ran: its node (lease owner id) and worker
+    worker text
 );
 
 -- Active work lives in small partial indexes, so claiming, promoting and recovering stay
@@ -76,7 +78,9 @@ CREATE TABLE trellis_events (
     to_status text NOT NULL,
     at double precision NOT NULL,
     attempt integer NOT NULL,
-    detail text
+    detail text,
+    node text,  -- on moves to and from running: where that attempt ran
+    worker text
 );
 
 CREATE INDEX trellis_events_task ON trellis_events (task_id, id);
@@ -114,3 +118,20 @@ CREATE TABLE trellis_sessions (
 );
 
 CREATE INDEX trellis_sessions_seen ON trellis_sessions (seen_at);
+
+-- Nodes: each writes its row at every heartbeat (see migration 0006).
+CREATE TABLE trellis_nodes (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    version text NOT NULL,
+    started_at double precision NOT NULL,
+    seen_at double precision NOT NULL,
+    heartbeat double precision NOT NULL,
+    workers integer NOT NULL,
+    busy integer NOT NULL,
+    processes integer NOT NULL,
+    queues jsonb,
+    draining boolean NOT NULL,
+    activity jsonb NOT NULL
+);

@@ -55,20 +55,21 @@ INSERT INTO trellis_tasks (
 -- Many changed tasks in one statement; {rows} as for insert_tasks.
 WITH u (
     id, status, attempt, run_at, queued_at, started_at, finished_at, updated_at, result,
-    error, progress, progress_message, lease_owner, lease_expires_at
+    error, progress, progress_message, lease_owner, lease_expires_at, node, worker
 ) AS (VALUES {rows})
 UPDATE trellis_tasks SET
     status = u.status, attempt = u.attempt, run_at = u.run_at, queued_at = u.queued_at,
     started_at = u.started_at, finished_at = u.finished_at, updated_at = u.updated_at,
     result = u.result, error = u.error, progress = u.progress,
     progress_message = u.progress_message, lease_owner = u.lease_owner,
-    lease_expires_at = u.lease_expires_at
+    lease_expires_at = u.lease_expires_at, node = u.node, worker = u.worker
 FROM u WHERE trellis_tasks.id = u.id;
 
 -- name: insert_events
 -- Many events in one statement, in history order; {rows} as for insert_tasks.
-INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
-VALUES {rows};
+INSERT INTO trellis_events (
+    task_id, from_status, to_status, at, attempt, detail, node, worker
+) VALUES {rows};
 
 -- name: get_task
 SELECT * FROM trellis_tasks WHERE id = :id;

@@ -33,7 +33,9 @@ CREATE TABLE trellis_tasks (
     lease_owner TEXT,
     lease_expires_at REAL,
     schedule_id TEXT,
-    trace_context TEXT
+    trace_context TEXT,
+    node TEXT,  -- where the latest attempt ran: its node (lease owner id) and worker
+    worker TEXT
 );
 
 -- Claiming: the best queued task of one queue, or of all queues, is the first index entry.
@@ -70,7 +72,9 @@ CREATE TABLE trellis_events (
     to_status TEXT NOT NULL,
     at REAL NOT NULL,
     attempt INTEGER NOT NULL,
-    detail TEXT
+    detail TEXT,
+    node TEXT,  -- on moves to and from running: where that attempt ran
+    worker TEXT
 );
 
 CREATE INDEX trellis_events_task ON trellis_events (task_id, id);
@@ -108,3 +112,20 @@ CREATE TABLE trellis_sessions (
 );
 
 CREATE INDEX trellis_sessions_seen ON trellis_sessions (seen_at);
+
+-- Nodes: each writes its row at every heartbeat (see migration 0006).
+CREATE TABLE trellis_nodes (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    seen_at REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    workers INTEGER NOT NULL,
+    busy INTEGER NOT NULL,
+    processes INTEGER NOT NULL,
+    queues TEXT,
+    draining INTEGER NOT NULL,
+    activity TEXT NOT NULL
+);
