@@ -92,10 +92,26 @@ class Client:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        idempotency_key: str | None = None,
+        schedule_id: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
         """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
         return self._run(
-            calls.list_tasks(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+            calls.list_tasks(
+                status=status,
+                type=type,
+                queue=queue,
+                limit=limit,
+                cursor=cursor,
+                id_prefix=id_prefix,
+                idempotency_key=idempotency_key,
+                schedule_id=schedule_id,
+                created_after=created_after,
+                created_before=created_before,
+            )
         )
 
     def events(self, task_id: str) -> builtins.list[TaskEvent]:

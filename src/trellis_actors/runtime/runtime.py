@@ -317,11 +317,38 @@ class Runtime:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        id_prefix: str | None = None,
+        idempotency_key: str | None = None,
+        schedule_id: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
+        """A page of tasks, newest first: every filter given must match. ``id_prefix`` is
+        the start of a task id; ``created_after`` (inclusive) and ``created_before``
+        (exclusive) are seconds since the epoch."""
         wanted = rules.check_listing(
-            status=status, type=type, queue=queue, limit=limit, cursor=cursor
+            status=status,
+            type=type,
+            queue=queue,
+            limit=limit,
+            cursor=cursor,
+            id_prefix=id_prefix,
+            idempotency_key=idempotency_key,
+            schedule_id=schedule_id,
+            created_after=created_after,
+            created_before=created_before,
         )
-        return await self._store_ref.ask(ListTasks(TaskFilter(wanted, type, queue), limit, cursor))
+        filter = TaskFilter(
+            wanted,
+            type,
+            queue,
+            id_prefix=id_prefix,
+            idempotency_key=idempotency_key,
+            schedule_id=schedule_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        return await self._store_ref.ask(ListTasks(filter, limit, cursor))
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))

@@ -483,7 +483,9 @@ class TaskLogic(SessionSteps, ScheduleSteps):
                 field="cursor",
             )
         query = (
-            "list_by_status"
+            "list_by_key"
+            if filter.idempotency_key is not None
+            else "list_by_status"
             if filter.status is not None
             else "list_by_queue"
             if filter.queue is not None
@@ -491,12 +493,19 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             if filter.type is not None
             else "list_any"
         )
+        low, high = filter.id_range()
         items = self.select(
             cur,
             query,
             status=None if filter.status is None else filter.status.value,
             queue=filter.queue,
             type=filter.type,
+            idempotency_key=filter.idempotency_key,
+            schedule_id=filter.schedule_id,
+            created_after=filter.created_after,
+            created_before=filter.created_before,
+            id_low=low,
+            id_high=high,
             before=self.after_every_id if cursor is None else cursor,
             limit=max(limit, 0) + 1,
         )

@@ -71,9 +71,43 @@ async def apply_in_turn(store: Store, work: Work, now: float) -> WorkDone:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """Which tasks a listing shows: every field given must match.
+
+    ``id_prefix`` is the start of a task id (lowercase, as ids are written);
+    ``created_after`` is inclusive and ``created_before`` exclusive (seconds since the epoch).
+    """
+
     status: TaskStatus | None = None
     type: str | None = None
     queue: str | None = None
+    id_prefix: str | None = None
+    idempotency_key: str | None = None
+    schedule_id: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+    def id_range(self) -> tuple[str, str]:
+        """The lowest and highest ids that start with :attr:`id_prefix` (all ids without)."""
+        prefix = self.id_prefix or ""
+        return prefix + _LOWEST_ID[len(prefix) :], prefix + _HIGHEST_ID[len(prefix) :]
+
+    def matches(self, task: Task) -> bool:
+        """Whether ``task`` passes every filter (the memory store's check)."""
+        low, high = self.id_range()
+        return (
+            (self.status is None or task.status is self.status)
+            and (self.type is None or task.type == self.type)
+            and (self.queue is None or task.queue == self.queue)
+            and low <= task.id <= high
+            and (self.idempotency_key is None or task.idempotency_key == self.idempotency_key)
+            and (self.schedule_id is None or task.schedule_id == self.schedule_id)
+            and (self.created_after is None or task.created_at >= self.created_after)
+            and (self.created_before is None or task.created_at < self.created_before)
+        )
+
+
+_LOWEST_ID = "00000000-0000-0000-0000-000000000000"
+_HIGHEST_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
 
 @dataclass(frozen=True, slots=True)

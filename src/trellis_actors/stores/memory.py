@@ -335,11 +335,7 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:
-    return (
-        (filter.status is None or task.status is filter.status)
-        and (filter.type is None or task.type == filter.type)
-        and (filter.queue is None or task.queue == filter.queue)
-    )
+    return filter.matches(task)
 
 
 def _with_progress(task: Task, fraction: float, message: str | None, now: float) -> Task:

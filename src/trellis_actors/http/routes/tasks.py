@@ -114,7 +114,8 @@ async def submit_tasks() -> Response:
 @document_response(TaskPage)
 @document_response(ErrorOut, 400)
 async def list_tasks() -> Response:
-    """List tasks, newest first, filtered by status, type and queue; paged by cursor."""
+    """List tasks, newest first, filtered by status, type, queue, id prefix, idempotency
+    key, schedule and creation time; paged by cursor."""
     query = parse_query(ListQuery)
     page = await api().runtime.list(
         status=query.status,
@@ -122,6 +123,11 @@ async def list_tasks() -> Response:
         queue=query.queue,
         limit=query.limit,
         cursor=query.cursor,
+        id_prefix=query.id_prefix,
+        idempotency_key=query.idempotency_key,
+        schedule_id=query.schedule_id,
+        created_after=query.created_after,
+        created_before=query.created_before,
     )
     encode = TaskEncoder()
     items = [encode(task) for task in page.items]

@@ -183,6 +183,12 @@ WHERE id = %(id)s::uuid AND status = 'running';
 -- name: list_any
 SELECT * FROM trellis_tasks
 WHERE id < %(before)s::uuid
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -191,6 +197,12 @@ SELECT * FROM trellis_tasks
 WHERE status = %(status)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -198,12 +210,40 @@ LIMIT %(limit)s;
 SELECT * FROM trellis_tasks
 WHERE queue = %(queue)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_type
 SELECT * FROM trellis_tasks
 WHERE type = %(type)s AND id < %(before)s::uuid
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_by_key
+-- At most one task has a key (a unique index): the other filters still apply.
+SELECT * FROM trellis_tasks
+WHERE idempotency_key = %(idempotency_key)s AND id < %(before)s::uuid
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 

@@ -133,6 +133,10 @@ WHERE id = :id AND status = 'running';
 -- name: list_any
 SELECT * FROM trellis_tasks
 WHERE id < :before
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -140,18 +144,43 @@ LIMIT :limit;
 SELECT * FROM trellis_tasks
 WHERE status = :status AND id < :before
   AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_by_queue
 SELECT * FROM trellis_tasks
 WHERE queue = :queue AND id < :before AND (:type IS NULL OR type = :type)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_by_type
 SELECT * FROM trellis_tasks
 WHERE type = :type AND id < :before
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_by_key
+-- At most one task has a key (a unique index): the other filters still apply.
+SELECT * FROM trellis_tasks
+WHERE idempotency_key = :idempotency_key AND id < :before
+  AND (:status IS NULL OR status = :status)
+  AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
