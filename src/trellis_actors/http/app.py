@@ -20,7 +20,7 @@ from ..access.tokens import Scope
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy, register_ui
-from . import errors
+from . import docs, errors
 from ._state import ApiState, attach
 from .auth import Auth, Refused, declare
 from .guard import Guard
@@ -75,6 +75,7 @@ def create_app(
         ),
         redoc_ui_path=None,
         scalar_ui_path=None,
+        swagger_ui_path=None,  # our own page below: local assets, no CDN
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if auth.enabled else None,
         openapi_provider_class=TrellisOpenAPI,
@@ -124,6 +125,12 @@ def create_app(
             metrics.observe_request(request.method, route, response.status_code, seconds)
         return response
 
+    app.register_blueprint(docs.bp)
+
+    async def swagger_ui() -> Response:
+        return docs.page("Trellis API", ui)
+
+    app.add_url_rule("/docs", "swagger_ui", swagger_ui)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(system.bp)
     app.register_blueprint(events.bp)
@@ -134,6 +141,7 @@ def create_app(
         register_ui(app, runtime, auth=auth, sessions=sessions)
     declare(app, "openapi", Scope.READ)
     declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
+    declare(app, "api_docs.static", Scope.PUBLIC)  # Swagger UI's script and styles
     return app
 
 

@@ -26,6 +26,7 @@ from ..access.tokens import Tokens
 from ..observability.metrics import Metrics
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy
+from ..ui._state import close_live
 from ._forwarded import parse_allow, trust_forwarded
 from ._state import state_of
 from ._tracing import name_by_route, traced
@@ -146,6 +147,7 @@ async def serve(
         else:
             await shutdown_trigger()
         state.close()  # event streams end now rather than at the grace deadline
+        close_live(app.extensions)  # and the web UI's
 
     async with trio.open_nursery() as nursery:
         if metrics is not None:
