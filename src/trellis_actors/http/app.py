@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from quart import Blueprint, Quart, Request, Response, g, request
 from quart.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket
-from quart_schema import Info, QuartSchema
+from quart_schema import Info, QuartSchema, hide
 from quart_trio import QuartTrio
 
 from .. import __version__
@@ -127,6 +127,7 @@ def create_app(
 
     app.register_blueprint(docs.bp)
 
+    @hide  # the page is not part of the API it documents
     async def swagger_ui() -> Response:
         return docs.page("Trellis API", ui)
 

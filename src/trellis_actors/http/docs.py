@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from markupsafe import escape
-from quart import Blueprint, Response, url_for
+from quart import Blueprint, Response, send_from_directory, url_for
+from quart_schema import hide
 
 #: Swagger UI sets styles inline, so only styles may be inline; scripts are ours and its.
 DOCS_CSP = (
@@ -16,12 +17,15 @@ DOCS_CSP = (
     "base-uri 'none'; object-src 'none'"
 )
 
-bp = Blueprint(
-    "api_docs",
-    __name__,
-    static_folder=str(Path(__file__).with_name("docs_static")),
-    static_url_path="/docs/static",
-)
+_STATIC = Path(__file__).with_name("docs_static")
+
+bp = Blueprint("api_docs", __name__)
+
+
+@bp.get("/docs/static/<path:filename>")
+@hide  # Swagger UI's own files, not part of the API
+async def static(filename: str) -> Response:
+    return await send_from_directory(_STATIC, filename)
 
 _PAGE = """<!doctype html>
 <html lang="en">

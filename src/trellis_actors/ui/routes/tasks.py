@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,16 +20,38 @@ from .._render import go, is_htmx, render
 from .._state import ui
 
 PAGE_SIZE = 25
-_FILTERS = ("status", "type", "queue")
+#: The query parameters a listing keeps from page to page (and in its live refreshes).
+_FILTERS = ("status", "type", "queue", "id", "key", "schedule", "after", "before", "sort")
+#: How a page may be sorted: (label, field, newest or highest first). The store pages by
+#: id (creation order), so a sort orders the page shown, not the whole listing.
+SORTS = {
+    "newest": ("Newest first", "created_at", True),
+    "oldest": ("Oldest first", "created_at", False),
+    "priority": ("Highest priority", "priority", True),
+    "priority_low": ("Lowest priority", "priority", False),
+}
 
 
 async def _type_names() -> list[str]:
     return sorted(task_type.name for task_type in await ui().runtime.task_types())
 
 
+def _moment(text: str, field: str) -> float | None:
+    """A time from the form's ``datetime-local`` value, read as UTC (as the UI shows times)."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{field} must be a date and time", field=field) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
 async def table_context(args: Mapping[str, str]) -> dict[str, Any]:
     """One page of tasks for the filters and cursor in ``args``."""
     filters = {name: args.get(name, "").strip() for name in _FILTERS}
+    filters["id"] = filters["id"].lower()  # ids are written in lowercase
+    sort = filters["sort"] if filters["sort"] in SORTS else "newest"
     cursor = args.get("cursor", "").strip() or None
     error = None
     try:
@@ -37,13 +61,23 @@ async def table_context(args: Mapping[str, str]) -> dict[str, Any]:
             queue=filters["queue"] or None,
             limit=PAGE_SIZE,
             cursor=cursor,
+            id_prefix=filters["id"] or None,
+            idempotency_key=filters["key"] or None,
+            schedule_id=filters["schedule"] or None,
+            created_after=_moment(filters["after"], "created after"),
+            created_before=_moment(filters["before"], "created before"),
         )
     except TrellisError as exc:
         page, error = Page([], None), str(exc)
+    _, field, descending = SORTS[sort]
+    items = sorted(page.items, key=attrgetter(field, "id"), reverse=descending)
     chosen = {name: value for name, value in filters.items() if value}
     return {
         "page": page,
+        "items": items,
         "filters": filters,
+        "searching": any(value for name, value in chosen.items() if name != "sort"),
+        "sorts": {name: label for name, (label, _, _) in SORTS.items()},
         "cursor": cursor,
         "error": error,
         "query": urlencode({**chosen, **({"cursor": cursor} if cursor else {})}),
