@@ -27,6 +27,7 @@ bp = Blueprint("api_docs", __name__)
 async def static(filename: str) -> Response:
     return await send_from_directory(_STATIC, filename)
 
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>

@@ -81,8 +81,6 @@ EXPECTED = {
     ("POST", "/ui/schedules/<schedule_id>"): "operate",
     ("GET", "/ui/live"): "read",
     ("GET", "/ui/openapi.json"): "read",
-    ("GET", "/ui/<path:rest>"): "public",
-    ("POST", "/ui/<path:rest>"): "public",
 }
 
 

@@ -38,12 +38,3 @@ async def openapi() -> Response:
         return await render("error.html", 404, title="Not found", message="No API here.")
     document = current_app.json.dumps(schema.openapi_provider.schema())
     return Response(document, 200, content_type="application/json")
-
-
-@bp.route("/<path:rest>", methods=["GET", "POST"])
-@needs("public")
-async def not_found(rest: str) -> Response:
-    """Any other page under ``/ui``: the UI's own 404 (the API answers JSON)."""
-    return await render(
-        "error.html", 404, title="Page not found", message="There is no such page in the UI."
-    )

@@ -113,7 +113,7 @@ async def _one(
     """One schedule's page: its facts, its edit form and the tasks it fired."""
     context = await _form(values, errors)
     context.update(await table_context({"schedule": schedule.id}))
-    context.update(schedule=schedule, editing=schedule)
+    context.update(schedule=schedule, editing=schedule, saved=False)
     return context
 
 
@@ -133,7 +133,9 @@ async def schedule(schedule_id: str) -> Response:
         found = await ui().runtime.get_schedule(schedule_id)
     except ScheduleNotFound:
         return await _missing(schedule_id)
-    return await render("schedule.html", **await _one(found, values_of(found), {}))
+    context = await _one(found, values_of(found), {})
+    context["saved"] = request.args.get("saved") == "1"
+    return await render("schedule.html", **context)
 
 
 @bp.post("/schedules/<schedule_id>")
@@ -153,8 +155,5 @@ async def edit_schedule(schedule_id: str) -> Response:
         return await render(
             "schedule.html", 422, **await _one(current, values, schedule_errors(exc))
         )
-    context = await _one(saved, values_of(saved), {})
-    context["saved"] = True
-    if not is_htmx():
-        return go(url_for("trellis_ui.schedule", schedule_id=schedule_id))
-    return await render("schedule.html", **context)
+    # Post/redirect/get: a reload does not send the form again.
+    return go(url_for("trellis_ui.schedule", schedule_id=saved.id, saved=1))
