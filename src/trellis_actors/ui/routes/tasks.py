@@ -27,8 +27,8 @@ _FILTERS = ("status", "type", "queue", "id", "key", "schedule", "after", "before
 SORTS = {
     "newest": ("Newest first", "created_at", True),
     "oldest": ("Oldest first", "created_at", False),
-    "priority": ("Highest priority", "priority", True),
-    "priority_low": ("Lowest priority", "priority", False),
+    "priority": ("Highest prio first", "priority", True),
+    "priority_low": ("Lowest prio first", "priority", False),
 }
 
 

@@ -36,13 +36,48 @@ document.addEventListener("click", function (event) {
 
 // Live pages (an element with data-live-events="URL"): the server sends an event each time
 // a task shown here moves, and the page's fragments refresh on "trellis:changed" instead of
-// polling. EventSource reconnects by itself when the stream drops.
+// polling. EventSource reconnects by itself when the stream drops. A hidden tab closes its
+// stream (browsers allow few connections per server) and catches up when shown again.
 document.addEventListener("DOMContentLoaded", function () {
   var holder = document.querySelector("[data-live-events]");
   if (!holder || !window.EventSource) return;
-  var source = new EventSource(holder.getAttribute("data-live-events"));
-  source.addEventListener("changed", function () {
+  var url = holder.getAttribute("data-live-events");
+  var source = null;
+  // A move told while a request was out may be newer than its answer (an action's
+  // fragment rendered before the task moved on): once that answer has settled, refresh
+  // again. (The request's own element may be gone by then, so its timing rides the xhr.)
+  var lastTold = 0;
+  function changed() {
     document.body.dispatchEvent(new CustomEvent("trellis:changed"));
+  }
+  function told() {
+    lastTold = Date.now();
+    changed();
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.xhr) event.detail.xhr.trellisSent = Date.now();
   });
-  window.addEventListener("pagehide", function () { source.close(); });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var sent = event.detail.xhr && event.detail.xhr.trellisSent;
+    if (sent && lastTold >= sent) changed();
+  });
+  function open() {
+    if (source) return;
+    source = new EventSource(url);
+    source.addEventListener("changed", told);
+  }
+  function close() {
+    if (source) source.close();
+    source = null;
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      close();
+    } else {
+      open();
+      changed();
+    }
+  });
+  window.addEventListener("pagehide", close);
+  if (!document.hidden) open();
 });
