@@ -12,7 +12,7 @@ from ..actors import Ref, Request
 from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
-from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from ..stores.base import Counts, Finished, NewTask, Outcome, Page, Submitted, TaskFilter
 from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
@@ -130,6 +130,12 @@ class GetCounts(Request[Counts]):
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedSince(Request[list[Finished]]):
+    since: float
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(Request[bool]):
     pass
 
@@ -209,6 +215,7 @@ StoreMsg = (
     | ListTasks
     | Events
     | GetCounts
+    | FinishedSince
     | Ping
     | WaitFor
     | SubscribeEvents

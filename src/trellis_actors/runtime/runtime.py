@@ -35,7 +35,7 @@ from ..rules import SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
-from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
+from ..stores.base import Counts, Finished, NewTask, Page, Store, Submitted, TaskFilter
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
 from .events import EventStream as EventStream
@@ -46,6 +46,7 @@ from .messages import (
     CreateSchedule,
     Drain,
     Events,
+    FinishedSince,
     Get,
     GetCounts,
     GetSchedule,
@@ -404,6 +405,10 @@ class Runtime:
 
     async def counts(self) -> Counts:
         return await self._store_ref.ask(GetCounts())
+
+    async def finished_since(self, since: float, limit: int = 20_000) -> builtins.list[Finished]:
+        """Tasks completed or dead since ``since``, the latest first, at most ``limit``."""
+        return await self._store_ref.ask(FinishedSince(since, rules.check_int(limit, "limit", 1)))
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
         return await self._live().queue.ask(QueueInfo())

@@ -29,7 +29,18 @@ from ..lifecycle import (
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
+from .base import (
+    Counts,
+    Finished,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+    arrive,
+)
 
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
@@ -527,6 +538,15 @@ class TaskLogic(SessionSteps, ScheduleSteps):
                 at=row["at"],
                 attempt=row["attempt"],
                 detail=row["detail"],
+            )
+            for row in cur.fetchall()
+        ]
+
+    def finished_since(self, cur: Cursor, since: float, limit: int) -> list[Finished]:
+        cur.execute(self.q["finished_since"], {"since": since, "limit": limit})
+        return [
+            Finished(
+                row["type"], row["status"] == "completed", row["finished_at"], row["started_at"]
             )
             for row in cur.fetchall()
         ]

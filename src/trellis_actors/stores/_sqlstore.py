@@ -9,7 +9,7 @@ from ..lifecycle import Task, TaskEvent, Transition
 from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
+from .base import Counts, Finished, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
 from .sessions import Session
 
 P = ParamSpec("P")
@@ -112,6 +112,9 @@ class SqlStore:
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         return await self._call(False, self._logic.events, task_id)
+
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        return await self._call(False, self._logic.finished_since, since, limit)
 
     async def counts(self) -> Counts:
         return await self._call(False, self._logic.counts)

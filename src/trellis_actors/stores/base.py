@@ -118,6 +118,19 @@ class Page:
     next_cursor: str | None
 
 
+class Finished(NamedTuple):
+    """A task that ended (completed, or dead after its last attempt), for statistics."""
+
+    type: str
+    ok: bool  # completed (else dead)
+    finished_at: float
+    started_at: float | None  # of its last attempt
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.started_at is None else self.finished_at - self.started_at
+
+
 @dataclass(frozen=True, slots=True)
 class Counts:
     """Number of tasks per (queue, status)."""
@@ -275,6 +288,10 @@ class Store(Protocol):
         """The task's history, oldest first (empty when the task does not exist)."""
 
     async def counts(self) -> Counts: ...
+
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        """Tasks completed or dead at or after ``since``, the latest first, at most
+        ``limit`` of them (the UI's charts)."""
 
     async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
         """Delete completed (and, separately, dead) tasks finished before the given times,

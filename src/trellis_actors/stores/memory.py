@@ -21,6 +21,7 @@ from ..lifecycle import (
 )
 from .base import (
     Counts,
+    Finished,
     NewTask,
     Outcome,
     Page,
@@ -284,6 +285,17 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             )
             for source, to, at, attempt, detail in self._events.get(task_id, ())
         ]
+
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        ended = [
+            Finished(task.type, task.status is TaskStatus.COMPLETED, at, task.started_at)
+            for task in self._tasks.values()
+            if task.status in (TaskStatus.COMPLETED, TaskStatus.DEAD)
+            and (at := task.finished_at) is not None
+            and at >= since
+        ]
+        ended.sort(key=lambda row: row.finished_at, reverse=True)
+        return ended[:limit]
 
     async def counts(self) -> Counts:
         by_queue: dict[str, dict[str, int]] = {}

@@ -223,3 +223,20 @@ class TestNotFound:
         expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
         expect(page.get_by_role("navigation", name="Main")).to_be_visible()
         js_errors[:] = [e for e in js_errors if "status of 404" not in e]
+
+
+class TestTypeCharts:
+    def test_per_type_counts_from_the_store(self, page: Page, server: Server) -> None:
+        """The tasks page charts each type's completed and dead tasks, hour and day."""
+        task = server.submit("always_fails", None)
+        page.goto(f"/ui/tasks/{task['id']}")
+        expect(page.get_by_test_id("status")).to_have_text("dead")
+        page.goto("/ui/tasks")
+        figure = page.locator('#type-charts figure[data-type="always_fails"]')
+        failed = figure.get_by_test_id("failed")
+        expect(failed).not_to_have_text("0")
+        expect(figure.locator("svg rect.fail").first).to_be_attached()
+        page.get_by_role("link", name="Last day").click()
+        expect(page.locator("#type-charts h2")).to_contain_text("last day")
+        expect(figure.get_by_test_id("p95")).not_to_have_text("—")
+        screenshot(page, "type-charts")

@@ -80,6 +80,7 @@ EXPECTED = {
     ("GET", "/ui/schedules/<schedule_id>"): "read",
     ("POST", "/ui/schedules/<schedule_id>"): "operate",
     ("GET", "/ui/live"): "read",
+    ("GET", "/ui/tasks/charts"): "read",
     ("GET", "/ui/openapi.json"): "read",
 }
 

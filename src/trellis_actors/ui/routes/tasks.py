@@ -1,7 +1,8 @@
-"""Tasks: a filterable, live list (cursor pages), and a form to submit one."""
+"""Tasks: a searchable, live list (cursor pages), a form to submit one, and per-type charts."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -18,6 +19,7 @@ from .._blueprint import bp
 from .._forms import TASK_FIELDS, submission, task_errors
 from .._render import go, is_htmx, render
 from .._state import ui
+from .._type_stats import ROW_LIMIT, SPANS, type_charts
 
 PAGE_SIZE = 25
 #: The query parameters a listing keeps from page to page (and in its live refreshes).
@@ -137,3 +139,23 @@ async def submit_task() -> Response:
     if not is_htmx():
         return go(url_for("trellis_ui.task", task_id=done.task.id))
     return await render("_submit_form.html", **await _form_context(values, {}, done.task.id))
+
+
+@bp.get("/tasks/charts")
+@needs("read")
+async def tasks_charts() -> Response:
+    """Per type: completed and dead per bucket, and p50/p95 durations, from the store."""
+    span = request.args.get("span", "hour")
+    if span not in SPANS:
+        span = "hour"
+    label, seconds, bucket = SPANS[span]
+    now = time.time()
+    rows = await ui().runtime.finished_since(now - seconds, ROW_LIMIT)
+    return await render(
+        "_type_charts.html",
+        charts=type_charts(rows, now, seconds, bucket),
+        span=span,
+        spans={name: text for name, (text, _, _) in SPANS.items()},
+        label=label,
+        capped=len(rows) >= ROW_LIMIT,
+    )

@@ -247,6 +247,13 @@ WHERE idempotency_key = %(idempotency_key)s AND id < %(before)s::uuid
 ORDER BY id DESC
 LIMIT %(limit)s;
 
+-- name: finished_since
+-- Ended tasks for the UI's charts, through the partial index that prune uses.
+SELECT type, status, finished_at, started_at FROM trellis_tasks
+WHERE status IN ('completed', 'dead') AND finished_at >= %(since)s
+ORDER BY finished_at DESC
+LIMIT %(limit)s;
+
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
 

@@ -184,6 +184,13 @@ WHERE idempotency_key = :idempotency_key AND id < :before
 ORDER BY id DESC
 LIMIT :limit;
 
+-- name: finished_since
+-- Ended tasks for the UI's charts, through the partial index that prune uses.
+SELECT type, status, finished_at, started_at FROM trellis_tasks
+WHERE status IN ('completed', 'dead') AND finished_at >= :since
+ORDER BY finished_at DESC
+LIMIT :limit;
+
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
 
