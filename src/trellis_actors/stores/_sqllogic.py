@@ -543,13 +543,17 @@ class TaskLogic(SessionSteps, ScheduleSteps):
         ]
 
     def finished_since(self, cur: Cursor, since: float, limit: int) -> list[Finished]:
-        cur.execute(self.q["finished_since"], {"since": since, "limit": limit})
-        return [
-            Finished(
-                row["type"], row["status"] == "completed", row["finished_at"], row["started_at"]
+        rows: list[Finished] = []
+        for status in ("completed", "dead"):  # one ordered index range each: no sort
+            cur.execute(
+                self.q["finished_since"], {"status": status, "since": since, "limit": limit}
             )
-            for row in cur.fetchall()
-        ]
+            rows += (
+                Finished(row["type"], status == "completed", row["finished_at"], row["started_at"])
+                for row in cur.fetchall()
+            )
+        rows.sort(key=lambda row: row.finished_at, reverse=True)
+        return rows[:limit]
 
     def counts(self, cur: Cursor) -> Counts:
         cur.execute(self.q["counts"], {})

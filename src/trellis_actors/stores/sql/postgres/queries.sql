@@ -248,9 +248,10 @@ ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: finished_since
--- Ended tasks for the UI's charts, through the partial index that prune uses.
+-- Ended tasks of one status (completed or dead) for the UI's charts, the latest first,
+-- read in order from the partial index that prune uses.
 SELECT type, status, finished_at, started_at FROM trellis_tasks
-WHERE status IN ('completed', 'dead') AND finished_at >= %(since)s
+WHERE status = %(status)s AND status IN ('completed', 'dead') AND finished_at >= %(since)s
 ORDER BY finished_at DESC
 LIMIT %(limit)s;
 

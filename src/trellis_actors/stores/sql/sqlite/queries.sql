@@ -185,9 +185,10 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: finished_since
--- Ended tasks for the UI's charts, through the partial index that prune uses.
+-- Ended tasks of one status (completed or dead) for the UI's charts, the latest first,
+-- read in order from the partial index that prune uses.
 SELECT type, status, finished_at, started_at FROM trellis_tasks
-WHERE status IN ('completed', 'dead') AND finished_at >= :since
+WHERE status = :status AND status IN ('completed', 'dead') AND finished_at >= :since
 ORDER BY finished_at DESC
 LIMIT :limit;
 
