@@ -57,3 +57,5 @@ class TestOpenAPI:
             assert f"/docs/static/{asset}" in page
             served = await client.get(f"/docs/static/{asset}")
             assert served.status_code == 200, asset
+        for other in ("README.md", "swagger-ui.LICENSE", "../docs.py", "nope.js"):
+            assert (await client.get(f"/docs/static/{other}")).status_code == 404, other
