@@ -5,9 +5,9 @@ through the web UI's login session when there is one (the page itself never hold
 from __future__ import annotations
 
 import functools
+from html import escape
 from pathlib import Path
 
-from markupsafe import escape
 from quart import Blueprint, Response, url_for
 from quart_schema import hide
 from werkzeug.exceptions import NotFound
