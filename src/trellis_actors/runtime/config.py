@@ -47,8 +47,13 @@ class RuntimeConfig:
             raise ConfigurationError("prefetch and claim_ahead must be >= 1")
         if self.workers < 0:
             raise ConfigurationError("workers must be >= 0")
-        if self.grace_period < 0 or self.lease <= 0 or self.poll_interval <= 0:
-            raise ConfigurationError("grace_period must be >= 0; lease and poll_interval > 0")
+        if self.grace_period < 0:
+            raise ConfigurationError("grace_period must be >= 0 seconds")
+        for name in ("lease", "poll_interval", "janitor_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be > 0 seconds")
+        if self.worker_idle_timeout is not None and self.worker_idle_timeout <= 0:
+            raise ConfigurationError("worker_idle_timeout must be > 0 seconds (or None: off)")
         if self.threads is not None and self.threads < 1:
             raise ConfigurationError("threads must be >= 1 (or None: as many as workers)")
         if self.processes < 1:

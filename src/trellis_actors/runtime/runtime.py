@@ -22,6 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
+from ..decisions import Bulk
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -31,13 +32,15 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..rules import SubmitOptions
+from ..rules import FilterFields, SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
 from ..stores.base import Counts, Finished, NewTask, Page, Store, Submitted, TaskFilter
+from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
+from .events import DEFAULT_BUFFER
 from .events import EventStream as EventStream
 from .logs import TaskLog
 from .messages import (
@@ -53,6 +56,7 @@ from .messages import (
     ListSchedules,
     ListTasks,
     Ping,
+    Published,
     Purge,
     QueueInfo,
     ReleaseAll,
@@ -318,15 +322,25 @@ class Runtime:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] | str | None = ("payload", "result"),
+        max_bytes: int | None = None,
         id_prefix: str | None = None,
         idempotency_key: str | None = None,
         schedule_id: str | None = None,
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> Page:
-        """A page of tasks, newest first: every filter given must match. ``id_prefix`` is
-        the start of a task id; ``created_after`` (inclusive) and ``created_before``
-        (exclusive) are seconds since the epoch."""
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+
+        ``include`` names what each task carries besides its summary: ``payload`` and
+        ``result`` (both by default). A listing without them (``include=()``) does not
+        read them from the store. ``max_bytes`` caps the included data of a page (one
+        task at least); a page that stops there has a ``next_cursor``.
+
+        Every filter given must match: ``id_prefix`` is the start of a task id;
+        ``created_after`` (inclusive) and ``created_before`` (exclusive) are seconds since
+        the epoch.
+        """
         wanted = rules.check_listing(
             status=status,
             type=type,
@@ -349,7 +363,10 @@ class Runtime:
             created_after=created_after,
             created_before=created_before,
         )
-        return await self._store_ref.ask(ListTasks(filter, limit, cursor))
+        fields = rules.check_include(include)
+        if max_bytes is not None:
+            rules.check_int(max_bytes, "max_bytes", 1)
+        return await self._store_ref.ask(ListTasks(filter, limit, cursor, fields, max_bytes))
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))
@@ -374,6 +391,29 @@ class Runtime:
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
         return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
+
+    async def cancel_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Cancel every task still on its way that ``filter`` selects (see
+        :func:`~trellis_actors.rules.check_filter`); running handlers are stopped, here at
+        once and on other nodes at their next lease renewal. Returns how many were
+        cancelled; with ``dry_run``, how many would be, cancelling none."""
+        return await self._bulk(Bulk.CANCEL, filter, dry_run)
+
+    async def requeue_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Send every dead task ``filter`` selects back to the queue, attempts starting
+        again; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.REQUEUE, filter, dry_run)
+
+    async def purge_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Delete every ended task (completed, failed, dead, cancelled) ``filter`` selects,
+        with its history; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.PURGE, filter, dry_run)
+
+    async def _bulk(self, action: Bulk, filter: Mapping[str, Any], dry_run: bool) -> int:
+        selection = rules.check_filter(action, filter)
+        return await run_bulk(
+            self._store_ref, self.tree.queue, action, selection, dry_run=bool(dry_run)
+        )
 
     @overload
     async def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...
@@ -455,9 +495,17 @@ class Runtime:
             self._audience.observers.remove(observer)
 
     @asynccontextmanager
-    async def subscribe(self, buffer: int = 10_000) -> AsyncIterator[EventStream]:
-        """``async with rt.subscribe() as events: async for transition in events: ...``"""
-        send, receive = trio.open_memory_channel[tuple[Transition, ...]](buffer)
+    async def subscribe(self, buffer: int = DEFAULT_BUFFER) -> AsyncIterator[EventStream]:
+        """``async with rt.subscribe() as events: async for transition in events: ...``
+
+        A subscriber that falls ``buffer`` batches behind (one batch per store commit) is
+        dropped: its stream ends, and ``events.dropped`` says why. Subscribe again to go
+        on (what happened meanwhile is in the store).
+        """
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1 batch")
+        # One slot more than the buffer, for the notice that says why it was dropped.
+        send, receive = trio.open_memory_channel[Published](buffer + 1)
         await self._store_ref.ask(SubscribeEvents(send))
         try:
             yield EventStream(receive)

@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ..lifecycle import Task, TaskStatus, Transition
+from ..lifecycle import Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, wakes_workers
@@ -168,6 +168,7 @@ _TRIES = 3
 class _PostgresLogic(TaskLogic):
     dialect = "postgres"
     after_every_id = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    before_every_id = "00000000-0000-0000-0000-000000000000"
     json_decoded = True  # psycopg loads jsonb itself
 
     def __init__(self, origin: str) -> None:
@@ -195,8 +196,8 @@ class _PostgresLogic(TaskLogic):
             return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
         return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
 
-    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
-        cur.execute(self.q["prune"], {"status": status.value, "before": before})
+    def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
+        cur.execute(self.q["delete"], {"ids": ids})
         return int(cur.fetchone()["n"])
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:

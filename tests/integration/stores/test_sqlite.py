@@ -158,8 +158,9 @@ class TestQueryPlans:
             "list_by_key",
             "finished_since",
             "counts",
-            "prune_tasks",
+            "prunable",
             "task_by_key",
+            "task_data",
             "events",
         ],
     )
@@ -179,6 +180,8 @@ class TestQueryPlans:
                 "key": "k",
                 "ids": json.dumps(["x"]),
                 "exclude": json.dumps(["slow", "busy"]),
+                "payload": True,
+                "result": False,
                 "idempotency_key": "k",
                 "schedule_id": None,
                 "created_after": None,
@@ -246,7 +249,7 @@ class TestCountsKeptInMemory:
             dead = [m.task.id for m in moves if m.task.status is S.DEAD]
             assert await store.purge(dead[:1]) == 1
             await agree()
-            assert await store.prune(completed_before=10.0, dead_before=None) == 2
+            assert await store.prune({S.COMPLETED: 10.0}, 1000) == 2
             await agree()
         finally:
             await other.close()

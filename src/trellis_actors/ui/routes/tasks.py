@@ -63,6 +63,7 @@ async def table_context(args: Mapping[str, str]) -> dict[str, Any]:
             queue=filters["queue"] or None,
             limit=PAGE_SIZE,
             cursor=cursor,
+            include=(),  # the table shows no payloads nor results
             id_prefix=filters["id"] or None,
             idempotency_key=filters["key"] or None,
             schedule_id=filters["schedule"] or None,
