@@ -311,9 +311,10 @@ LIMIT %(limit)s;
 
 -- name: finished_since
 -- Ended tasks of one status (completed or dead) for the UI's charts, the latest first,
--- read in order from the partial index that prune uses.
+-- read in order from the partial index that retention uses (its predicate restated).
 SELECT type, status, finished_at, started_at FROM trellis_tasks
-WHERE status = %(status)s AND status IN ('completed', 'dead') AND finished_at >= %(since)s
+WHERE status = %(status)s AND status IN ('completed', 'failed', 'dead', 'cancelled')
+  AND finished_at >= %(since)s
 ORDER BY finished_at DESC
 LIMIT %(limit)s;
 
