@@ -452,13 +452,36 @@ def new_tasks(app: TaskTypes, items: Iterable[Mapping[str, Any]], *, now: float)
 
 
 def check_listing(
-    *, status: Any, type: Any, queue: Any, limit: Any, cursor: Any
+    *,
+    status: Any,
+    type: Any,
+    queue: Any,
+    limit: Any,
+    cursor: Any,
+    id_prefix: Any = None,
+    idempotency_key: Any = None,
+    schedule_id: Any = None,
+    created_after: Any = None,
+    created_before: Any = None,
 ) -> TaskStatus | None:
     """Check the filters and paging of a task listing; returns the status asked for."""
     check_int(limit, "limit", 1, MAX_PAGE)
     for field, value in (("type", type), ("queue", queue)):
         if value is not None:
             check_text(value, field)
+    if id_prefix is not None:
+        check_id_prefix(id_prefix)
+    if idempotency_key is not None:
+        check_text(idempotency_key, "idempotency_key", MAX_KEY_LENGTH)
+    if schedule_id is not None:
+        check_text(schedule_id, "schedule_id", MAX_ID_LENGTH)
+    for field, value in (("created_after", created_after), ("created_before", created_before)):
+        if value is not None and (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise ValidationError(f"{field} must be a time in seconds since the epoch", field=field)
     if cursor is not None and (not isinstance(cursor, str) or not _TASK_ID.fullmatch(cursor)):
         raise ValidationError(
             "cursor must be a task id: pass back a page's next_cursor", field="cursor"
@@ -470,6 +493,28 @@ def check_listing(
         raise ValidationError(
             f"unknown status {status!r}; known: {known}", field="status"
         ) from None
+
+
+#: A task id's shape, each place: ``x`` a lowercase hex digit, ``-`` a dash.
+_ID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+
+
+def check_id_prefix(value: Any) -> str:
+    """The start of a task id: 1-36 lowercase hex digits, with dashes where ids have them."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= len(_ID_SHAPE)
+        or any(
+            (char != "-") if place == "-" else char not in "0123456789abcdef"
+            for char, place in zip(value, _ID_SHAPE, strict=False)
+        )
+    ):
+        raise ValidationError(
+            "id_prefix must be the start of a task id: lowercase hex digits and dashes "
+            "where ids have them (0192f3a1-7c…)",
+            field="id_prefix",
+        )
+    return value
 
 
 def check_include(value: Any) -> frozenset[str]:

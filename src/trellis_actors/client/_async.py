@@ -100,6 +100,11 @@ class AsyncClient:
         limit: int = 50,
         cursor: str | None = None,
         include: Iterable[str] = (),
+        id_prefix: str | None = None,
+        idempotency_key: str | None = None,
+        schedule_id: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
         """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``. Items
         are summaries without ``payload`` and ``result`` unless ``include`` names them
@@ -112,6 +117,11 @@ class AsyncClient:
                 limit=limit,
                 cursor=cursor,
                 include=include,
+                id_prefix=id_prefix,
+                idempotency_key=idempotency_key,
+                schedule_id=schedule_id,
+                created_after=created_after,
+                created_before=created_before,
             )
         )
 

@@ -138,8 +138,26 @@ def list_tasks(
     limit: int,
     cursor: str | None,
     include: Iterable[str] = (),
+    id_prefix: str | None = None,
+    idempotency_key: str | None = None,
+    schedule_id: str | None = None,
+    created_after: float | None = None,
+    created_before: float | None = None,
 ) -> Call[Page]:
-    params = {"status": status, "type": type, "queue": queue, "limit": limit, "cursor": cursor}
+    params: dict[str, object] = {
+        "status": status,
+        "type": type,
+        "queue": queue,
+        "limit": limit,
+        "cursor": cursor,
+    }
+    params.update(
+        id_prefix=id_prefix,
+        idempotency_key=idempotency_key,
+        schedule_id=schedule_id,
+        created_after=created_after,
+        created_before=created_before,
+    )
     query = {name: str(value) for name, value in params.items() if value is not None}
     if wanted := ",".join(include):
         query["include"] = wanted

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from quart import Blueprint, Quart, Request, Response, g, request
 from quart.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket
-from quart_schema import Info, QuartSchema
+from quart_schema import Info, QuartSchema, hide
 from quart_trio import QuartTrio
 
 from .. import __version__
@@ -21,7 +21,7 @@ from ..observability.metrics import Metrics
 from ..rules import MAX_PAGE_BYTES
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy, register_ui
-from . import errors
+from . import docs, errors
 from ._state import DEFAULT_MAX_EVENT_STREAMS, ApiState, attach
 from .auth import Auth, Refused, declare
 from .guard import Guard
@@ -80,6 +80,7 @@ def create_app(
         ),
         redoc_ui_path=None,
         scalar_ui_path=None,
+        swagger_ui_path=None,  # our own page below: local assets, no CDN
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if auth.enabled else None,
         openapi_provider_class=TrellisOpenAPI,
@@ -132,6 +133,13 @@ def create_app(
             metrics.observe_request(request.method, route, response.status_code, seconds)
         return response
 
+    app.register_blueprint(docs.bp)
+
+    @hide  # the page is not part of the API it documents
+    async def swagger_ui() -> Response:
+        return docs.page("Trellis API", ui)
+
+    app.add_url_rule("/docs", "swagger_ui", swagger_ui)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(system.bp)
     app.register_blueprint(events.bp)
@@ -143,6 +151,7 @@ def create_app(
         register_ui(app, runtime, auth=auth, sessions=sessions)
     declare(app, "openapi", Scope.READ)
     declare(app, "swagger_ui", Scope.PUBLIC)  # a page that loads /openapi.json with a token
+    declare(app, "api_docs.static", Scope.PUBLIC)  # Swagger UI's script and styles
     return app
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 import structlog
-from quart import Quart, Response, g, has_request_context
+from quart import Quart, Response, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import (
@@ -26,6 +26,7 @@ from ..errors import (
     UnknownTaskType,
     ValidationError,
 )
+from ..ui._blueprint import not_found_page
 from ._encode import json_response
 
 log = structlog.get_logger("trellis.http")
@@ -164,6 +165,8 @@ def install(app: Quart) -> None:
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
         message = error.description or error.name
+        if status == 404 and request.path.startswith("/ui/") and "trellis_ui" in app.blueprints:
+            return await not_found_page()  # a person's mistyped page: the UI's own 404
         if status == 404:
             message = "no such endpoint; see /openapi.json for the API"
         elif status == 413:

@@ -122,6 +122,19 @@ class ListQuery(BaseModel):
         f"({MAX_PAGE_BYTES // (1024 * 1024)} MiB by default); its next_cursor then points "
         "at the rest.",
     )
+    id_prefix: str | None = Field(
+        None, max_length=36, pattern=r"^[0-9a-f-]+$", description="The start of a task id."
+    )
+    idempotency_key: str | None = Field(None, max_length=MAX_KEY_LENGTH, pattern=NO_NUL_PATTERN)
+    schedule_id: str | None = Field(
+        None, max_length=MAX_ID_LENGTH, pattern=NO_NUL_PATTERN, description="Tasks it fired."
+    )
+    created_after: float | None = Field(
+        None, allow_inf_nan=False, description="Created at or after (seconds since the epoch)."
+    )
+    created_before: float | None = Field(
+        None, allow_inf_nan=False, description="Created before (seconds since the epoch)."
+    )
 
 
 class EventsQuery(BaseModel):

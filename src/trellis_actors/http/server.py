@@ -27,6 +27,7 @@ from ..observability.metrics import Metrics
 from ..rules import MAX_PAGE_BYTES
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy
+from ..ui._state import close_live
 from ._encode import encode
 from ._forwarded import parse_allow, trust_forwarded
 from ._state import DEFAULT_MAX_EVENT_STREAMS, state_of
@@ -166,6 +167,7 @@ async def serve(
         else:
             await shutdown_trigger()
         state.close()  # event streams end now rather than at the grace deadline
+        close_live(app.extensions)  # and the web UI's
 
     async with trio.open_nursery() as nursery:
         if metrics is not None:

@@ -16,6 +16,7 @@ from ..stores.base import (
     BulkDone,
     BulkStep,
     Counts,
+    Finished,
     NewTask,
     Outcome,
     Page,
@@ -151,6 +152,12 @@ class GetCounts(Request[Counts]):
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedSince(Request[list[Finished]]):
+    since: float
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(Request[bool]):
     pass
 
@@ -244,6 +251,7 @@ StoreMsg = (
     | ListTasks
     | Events
     | GetCounts
+    | FinishedSince
     | Ping
     | WaitFor
     | SubscribeEvents

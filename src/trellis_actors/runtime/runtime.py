@@ -37,7 +37,7 @@ from ..rules import FilterFields, SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
-from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
+from ..stores.base import Counts, Finished, NewTask, Page, Store, Submitted, TaskFilter
 from ..stores.nodes import NodeInfo
 from .bulk import run_bulk
 from .catalog import TaskTypes
@@ -51,6 +51,7 @@ from .messages import (
     CreateSchedule,
     Drain,
     Events,
+    FinishedSince,
     Get,
     GetCounts,
     GetSchedule,
@@ -329,6 +330,11 @@ class Runtime:
         cursor: str | None = None,
         include: Iterable[str] | str | None = ("payload", "result"),
         max_bytes: int | None = None,
+        id_prefix: str | None = None,
+        idempotency_key: str | None = None,
+        schedule_id: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
         """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
 
@@ -336,16 +342,37 @@ class Runtime:
         ``result`` (both by default). A listing without them (``include=()``) does not
         read them from the store. ``max_bytes`` caps the included data of a page (one
         task at least); a page that stops there has a ``next_cursor``.
+
+        Every filter given must match: ``id_prefix`` is the start of a task id;
+        ``created_after`` (inclusive) and ``created_before`` (exclusive) are seconds since
+        the epoch.
         """
         wanted = rules.check_listing(
-            status=status, type=type, queue=queue, limit=limit, cursor=cursor
+            status=status,
+            type=type,
+            queue=queue,
+            limit=limit,
+            cursor=cursor,
+            id_prefix=id_prefix,
+            idempotency_key=idempotency_key,
+            schedule_id=schedule_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        filter = TaskFilter(
+            wanted,
+            type,
+            queue,
+            id_prefix=id_prefix,
+            idempotency_key=idempotency_key,
+            schedule_id=schedule_id,
+            created_after=created_after,
+            created_before=created_before,
         )
         fields = rules.check_include(include)
         if max_bytes is not None:
             rules.check_int(max_bytes, "max_bytes", 1)
-        return await self._store_ref.ask(
-            ListTasks(TaskFilter(wanted, type, queue), limit, cursor, fields, max_bytes)
-        )
+        return await self._store_ref.ask(ListTasks(filter, limit, cursor, fields, max_bytes))
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))
@@ -424,6 +451,10 @@ class Runtime:
 
     async def counts(self) -> Counts:
         return await self._store_ref.ask(GetCounts())
+
+    async def finished_since(self, since: float, limit: int = 20_000) -> builtins.list[Finished]:
+        """Tasks completed or dead since ``since``, the latest first, at most ``limit``."""
+        return await self._store_ref.ask(FinishedSince(since, rules.check_int(limit, "limit", 1)))
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
         return await self._live().queue.ask(QueueInfo())

@@ -36,6 +36,7 @@ from .messages import (
     Demand,
     Events,
     Finish,
+    FinishedSince,
     Get,
     GetCounts,
     GetSchedule,
@@ -722,6 +723,9 @@ class StoreActor(Actor[StoreMsg]):
                 return []
             case Events(task_id):
                 msg.reply.send(await store.events(task_id))
+                return []
+            case FinishedSince(since, limit):
+                msg.reply.send(await store.finished_since(since, limit))
                 return []
             case GetCounts():
                 msg.reply.send(await store.counts())

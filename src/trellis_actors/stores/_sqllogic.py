@@ -36,6 +36,7 @@ from .base import (
     BulkDone,
     BulkStep,
     Counts,
+    Finished,
     NewTask,
     Outcome,
     Page,
@@ -517,7 +518,9 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
                 field="cursor",
             )
         query = (
-            "list_by_status"
+            "list_by_key"
+            if filter.idempotency_key is not None
+            else "list_by_status"
             if filter.status is not None
             else "list_by_queue"
             if filter.queue is not None
@@ -526,12 +529,19 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             else "list_any"
         )
         wanted = {"payload": "payload" in include, "result": "result" in include}
+        low, high = filter.id_range()
         cur.execute(
             self.q[query],
             {
                 "status": None if filter.status is None else filter.status.value,
                 "queue": filter.queue,
                 "type": filter.type,
+                "idempotency_key": filter.idempotency_key,
+                "schedule_id": filter.schedule_id,
+                "created_after": filter.created_after,
+                "created_before": filter.created_before,
+                "id_low": low,
+                "id_high": high,
                 "before": self.after_every_id if cursor is None else cursor,
                 "limit": max(limit, 0) + 1,
                 **wanted,
@@ -580,6 +590,19 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             )
             for row in cur.fetchall()
         ]
+
+    def finished_since(self, cur: Cursor, since: float, limit: int) -> list[Finished]:
+        rows: list[Finished] = []
+        for status in ("completed", "dead"):  # one ordered index range each: no sort
+            cur.execute(
+                self.q["finished_since"], {"status": status, "since": since, "limit": limit}
+            )
+            rows += (
+                Finished(row["type"], status == "completed", row["finished_at"], row["started_at"])
+                for row in cur.fetchall()
+            )
+        rows.sort(key=lambda row: row.finished_at, reverse=True)
+        return rows[:limit]
 
     def counts(self, cur: Cursor) -> Counts:
         cur.execute(self.q["counts"], {})

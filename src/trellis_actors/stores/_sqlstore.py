@@ -14,6 +14,7 @@ from .base import (
     BulkDone,
     BulkStep,
     Counts,
+    Finished,
     NewTask,
     Outcome,
     Page,
@@ -134,6 +135,9 @@ class SqlStore:
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         return await self._call(False, self._logic.events, task_id)
+
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        return await self._call(False, self._logic.finished_since, since, limit)
 
     async def counts(self) -> Counts:
         return await self._call(False, self._logic.counts)

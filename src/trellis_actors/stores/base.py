@@ -74,9 +74,43 @@ async def apply_in_turn(store: Store, work: Work, now: float) -> WorkDone:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """Which tasks a listing shows: every field given must match.
+
+    ``id_prefix`` is the start of a task id (lowercase, as ids are written);
+    ``created_after`` is inclusive and ``created_before`` exclusive (seconds since the epoch).
+    """
+
     status: TaskStatus | None = None
     type: str | None = None
     queue: str | None = None
+    id_prefix: str | None = None
+    idempotency_key: str | None = None
+    schedule_id: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+    def id_range(self) -> tuple[str, str]:
+        """The lowest and highest ids that start with :attr:`id_prefix` (all ids without)."""
+        prefix = self.id_prefix or ""
+        return prefix + _LOWEST_ID[len(prefix) :], prefix + _HIGHEST_ID[len(prefix) :]
+
+    def matches(self, task: Task) -> bool:
+        """Whether ``task`` passes every filter (the memory store's check)."""
+        low, high = self.id_range()
+        return (
+            (self.status is None or task.status is self.status)
+            and (self.type is None or task.type == self.type)
+            and (self.queue is None or task.queue == self.queue)
+            and low <= task.id <= high
+            and (self.idempotency_key is None or task.idempotency_key == self.idempotency_key)
+            and (self.schedule_id is None or task.schedule_id == self.schedule_id)
+            and (self.created_after is None or task.created_at >= self.created_after)
+            and (self.created_before is None or task.created_at < self.created_before)
+        )
+
+
+_LOWEST_ID = "00000000-0000-0000-0000-000000000000"
+_HIGHEST_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
 
 #: Most tasks one bulk step or one prune round touches: one store transaction, short
@@ -116,6 +150,19 @@ class Page:
 
     items: list[Task]
     next_cursor: str | None
+
+
+class Finished(NamedTuple):
+    """A task that ended (completed, or dead after its last attempt), for statistics."""
+
+    type: str
+    ok: bool  # completed (else dead)
+    finished_at: float
+    started_at: float | None  # of its last attempt
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.started_at is None else self.finished_at - self.started_at
 
 
 def fitting(sizes: Sequence[int], max_bytes: int | None) -> int:
@@ -300,6 +347,10 @@ class Store(Protocol):
         """The task's history, oldest first (empty when the task does not exist)."""
 
     async def counts(self) -> Counts: ...
+
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        """Tasks completed or dead at or after ``since``, the latest first, at most
+        ``limit`` of them (the UI's charts)."""
 
     async def bulk(self, step: BulkStep, now: float) -> BulkDone:
         """One chunk of a bulk operation, in one commit: each selected task cancelled or

@@ -27,6 +27,7 @@ from .base import (
     BulkDone,
     BulkStep,
     Counts,
+    Finished,
     NewTask,
     Outcome,
     Page,
@@ -318,6 +319,17 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             for source, to, at, attempt, detail, node, worker in self._events.get(task_id, ())
         ]
 
+    async def finished_since(self, since: float, limit: int) -> list[Finished]:
+        ended = [
+            Finished(task.type, task.status is TaskStatus.COMPLETED, at, task.started_at)
+            for task in self._tasks.values()
+            if task.status in (TaskStatus.COMPLETED, TaskStatus.DEAD)
+            and (at := task.finished_at) is not None
+            and at >= since
+        ]
+        ended.sort(key=lambda row: row.finished_at, reverse=True)
+        return ended[:limit]
+
     async def counts(self) -> Counts:
         by_queue: dict[str, dict[str, int]] = {}
         for (queue, status), count in self._counts.items():
@@ -395,11 +407,7 @@ def _data_size(task: Task, include: frozenset[str]) -> int:
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:
-    return (
-        (filter.status is None or task.status is filter.status)
-        and (filter.type is None or task.type == filter.type)
-        and (filter.queue is None or task.queue == filter.queue)
-    )
+    return filter.matches(task)
 
 
 def _with_progress(task: Task, fraction: float, message: str | None, now: float) -> Task:

@@ -110,6 +110,19 @@ def _path_of(url: str) -> str:
     return slash + path
 
 
+async def not_found_page() -> Response:
+    """The UI's 404 page for a path under ``/ui`` that no route matches (the app's error
+    handler calls this: no blueprint hook runs for an unmatched path)."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if nonce is None or not valid_nonce(nonce):
+        nonce = g.trellis_ui_new_nonce = new_nonce()
+    g.trellis_ui_csrf = ui().guard.csrf_token(nonce)
+    page = await render(
+        "error.html", 404, title="Page not found", message="There is no such page in the UI."
+    )
+    return await headers(page)
+
+
 @bp.after_request
 async def headers(response: Response) -> Response:
     nonce = g.get("trellis_ui_new_nonce")

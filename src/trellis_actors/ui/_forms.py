@@ -6,12 +6,15 @@ Everything is checked before anything is stored, with the rules every other way 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from .. import rules
+from .._time import iso
 from ..errors import TrellisError, UnknownTaskType, ValidationError
 from ..runtime.runtime import Runtime
+from ..scheduling.model import Schedule
 from ..stores.base import NewTask
 
 #: The submit form's fields.
@@ -91,3 +94,32 @@ def schedule_spec(form: Mapping[str, str]) -> tuple[str, str, Any, dict[str, Any
 def schedule_errors(exc: TrellisError) -> dict[str, str]:
     aliases = {"type": "task_type", "every": "when", "cron": "when", "at": "when"}
     return {field_of(exc, (*SCHEDULE_FIELDS, "form"), aliases): str(exc)}
+
+
+def schedule_changes(form: Mapping[str, str]) -> dict[str, Any]:
+    """The changes the edit form asks for, as ``Runtime.update_schedule`` takes them: every
+    field (an empty timezone or queue clears it)."""
+    name, task_type, payload, spec = schedule_spec(form)
+    spec.setdefault("timezone", None)
+    spec.setdefault("queue", None)
+    return {"name": name, "task_type": task_type, "payload": payload, **spec}
+
+
+def values_of(schedule: Schedule) -> dict[str, str]:
+    """The edit form's fields for a stored schedule."""
+    if schedule.every is not None:
+        kind, when = "every", f"{schedule.every:g}s"
+    elif schedule.cron is not None:
+        kind, when = "cron", schedule.cron
+    else:
+        kind, when = "at", iso(schedule.at) or ""
+    return {
+        "name": schedule.name,
+        "task_type": schedule.task_type,
+        "payload": json.dumps(schedule.payload, indent=2, ensure_ascii=False),
+        "kind": kind,
+        "when": when,
+        "timezone": schedule.timezone or "",
+        "misfire": schedule.misfire.value,
+        "queue": schedule.queue or "",
+    }

@@ -9,15 +9,16 @@ from ..access.check import Auth, declare
 from ..access.tokens import Scope
 from ..runtime.runtime import Runtime
 from ._blueprint import PREFIX, bp
+from ._live import Live
 from ._render import go
 from ._security import Guard
 from ._sessions import SessionPolicy, Sessions
 from ._state import UiState, attach
 from ._throughput import Throughput
-from .routes import actors, dead, nodes, overview, schedules, task, tasks
+from .routes import actors, dead, live, nodes, overview, schedules, task, tasks
 
 # The page modules add their routes to ``bp`` when imported.
-_PAGES = (actors, dead, nodes, overview, schedules, task, tasks)
+_PAGES = (actors, dead, live, nodes, overview, schedules, task, tasks)
 
 
 async def _home() -> Response:
@@ -44,7 +45,8 @@ def register_ui(
     throughput = Throughput()
     auth = auth or Auth(token)
     book = Sessions(runtime, sessions or SessionPolicy())
-    attach(app.extensions, UiState(runtime, Guard.create(auth), throughput, book))
+    streams = Live()
+    attach(app.extensions, UiState(runtime, Guard.create(auth), throughput, book, streams))
     app.register_blueprint(bp)
     app.add_url_rule("/", "trellis_ui_home", _home)
     declare(app, "trellis_ui_home", Scope.PUBLIC)  # a redirect to /ui/
@@ -59,3 +61,4 @@ def register_ui(
     @app.after_serving
     async def stop_throughput() -> None:
         throughput.stop()
+        streams.close()

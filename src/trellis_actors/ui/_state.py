@@ -1,4 +1,5 @@
-"""What every UI handler reaches: the runtime facade, the guard and the throughput ring."""
+"""What every UI handler reaches: the runtime facade, the guard, the throughput ring, the
+login sessions and the live streams."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import cast
 from quart import current_app
 
 from ..runtime.runtime import Runtime
+from ._live import Live
 from ._security import Guard
 from ._sessions import Sessions
 from ._throughput import Throughput
@@ -21,6 +23,7 @@ class UiState:
     guard: Guard
     throughput: Throughput
     sessions: Sessions
+    live: Live
 
 
 def ui() -> UiState:
@@ -32,3 +35,10 @@ def attach(extensions: dict[str, object], state: UiState) -> None:
     if _KEY in extensions:
         raise ValueError("the web UI is already registered on this app")
     extensions[_KEY] = state
+
+
+def close_live(extensions: dict[str, object]) -> None:
+    """The server is stopping: end the UI's event streams, if it has the UI."""
+    state = extensions.get(_KEY)
+    if isinstance(state, UiState):
+        state.live.close()

@@ -155,6 +155,8 @@ class TestQueryPlans:
             "list_by_status",
             "list_by_queue",
             "list_by_type",
+            "list_by_key",
+            "finished_since",
             "counts",
             "prunable",
             "task_by_key",
@@ -180,6 +182,13 @@ class TestQueryPlans:
                 "exclude": json.dumps(["slow", "busy"]),
                 "payload": True,
                 "result": False,
+                "idempotency_key": "k",
+                "schedule_id": None,
+                "created_after": None,
+                "created_before": None,
+                "id_low": "00000000-0000-0000-0000-000000000000",
+                "id_high": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                "since": 0.0,
             }
             query = _sql.queries("sqlite")[name]
             plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-HIDDEN = {"/openapi.json", "/docs"}
+HIDDEN = {"/openapi.json", "/docs", "/docs/static/<path:filename>"}
 
 
 class TestOpenAPI:
@@ -46,3 +46,16 @@ class TestOpenAPI:
         response = await client.get("/docs")
         assert response.status_code == 200
         assert "swagger-ui" in await response.get_data(as_text=True)
+
+    async def test_docs_page_loads_nothing_from_elsewhere(self, client: Any) -> None:
+        """/docs loads Swagger UI from this server, under a CSP that allows no other host."""
+        response = await client.get("/docs")
+        page = await response.get_data(as_text=True)
+        assert "https://" not in page and "//cdn" not in page
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "docs.js"):
+            assert f"/docs/static/{asset}" in page
+            served = await client.get(f"/docs/static/{asset}")
+            assert served.status_code == 200, asset
+        for other in ("README.md", "swagger-ui.LICENSE", "../docs.py", "nope.js"):
+            assert (await client.get(f"/docs/static/{other}")).status_code == 404, other

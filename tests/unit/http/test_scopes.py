@@ -33,6 +33,7 @@ EXPECTED = {
     ("GET", "/metrics"): "read",
     ("GET", "/openapi.json"): "read",
     ("GET", "/docs"): "public",
+    ("GET", "/docs/static/<path:filename>"): "public",
     ("GET", "/"): "public",
     ("POST", "/tasks"): "submit",
     ("GET", "/tasks"): "read",
@@ -82,6 +83,11 @@ EXPECTED = {
     ("GET", "/ui/tasks/<task_id>/live"): "read",
     ("POST", "/ui/tasks/<task_id>/cancel"): "operate",
     ("POST", "/ui/tasks/<task_id>/requeue"): "operate",
+    ("GET", "/ui/schedules/<schedule_id>"): "read",
+    ("POST", "/ui/schedules/<schedule_id>"): "operate",
+    ("GET", "/ui/live"): "read",
+    ("GET", "/ui/tasks/charts"): "read",
+    ("GET", "/ui/openapi.json"): "read",
 }
 
 

@@ -116,7 +116,8 @@ async def submit_tasks() -> Response:
 @document_response(TaskPage)
 @document_response(ErrorOut, 400)
 async def list_tasks() -> Response:
-    """List tasks, newest first, filtered by status, type and queue; paged by cursor.
+    """List tasks, newest first, filtered by status, type, queue, id prefix, idempotency
+    key, schedule and creation time; paged by cursor.
 
     Each task is a summary, without its payload and result, unless ``include`` names
     them (``include=payload,result``). A page stops before its body would pass the
@@ -137,6 +138,11 @@ async def list_tasks() -> Response:
         cursor=query.cursor,
         include=include,
         max_bytes=state.max_page_bytes if include else None,
+        id_prefix=query.id_prefix,
+        idempotency_key=query.idempotency_key,
+        schedule_id=query.schedule_id,
+        created_after=query.created_after,
+        created_before=query.created_before,
     )
     encode = TaskEncoder()
     dropped = TASK_DATA - include

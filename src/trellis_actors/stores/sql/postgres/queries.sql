@@ -216,12 +216,18 @@ WHERE id = %(id)s::uuid AND status = 'running';
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
 FROM trellis_tasks
 WHERE id < %(before)s::uuid
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -229,7 +235,7 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -237,6 +243,12 @@ FROM trellis_tasks
 WHERE status = %(status)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -244,13 +256,19 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
 FROM trellis_tasks
 WHERE queue = %(queue)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -258,13 +276,51 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
 FROM trellis_tasks
 WHERE type = %(type)s AND id < %(before)s::uuid
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
 ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_by_key
+-- At most one task has a key (a unique index): the other filters still apply.
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
+WHERE idempotency_key = %(idempotency_key)s AND id < %(before)s::uuid
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND id >= %(id_low)s::uuid AND id <= %(id_high)s::uuid
+  AND (%(schedule_id)s::text IS NULL OR schedule_id = %(schedule_id)s)
+  AND (%(created_after)s::double precision IS NULL
+       OR created_at >= %(created_after)s::double precision)
+  AND (%(created_before)s::double precision IS NULL
+       OR created_at < %(created_before)s::double precision)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: finished_since
+-- Ended tasks of one status (completed or dead) for the UI's charts, the latest first,
+-- read in order from the partial index that retention uses (its predicate restated).
+SELECT type, status, finished_at, started_at FROM trellis_tasks
+WHERE status = %(status)s AND status IN ('completed', 'failed', 'dead', 'cancelled')
+  AND finished_at >= %(since)s
+ORDER BY finished_at DESC
 LIMIT %(limit)s;
 
 -- name: task_data

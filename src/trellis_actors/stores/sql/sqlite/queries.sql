@@ -137,11 +137,15 @@ WHERE id = :id AND status = 'running';
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
 WHERE id < :before
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -149,12 +153,16 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
 WHERE status = :status AND id < :before
   AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -162,11 +170,15 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
 WHERE queue = :queue AND id < :before AND (:type IS NULL OR type = :type)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -174,12 +186,44 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, NULL AS payload, NULL AS result,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
 WHERE type = :type AND id < :before
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
 ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_by_key
+-- At most one task has a key (a unique index): the other filters still apply.
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, node, worker, NULL AS payload, NULL AS result,
+    CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
+    + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
+FROM trellis_tasks
+WHERE idempotency_key = :idempotency_key AND id < :before
+  AND (:status IS NULL OR status = :status)
+  AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND id >= :id_low AND id <= :id_high
+  AND (:schedule_id IS NULL OR schedule_id = :schedule_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: finished_since
+-- Ended tasks of one status (completed or dead) for the UI's charts, the latest first,
+-- read in order from the partial index that retention uses (its predicate restated).
+SELECT type, status, finished_at, started_at FROM trellis_tasks
+WHERE status = :status AND status IN ('completed', 'failed', 'dead', 'cancelled')
+  AND finished_at >= :since
+ORDER BY finished_at DESC
 LIMIT :limit;
 
 -- name: task_data
