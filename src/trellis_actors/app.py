@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 from ._backoff import Backoff
 from .builtin_tasks import BUILTINS
 from .contracts import ANY_JSON, Contract, P, R, TaskHandle, caller_namespace, contract_of
+from .decisions import TypeLimit, parse_rate
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
 from .http_check import TASK_OPTIONS as HTTP_CHECK_OPTIONS
 from .http_check import HttpCheckPolicy, http_check_handler
@@ -58,7 +59,9 @@ class TaskType:
     max_attempts: int = 3
     backoff: Backoff = DEFAULT_RETRY_BACKOFF
     timeout: float | None = None
-    concurrency: int | None = None
+    concurrency: int | None = None  # held at once, across every node sharing the store
+    #: At most N starts per second, minute or hour ("100/m"), across every node.
+    rate_limit: str | None = None
     dead_letter: bool = True
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     description: str | None = None
@@ -74,6 +77,13 @@ class TaskType:
             return False  # the same payload will fail the same way
         return isinstance(error, (Retry, *self.retry_on))
 
+    def limit(self) -> TypeLimit | None:
+        """The type's cluster-wide limits, or None when it has none."""
+        if self.concurrency is None and self.rate_limit is None:
+            return None
+        rate, per = (None, 1.0) if self.rate_limit is None else parse_rate(self.rate_limit)
+        return TypeLimit(self.concurrency, rate, per)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -81,6 +91,7 @@ class TaskType:
             "max_attempts": self.max_attempts,
             "timeout": self.timeout,
             "concurrency": self.concurrency,
+            "rate_limit": self.rate_limit,
             "dead_letter": self.dead_letter,
             "backoff": {
                 "initial": self.backoff.initial,
@@ -103,6 +114,7 @@ class TaskPolicy(TypedDict, total=False):
     backoff: Backoff
     timeout: float | None
     concurrency: int | None
+    rate_limit: str | None
     dead_letter: bool
     retry_on: type[BaseException] | tuple[type[BaseException], ...]
     executor: str | None
@@ -199,6 +211,7 @@ class App:
             backoff=options.get("backoff", DEFAULT_RETRY_BACKOFF),
             timeout=options.get("timeout"),
             concurrency=options.get("concurrency"),
+            rate_limit=options.get("rate_limit"),
             dead_letter=options.get("dead_letter", True),
             retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
             description=inspect.getdoc(handler),
@@ -287,6 +300,11 @@ class App:
             raise ConfigurationError(f"{task_type.name}: timeout must be > 0 seconds")
         if task_type.concurrency is not None and task_type.concurrency < 1:
             raise ConfigurationError(f"{task_type.name}: concurrency must be >= 1")
+        if task_type.rate_limit is not None:
+            try:
+                parse_rate(task_type.rate_limit)
+            except ValueError as exc:
+                raise ConfigurationError(f"{task_type.name}: {exc}") from None
         self._types[task_type.name] = task_type
 
     def get(self, name: str) -> TaskType:

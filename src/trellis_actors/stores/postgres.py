@@ -195,6 +195,9 @@ class _PostgresLogic(TaskLogic):
             return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
         return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
 
+    def lock_type(self, cur: Cursor, name: str) -> None:
+        cur.execute(self.q["lock_type"], {"type": name})
+
     def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
         cur.execute(self.q["prune"], {"status": status.value, "before": before})
         return int(cur.fetchone()["n"])

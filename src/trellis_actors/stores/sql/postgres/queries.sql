@@ -144,6 +144,7 @@ SET LOCAL enable_sort = off;
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND queue = %(queue)s
   AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -152,6 +153,7 @@ FOR UPDATE SKIP LOCKED;
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND queue = ANY(%(queues)s::text[])
   AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -159,6 +161,7 @@ FOR UPDATE SKIP LOCKED;
 -- name: claim_any
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -273,3 +276,39 @@ DELETE FROM trellis_schedules WHERE id = %(id)s;
 UPDATE trellis_schedules
 SET next_run_at = %(next_run_at)s, last_run_at = coalesce(%(fired_at)s::float8, last_run_at)
 WHERE id = %(id)s AND next_run_at IS NOT DISTINCT FROM %(expected)s::float8;
+
+-- name: lock_type
+-- Claims of a limited type serialize across nodes, to the end of the transaction.
+SELECT pg_advisory_xact_lock(1953654124, hashtext('trellis:type:' || %(type)s));
+
+-- name: type_load
+-- One statement, so one snapshot: a start recorded meanwhile is counted once, not missed.
+SELECT
+    (SELECT count(*) FROM trellis_tasks
+     WHERE type = %(type)s AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
+    ) AS held,
+    (SELECT count(*) FROM trellis_tasks
+     WHERE type = %(type)s AND lease_owner IS NOT NULL AND status = 'queued') AS unstarted,
+    (SELECT count(*) FROM trellis_type_starts WHERE type = %(type)s AND at > %(since)s)
+        AS recent,
+    (SELECT coalesce(array_agg(at ORDER BY at), '{}') FROM (
+        SELECT at FROM trellis_type_starts WHERE type = %(type)s AND at > %(since)s
+        ORDER BY at LIMIT %(rate)s) AS o) AS oldest;
+
+-- name: prune_starts
+DELETE FROM trellis_type_starts WHERE type = %(type)s AND at <= %(since)s;
+
+-- name: insert_start
+INSERT INTO trellis_type_starts (type, at) VALUES (%(type)s, %(at)s);
+
+-- name: set_paused
+INSERT INTO trellis_queues (name, paused, paused_at, updated_at)
+VALUES (%(name)s, %(paused)s, %(paused_at)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET
+    paused = excluded.paused,
+    paused_at = CASE WHEN trellis_queues.paused = excluded.paused
+        THEN trellis_queues.paused_at ELSE excluded.paused_at END,
+    updated_at = excluded.updated_at;
+
+-- name: queue_rows
+SELECT name, paused, paused_at FROM trellis_queues;

@@ -114,3 +114,20 @@ CREATE TABLE trellis_sessions (
 );
 
 CREATE INDEX trellis_sessions_seen ON trellis_sessions (seen_at);
+
+CREATE TABLE trellis_queues (
+    name text PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    paused_at double precision,
+    updated_at double precision NOT NULL
+);
+
+CREATE TABLE trellis_type_starts (
+    type text NOT NULL,
+    at double precision NOT NULL
+);
+
+CREATE INDEX trellis_type_starts_at ON trellis_type_starts (type, at);
+
+CREATE INDEX trellis_tasks_held ON trellis_tasks (type, status)
+    WHERE lease_owner IS NOT NULL;
