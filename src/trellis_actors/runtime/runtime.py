@@ -22,6 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
+from ..decisions import QueueState
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -49,8 +50,10 @@ from .messages import (
     Get,
     GetCounts,
     GetSchedule,
+    ListQueues,
     ListSchedules,
     ListTasks,
+    PauseQueue,
     Ping,
     Purge,
     QueueInfo,
@@ -370,6 +373,19 @@ class Runtime:
 
     async def counts(self) -> Counts:
         return await self._store_ref.ask(GetCounts())
+
+    async def pause_queue(self, name: str) -> QueueState:
+        """Pause ``name`` for every node sharing the store: its tasks stay queued (new ones
+        are still accepted) and running ones finish. Pausing a paused queue is no change."""
+        return await self._store_ref.ask(PauseQueue(rules.check_text(name, "queue"), True))
+
+    async def resume_queue(self, name: str) -> QueueState:
+        """Let every node claim ``name``'s tasks again."""
+        return await self._store_ref.ask(PauseQueue(rules.check_text(name, "queue"), False))
+
+    async def queues(self) -> builtins.list[QueueState]:
+        """Every queue that holds tasks or was ever paused: its counts and paused flag."""
+        return await self._store_ref.ask(ListQueues())
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
         return await self._live().queue.ask(QueueInfo())
