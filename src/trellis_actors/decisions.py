@@ -205,6 +205,10 @@ class TypeLoad:
     recent: int = 0
     oldest: tuple[float, ...] = ()
 
+    def claimed(self, count: int) -> TypeLoad:
+        """The load once ``count`` more are claimed."""
+        return TypeLoad(self.held + count, self.unstarted + count, self.recent, self.oldest)
+
 
 class Allowance(NamedTuple):
     """How many of each limited type a claim may take now, and when a type held back by
@@ -241,6 +245,18 @@ def allowance(limits: dict[str, TypeLimit], loads: dict[str, TypeLoad], now: flo
             room = min(room, free)
         counts[name] = max(0, room)
     return Allowance(counts, retry_at)
+
+
+def held_until(
+    limits: dict[str, TypeLimit],
+    loads: dict[str, TypeLoad],
+    taken: dict[str, int],
+    now: float,
+) -> float | None:
+    """After a claim took ``taken`` of each type: when a type whose rate is now used up
+    may start another (the queue claims again then), or None."""
+    after = {name: load.claimed(taken.get(name, 0)) for name, load in loads.items()}
+    return allowance(limits, after, now).retry_at
 
 
 _UNLIMITED = 1 << 30

@@ -9,6 +9,7 @@ the same behaviour.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Generator, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, TypeVar
@@ -449,7 +450,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             ]
             self.decide(cur, changes)
             return [change.task for change in changes if change is not None]
-        allowed, self.held_until = decisions.allowance(self.limits, self.loads(cur, now), now)
+        loads = self.loads(cur, now)
+        allowed = decisions.allowance(self.limits, loads, now).counts
         skip = [*exclude, *(name for name, n in allowed.items() if n <= 0)]
         claimed: list[Task] = []
         while len(claimed) < limit:
@@ -469,6 +471,8 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             if not full or len(found) < wanted:
                 break
             skip += sorted(full)  # look again past the tasks of types now at their limit
+        taken = Counter(task.type for task in claimed)
+        self.held_until = decisions.held_until(self.limits, loads, taken, now)
         return claimed
 
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:

@@ -174,7 +174,8 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         ]
         allowed: dict[str, int] = {}
         if self._limits:
-            allowed, self.held_until = decisions.allowance(self._limits, self._loads(now), now)
+            loads = self._loads(now)
+            allowed = decisions.allowance(self._limits, loads, now).counts
             exclude = [*exclude, *(name for name, n in allowed.items() if n <= 0)]
         skipped: list[tuple[list[_ReadyEntry], _ReadyEntry]] = []  # excluded types
         claimed: list[Task] = []
@@ -200,6 +201,9 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             claimed.append(change.task)
         for heap, entry in skipped:
             heapq.heappush(heap, entry)
+        if self._limits:
+            taken = Counter(task.type for task in claimed)
+            self.held_until = decisions.held_until(self._limits, loads, taken, now)
         return claimed
 
     def _loads(self, now: float) -> dict[str, decisions.TypeLoad]:
