@@ -458,21 +458,21 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             wanted = limit - len(claimed)
             found = self.claimable(cur, queues, wanted, skip)
             full: set[str] = set()  # types that reached their allowance in this claim
-            taken = []
+            changes = []
             for task in found:
                 if task.type in allowed:
                     if allowed[task.type] <= 0:
                         full.add(task.type)
                         continue
                     allowed[task.type] -= 1
-                taken.append(decisions.claim(task, owner, lease_until))
-            self.decide(cur, taken)
-            claimed += [change.task for change in taken if change is not None]
+                changes.append(decisions.claim(task, owner, lease_until))
+            self.decide(cur, changes)
+            claimed += [change.task for change in changes if change is not None]
             if not full or len(found) < wanted:
                 break
             skip += sorted(full)  # look again past the tasks of types now at their limit
         taken = Counter(task.type for task in claimed)
-        self.held_until = decisions.held_until(self.limits, loads, taken, now)
+        self.held_until = decisions.held_until(self.limits, loads, dict(taken), now)
         return claimed
 
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:

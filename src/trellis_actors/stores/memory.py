@@ -203,7 +203,7 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             heapq.heappush(heap, entry)
         if self._limits:
             taken = Counter(task.type for task in claimed)
-            self.held_until = decisions.held_until(self._limits, loads, taken, now)
+            self.held_until = decisions.held_until(self._limits, loads, dict(taken), now)
         return claimed
 
     def _loads(self, now: float) -> dict[str, decisions.TypeLoad]:
