@@ -198,7 +198,8 @@ class TypeLoad:
 
     ``held``: tasks under a lease (claimed or running); ``unstarted``: those of them not
     yet started; ``recent``: starts recorded in the last ``per`` seconds; ``oldest``: the
-    earliest of those, in order (the first ``rate`` are enough)."""
+    earliest of those, in order — up to the one whose leaving frees a slot (index
+    ``recent + unstarted - rate``), so usually one."""
 
     held: int = 0
     unstarted: int = 0

@@ -221,7 +221,8 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         for name, limit in self._limits.items():
             starts = self._starts.get(name, [])
             starts[:] = [at for at in starts if at > now - limit.per]
-            oldest = tuple(sorted(starts)[: limit.rate or 0])
+            needed = max(1, len(starts) + unstarted[name] - (limit.rate or 0) + 1)
+            oldest = tuple(sorted(starts)[:needed])
             loads[name] = decisions.TypeLoad(held[name], unstarted[name], len(starts), oldest)
         return loads
 

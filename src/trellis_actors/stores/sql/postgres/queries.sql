@@ -283,17 +283,24 @@ SELECT pg_advisory_xact_lock(1953654124, hashtext('trellis:type:' || %(type)s));
 
 -- name: type_load
 -- One statement, so one snapshot: a start recorded meanwhile is counted once, not missed.
-SELECT
-    (SELECT count(*) FROM trellis_tasks
-     WHERE type = %(type)s AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
-    ) AS held,
-    (SELECT count(*) FROM trellis_tasks
-     WHERE type = %(type)s AND lease_owner IS NOT NULL AND status = 'queued') AS unstarted,
-    (SELECT count(*) FROM trellis_type_starts WHERE type = %(type)s AND at > %(since)s)
-        AS recent,
-    (SELECT coalesce(array_agg(at ORDER BY at), '{}') FROM (
+-- ``oldest``: the window's earliest starts, as many as the allowance may need (up to the
+-- one whose leaving frees a slot): one, unless the type is over its rate.
+WITH h AS (
+    SELECT count(*) AS held,
+        coalesce(sum(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS unstarted
+    FROM trellis_tasks
+    WHERE type = %(type)s AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
+), r AS (
+    SELECT count(*) AS recent FROM trellis_type_starts
+    WHERE type = %(type)s AND at > %(since)s
+)
+SELECT h.held, h.unstarted, r.recent, (
+    SELECT coalesce(array_agg(at ORDER BY at), '{}') FROM (
         SELECT at FROM trellis_type_starts WHERE type = %(type)s AND at > %(since)s
-        ORDER BY at LIMIT %(rate)s) AS o) AS oldest;
+        ORDER BY at LIMIT greatest(1, r.recent + h.unstarted - %(rate)s + 1)
+    ) AS o
+) AS oldest
+FROM h, r;
 
 -- name: prune_starts
 DELETE FROM trellis_type_starts WHERE type = %(type)s AND at <= %(since)s;

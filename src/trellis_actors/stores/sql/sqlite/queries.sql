@@ -233,16 +233,25 @@ SET next_run_at = :next_run_at, last_run_at = coalesce(:fired_at, last_run_at)
 WHERE id = :id AND next_run_at IS :expected;
 
 -- name: type_load
-SELECT
-    (SELECT count(*) FROM trellis_tasks
-     WHERE type = :type AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
-    ) AS held,
-    (SELECT count(*) FROM trellis_tasks
-     WHERE type = :type AND lease_owner IS NOT NULL AND status = 'queued') AS unstarted,
-    (SELECT count(*) FROM trellis_type_starts WHERE type = :type AND at > :since) AS recent,
-    (SELECT json_group_array(at) FROM (
+-- One statement, so one snapshot: a start recorded meanwhile is counted once, not missed.
+-- ``oldest``: the window's earliest starts, as many as the allowance may need (up to the
+-- one whose leaving frees a slot): one, unless the type is over its rate.
+WITH h AS (
+    SELECT count(*) AS held,
+        coalesce(sum(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS unstarted
+    FROM trellis_tasks
+    WHERE type = :type AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
+), r AS (
+    SELECT count(*) AS recent FROM trellis_type_starts
+    WHERE type = :type AND at > :since
+)
+SELECT h.held, h.unstarted, r.recent, (
+    SELECT json_group_array(at) FROM (
         SELECT at FROM trellis_type_starts WHERE type = :type AND at > :since
-        ORDER BY at LIMIT :rate)) AS oldest;
+        ORDER BY at LIMIT (SELECT max(1, r.recent + h.unstarted - :rate + 1) FROM h, r)
+    ) AS o
+) AS oldest
+FROM h, r;
 
 -- name: prune_starts
 DELETE FROM trellis_type_starts WHERE type = :type AND at <= :since;
