@@ -40,6 +40,8 @@ OPERATIONS = [
     ("GET", "/tasks/{task_id}/wait"),
     ("POST", "/tasks/{task_id}/requeue"),
     ("GET", "/queues"),
+    ("POST", "/queues/{name}/pause"),
+    ("POST", "/queues/{name}/resume"),
     ("GET", "/workers"),
     ("GET", "/task-types"),
     ("GET", "/debug"),
