@@ -28,7 +28,9 @@ def many(items: Iterable[Mapping[str, Any]]) -> tuple[list[NewTask], float]:
 
 @contextmanager
 def _traced_span(tasks: list[NewTask]) -> Iterator[None]:
-    with tracing.span("trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}):
+    attributes = tracing.messaging("send", [task.queue for task in tasks])
+    attributes["trellis.count"] = len(tasks)
+    with tracing.span("trellis.enqueue", kind="producer", attributes=attributes):
         carrier = tracing.inject()
         tasks[:] = [replace(task, trace_context=carrier) for task in tasks]
         yield

@@ -19,6 +19,7 @@ from .decisions import TypeLimit, parse_rate
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
 from .http_check import TASK_OPTIONS as HTTP_CHECK_OPTIONS
 from .http_check import HttpCheckPolicy, http_check_handler
+from .rules import MAX_TIMEOUT
 from .scheduling.define import ScheduleDefinition, define
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class TaskType:
     max_attempts: int = 3
     backoff: Backoff = DEFAULT_RETRY_BACKOFF
     timeout: float | None = None
+    #: Longest an attempt may ever run, in seconds: it caps ``timeout`` (the type's and
+    #: each task's), and a submission asking for a longer ``timeout`` is refused.
+    max_duration: float | None = None
     concurrency: int | None = None  # held at once, across every node sharing the store
     #: At most N starts per second, minute or hour ("100/m"), across every node.
     rate_limit: str | None = None
@@ -90,6 +94,7 @@ class TaskType:
             "queue": self.queue,
             "max_attempts": self.max_attempts,
             "timeout": self.timeout,
+            "max_duration": self.max_duration,
             "concurrency": self.concurrency,
             "rate_limit": self.rate_limit,
             "dead_letter": self.dead_letter,
@@ -113,6 +118,7 @@ class TaskPolicy(TypedDict, total=False):
     max_attempts: int
     backoff: Backoff
     timeout: float | None
+    max_duration: float | None
     concurrency: int | None
     rate_limit: str | None
     dead_letter: bool
@@ -210,6 +216,7 @@ class App:
             max_attempts=options.get("max_attempts", 3),
             backoff=options.get("backoff", DEFAULT_RETRY_BACKOFF),
             timeout=options.get("timeout"),
+            max_duration=options.get("max_duration"),
             concurrency=options.get("concurrency"),
             rate_limit=options.get("rate_limit"),
             dead_letter=options.get("dead_letter", True),
@@ -298,6 +305,17 @@ class App:
             raise ConfigurationError(f"{task_type.name}: max_attempts must be >= 1")
         if task_type.timeout is not None and task_type.timeout <= 0:
             raise ConfigurationError(f"{task_type.name}: timeout must be > 0 seconds")
+        if task_type.max_duration is not None:
+            if not 0 < task_type.max_duration <= MAX_TIMEOUT:  # NaN fails this too
+                raise ConfigurationError(
+                    f"{task_type.name}: max_duration must be > 0 seconds and at most "
+                    f"{MAX_TIMEOUT:.0f} (a year)"
+                )
+            if task_type.timeout is not None and task_type.timeout > task_type.max_duration:
+                raise ConfigurationError(
+                    f"{task_type.name}: timeout ({task_type.timeout:g}s) must not exceed "
+                    f"max_duration ({task_type.max_duration:g}s)"
+                )
         if task_type.concurrency is not None and task_type.concurrency < 1:
             raise ConfigurationError(f"{task_type.name}: concurrency must be >= 1")
         if task_type.rate_limit is not None:

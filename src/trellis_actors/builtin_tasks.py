@@ -21,10 +21,16 @@ async def echo(ctx: TaskContext, payload: Any) -> Any:
     return payload
 
 
-class SleepPayload(TypedDict):
-    """The payload of ``sleep``: how many seconds to sleep."""
+#: Longest a built-in ``sleep`` sleeps, in seconds: an hour.
+SLEEP_MAX_SECONDS = 3600.0
+#: The ``max_duration`` of ``sleep``: its longest sleep, and a minute for its progress writes.
+SLEEP_MAX_DURATION = SLEEP_MAX_SECONDS + 60.0
 
-    seconds: Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
+
+class SleepPayload(TypedDict):
+    """The payload of ``sleep``: how many seconds to sleep (at most an hour)."""
+
+    seconds: Annotated[float, pydantic.Field(ge=0, le=SLEEP_MAX_SECONDS, allow_inf_nan=False)]
 
 
 async def sleep(ctx: TaskContext, payload: SleepPayload) -> dict[str, float]:
@@ -40,5 +46,5 @@ async def sleep(ctx: TaskContext, payload: SleepPayload) -> dict[str, float]:
 #: The built-in task types, each a handler and its ``App.task`` options (``App`` adds them).
 BUILTINS: tuple[tuple[Callable[[TaskContext, Any], Awaitable[Any]], Mapping[str, Any]], ...] = (
     (echo, {"name": "echo"}),
-    (sleep, {"name": "sleep"}),
+    (sleep, {"name": "sleep", "max_duration": SLEEP_MAX_DURATION}),
 )

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .cli_env import EnvironmentParser, bind_environment
 from .errors import (
     ClientError,
     ScheduleNotFound,
@@ -27,10 +28,17 @@ from .errors import (
     ValidationError,
 )
 
+#: Defaults of ``trellis serve``'s limits, kept here to keep the CLI's start light (a
+#: test checks them against http.server's and rules').
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_MAX_EVENT_STREAMS = 100
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a reader that went away
 #: What a client command's error exits with; anything else (a 409 conflict, ...) is 1.
 _CLIENT_EXITS: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound), EXIT_USAGE),
@@ -60,7 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        # The reader went away (``trellis tasks list | head -1``): stop quietly. Python
+        # flushes stdout again at exit, so point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         return _fail(f"{parser.prog} {args.command}: {exc}", EXIT_USAGE)
     except _CLIENT_ERRORS as exc:
@@ -109,23 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"trellis {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=EnvironmentParser
+    )
 
     node = argparse.ArgumentParser(add_help=False)
     node.add_argument(
         "--app",
         metavar="MODULE:ATTR",
-        default=os.environ.get("TRELLIS_APP"),
-        help="the App with your task types, e.g. examples.shop:app (env TRELLIS_APP; "
-        "default: the built-in echo and sleep types)",
+        help="the App with your task types, e.g. examples.shop:app (default: the built-in "
+        "echo and sleep types)",
     )
     node.add_argument(
         "--enable-http-check",
         action="store_true",
-        default=_env_flag("TRELLIS_ENABLE_HTTP_CHECK"),
         help="add the http_check task type, under the default policy: GET and HEAD of "
-        "public addresses only (env TRELLIS_ENABLE_HTTP_CHECK=1; an App can pass its "
-        "own HttpCheckPolicy instead)",
+        "public addresses only (an App can pass its own HttpCheckPolicy instead)",
     )
     node.add_argument(
         "--workers", type=_count, default=8, metavar="N", help="worker count (default 8)"
@@ -156,60 +170,69 @@ def build_parser() -> argparse.ArgumentParser:
         help="on shutdown, how long running tasks may finish before they are given back "
         "to the queue (default 10)",
     )
-    node.add_argument(
-        "--retain-completed",
-        type=_duration,
-        metavar="DURATION",
-        help="prune completed tasks older than this, e.g. 7d (default: keep them)",
-    )
-    node.add_argument(
-        "--retain-dead",
-        type=_duration,
-        metavar="DURATION",
-        help="prune dead-lettered tasks older than this, e.g. 30d (default: keep them)",
-    )
+    for status, example, what in (
+        ("completed", "7d", "completed tasks"),
+        ("failed", "30d", "failed tasks whose type keeps no dead letters"),
+        ("dead", "30d", "dead-lettered tasks"),
+        ("cancelled", "7d", "cancelled tasks"),
+    ):
+        node.add_argument(
+            f"--retain-{status}",
+            type=_duration,
+            metavar="DURATION",
+            help=f"prune {what} older than this, e.g. {example} (default: keep them)",
+        )
     node.add_argument(
         "--log-format",
         choices=("json", "console"),
-        help="default: console on a terminal, json otherwise",
+        help="how log lines look (default: console on a terminal, json otherwise)",
     )
-    node.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    node.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="the least severe lines logged (default info)",
+    )
+    node.add_argument(
+        "--log-tasks",
+        default="all",
+        choices=("all", "failures", "none"),
+        help="a line per finished attempt: all (default), failures (retries, failures, dead "
+        "letters) or none",
+    )
+    _runtime_options(node)
 
     serve = _command(commands, "serve", "run the HTTP API and workers (one node)", node)
     serve.add_argument(
         "--store",
-        default=os.environ.get("TRELLIS_STORE", DEFAULT_STORE),
+        default=DEFAULT_STORE,
         metavar="URL",
-        help=f"memory://, sqlite:///path.db or postgresql://… (env TRELLIS_STORE; "
-        f"default {DEFAULT_STORE}, a file in the working directory)",
+        help=f"memory://, sqlite:///path.db or postgresql://… (default {DEFAULT_STORE}, a "
+        "file in the working directory)",
     )
     serve.add_argument(
         "--bind",
-        default=os.environ.get("TRELLIS_BIND", "127.0.0.1:8080"),
+        default="127.0.0.1:8080",
         metavar="HOST:PORT",
-        help="where the API listens (env TRELLIS_BIND; default 127.0.0.1:8080; port 0 picks "
-        "a free one)",
+        help="where the API listens (default 127.0.0.1:8080; port 0 picks a free one)",
     )
     serve.add_argument(
         "--token-file",
-        default=os.environ.get("TRELLIS_TOKEN_FILE"),
         metavar="PATH",
         help="API tokens with scopes (read, submit, operate, admin), a TOML file of "
-        "[[token]] tables (env TRELLIS_TOKEN_FILE); see docs/security.md",
+        "[[token]] tables; see docs/security.md",
     )
     serve.add_argument(
         "--token",
-        default=None,
-        help="one admin token (discouraged: other users see it in the process list; set "
-        "TRELLIS_API_TOKEN, which is also an admin token, or use --token-file)",
+        help="one admin token (discouraged: other users see it in the process list; set the "
+        "variable, or use --token-file)",
     )
     serve.add_argument(
         "--forwarded-allow-ips",
-        default=os.environ.get("TRELLIS_FORWARDED_ALLOW_IPS", ""),
+        default="",
         metavar="IPS",
         help="comma-separated addresses or networks of reverse proxies whose "
-        "X-Forwarded-Proto and X-Forwarded-For are believed, or * (env "
-        "TRELLIS_FORWARDED_ALLOW_IPS; default: none)",
+        "X-Forwarded-Proto and X-Forwarded-For are believed, or * (default: none)",
     )
     serve.add_argument(
         "--session-idle",
@@ -231,26 +254,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allowed-host",
         action="append",
-        default=_listed(os.environ.get("TRELLIS_ALLOWED_HOSTS")),
+        default=[],
         metavar="NAME",
         help="a host name the server answers to besides IP addresses, localhost and the "
-        "bind host; .example.com for it and its subdomains; repeatable (env "
-        "TRELLIS_ALLOWED_HOSTS, comma-separated)",
+        "bind host; .example.com for it and its subdomains; repeatable",
     )
     serve.add_argument(
         "--cors-origin",
         action="append",
-        default=_listed(os.environ.get("TRELLIS_CORS_ORIGINS")),
+        default=[],
         metavar="ORIGIN",
-        help="an origin (https://app.example.com) whose pages may call the API; repeatable "
-        "(env TRELLIS_CORS_ORIGINS, comma-separated)",
+        help="an origin (https://app.example.com) whose pages may call the API; repeatable",
     )
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",
-        default=os.environ.get("TRELLIS_INSECURE_NO_AUTH", "") not in ("", "0", "false"),
         help="serve a non-loopback address without a token (anyone who reaches it can "
-        "submit and cancel tasks; env TRELLIS_INSECURE_NO_AUTH=1)",
+        "submit and cancel tasks)",
     )
     serve.add_argument(
         "--max-body",
@@ -258,6 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024 * 1024,
         metavar="BYTES",
         help="largest request body; larger ones get 413 (default 1048576)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_CONNECTIONS", str(DEFAULT_MAX_CONNECTIONS)),
+        metavar="N",
+        help="most requests in progress at once, open event streams included; more get "
+        f"503 (env TRELLIS_MAX_CONNECTIONS; default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--max-event-streams",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_EVENT_STREAMS", str(DEFAULT_MAX_EVENT_STREAMS)),
+        metavar="N",
+        help="most GET /events streams open at once; more get 503 "
+        f"(env TRELLIS_MAX_EVENT_STREAMS; default {DEFAULT_MAX_EVENT_STREAMS})",
+    )
+    serve.add_argument(
+        "--max-page-bytes",
+        type=_count,
+        default=os.environ.get("TRELLIS_MAX_PAGE_BYTES", str(MAX_PAGE_BYTES)),
+        metavar="BYTES",
+        help="most bytes in one page of GET /tasks; the rest is on the next page "
+        f"(env TRELLIS_MAX_PAGE_BYTES; default {MAX_PAGE_BYTES})",
     )
     serve.set_defaults(run=lambda args: _node(args, http=True))
 
@@ -269,20 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--store",
-        default=os.environ.get("TRELLIS_STORE"),
         metavar="URL",
-        help="postgresql://… shared with the other nodes (env TRELLIS_STORE; required)",
+        help="postgresql://… shared with the other nodes (required)",
     )
     worker.set_defaults(run=lambda args: _node(args, http=False))
 
     migrate = _command(commands, "migrate", "create or upgrade a store's schema")
     migrate.add_argument(
         "--store",
-        default=os.environ.get("TRELLIS_STORE", DEFAULT_STORE),
+        default=DEFAULT_STORE,
         metavar="URL",
-        help=f"the store to migrate (env TRELLIS_STORE; default {DEFAULT_STORE})",
+        help=f"the store to migrate (default {DEFAULT_STORE})",
     )
     migrate.set_defaults(run=_migrate)
+    for command in (serve, worker, migrate):  # last: options added above all get a variable
+        bind_environment(command)
 
     cc.add_commands(commands, _command)
     return parser
@@ -300,6 +345,80 @@ def _command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def _runtime_options(node: argparse.ArgumentParser) -> None:
+    """Options for the runtime's timing and claiming, each a RuntimeConfig field (which
+    checks it: a value it refuses is a usage error)."""
+    from dataclasses import fields
+
+    from .runtime.config import RuntimeConfig
+
+    default = {field.name: field.default for field in fields(RuntimeConfig)}
+    node.add_argument(
+        "--lease",
+        type=_seconds,
+        default=default["lease"],
+        metavar="SECONDS",
+        help="how long a claimed task is held without renewal before another node may run "
+        "it again; renewed every third of it while it runs (default %(default)g)",
+    )
+    node.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=default["poll_interval"],
+        metavar="SECONDS",
+        help="how often an idle node looks for work that no notification announced "
+        "(default %(default)g)",
+    )
+    node.add_argument(
+        "--claim-ahead",
+        type=_count,
+        default=default["claim_ahead"],
+        metavar="N",
+        help="most fast tasks (under 5 ms) claimed ahead for each idle worker "
+        "(default %(default)s)",
+    )
+    node.add_argument(
+        "--prefetch",
+        type=_count,
+        default=default["prefetch"],
+        metavar="N",
+        help="most fast tasks a worker takes at once (default %(default)s)",
+    )
+    node.add_argument(
+        "--janitor-interval",
+        type=_seconds,
+        default=default["janitor_interval"],
+        metavar="SECONDS",
+        help="how often the janitor recovers expired leases and prunes old tasks "
+        "(default %(default)g)",
+    )
+    node.add_argument(
+        "--worker-idle-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the worker watchdog: a worker with no sign of life this long is restarted "
+        "(default: off; 0 is off)",
+    )
+    node.add_argument(
+        "--blocked-loop-warning",
+        type=_seconds,
+        default=default["blocked_loop_warning"],
+        metavar="SECONDS",
+        help="warn when an async handler blocks the event loop this long (default "
+        "%(default)g; 0 is off)",
+    )
+    node.add_argument(
+        "--node-name",
+        metavar="NAME",
+        help="this node's name in leases, logs and /debug (default host:pid:random)",
+    )
+    node.add_argument(
+        "--log-transitions",
+        action="store_true",
+        help="a debug line for each other transition of a task (queued, running, ...)",
+    )
 
 
 def _count(text: str) -> int:
@@ -332,16 +451,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration like 3600, 12h or 7d (1 second to 10 years)"
         ) from None
-
-
-def _env_flag(name: str) -> bool:
-    """An on/off environment variable: 1, true, yes or on (any case) mean on."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _listed(text: str | None) -> list[str]:
-    """A comma-separated environment variable as a list (empty when unset)."""
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -429,7 +538,22 @@ def _node(args: argparse.Namespace, *, http: bool) -> int:
             **({} if args.processes is None else {"processes": args.processes}),
             queues=args.queues,
             grace_period=args.grace_period,
-            retention=Retention(completed=args.retain_completed, dead=args.retain_dead),
+            log_tasks=args.log_tasks,
+            log_transitions=args.log_transitions,
+            lease=args.lease,
+            poll_interval=args.poll_interval,
+            claim_ahead=args.claim_ahead,
+            prefetch=args.prefetch,
+            janitor_interval=args.janitor_interval,
+            worker_idle_timeout=args.worker_idle_timeout or None,
+            blocked_loop_warning=args.blocked_loop_warning or None,
+            node=args.node_name,
+            retention=Retention(
+                completed=args.retain_completed,
+                failed=args.retain_failed,
+                dead=args.retain_dead,
+                cancelled=args.retain_cancelled,
+            ),
         )
         server = node.server_config(args) if http else None
     except (ConfigurationError, ValueError) as exc:
@@ -496,3 +620,9 @@ def _migrate(args: argparse.Namespace) -> int:
         return _fail(f"error: cannot migrate {shown}: {exc}", EXIT_FAILED)
     print(f"store {shown} is at the latest schema")
     return 0
+
+
+if __name__ == "__main__":  # the docs' table of variables: see cli_env
+    from .cli_env import main as env_table
+
+    raise SystemExit(env_table(build_parser(), sys.argv[1:]))

@@ -13,10 +13,22 @@ before a worker starts it, and a crash before that costs the task no attempt.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, NamedTuple
 
-from .lifecycle import Task, TaskError, TaskStatus, Transition, evolve, transition
+from .lifecycle import (
+    CANCELLABLE,
+    TERMINAL,
+    Task,
+    TaskError,
+    TaskStatus,
+    Transition,
+    evolve,
+    requeued,
+    transition,
+)
 
 
 @dataclass(slots=True)
@@ -37,6 +49,7 @@ class Outcome:
     retry_at: float | None = None  # when status is retrying
     seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
     started_at: float | None = None  # when the handler started (store clock)
+    worker: str | None = None  # the worker that ran it, on the lease owner's node (for logs)
 
 
 #: What a lease holder may report: a start, or how the attempt ended.
@@ -178,6 +191,92 @@ def _dead_letter(moves: list[Transition], now: float) -> Change:
 
 def _unleased(task: Task) -> Task:
     return evolve(task, {"lease_owner": None, "lease_expires_at": None})
+
+
+# -- operators' moves, one task or many ----------------------------------------------------
+
+
+def cancel(task: Task, now: float) -> Change | None:
+    """An operator's cancel: a task still on its way ends ``cancelled`` (a running one's
+    handler is stopped by whoever holds it); one that has ended is left alone."""
+    if task.status not in CANCELLABLE:
+        return None
+    move = transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
+    return Change(move.task, [move])
+
+
+def revive(task: Task, now: float) -> Change | None:
+    """An operator's requeue: a ``dead`` task goes back to ``queued`` with fresh attempts;
+    any other is left alone."""
+    if task.status is not TaskStatus.DEAD:
+        return None
+    move = requeued(task, at=now)
+    return Change(move.task, [move])
+
+
+class Bulk(StrEnum):
+    """What a bulk operation does to each task its filter selects."""
+
+    CANCEL = "cancel"
+    REQUEUE = "requeue"
+    PURGE = "purge"  # delete, with the task's history
+
+
+#: The statuses each bulk operation touches: a cancel stops tasks on their way, a requeue
+#: revives dead ones, a purge deletes ended ones (never one a worker may hold).
+BULK_STATUSES: Mapping[Bulk, frozenset[TaskStatus]] = {
+    Bulk.CANCEL: CANCELLABLE,
+    Bulk.REQUEUE: frozenset({TaskStatus.DEAD}),
+    Bulk.PURGE: TERMINAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The tasks a bulk operation touches: of ``statuses`` (never empty; within the
+    operation's :data:`BULK_STATUSES`), and of the type, queue and creation window given.
+    ``created_after`` is inclusive, ``created_before`` exclusive."""
+
+    statuses: frozenset[TaskStatus]
+    type: str | None = None
+    queue: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+
+def selects(selection: Selection, task: Task) -> bool:
+    """Whether ``selection`` takes in ``task``."""
+    return (
+        task.status in selection.statuses
+        and (selection.type is None or task.type == selection.type)
+        and (selection.queue is None or task.queue == selection.queue)
+        and (selection.created_after is None or task.created_at >= selection.created_after)
+        and (selection.created_before is None or task.created_at < selection.created_before)
+    )
+
+
+def bulk(action: Bulk, task: Task, now: float) -> Change | None:
+    """What a bulk cancel or requeue does to one selected task (a purge deletes it)."""
+    if action is Bulk.CANCEL:
+        return cancel(task, now)
+    if action is Bulk.REQUEUE:
+        return revive(task, now)
+    raise ValueError(f"{action.value} deletes tasks; it does not move them")
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def prunable(task: Task, cutoffs: Mapping[TaskStatus, float]) -> bool:
+    """Whether retention deletes ``task``: it ended (``completed``, ``failed``, ``dead`` or
+    ``cancelled``) before the cutoff of its status. Statuses without one are kept."""
+    cutoff = cutoffs.get(task.status)
+    return (
+        cutoff is not None
+        and task.status in TERMINAL
+        and task.finished_at is not None
+        and task.finished_at < cutoff
+    )
 
 
 # -- queue controls and per-type limits ---------------------------------------------------

@@ -28,6 +28,7 @@ an idempotency key already stored returns the stored task's id.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, overload
@@ -42,6 +43,7 @@ from .contracts import P, R, TaskHandle
 from .lifecycle import NewTask
 from .rules import SubmitOptions
 from .stores._sqllogic import Steps, wakes_workers
+from .stores.base import arrive
 from .stores.postgres import _PostgresLogic
 
 __all__ = ["enqueue", "enqueue_async", "enqueue_many", "enqueue_many_async"]
@@ -139,6 +141,36 @@ def _plan(tasks: list[NewTask], now: float) -> Steps[tuple[list[str], _Writes]]:
     return [s.task.id for s in submitted], writes
 
 
+def _alone(tasks: list[NewTask]) -> bool:
+    """Whether ``tasks`` is one task without an idempotency key: nothing to ask the
+    database first, so its rows and the wake-up go as one statement (:func:`_statement`)."""
+    return len(tasks) == 1 and tasks[0].idempotency_key is None
+
+
+def _statement(task: NewTask, now: float) -> tuple[str, str, dict[str, Any]]:
+    """``task``'s id, and the one statement (with its parameters) that writes its row, its
+    events and the wake-up: the rows and the decision are the store's (``arrive``)."""
+    moves = arrive(task, now)
+    params = _logic.row(moves[-1].task)
+    for n, move in enumerate(moves):
+        for name, value in _logic.event_row(move.event).items():
+            params[f"e{n}_{name}"] = value
+    params["origin"] = ORIGIN
+    params["wake"] = wakes_workers(moves)
+    return moves[-1].task.id, _enqueue_task(len(moves)), params
+
+
+@functools.cache
+def _enqueue_task(events: int) -> str:
+    """The ``enqueue_task`` statement for ``events`` events (one or two, so two texts)."""
+    group = (
+        "(%(e{n}_task_id)s::uuid, %(e{n}_from_status)s::text, %(e{n}_to_status)s,"
+        " %(e{n}_at)s, %(e{n}_attempt)s, %(e{n}_detail)s::text)"
+    )
+    values = ", ".join(group.replace("{n}", str(n)) for n in range(events))
+    return _logic.q["enqueue_task"].replace("{events}", values)
+
+
 def _own_transaction(conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
     """A transaction of our own only in autocommit mode outside a transaction block."""
     idle = conn.info.transaction_status == TransactionStatus.IDLE
@@ -148,6 +180,11 @@ def _own_transaction(conn: psycopg.Connection[Any]) -> AbstractContextManager[An
 def _run(conn: psycopg.Connection[Any], tasks: list[NewTask], now: float) -> list[str]:
     if not tasks:
         return []
+    if _alone(tasks):
+        with _producing.traced(tasks):
+            task_id, query, params = _statement(tasks[0], now)
+            conn.execute(query, params)
+        return [task_id]
     with (
         _producing.traced(tasks),
         conn.cursor(row_factory=dict_row) as cur,
@@ -181,6 +218,11 @@ async def _run_async(
 ) -> list[str]:
     if not tasks:
         return []
+    if _alone(tasks):
+        with _producing.traced(tasks):
+            task_id, query, params = _statement(tasks[0], now)
+            await conn.execute(query, params)
+        return [task_id]
     with _producing.traced(tasks):
         async with (
             conn.cursor(row_factory=dict_row) as cur,

@@ -26,6 +26,7 @@ from croniter import CroniterError, croniter
 
 from ._time import parse_iso
 from .contracts import ANY_JSON, Contract, TaskDefaults, TaskHandle
+from .decisions import BULK_STATUSES, Bulk, Selection
 from .errors import ScheduleNotFound, TaskNotFound, ValidationError
 from .lifecycle import NewTask, TaskStatus
 
@@ -54,6 +55,12 @@ MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_INT_DIGITS = 4000
 #: Most tasks a listing returns at once.
 MAX_PAGE = 1000
+#: Most bytes of payloads and results a page of a listing carries by default (a page
+#: stops before it would pass them, and its cursor points at the rest).
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+#: What a listing may add to each task's summary (``include``): none by default.
+TASK_DATA = frozenset({"payload", "result"})
+INCLUDE_PATTERN = r"^\s*(payload|result)?\s*(,\s*(payload|result)\s*)*$"
 #: Longest ISO 8601 text, cron expression and time zone name.
 MAX_TIME_TEXT = 64
 MAX_CRON_LENGTH = 256
@@ -96,6 +103,21 @@ class SubmitOptions(TypedDict, total=False):
     timeout: float
     #: A repeat with the same key returns the task already made instead of a new one.
     idempotency_key: str
+
+
+class FilterFields(TypedDict, total=False):
+    """The filter of a bulk cancel, requeue or purge (:func:`check_filter`)."""
+
+    #: One status or a list of them, among those the operation touches (all by default).
+    status: TaskStatus | str | list[TaskStatus | str]
+    #: Only tasks of this type.
+    type: str
+    #: Only tasks in this queue.
+    queue: str
+    #: Only tasks created at or after this time (a ``datetime``, ISO 8601 or epoch seconds).
+    created_after: datetime | str | float
+    #: Only tasks created before this time.
+    created_before: datetime | str | float
 
 
 _SCHEDULE_NAME = re.compile(SCHEDULE_NAME_PATTERN)
@@ -336,6 +358,7 @@ class AnyType:
     queue = "default"
     max_attempts = 3
     dead_letter = True
+    max_duration: float | None = None
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -384,6 +407,13 @@ def new_task(
     if timeout is not None and not 0 < (timeout := check_number(timeout, "timeout")) <= MAX_TIMEOUT:
         raise ValidationError(
             f"timeout must be > 0 seconds and at most {MAX_TIMEOUT:.0f} (a year)", field="timeout"
+        )
+    longest = task_type.max_duration
+    if timeout is not None and longest is not None and timeout > longest:
+        raise ValidationError(
+            f"timeout must be at most {longest:g} seconds: the max_duration of "
+            f"{task_type.name!r} tasks",
+            field="timeout",
         )
     key = fields.get("idempotency_key")
     return NewTask(
@@ -440,6 +470,96 @@ def check_listing(
         raise ValidationError(
             f"unknown status {status!r}; known: {known}", field="status"
         ) from None
+
+
+def check_include(value: Any) -> frozenset[str]:
+    """The fields a listing adds to its summaries, from ``"payload,result"`` or an
+    iterable of names; empty for None."""
+    if value is None:
+        return frozenset()
+    names = value.split(",") if isinstance(value, str) else value
+    try:
+        wanted = frozenset(name.strip() for name in names if name.strip())
+    except (TypeError, AttributeError):
+        wanted = frozenset({""})
+    if not wanted <= TASK_DATA:
+        raise ValidationError(
+            "include may name payload and result (comma-separated), nothing else",
+            field="include",
+        )
+    return wanted
+
+
+#: What a bulk operation's filter may name. It must name at least one: a bulk operation
+#: over every task is asked for by naming the statuses.
+FILTER_FIELDS = ("status", "type", "queue", "created_after", "created_before")
+
+
+def check_filter(action: Bulk | str, fields: Mapping[str, Any]) -> Selection:
+    """Check the filter of a bulk cancel, requeue or purge; returns what it selects.
+
+    ``status`` is one status or a list of them, each one ``action`` can touch (by default,
+    all of those); ``type`` and ``queue`` are names; ``created_after`` (inclusive) and
+    ``created_before`` (exclusive) are times as :func:`parse_time` reads them. ``None``
+    means the field is not given.
+    """
+    try:
+        action = Bulk(action)
+    except ValueError:
+        raise ValidationError(
+            f"unknown bulk operation {action!r}; known: {', '.join(Bulk)}", field="action"
+        ) from None
+    unknown = sorted(fields.keys() - set(FILTER_FIELDS))
+    if unknown:
+        raise ValidationError(f"unknown filter field {unknown[0]!r}", field=unknown[0])
+    given = {name: value for name, value in fields.items() if value is not None}
+    if not given:
+        raise ValidationError(
+            f"a bulk {action.value} needs a filter: at least one of {', '.join(FILTER_FIELDS)}",
+            field="status",
+        )
+    touched = BULK_STATUSES[action]
+    statuses = touched
+    if "status" in given:
+        statuses = frozenset(_statuses(given["status"]))
+        if not statuses <= touched:
+            names = ", ".join(sorted(status.value for status in touched))
+            wrong = ", ".join(sorted(status.value for status in statuses - touched))
+            raise ValidationError(
+                f"a bulk {action.value} touches only {names} tasks, not {wrong}", field="status"
+            )
+    after = given.get("created_after")
+    before = given.get("created_before")
+    after = None if after is None else parse_time(after, "created_after")
+    before = None if before is None else parse_time(before, "created_before")
+    if after is not None and before is not None and not after < before:
+        raise ValidationError(
+            "created_after must be earlier than created_before", field="created_after"
+        )
+    type_, queue = given.get("type"), given.get("queue")
+    return Selection(
+        statuses=statuses,
+        type=None if type_ is None else check_text(type_, "type"),
+        queue=None if queue is None else check_text(queue, "queue"),
+        created_after=after,
+        created_before=before,
+    )
+
+
+def _statuses(value: Any) -> list[TaskStatus]:
+    items = [value] if isinstance(value, str | TaskStatus) else value
+    if not isinstance(items, list | tuple | frozenset | set) or not items:
+        raise ValidationError("status must be a status or a non-empty list of them", field="status")
+    found = []
+    for item in items:
+        try:
+            found.append(TaskStatus(item))
+        except ValueError:
+            known = ", ".join(s.value for s in TaskStatus)
+            raise ValidationError(
+                f"unknown status {_shown(item)}; known: {known}", field="status"
+            ) from None
+    return found
 
 
 def possible_id(value: Any) -> bool:

@@ -44,7 +44,8 @@ from .contracts import P, R, TaskHandle
 from .errors import ConfigurationError
 from .lifecycle import NewTask
 from .rules import SubmitOptions
-from .stores.sqlite import _SqliteLogic, connect, parse_url
+from .stores.base import arrive
+from .stores.sqlite import _EVENT_COLUMNS, _TASK_COLUMNS, _expand, _SqliteLogic, connect, parse_url
 
 __all__ = ["close", "enqueue", "enqueue_many"]
 
@@ -117,13 +118,39 @@ def _write(target: Target, tasks: list[NewTask], now: float) -> list[str]:
 def _in_own(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> list[str]:
     conn.execute("BEGIN IMMEDIATE")  # the write lock up front, as the store takes it
     try:
-        submitted, _ = _logic.enqueue(conn.cursor(), tasks, now)
+        ids = _insert(conn.cursor(), tasks, now)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.rollback()
         raise
+    return ids
+
+
+def _insert(cur: sqlite3.Cursor, tasks: list[NewTask], now: float) -> list[str]:
+    """The store's enqueue (``TaskLogic.enqueue``) on ``cur``; returns the tasks' ids.
+
+    A lone task without an idempotency key asks the database nothing, so its row and
+    events go straight in, two statements: the store's rows (``arrive``, ``row``,
+    ``event_row``) and statements, without the steps a batch or a key needs.
+    """
+    if len(tasks) == 1 and tasks[0].idempotency_key is None:
+        moves = arrive(tasks[0], now)
+        task = moves[-1].task
+        row = _logic.row(task)
+        cur.execute(_ONE_TASK, [row[name] for name in _TASK_COLUMNS])
+        events = [_logic.event_row(move.event) for move in moves]
+        cur.execute(
+            _expand(_logic.q["insert_events"], len(_EVENT_COLUMNS), len(events)),
+            [event[name] for event in events for name in _EVENT_COLUMNS],
+        )
+        _logic.published(cur, moves)
+        return [task.id]
+    submitted, _ = _logic.enqueue(cur, tasks, now)
     return [s.task.id for s in submitted]
+
+
+_ONE_TASK = _expand(_logic.q["insert_tasks"], len(_TASK_COLUMNS), 1)
 
 
 def _in_callers(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> list[str]:
@@ -140,7 +167,7 @@ def _in_callers(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> l
     cur = conn.cursor()
     cur.row_factory = sqlite3.Row  # the store's logic reads columns by name
     try:
-        submitted, _ = _logic.enqueue(cur, tasks, now)
+        return _insert(cur, tasks, now)
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
@@ -148,7 +175,6 @@ def _in_callers(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> l
             f"this connection's database has no Trellis tables ({exc}): start a node on "
             "it, or run `trellis migrate`, first"
         ) from exc
-    return [s.task.id for s in submitted]
 
 
 def _autocommits(conn: sqlite3.Connection) -> bool:

@@ -182,6 +182,23 @@ class TestServeRefuses:
         assert message in capsys.readouterr().err
 
 
+class TestEnvironment:
+    def test_options_from_variables(self) -> None:
+        """TRELLIS_WORKERS and the other options' variables configure a served node."""
+        node = Server(env=clean_env(TRELLIS_STORE="memory://", TRELLIS_WORKERS="3"))
+        try:
+            assert "workers: 3" in node.output
+            assert "store: memory://" in node.output
+        finally:
+            assert node.stop() == 0
+
+    def test_bad_variable_exits_2(self) -> None:
+        """A bad value is refused before anything starts, naming the variable."""
+        result = trellis("serve", "--store", "memory://", TRELLIS_LEASE="soon")
+        assert result.returncode == 2
+        assert "environment variable TRELLIS_LEASE='soon' (for --lease)" in result.stderr
+
+
 class TestPublicBind:
     def test_refused_without_a_token(self, tmp_path: Path) -> None:
         """A non-loopback bind without a token exits 2 saying why, before listening."""

@@ -72,6 +72,40 @@ class TestSyncConnection:
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert [row[0] for row in stored(pg_url)] == [task_id]
 
+    def test_one_task_is_written_as_a_store_writes_it(self, pg_url: str) -> None:
+        """A lone task (written in one statement) has the row and events a store gives it:
+        read back through a store, due at once or delayed."""
+        from trellis_actors.stores.postgres import PostgresStore
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            due = postgres.enqueue(conn, on_mail, {"n": 1}, priority=2, timeout=5)
+            later = postgres.enqueue(conn, "echo", None, delay=3600)
+
+        async def read() -> list[Any]:
+            store = PostgresStore(pg_url)
+            await store.open()
+            try:
+                return [(await store.get(i), await store.events(i)) for i in (due, later)]
+            finally:
+                await store.close()
+
+        (task, events), (delayed, delayed_events) = trio.run(read)
+        assert (task.status, task.queue, task.priority, task.timeout) == (
+            TaskStatus.QUEUED,
+            "mail",
+            2,
+            5.0,
+        )
+        assert [(e.from_status, e.to_status) for e in events] == [
+            (None, TaskStatus.PENDING),
+            (TaskStatus.PENDING, TaskStatus.QUEUED),
+        ]
+        assert task.queued_at == task.created_at == events[1].at
+        assert delayed.status is TaskStatus.PENDING
+        assert [(e.from_status, e.to_status) for e in delayed_events] == [
+            (None, TaskStatus.PENDING)
+        ]
+
     def test_name_gets_the_defaults_or_the_queue_given(self, pg_url: str) -> None:
         """A type name gets queue "default" unless queue= says otherwise."""
         with psycopg.connect(pg_url) as conn, conn.transaction():

@@ -116,6 +116,33 @@ class TestPath:
         assert stored(db) == [(one, "send_receipt", "default", "queued", 2),
                               (two, "note", "mail", "queued", 2)]  # fmt: skip
 
+    def test_one_task_is_written_as_a_store_writes_it(self, db: str) -> None:
+        """A lone task (written without the batch's steps) has the row and events a store
+        gives it: read back through a store, due at once or delayed."""
+        due = sqlite.enqueue(db, "note", {"n": 1}, queue="mail", priority=2, timeout=5)
+        later = sqlite.enqueue(db, "echo", None, delay=3600)
+
+        async def read() -> list[Any]:
+            store = SqliteStore(f"sqlite:///{db}")
+            await store.open()
+            try:
+                return [(await store.get(i), await store.events(i)) for i in (due, later)]
+            finally:
+                await store.close()
+
+        (task, events), (delayed, delayed_events) = trio.run(read)
+        assert (task.status, task.queue, task.priority, task.timeout, task.payload) == (
+            TaskStatus.QUEUED, "mail", 2, 5.0, {"n": 1}
+        )  # fmt: skip
+        assert [(e.from_status, e.to_status) for e in events] == [
+            (None, TaskStatus.PENDING), (TaskStatus.PENDING, TaskStatus.QUEUED)
+        ]  # fmt: skip
+        assert task.queued_at == task.created_at == events[1].at
+        assert delayed.status is TaskStatus.PENDING
+        assert [(e.from_status, e.to_status) for e in delayed_events] == [
+            (None, TaskStatus.PENDING)
+        ]
+
     def test_idempotency_key_repeat_returns_the_same_id(self, db: str) -> None:
         first = sqlite.enqueue(db, "echo", 1, idempotency_key="order-7")
         assert sqlite.enqueue(db, "echo", 2, idempotency_key="order-7") == first

@@ -14,9 +14,10 @@ import trio
 from typing_extensions import Unpack
 
 from ..contracts import P, R, TaskHandle
+from ..decisions import Bulk
 from ..errors import TrellisError
 from ..lifecycle import Task, TaskEvent, TaskStatus
-from ..rules import SubmitOptions
+from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
 from . import _calls as calls
@@ -97,10 +98,20 @@ class AsyncClient:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] = (),
     ) -> Page:
-        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``. Items
+        are summaries without ``payload`` and ``result`` unless ``include`` names them
+        (``include=("payload", "result")``)."""
         return await self._run(
-            calls.list_tasks(status=status, type=type, queue=queue, limit=limit, cursor=cursor)
+            calls.list_tasks(
+                status=status,
+                type=type,
+                queue=queue,
+                limit=limit,
+                cursor=cursor,
+                include=include,
+            )
         )
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
@@ -120,6 +131,20 @@ class AsyncClient:
 
     async def requeue(self, task_id: str) -> Task[Any]:
         return await self._run(calls.requeue(task_id))
+
+    async def cancel_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Cancel every task on its way that ``filter`` selects (see
+        :func:`~trellis_actors.rules.check_filter`); how many (``dry_run``: would be)."""
+        return await self._run(calls.bulk(Bulk.CANCEL, filter, dry_run))
+
+    async def requeue_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Requeue every dead task ``filter`` selects; how many (``dry_run``: would be)."""
+        return await self._run(calls.bulk(Bulk.REQUEUE, filter, dry_run))
+
+    async def purge_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Delete every ended task ``filter`` selects, with its history; how many
+        (``dry_run``: would be). Needs an ``admin`` token."""
+        return await self._run(calls.bulk(Bulk.PURGE, filter, dry_run))
 
     # -- schedules ------------------------------------------------------------------------
     async def add_schedule(

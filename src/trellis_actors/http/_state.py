@@ -11,10 +11,14 @@ from quart import current_app
 
 from ..app import App
 from ..observability.metrics import Metrics
+from ..rules import MAX_PAGE_BYTES
+from ..runtime.events import DEFAULT_BUFFER
 from ..runtime.runtime import Runtime
 from .auth import Auth
 
 _KEY = "trellis"
+#: Most event streams (``GET /events``) a server holds open at once, by default.
+DEFAULT_MAX_EVENT_STREAMS = 100
 
 
 @dataclass(slots=True)
@@ -32,6 +36,14 @@ class ApiState:
     heartbeat: float = 15.0
     #: The scope each open event stream is waiting in, cancelled by :meth:`close`.
     waiting: set[trio.CancelScope] = field(default_factory=set)
+    #: Most bytes of one page of ``GET /tasks`` (the rest is on the next page).
+    max_page_bytes: int = MAX_PAGE_BYTES
+    #: Most event streams open at once; more are refused with 503.
+    max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS
+    #: Event streams open now.
+    event_streams: int = 0
+    #: Batches an event stream may fall behind before it is dropped.
+    event_buffer: int = DEFAULT_BUFFER
 
     @property
     def app(self) -> App:

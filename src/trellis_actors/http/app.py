@@ -18,14 +18,15 @@ from quart_trio import QuartTrio
 from .. import __version__
 from ..access.tokens import Scope
 from ..observability.metrics import Metrics
+from ..rules import MAX_PAGE_BYTES
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy, register_ui
 from . import errors
-from ._state import ApiState, attach
+from ._state import DEFAULT_MAX_EVENT_STREAMS, ApiState, attach
 from .auth import Auth, Refused, declare
 from .guard import Guard
 from .openapi import TrellisOpenAPI
-from .routes import events, schedules, system, tasks
+from .routes import bulk, events, schedules, system, tasks
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -42,6 +43,8 @@ def create_app(
     ui: bool = True,
     sessions: SessionPolicy | None = None,
     guard: Guard | None = None,
+    max_page_bytes: int = MAX_PAGE_BYTES,
+    max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS,
 ) -> QuartTrio:
     """The HTTP API of ``runtime``, which must be running while the app serves.
 
@@ -52,6 +55,8 @@ def create_app(
     last as ``sessions`` says; ``guard`` says which
     hosts the server answers to and which other origins may use it (by default: IP
     addresses and ``localhost``, and no other origin; see :mod:`trellis_actors.http.guard`).
+    ``max_page_bytes`` caps the body of a page of ``GET /tasks``; ``max_event_streams``
+    the event streams open at once.
     """
     if max_body < 1:
         raise ValueError("max_body must be at least 1 byte")
@@ -84,7 +89,10 @@ def create_app(
     app.make_response = make_response  # type: ignore[method-assign]
     if metrics is not None:
         registry = metrics.registry
-    attach(app.extensions, ApiState(runtime, registry or CollectorRegistry(), auth, metrics))
+    state = ApiState(runtime, registry or CollectorRegistry(), auth, metrics)
+    state.max_page_bytes = max_page_bytes
+    state.max_event_streams = max_event_streams
+    attach(app.extensions, state)
     errors.install(app)
 
     @app.before_request
@@ -128,6 +136,7 @@ def create_app(
     app.register_blueprint(system.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(schedules.bp)
+    app.register_blueprint(bulk.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:

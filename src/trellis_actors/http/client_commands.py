@@ -76,14 +76,10 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
     listing.add_argument("--limit", type=int, default=50, help="at most this many (1-1000)")
     listing.add_argument("--cursor", help="the next page: the cursor a listing printed")
     listing.set_defaults(run=list_command)
-    for name, help, run in (
-        ("show", "show a task and its history", show_command),
-        ("cancel", "cancel a task (a running handler is interrupted)", cancel_command),
-        ("requeue", "send a dead task back to its queue", requeue_command),
-    ):
-        action = make(actions, name, help, client)
-        action.add_argument("id", help="the task id")
-        action.set_defaults(run=run)
+    show = make(actions, "show", "show a task and its history", client)
+    show.add_argument("id", help="the task id")
+    show.set_defaults(run=show_command)
+    _add_bulk_commands(actions, make, client)
     _add_schedule_commands(commands, make, client)
     queues = make(commands, "queues", "list, pause or resume queues on a server")
     actions = queues.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -96,6 +92,35 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
     ):
         action = make(actions, name, help, client)
         action.add_argument("queue", metavar="QUEUE", help="the queue's name")
+        action.set_defaults(run=run)
+
+
+def _add_bulk_commands(actions: Any, make: MakeCommand, client: argparse.ArgumentParser) -> None:
+    """``tasks cancel``, ``requeue`` and ``purge``: one task by id, or every task a filter
+    selects (``--status``, ``--type``, ``--queue``, ``--created-after/-before``)."""
+    for name, help, run in (
+        (
+            "cancel",
+            "cancel a task, or every task on its way a filter selects (running handlers are "
+            "interrupted)",
+            cancel_command,
+        ),
+        ("requeue", "send a dead task, or every dead task a filter selects, back", requeue_command),
+        ("purge", "delete every ended task a filter selects, with its history", purge_command),
+    ):
+        action = make(actions, name, help, client)
+        if name != "purge":
+            action.add_argument("id", nargs="?", help="the task id (or give a filter)")
+        action.add_argument("--status", action="append", help="this status (repeat for several)")
+        action.add_argument("--type", help="only this task type")
+        action.add_argument("--queue", help="only this queue")
+        action.add_argument(
+            "--created-after", metavar="ISO8601", help="only tasks created at or after this"
+        )
+        action.add_argument(
+            "--created-before", metavar="ISO8601", help="only tasks created before this"
+        )
+        action.add_argument("--dry-run", action="store_true", help="say how many tasks, touch none")
         action.set_defaults(run=run)
 
 
@@ -319,12 +344,55 @@ def show_command(args: argparse.Namespace) -> int:
 
 def cancel_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        return _moved(args, client.cancel(args.id), "cancelled")
+        if _filter(args) is None:
+            return _moved(args, client.cancel(args.id), "cancelled")
+        return _bulk(args, client.cancel_many, "cancelled")
 
 
 def requeue_command(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        return _moved(args, client.requeue(args.id), "requeued")
+        if _filter(args) is None:
+            return _moved(args, client.requeue(args.id), "requeued")
+        return _bulk(args, client.requeue_many, "requeued")
+
+
+def purge_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        return _bulk(args, client.purge_many, "purged")
+
+
+def _filter(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The filter the options give (None: none given, so one task by id); a usage error
+    for both an id and a filter, or neither."""
+    given = {
+        name: value
+        for name in ("status", "type", "queue", "created_after", "created_before")
+        if (value := getattr(args, name)) is not None
+    }
+    task_id = getattr(args, "id", None)
+    if given and task_id is not None:
+        raise ValidationError(
+            "give a task id or a filter (--status, --type, ...), not both", field="id"
+        )
+    if not given and task_id is None:
+        if args.action == "purge":
+            return given  # the rules say what a filter needs
+        raise ValidationError(
+            "give a task id, or a filter: --status, --type, --queue, --created-after/-before",
+            field="id",
+        )
+    return given or None
+
+
+def _bulk(args: argparse.Namespace, do: Callable[..., int], done: str) -> int:
+    filter = _filter(args) or {}
+    touched = do(dry_run=args.dry_run, **filter)
+    if args.json:
+        _print_json({"touched": touched, "dry_run": args.dry_run})
+    else:
+        what = "task" if touched == 1 else "tasks"
+        print(f"{touched} {what} would be {done}" if args.dry_run else f"{done} {touched} {what}")
+    return 0
 
 
 def _moved(args: argparse.Namespace, task: Task, done: str) -> int:

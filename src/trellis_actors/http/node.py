@@ -53,6 +53,9 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
         insecure_no_auth=args.insecure_no_auth,
+        max_connections=max(1, args.max_connections),
+        max_event_streams=max(1, args.max_event_streams),
+        max_page_bytes=max(1, args.max_page_bytes),
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 from ..lifecycle import TaskStatus
 from ..rules import (
     DURATION_PATTERN,
+    INCLUDE_PATTERN,
     MAX_ATTEMPTS,
     MAX_CRON_LENGTH,
     MAX_DELAY,
@@ -31,6 +32,7 @@ from ..rules import (
     MAX_KEY_LENGTH,
     MAX_NAME_LENGTH,
     MAX_PAGE,
+    MAX_PAGE_BYTES,
     MAX_PRIORITY,
     MAX_TIME_TEXT,
     MAX_TIMEOUT,
@@ -110,6 +112,16 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(
         None, max_length=MAX_ID_LENGTH, description="A page's next_cursor (a task id)."
     )
+    include: str | None = Field(
+        None,
+        max_length=MAX_NAME_LENGTH,
+        pattern=INCLUDE_PATTERN,
+        description="Comma-separated fields to add to each task's summary: payload, result "
+        "(e.g. include=payload,result). Without them a listing leaves both out. A page "
+        "stops before its body would pass the server's byte cap "
+        f"({MAX_PAGE_BYTES // (1024 * 1024)} MiB by default); its next_cursor then points "
+        "at the rest.",
+    )
 
 
 class EventsQuery(BaseModel):
@@ -185,10 +197,19 @@ class SubmittedOut(RootModel[TaskOut | list[TaskOut]]):
     """The stored task, or the list of stored tasks for a batch."""
 
 
-class TaskPage(BaseModel):
-    """One page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+class TaskSummaryOut(TaskOut):
+    """A task in a listing: ``payload`` and ``result`` only when ``include`` names them."""
 
-    items: list[TaskOut]
+    payload: JsonValue = Field(None, description="Only with include=payload.")
+    result: JsonValue = Field(None, description="Only with include=result.")
+
+
+class TaskPage(BaseModel):
+    """One page of tasks, newest first; pass ``next_cursor`` back as ``cursor``. A page
+    may hold fewer than ``limit`` tasks (it stops before its body passes the byte cap)
+    and still have a ``next_cursor``."""
+
+    items: list[TaskSummaryOut]
     next_cursor: str | None
 
 
@@ -257,6 +278,9 @@ class TaskTypeOut(BaseModel):
     queue: str
     max_attempts: int
     timeout: float | None
+    max_duration: float | None = Field(
+        description="Longest an attempt may run, in seconds; caps any timeout. null: no cap"
+    )
     concurrency: int | None
     rate_limit: str | None = Field(None, description="At most N starts per s, m or h.")
     dead_letter: bool
@@ -483,3 +507,36 @@ class WaitQuery(BaseModel):
         description=f"Seconds to wait for the task to end; at most {MAX_WAIT:g} (longer "
         "values are taken as that).",
     )
+
+
+# -- bulk operations ------------------------------------------------------------------
+
+StatusName = Annotated[
+    str,
+    Field(max_length=MAX_NAME_LENGTH, json_schema_extra={"enum": [s.value for s in TaskStatus]}),
+]
+
+
+class BulkFilter(_Request):
+    """Which tasks a bulk cancel, requeue or purge touches: at least one field. Each
+    operation touches only the statuses it can act on (cancel: pending, queued, retrying,
+    running; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
+    ``status`` is not given."""
+
+    status: StatusName | list[StatusName] | None = Field(
+        None, description="A status, or a list of them."
+    )
+    type: Name | None = Field(None, description="Only tasks of this type.")
+    queue: Queue | None = Field(None, description="Only tasks in this queue.")
+    created_after: DateTime | None = Field(
+        None, description="Only tasks created at or after this ISO 8601 time (UTC if naive)."
+    )
+    created_before: DateTime | None = Field(
+        None, description="Only tasks created before this ISO 8601 time (UTC if naive)."
+    )
+    dry_run: bool = Field(False, description="Count the tasks, touch none.")
+
+
+class BulkOut(BaseModel):
+    touched: int = Field(description="How many tasks were (with dry_run: would be) touched.")
+    dry_run: bool

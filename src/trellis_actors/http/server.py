@@ -24,16 +24,22 @@ from quart import Blueprint
 
 from ..access.tokens import Tokens
 from ..observability.metrics import Metrics
+from ..rules import MAX_PAGE_BYTES
 from ..runtime.runtime import Runtime
 from ..ui import SessionPolicy
+from ._encode import encode
 from ._forwarded import parse_allow, trust_forwarded
-from ._state import state_of
-from ._tracing import traced
+from ._state import DEFAULT_MAX_EVENT_STREAMS, state_of
+from ._tracing import name_by_route, traced
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import Auth
 from .guard import Guard
 
 DEFAULT_BIND = "127.0.0.1:8080"
+#: Most requests a server has in progress at once, by default.
+DEFAULT_MAX_CONNECTIONS = 1000
+#: Seconds a client refused for want of room is asked to wait.
+RETRY_AFTER = 5
 #: Most bytes of a request body left unread by an early answer that are read and dropped
 #: to keep the connection (at least this, or twice the body limit); see :func:`finish_bodies`.
 DRAIN_AT_MOST = 8 * 1024 * 1024
@@ -62,12 +68,22 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     #: Serve a non-loopback address without a token all the same.
     insecure_no_auth: bool = False
+    #: Most requests in progress at once (an open event stream counts until it ends);
+    #: more are answered 503 with ``Retry-After``, and their connection is closed.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: Most event streams (``GET /events``) open at once; more are answered 503.
+    max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS
+    #: Most bytes in the body of one page of ``GET /tasks``.
+    max_page_bytes: int = MAX_PAGE_BYTES
 
     def __post_init__(self) -> None:
         check_bind(self.bind)
         parse_allow(",".join(self.forwarded_allow_ips))
         if self.grace_period < 0:
             raise ValueError("grace_period must be >= 0 seconds")
+        for name in ("max_connections", "max_event_streams", "max_page_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
         no_tokens = self.token is None and not self.tokens
         if no_tokens and not self.insecure_no_auth and not is_loopback(self.bind):
             raise ValueError(
@@ -128,10 +144,15 @@ async def serve(
         metrics=metrics,
         sessions=config.sessions,
         guard=config.guard(),
+        max_page_bytes=config.max_page_bytes,
+        max_event_streams=config.max_event_streams,
     )
     drain = max(DRAIN_AT_MOST, 2 * config.max_body)
+    name_by_route(app)
     inner = trust_forwarded(app.asgi_app, config.forwarded_allow_ips)
-    app.asgi_app = finish_bodies(traced(inner), drain)  # type: ignore[method-assign]
+    app.asgi_app = finish_bodies(  # type: ignore[method-assign]
+        limit_requests(traced(inner), config.max_connections), drain
+    )
     state = state_of(app.extensions)
     hypercorn = Config()
     hypercorn.bind = [config.bind]
@@ -151,6 +172,51 @@ async def serve(
             await nursery.start(metrics.run, runtime)
         await hypercorn_serve(app, hypercorn, shutdown_trigger=trigger, task_status=task_status)
         nursery.cancel_scope.cancel()
+
+
+def limit_requests(app: App, most: int) -> App:
+    """Wrap an ASGI app so that at most ``most`` HTTP requests are in progress at once
+    (an event stream is one until it ends); past that, a request is answered 503 with
+    ``Retry-After`` and ``Connection: close``, without reaching the app.
+
+    Hypercorn has no cap on connections: this bounds what they can hold (a handler, a
+    stream, its buffers). A connection between requests holds none of that, and
+    Hypercorn closes it once idle for its keep-alive timeout (5 seconds).
+    """
+    active = 0
+    refusal = encode(
+        {
+            "error": {
+                "code": "too_many_connections",
+                "message": f"this server serves at most {most} requests at once; try again later",
+            }
+        }
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(refusal)).encode()),
+        (b"retry-after", str(RETRY_AFTER).encode()),
+        (b"connection", b"close"),
+    ]
+
+    async def wrapper(
+        scope: Any, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        nonlocal active
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        if active >= most:
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": refusal})
+            return
+        active += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            active -= 1
+
+    return wrapper  # type: ignore[return-value]  # same ASGI signature as ``app``
 
 
 def finish_bodies(app: App, limit: int) -> App:

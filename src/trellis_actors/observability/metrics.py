@@ -6,12 +6,20 @@ import collections
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..http_check import NAME_PATTERN
@@ -169,8 +177,31 @@ class _CheckCollector(Collector):
         yield latency
 
 
+class NodeRegistry(CollectorRegistry):
+    """A registry with the process (``process_*``) and Python (``python_*``) collectors, as
+    the client's default one has, and without the ``*_created`` series of counters,
+    histograms and summaries: a sample per series that says when the process started,
+    which doubles what a scrape holds and is not graphed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ProcessCollector(registry=self)
+        PlatformCollector(registry=self)
+        GCCollector(registry=self)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            if family.type in _WITH_CREATED:
+                created = family.name + "_created"
+                family.samples = [s for s in family.samples if s.name != created]
+            yield family
+
+
+_WITH_CREATED = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+
+
 class Metrics:
-    """Every Trellis metric, in its own registry (or one you pass).
+    """Every Trellis metric, in its own registry (a :class:`NodeRegistry`) or one you pass.
 
     ``observe`` takes batches of transitions; ``refresh`` reads the gauges that come from
     the store and the actor tree (so queue depths are right with several nodes); ``run``
@@ -190,7 +221,7 @@ class Metrics:
         check_limit: int = 1000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry if registry is not None else NodeRegistry()
         r = self.registry
         self.tasks = Counter(
             "trellis_tasks",

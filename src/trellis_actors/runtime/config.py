@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
 from .janitor import Retention
+from .logs import LOG_TASKS, LogTasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,12 @@ class RuntimeConfig:
     janitor_interval: float = 5.0
     retention: Retention = field(default_factory=Retention)
     worker_idle_timeout: float | None = None
-    log_transitions: bool = False  # one debug line per transition, besides failures
+    # One line per finished attempt: "all" (completions at info, as `trellis serve` and
+    # `trellis worker` do by default), "failures" (retries, failures and dead letters
+    # only: the default when embedded, where a line per task would flood the host
+    # program's logs and cost a third of a no-op task's time) or "none".
+    log_tasks: LogTasks = "failures"
+    log_transitions: bool = False  # one debug line per other transition (queued, running, …)
     # Most `def` handlers running at once, in worker threads (None: as many as workers).
     threads: int | None = None
     # Pool processes for executor="process" handlers (default: one per core).
@@ -41,12 +47,21 @@ class RuntimeConfig:
             raise ConfigurationError("prefetch and claim_ahead must be >= 1")
         if self.workers < 0:
             raise ConfigurationError("workers must be >= 0")
-        if self.grace_period < 0 or self.lease <= 0 or self.poll_interval <= 0:
-            raise ConfigurationError("grace_period must be >= 0; lease and poll_interval > 0")
+        if self.grace_period < 0:
+            raise ConfigurationError("grace_period must be >= 0 seconds")
+        for name in ("lease", "poll_interval", "janitor_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be > 0 seconds")
+        if self.worker_idle_timeout is not None and self.worker_idle_timeout <= 0:
+            raise ConfigurationError("worker_idle_timeout must be > 0 seconds (or None: off)")
         if self.threads is not None and self.threads < 1:
             raise ConfigurationError("threads must be >= 1 (or None: as many as workers)")
         if self.processes < 1:
             raise ConfigurationError("processes must be >= 1")
+        if self.log_tasks not in LOG_TASKS:
+            raise ConfigurationError(
+                f"log_tasks must be one of {', '.join(LOG_TASKS)}, not {self.log_tasks!r}"
+            )
         if self.blocked_loop_warning is not None and self.blocked_loop_warning <= 0:
             raise ConfigurationError("blocked_loop_warning must be > 0 seconds (or None: off)")
 

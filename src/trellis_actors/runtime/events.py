@@ -7,14 +7,25 @@ from collections.abc import AsyncIterator
 import trio
 
 from ..lifecycle import Transition
+from .messages import Published, Unsubscribed
+
+#: Batches of transitions (one per store commit) a subscriber may fall behind by default
+#: before the store drops it.
+DEFAULT_BUFFER = 1000
 
 
 class EventStream:
-    """Lifecycle transitions, one at a time, as the store actor publishes them."""
+    """Lifecycle transitions, one at a time, as the store actor publishes them.
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[tuple[Transition, ...]]) -> None:
+    A subscriber that falls a whole buffer behind is dropped by the store rather than
+    slowing it down or growing without end: the stream then ends, and :attr:`dropped`
+    says why (None while it lasts, and when it ended otherwise).
+    """
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[Published]) -> None:
         self._receive = receive
         self._pending: list[Transition] = []
+        self.dropped: str | None = None
 
     def __aiter__(self) -> EventStream:
         return self
@@ -22,12 +33,19 @@ class EventStream:
     async def __anext__(self) -> Transition:
         while not self._pending:
             try:
-                self._pending = list(await self._receive.receive())
+                got = await self._receive.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 raise StopAsyncIteration from None
+            if isinstance(got, Unsubscribed):
+                self.dropped = got.reason
+                raise StopAsyncIteration
+            self._pending = list(got)
         return self._pending.pop(0)
 
     async def batches(self) -> AsyncIterator[tuple[Transition, ...]]:
         """The raw batches (one per store commit), for consumers that aggregate."""
-        async for batch in self._receive:
-            yield batch
+        async for got in self._receive:
+            if isinstance(got, Unsubscribed):
+                self.dropped = got.reason
+                return
+            yield got

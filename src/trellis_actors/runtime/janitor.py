@@ -1,4 +1,4 @@
-"""The janitor actor: recovers tasks whose lease expired and prunes old tasks."""
+"""The janitor actor: recovers tasks whose lease expired and prunes old ended tasks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import structlog
 
 from .._time import Clock
 from ..actors import Actor, Ref
+from ..lifecycle import TaskStatus
+from ..stores.base import BULK_CHUNK
 from .messages import JanitorMsg, JanitorTick, Prune, Recover, StoreMsg, Sweep, Swept, TryLead
 
 log = structlog.get_logger("trellis.janitor")
@@ -16,10 +18,31 @@ log = structlog.get_logger("trellis.janitor")
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How long finished tasks are kept; ``None`` keeps them for ever."""
+    """How long ended tasks are kept, in seconds after they ended, per status; ``None``
+    keeps them for ever. ``failed`` is for tasks whose type keeps no dead letters (the
+    others go on to ``dead``)."""
 
     completed: float | None = None
+    failed: float | None = None
     dead: float | None = None
+    cancelled: float | None = None
+
+    def __post_init__(self) -> None:
+        for status, kept in self._kept():
+            if kept is not None and not kept >= 0:  # NaN fails this too
+                raise ValueError(f"retention of {status.value} tasks must be >= 0 seconds")
+
+    def _kept(self) -> tuple[tuple[TaskStatus, float | None], ...]:
+        return (
+            (TaskStatus.COMPLETED, self.completed),
+            (TaskStatus.FAILED, self.failed),
+            (TaskStatus.DEAD, self.dead),
+            (TaskStatus.CANCELLED, self.cancelled),
+        )
+
+    def cutoffs(self, now: float) -> dict[TaskStatus, float]:
+        """Per status kept for a while: tasks that ended before this time go."""
+        return {status: now - kept for status, kept in self._kept() if kept is not None}
 
 
 class Janitor(Actor[JanitorMsg]):
@@ -56,16 +79,16 @@ class Janitor(Actor[JanitorMsg]):
         return Swept(led=True, recovered=recovered, pruned=await self._prune())
 
     async def _prune(self) -> int:
-        completed, dead = self._retention.completed, self._retention.dead
-        if completed is None and dead is None:
+        """Chunk by chunk, one store commit each, so that other work goes between."""
+        cutoffs = self._retention.cutoffs(self._clock.now())
+        if not cutoffs:
             return 0
-        now = self._clock.now()
-        pruned = await self._store.ask(
-            Prune(
-                None if completed is None else now - completed,
-                None if dead is None else now - dead,
-            )
-        )
+        pruned = 0
+        while True:
+            deleted = await self._store.ask(Prune(cutoffs, BULK_CHUNK))
+            pruned += deleted
+            if deleted < BULK_CHUNK:
+                break
         if pruned:
             log.info("pruned finished tasks", count=pruned)
         return pruned

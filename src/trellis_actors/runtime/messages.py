@@ -10,10 +10,19 @@ import trio
 
 from ..actors import Ref, Request
 from ..decisions import QueueState
-from ..lifecycle import Task, TaskEvent, Transition
+from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
-from ..stores.base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter
+from ..stores.base import (
+    BulkDone,
+    BulkStep,
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+)
 from .session_messages import SessionMsg
 
 # -- to the store actor ---------------------------------------------------------------
@@ -89,8 +98,17 @@ class Recover(Request[int]):
 
 @dataclass(frozen=True, slots=True)
 class Prune(Request[int]):
-    completed_before: float | None
-    dead_before: float | None
+    """Delete up to ``limit`` ended tasks past their status's cutoff (one chunk)."""
+
+    cutoffs: Mapping[TaskStatus, float]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkChunk(Request[BulkDone]):
+    """One chunk of a bulk cancel, requeue or purge: one commit, then other mail."""
+
+    step: BulkStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +136,8 @@ class ListTasks(Request[Page]):
     filter: TaskFilter
     limit: int
     cursor: str | None
+    include: frozenset[str] = frozenset()
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +176,23 @@ class WaitFor(Request[Task]):
 
 
 @dataclass(frozen=True, slots=True)
-class SubscribeEvents(Request[None]):
-    """Every batch of transitions goes to ``channel`` (dropped for a full channel)."""
+class Unsubscribed:
+    """The last thing a subscription receives when the store drops it, saying why."""
 
-    channel: trio.MemorySendChannel[tuple[Transition, ...]]
+    reason: str
+
+
+#: What a subscription's channel carries: batches of transitions, then maybe why it ended.
+Published = tuple[Transition, ...] | Unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeEvents(Request[None]):
+    """Every batch of transitions goes to ``channel``. A subscriber that falls a whole
+    buffer behind is dropped: its last free slot takes an :class:`Unsubscribed`, and
+    the channel is closed (the store never waits for a subscriber, nor buffers more)."""
+
+    channel: trio.MemorySendChannel[Published]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +249,7 @@ StoreMsg = (
     | Release
     | Recover
     | Prune
+    | BulkChunk
     | Purge
     | Cancel
     | Requeue

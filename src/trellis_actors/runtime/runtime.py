@@ -22,7 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
-from ..decisions import QueueState
+from ..decisions import Bulk, QueueState
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -32,15 +32,17 @@ from ..errors import (
     WaitTimeout,
 )
 from ..lifecycle import TERMINAL, Task, TaskEvent, TaskStatus, Transition
-from ..rules import SubmitOptions
+from ..rules import FilterFields, SubmitOptions
 from ..scheduling.define import FIELDS, define
 from ..scheduling.model import Schedule
 from ..stores import open_store, redact
 from ..stores.base import Counts, NewTask, Page, Store, Submitted, TaskFilter
+from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
+from .events import DEFAULT_BUFFER
 from .events import EventStream as EventStream
-from .logs import log_transitions
+from .logs import TaskLog
 from .messages import (
     Cancel,
     CancelRunning,
@@ -55,6 +57,7 @@ from .messages import (
     ListTasks,
     PauseQueue,
     Ping,
+    Published,
     Purge,
     QueueInfo,
     ReleaseAll,
@@ -113,7 +116,14 @@ class Runtime:
         self._draining = False
         self._clock: Clock | None = None
         self._audience = Audience()
-        self._audience.observers.append(self._log_transitions)
+        self._audience.observers.append(
+            TaskLog(
+                self.node,
+                tasks=self.config.log_tasks,
+                verbose=self.config.log_transitions,
+                ran_by=self._audience.ran_by,
+            )
+        )
         self._wiring = Wiring(
             self.app, self._store, self.config, self.node, self._audience, self._running_clock
         )
@@ -189,9 +199,6 @@ class Runtime:
             await self._drain()
             root.request_stop()
 
-    def _log_transitions(self, batch: tuple[Transition, ...]) -> None:
-        log_transitions(batch, verbose=self.config.log_transitions)
-
     async def _drain(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the rest."""
         self._draining = True
@@ -264,12 +271,15 @@ class Runtime:
             return []
         if not tracing.enabled():
             return await self._store_ref.ask(Submit(tuple(tasks)))
-        with tracing.span(
-            "trellis.enqueue", kind="producer", attributes={"trellis.count": len(tasks)}
-        ):
+        attributes = tracing.messaging("send", [task.queue for task in tasks])
+        attributes["trellis.count"] = len(tasks)
+        with tracing.span("trellis.enqueue", kind="producer", attributes=attributes) as span:
             carrier = tracing.inject()
             traced = tuple(replace(task, trace_context=carrier) for task in tasks)
-            return await self._store_ref.ask(Submit(traced))
+            submitted = await self._store_ref.ask(Submit(traced))
+            if len(submitted) == 1 and span is not None:
+                span.set_attribute("messaging.message.id", submitted[0].task.id)
+            return submitted
 
     @overload
     async def submit(
@@ -313,11 +323,25 @@ class Runtime:
         queue: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        include: Iterable[str] | str | None = ("payload", "result"),
+        max_bytes: int | None = None,
     ) -> Page:
+        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+
+        ``include`` names what each task carries besides its summary: ``payload`` and
+        ``result`` (both by default). A listing without them (``include=()``) does not
+        read them from the store. ``max_bytes`` caps the included data of a page (one
+        task at least); a page that stops there has a ``next_cursor``.
+        """
         wanted = rules.check_listing(
             status=status, type=type, queue=queue, limit=limit, cursor=cursor
         )
-        return await self._store_ref.ask(ListTasks(TaskFilter(wanted, type, queue), limit, cursor))
+        fields = rules.check_include(include)
+        if max_bytes is not None:
+            rules.check_int(max_bytes, "max_bytes", 1)
+        return await self._store_ref.ask(
+            ListTasks(TaskFilter(wanted, type, queue), limit, cursor, fields, max_bytes)
+        )
 
     async def events(self, task_id: str) -> builtins.list[TaskEvent]:
         events = await self._store_ref.ask(Events(rules.check_task_id(task_id)))
@@ -342,6 +366,29 @@ class Runtime:
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete dead tasks (others are left alone) with their history; returns how many."""
         return await self._store_ref.ask(Purge(tuple(filter(rules.possible_id, task_ids))))
+
+    async def cancel_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Cancel every task still on its way that ``filter`` selects (see
+        :func:`~trellis_actors.rules.check_filter`); running handlers are stopped, here at
+        once and on other nodes at their next lease renewal. Returns how many were
+        cancelled; with ``dry_run``, how many would be, cancelling none."""
+        return await self._bulk(Bulk.CANCEL, filter, dry_run)
+
+    async def requeue_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Send every dead task ``filter`` selects back to the queue, attempts starting
+        again; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.REQUEUE, filter, dry_run)
+
+    async def purge_many(self, *, dry_run: bool = False, **filter: Unpack[FilterFields]) -> int:
+        """Delete every ended task (completed, failed, dead, cancelled) ``filter`` selects,
+        with its history; returns how many (with ``dry_run``, how many would go)."""
+        return await self._bulk(Bulk.PURGE, filter, dry_run)
+
+    async def _bulk(self, action: Bulk, filter: Mapping[str, Any], dry_run: bool) -> int:
+        selection = rules.check_filter(action, filter)
+        return await run_bulk(
+            self._store_ref, self.tree.queue, action, selection, dry_run=bool(dry_run)
+        )
 
     @overload
     async def wait(self, task: Task[R], timeout: float | None = None) -> Task[R]: ...
@@ -432,9 +479,17 @@ class Runtime:
             self._audience.observers.remove(observer)
 
     @asynccontextmanager
-    async def subscribe(self, buffer: int = 10_000) -> AsyncIterator[EventStream]:
-        """``async with rt.subscribe() as events: async for transition in events: ...``"""
-        send, receive = trio.open_memory_channel[tuple[Transition, ...]](buffer)
+    async def subscribe(self, buffer: int = DEFAULT_BUFFER) -> AsyncIterator[EventStream]:
+        """``async with rt.subscribe() as events: async for transition in events: ...``
+
+        A subscriber that falls ``buffer`` batches behind (one batch per store commit) is
+        dropped: its stream ends, and ``events.dropped`` says why. Subscribe again to go
+        on (what happened meanwhile is in the store).
+        """
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1 batch")
+        # One slot more than the buffer, for the notice that says why it was dropped.
+        send, receive = trio.open_memory_channel[Published](buffer + 1)
         await self._store_ref.ask(SubscribeEvents(send))
         try:
             yield EventStream(receive)

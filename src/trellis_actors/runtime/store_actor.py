@@ -28,6 +28,7 @@ from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
 from . import session_messages
 from .messages import (
     AdvanceSchedule,
+    BulkChunk,
     Cancel,
     Claim,
     Claimed,
@@ -49,6 +50,7 @@ from .messages import (
     Progress,
     Promote,
     Prune,
+    Published,
     Purge,
     QueueMsg,
     Recover,
@@ -59,6 +61,7 @@ from .messages import (
     Submit,
     SubscribeEvents,
     TryLead,
+    Unsubscribed,
     WaitFor,
     WorkReady,
 )
@@ -84,16 +87,28 @@ _TASKS = "tasks"
 _OUTCOMES = "outcomes"
 
 
+#: Why a subscriber was dropped.
+TOO_SLOW = "too slow: it fell a whole buffer of batches behind; subscribe again"
+
+
+def _one_slot_left(channel: trio.MemorySendChannel[Published]) -> bool:
+    stats = channel.statistics()
+    return stats.current_buffer_used + 1 >= stats.max_buffer_size
+
+
 @dataclass(slots=True)
 class Audience:
     """Who waits on the store: event subscribers, and ``WaitFor`` requests whose task has
     not ended. The runtime keeps one across restarts of the store actor, as the slot keeps
     its mailbox: a crash of the store must not silence a subscription for ever."""
 
-    subscribers: list[trio.MemorySendChannel[tuple[Transition, ...]]] = field(default_factory=list)
+    subscribers: list[trio.MemorySendChannel[Published]] = field(default_factory=list)
     waiters: dict[str, list[WaitFor]] = field(default_factory=dict)
     #: Called with every batch, in the store actor: quick, synchronous bookkeeping.
     observers: list[Callable[[tuple[Transition, ...]], None]] = field(default_factory=list)
+    #: The worker that ran each task whose outcome is in the batch being written: task id
+    #: -> worker name, for the observers (logs); cleared once the batch is published.
+    ran_by: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -130,6 +145,7 @@ class StoreActor(Actor[StoreMsg]):
         audience = Audience() if audience is None else audience
         self._subscribers = audience.subscribers  # updated in place: they outlive us
         self._observers = audience.observers
+        self._ran_by = audience.ran_by
         # A store whose calls may run at the same time (PostgreSQL: one pool connection
         # each) gets a batch's submissions, outcomes and claims side by side.
         self._side_by_side = bool(getattr(store, "concurrent_calls", False))
@@ -214,6 +230,9 @@ class StoreActor(Actor[StoreMsg]):
     async def _handle_batch(self, batch: list[StoreMsg]) -> None:
         moves: list[Transition] = []
         covered = 0  # the leading moves whose ready tasks the queue's demand saw
+        for msg in batch:
+            if isinstance(msg, Finish):
+                self._ran_by.update((o.task_id, o.worker) for o in msg.outcomes if o.worker)
         try:
             if self._outage is not None and not await self._back(batch, moves):
                 return
@@ -282,6 +301,8 @@ class StoreActor(Actor[StoreMsg]):
                 _answer_claim(claim, done.claimed[index], moves)
         if handoff is None or len(claims) in errors:
             covered = 0  # not claimed (a failed handoff is not tried again: the nudge is)
+            if handoff is not None:
+                self._unreserve(handoff, 0)
         elif not await self._hand_over(done.claimed[len(claims)], handoff, now, moves):
             covered = 0
         if errors:
@@ -312,16 +333,25 @@ class StoreActor(Actor[StoreMsg]):
         if all(new.run_at is not None and new.run_at > now for new in tasks):
             return None
         lease_until = now + demand.lease
+        # Reserved now, before any await: on a store whose batches overlap, two batches
+        # must not both claim for the same idle workers (_hand_over gives back the rest).
+        self._demand = replace(demand, limit=0)
         return ClaimRequest(demand.queues, demand.limit, demand.owner, lease_until, demand.exclude)
+
+    def _unreserve(self, handoff: ClaimRequest, taken: int) -> None:
+        """What a handoff reserved and did not take is wanted still (a newer Demand from
+        the queue, if one came meanwhile, replaced the reservation: it counts as sent)."""
+        demand = self._demand
+        unused = handoff.limit - taken
+        if demand is not None and demand.owner == handoff.owner and unused > 0:
+            self._demand = replace(demand, limit=demand.limit + unused)
 
     async def _hand_over(
         self, tasks: list[Task], handoff: ClaimRequest, now: float, moves: list[Transition]
     ) -> bool:
         """Tell the queue what its standing demand claimed, as if it had claimed it; True
         if the claim took less than it asked (nothing more is ready for the queue)."""
-        demand = self._demand
-        if demand is not None and tasks:
-            self._demand = replace(demand, limit=max(0, demand.limit - len(tasks)))
+        self._unreserve(handoff, len(tasks))
         if tasks:
             try:
                 self._queue.tell_nowait(Claimed(tuple(tasks)))
@@ -678,9 +708,13 @@ class StoreActor(Actor[StoreMsg]):
                 moves = await store.recover_expired(now)
                 msg.reply.send(sum(1 for m in moves if m.event.from_status is TaskStatus.RUNNING))
                 return moves
-            case Prune(completed_before, dead_before):
-                msg.reply.send(await store.prune(completed_before, dead_before))
+            case Prune(cutoffs, limit):
+                msg.reply.send(await store.prune(cutoffs, limit))
                 return []
+            case BulkChunk(step):
+                done = await store.bulk(step, now)
+                msg.reply.send(done)
+                return done.moves
             case Purge(task_ids):
                 msg.reply.send(await store.purge(task_ids))
                 return []
@@ -695,8 +729,8 @@ class StoreActor(Actor[StoreMsg]):
             case Get(task_id):
                 msg.reply.send(await store.get(task_id))
                 return []
-            case ListTasks(filter, limit, cursor):
-                msg.reply.send(await store.list_tasks(filter, limit, cursor))
+            case ListTasks(filter, limit, cursor, include, max_bytes):
+                msg.reply.send(await store.list_tasks(filter, limit, cursor, include, max_bytes))
                 return []
             case Events(task_id):
                 msg.reply.send(await store.events(task_id))
@@ -768,13 +802,17 @@ class StoreActor(Actor[StoreMsg]):
                 observer(batch)
             except Exception:  # an observer's bug must not stop the store
                 log.exception("an event observer failed", observer=repr(observer))
+        self._ran_by.clear()
         live = []
         for channel in self._subscribers:
             try:
+                if _one_slot_left(channel):  # it has fallen a whole buffer behind: drop it
+                    log.warning("an event subscriber fell a whole buffer behind; dropped it")
+                    channel.send_nowait(Unsubscribed(TOO_SLOW))
+                    channel.close()
+                    continue
                 channel.send_nowait(batch)
-            except trio.WouldBlock:
-                log.warning("event subscriber is too slow; a batch was dropped", size=len(batch))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 continue
             live.append(channel)
         self._subscribers[:] = live

@@ -220,7 +220,7 @@ class Worker(Actor[WorkerMsg]):
                 if self._interrupt == "release":
                     released.append(task.id)
                 elif self._interrupt is None and trio.current_time() >= self._deadline:
-                    timeout = TaskTimeout(f"ran past its {task.timeout or self._timeout}s timeout")
+                    timeout = TaskTimeout(f"ran past its {self._timeout}s timeout")
                     outcomes.append(self._failed(task, self._app.get(task.type), timeout))
                 else:
                     outcomes.append(self._outcome(task, attempt, TaskStatus.CANCELLED))
@@ -279,7 +279,7 @@ class Worker(Actor[WorkerMsg]):
             host=self,
             threaded=task_type.executor == "thread",
         )
-        timeout = task.timeout if task.timeout is not None else task_type.timeout
+        timeout = effective_timeout(task.timeout, task_type.timeout, task_type.max_duration)
         self._timeout = timeout
         self._deadline = math.inf if timeout is None else trio.current_time() + timeout
         if timeout is not None:
@@ -374,12 +374,11 @@ class Worker(Actor[WorkerMsg]):
 
     async def _traced(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
         """Run the handler in a span that continues the submitter's trace."""
-        attributes = {
-            "trellis.task_id": task.id,
-            "trellis.task_type": task.type,
-            "trellis.attempt": attempt,
-            "trellis.worker": self.name,
-        }
+        attributes = tracing.messaging("process", [task.queue], message_id=task.id)
+        attributes["trellis.task_id"] = task.id
+        attributes["trellis.task_type"] = task.type
+        attributes["trellis.attempt"] = attempt
+        attributes["trellis.worker"] = self.name
         with tracing.span(
             f"trellis.task {task.type}",
             parent=task.trace_context,
@@ -408,7 +407,7 @@ class Worker(Actor[WorkerMsg]):
         return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
 
     def _outcome(self, task: Task, attempt: int, status: TaskStatus, **fields: Any) -> Outcome:
-        return Outcome(task.id, self._owner, attempt, status, **fields)
+        return Outcome(task.id, self._owner, attempt, status, worker=self.name, **fields)
 
     def report_progress(
         self, task_id: str, attempt: int, fraction: float, message: str | None
@@ -427,6 +426,17 @@ class Worker(Actor[WorkerMsg]):
         if not abandoned:
             return None
         return {"abandoned_threads": [a.to_dict() for a in abandoned]}
+
+
+def effective_timeout(
+    task: float | None, task_type: float | None, max_duration: float | None
+) -> float | None:
+    """Seconds an attempt may run: the task's own timeout, else its type's, and never
+    more than the type's ``max_duration``; None for no limit."""
+    timeout = task if task is not None else task_type
+    if max_duration is None:
+        return timeout
+    return max_duration if timeout is None else min(timeout, max_duration)
 
 
 class _PoolFailure(Exception):

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ._sql import redact as redact
+from .base import BulkDone as BulkDone
+from .base import BulkStep as BulkStep
 from .base import Counts as Counts
 from .base import NewTask as NewTask
 from .base import Outcome as Outcome
@@ -31,6 +33,8 @@ from .sqlite import SqliteStore as SqliteStore
 
 __all__ = [
     "POSTGRES_HINT",
+    "BulkDone",
+    "BulkStep",
     "Counts",
     "MemoryStore",
     "NewTask",

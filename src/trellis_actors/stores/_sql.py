@@ -7,7 +7,8 @@ Each dialect has a folder under ``sql/``:
 * ``migrations/NNNN_<what>.sql`` are the ordered steps an existing database takes.
 
 Everything is read once per process. No statement is ever assembled from data: the one
-expansion is the SQLite store's ``{rows}``, a fixed number of placeholder groups.
+expansions are the SQLite store's ``{rows}`` and ``trellis_actors.postgres``'s
+``{events}``, a fixed number of placeholder groups.
 Also here: the slice of DB-API the SQL stores rely on (:class:`Cursor`), and :func:`redact`
 for showing a store URL.
 """

@@ -8,9 +8,10 @@ the same behaviour.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, TypeVar
 
@@ -27,10 +28,24 @@ from ..lifecycle import (
     requeued,
     transition,
 )
+from ..rules import TASK_DATA
 from ._sql import Cursor
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone, arrive
+from .base import (
+    BulkDone,
+    BulkStep,
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+    arrive,
+    fitting,
+)
 
 #: The columns of a running task that change without a transition (``lease_states``).
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
@@ -83,6 +98,7 @@ class TaskLogic(SessionSteps, ScheduleSteps):
 
     dialect: str
     after_every_id: str  # sorts after every task id: the cursor of the first page
+    before_every_id: str  # sorts before every task id: where a bulk operation starts
 
     def __init__(self) -> None:
         super().__init__()
@@ -145,10 +161,11 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             )
         return loads
 
-    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
-        params = {"status": status.value, "before": before}
-        cur.execute(self.q["prune_events"], params)
-        cur.execute(self.q["prune_tasks"], params)
+    def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
+        """Delete the tasks of ``ids`` (locked by this transaction), with their events."""
+        params = {"ids": self.ids_param(ids)}
+        cur.execute(self.q["delete_events"], params)
+        cur.execute(self.q["delete_tasks"], params)
         return cur.rowcount
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
@@ -565,7 +582,17 @@ class TaskLogic(SessionSteps, ScheduleSteps):
         found = [] if key is None else self.select(cur, "get_task", id=key)
         return found[0] if found else None
 
-    def list_tasks(self, cur: Cursor, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+    def list_tasks(
+        self,
+        cur: Cursor,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        """Summaries first (no payload or result read, but their size when included);
+        then the included data of the tasks that fit in ``max_bytes``."""
         if cursor is not None and self.key(cursor) is None:
             raise ValidationError(
                 f"cursor {cursor!r} is not a task id; pass back a page's next_cursor",
@@ -580,19 +607,42 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             if filter.type is not None
             else "list_any"
         )
-        items = self.select(
-            cur,
-            query,
-            status=None if filter.status is None else filter.status.value,
-            queue=filter.queue,
-            type=filter.type,
-            before=self.after_every_id if cursor is None else cursor,
-            limit=max(limit, 0) + 1,
+        wanted = {"payload": "payload" in include, "result": "result" in include}
+        cur.execute(
+            self.q[query],
+            {
+                "status": None if filter.status is None else filter.status.value,
+                "queue": filter.queue,
+                "type": filter.type,
+                "before": self.after_every_id if cursor is None else cursor,
+                "limit": max(limit, 0) + 1,
+                **wanted,
+            },
         )
+        rows = cur.fetchall()
         if limit <= 0:
             return Page([], None)
-        more = len(items) > limit
-        return Page(items[:limit], items[limit - 1].id if more else None)
+        items = [self.task(row) for row in rows[:limit]]
+        if include:
+            fits = fitting([row["data_size"] for row in rows[:limit]], max_bytes)
+            items = self.with_data(cur, items[:fits], wanted)
+        more = len(rows) > len(items)
+        return Page(items, items[-1].id if more else None)
+
+    def with_data(self, cur: Cursor, tasks: list[Task], wanted: dict[str, bool]) -> list[Task]:
+        """``tasks`` with the payloads and results ``wanted``."""
+        if not tasks:
+            return tasks
+        cur.execute(self.q["task_data"], {"ids": self.ids_param([t.id for t in tasks]), **wanted})
+        data = {str(row["id"]): row for row in cur.fetchall()}
+        filled = []
+        for task in tasks:
+            row = data.get(task.id)  # deleted since (purged): shown without its data
+            if row is not None:
+                payload, result = self._json(row["payload"]), self._json(row["result"])
+                task = dataclasses.replace(task, payload=payload, result=result)
+            filled.append(task)
+        return filled
 
     def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
         key = self.key(task_id)
@@ -618,15 +668,45 @@ class TaskLogic(SessionSteps, ScheduleSteps):
             by_queue.setdefault(row["queue"], {})[row["status"]] = row["n"]
         return Counts(by_queue)
 
-    def prune(self, cur: Cursor, completed_before: float | None, dead_before: float | None) -> int:
+    def prune(self, cur: Cursor, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
         deleted = 0
-        for status, before in (
-            (TaskStatus.COMPLETED, completed_before),
-            (TaskStatus.DEAD, dead_before),
-        ):
-            if before is not None:
-                deleted += self.prune_status(cur, status, before)
+        for status, before in sorted(cutoffs.items()):
+            if deleted >= limit:
+                break
+            params = {"status": status.value, "before": before, "limit": limit - deleted}
+            cur.execute(self.q["prunable"], params)
+            ids = [str(row["id"]) for row in cur.fetchall()]
+            if ids:
+                deleted += self.delete_tasks(cur, ids)
         return deleted
+
+    def bulk(self, cur: Cursor, step: BulkStep, now: float) -> BulkDone:
+        selection = step.selection
+        selected = self.select(
+            cur,
+            "bulk_select",
+            statuses=self.ids_param(sorted(status.value for status in selection.statuses)),
+            type=selection.type,
+            queue=selection.queue,
+            created_after=selection.created_after,
+            created_before=selection.created_before,
+            after=self.before_every_id if step.after is None else step.after,
+            until=step.until,
+            limit=step.limit,
+        )
+        after = selected[-1].id if len(selected) == step.limit else None
+        if step.dry_run or not selected:
+            return BulkDone(len(selected), [], after)
+        if step.action is decisions.Bulk.PURGE:
+            return BulkDone(self.delete_tasks(cur, [task.id for task in selected]), [], after)
+        changes = [decisions.bulk(step.action, task, now) for task in selected]
+        moves = self.decide(cur, changes)
+        held = tuple(
+            task.id
+            for task, change in zip(selected, changes, strict=True)
+            if change is not None and task.lease_owner is not None
+        )
+        return BulkDone(sum(change is not None for change in changes), moves, after, held)
 
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]

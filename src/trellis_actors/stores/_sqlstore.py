@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from ..decisions import QueueState, TypeLimit
-from ..lifecycle import Task, TaskEvent, Transition
+from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
-from .base import Counts, NewTask, Outcome, Page, Submitted, TaskFilter, Work, WorkDone
+from .base import (
+    BulkDone,
+    BulkStep,
+    Counts,
+    NewTask,
+    Outcome,
+    Page,
+    Submitted,
+    TaskFilter,
+    Work,
+    WorkDone,
+)
 from .sessions import Session
 
 P = ParamSpec("P")
@@ -122,8 +134,17 @@ class SqlStore:
     async def get(self, task_id: str) -> Task | None:
         return await self._call(False, self._logic.get, task_id)
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
-        return await self._call(False, self._logic.list_tasks, filter, limit, cursor)
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        return await self._call(
+            False, self._logic.list_tasks, filter, limit, cursor, include, max_bytes
+        )
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         return await self._call(False, self._logic.events, task_id)
@@ -131,10 +152,13 @@ class SqlStore:
     async def counts(self) -> Counts:
         return await self._call(False, self._logic.counts)
 
-    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
-        if completed_before is None and dead_before is None:
+    async def prune(self, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
+        if not cutoffs or limit <= 0:
             return 0
-        return await self._call(True, self._logic.prune, completed_before, dead_before)
+        return await self._call(True, self._logic.prune, cutoffs, limit)
+
+    async def bulk(self, step: BulkStep, now: float) -> BulkDone:
+        return await self._call(True, self._logic.bulk, step, now)
 
     async def purge(self, task_ids: Sequence[str]) -> int:
         if not task_ids:

@@ -8,17 +8,18 @@ and each mutating method returns the transitions it made, in order, for publicat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import trio
 
 from .. import _ids
+from ..decisions import Bulk, QueueState, Selection, TypeLimit
 from ..decisions import Outcome as Outcome
-from ..decisions import QueueState, TypeLimit
 from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
+from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from .sessions import Session
 
@@ -77,12 +78,55 @@ class TaskFilter:
     queue: str | None = None
 
 
+#: Most tasks one bulk step or one prune round touches: one store transaction, short
+#: enough that other work waits little for it.
+BULK_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BulkStep:
+    """One chunk of a bulk operation: the first ``limit`` tasks that ``selection`` takes
+    in, by id, of ids after ``after`` (None: from the first) and before ``until`` (the
+    operation's bound, so that tasks made meanwhile are not chased)."""
+
+    action: Bulk
+    selection: Selection
+    until: str
+    after: str | None = None
+    limit: int = BULK_CHUNK
+    dry_run: bool = False  # count them, touch nothing
+
+
+class BulkDone(NamedTuple):
+    """What one :class:`BulkStep` did: how many tasks it touched (or, dry, would touch),
+    their moves, and the id to go on after (None: none are left); ``held``: the tasks it
+    cancelled that a node held under a lease (claimed or running), whose holder must stop
+    them."""
+
+    touched: int
+    moves: list[Transition]
+    after: str | None
+    held: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of tasks, newest first; pass ``next_cursor`` back for the next page."""
 
     items: list[Task]
     next_cursor: str | None
+
+
+def fitting(sizes: Sequence[int], max_bytes: int | None) -> int:
+    """How many of ``sizes``, from the first, fit in ``max_bytes`` together (one at least)."""
+    if max_bytes is None:
+        return len(sizes)
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes:
+            return max(count, 1)
+    return len(sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,16 +297,35 @@ class Store(Protocol):
 
     async def get(self, task_id: str) -> Task | None: ...
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page: ...
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
+        """At most ``limit`` tasks, newest first: ``payload`` and ``result`` are None
+        unless ``include`` names them (it names both by default); a listing without them
+        does not read them. With ``include``, a page stops before its included data (as
+        stored JSON) passes ``max_bytes``, holding one task at least; ``next_cursor`` then
+        points at the rest."""
+        ...
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         """The task's history, oldest first (empty when the task does not exist)."""
 
     async def counts(self) -> Counts: ...
 
-    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
-        """Delete completed (and, separately, dead) tasks finished before the given times,
-        with their events. Returns how many tasks were deleted."""
+    async def bulk(self, step: BulkStep, now: float) -> BulkDone:
+        """One chunk of a bulk operation, in one commit: each selected task cancelled or
+        requeued (:func:`trellis_actors.decisions.bulk`) or, for a purge, deleted with its
+        events."""
+
+    async def prune(self, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
+        """Delete up to ``limit`` ended tasks that finished before the cutoff of their
+        status (:func:`trellis_actors.decisions.prunable`), with their events, in one
+        commit. Returns how many were deleted: ``limit`` means there may be more."""
 
     async def purge(self, task_ids: Sequence[str]) -> int:
         """Delete the given tasks that are ``dead``, with their events; returns how many."""

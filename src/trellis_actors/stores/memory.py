@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import pydantic_core
 
 from .. import decisions
 from ..errors import TaskNotFound
@@ -19,7 +22,10 @@ from ..lifecycle import (
     requeued,
     transition,
 )
+from ..rules import TASK_DATA
 from .base import (
+    BulkDone,
+    BulkStep,
     Counts,
     NewTask,
     Outcome,
@@ -31,6 +37,7 @@ from .base import (
     WorkDone,
     apply_in_turn,
     arrive,
+    fitting,
 )
 from .memory_schedules import MemorySchedules
 from .memory_sessions import MemorySessions
@@ -320,7 +327,14 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
     async def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
-    async def list_tasks(self, filter: TaskFilter, limit: int, cursor: str | None) -> Page:
+    async def list_tasks(
+        self,
+        filter: TaskFilter,
+        limit: int,
+        cursor: str | None,
+        include: frozenset[str] = TASK_DATA,
+        max_bytes: int | None = None,
+    ) -> Page:
         end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
         items: list[Task] = []
         index = end - 1
@@ -329,11 +343,24 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
             index -= 1
             if _matches(task, filter):
                 items.append(task)
-        more = (
-            bool(items)
-            and len(items) == limit
-            and any(_matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1))
+        if include:
+            fits = fitting([_data_size(task, include) for task in items], max_bytes)
+            if items:
+                index = bisect.bisect_left(self._order, items[fits - 1].id) - 1
+            items = items[:fits]
+        more = bool(items) and any(
+            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
         )
+        payload, result = "payload" in include, "result" in include
+        if not (payload and result):
+            items = [
+                dataclasses.replace(
+                    task,
+                    payload=task.payload if payload else None,
+                    result=task.result if result else None,
+                )
+                for task in items
+            ]
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
@@ -365,26 +392,43 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         self._delete(doomed)
         return len(doomed)
 
-    async def prune(self, completed_before: float | None, dead_before: float | None) -> int:
-        doomed = [
-            task.id
-            for task in self._tasks.values()
-            if task.finished_at is not None
-            and (
-                (
-                    task.status is TaskStatus.COMPLETED
-                    and completed_before is not None
-                    and task.finished_at < completed_before
-                )
-                or (
-                    task.status is TaskStatus.DEAD
-                    and dead_before is not None
-                    and task.finished_at < dead_before
-                )
-            )
-        ]
+    async def prune(self, cutoffs: Mapping[TaskStatus, float], limit: int) -> int:
+        doomed: list[str] = []
+        for task in self._tasks.values():
+            if len(doomed) >= limit:
+                break
+            if decisions.prunable(task, cutoffs):
+                doomed.append(task.id)
         self._delete(doomed)
         return len(doomed)
+
+    async def bulk(self, step: BulkStep, now: float) -> BulkDone:
+        order = self._order
+        index = 0 if step.after is None else bisect.bisect_right(order, step.after)
+        end = bisect.bisect_left(order, step.until)
+        selected: list[Task] = []
+        while index < end and len(selected) < step.limit:
+            task = self._tasks[order[index]]
+            index += 1
+            if decisions.selects(step.selection, task):
+                selected.append(task)
+        after = selected[-1].id if len(selected) == step.limit else None
+        if step.dry_run:
+            return BulkDone(len(selected), [], after)
+        if step.action is decisions.Bulk.PURGE:
+            self._delete([task.id for task in selected])
+            return BulkDone(len(selected), [], after)
+        moves: list[Transition] = []
+        held: list[str] = []
+        touched = 0
+        for task in selected:
+            change = decisions.bulk(step.action, task, now)
+            if change is not None:
+                touched += 1
+                if task.lease_owner is not None:
+                    held.append(task.id)
+                self._apply(change, moves)
+        return BulkDone(touched, moves, after, tuple(held))
 
     def _delete(self, doomed: list[str]) -> None:
         for task_id in doomed:
@@ -396,6 +440,16 @@ class MemoryStore(SingleNode, MemorySessions, MemorySchedules):
         if doomed:
             gone = set(doomed)
             self._order = [task_id for task_id in self._order if task_id not in gone]
+
+
+def _data_size(task: Task, include: frozenset[str]) -> int:
+    """The bytes of ``task``'s included payload and result, as compact JSON (none for
+    null, as the SQL stores count a NULL)."""
+    return sum(
+        len(pydantic_core.to_json(value))
+        for name, value in (("payload", task.payload), ("result", task.result))
+        if name in include and value is not None
+    )
 
 
 def _matches(task: Task, filter: TaskFilter) -> bool:

@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ..lifecycle import Task, TaskStatus, Transition
+from ..lifecycle import Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, wakes_workers
@@ -168,6 +168,7 @@ _TRIES = 3
 class _PostgresLogic(TaskLogic):
     dialect = "postgres"
     after_every_id = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    before_every_id = "00000000-0000-0000-0000-000000000000"
     json_decoded = True  # psycopg loads jsonb itself
 
     def __init__(self, origin: str) -> None:
@@ -198,8 +199,8 @@ class _PostgresLogic(TaskLogic):
     def lock_type(self, cur: Cursor, name: str) -> None:
         cur.execute(self.q["lock_type"], {"type": name})
 
-    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
-        cur.execute(self.q["prune"], {"status": status.value, "before": before})
+    def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
+        cur.execute(self.q["delete"], {"ids": ids})
         return int(cur.fetchone()["n"])
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import trio
 
 from ..errors import ConfigurationError
-from ..lifecycle import TaskStatus, Transition
+from ..lifecycle import Transition
 from . import _sql
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
@@ -148,6 +148,7 @@ def connect(
 class _SqliteLogic(TaskLogic):
     dialect = "sqlite"
     after_every_id = "~"  # sorts after the hex digits and hyphens of every UUID
+    before_every_id = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,9 +188,9 @@ class _SqliteLogic(TaskLogic):
     def oldest(self, value: Any) -> tuple[float, ...]:
         return tuple(float(at) for at in json.loads(value))
 
-    def prune_status(self, cur: Cursor, status: TaskStatus, before: float) -> int:
+    def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
         self._counts = None  # deleted rows are not moves: count afresh
-        return super().prune_status(cur, status, before)
+        return super().delete_tasks(cur, ids)
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
         self._counts = None

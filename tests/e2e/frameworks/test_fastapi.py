@@ -33,7 +33,7 @@ def order(**changes: Any) -> dict[str, Any]:
 
 def tasks_for(trellis: Client, reference: str) -> list[str]:
     """The ids of the node's ``ship_order`` tasks for the order ``reference``."""
-    page = trellis.list(type="ship_order", limit=200)
+    page = trellis.list(type="ship_order", limit=200, include=["payload"])
     assert page.next_cursor is None, "more ship_order tasks than one page holds"
     return [t.id for t in page.items if t.payload["reference"] == reference]
 

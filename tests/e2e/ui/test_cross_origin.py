@@ -66,7 +66,9 @@ def attacker(open_server: Server) -> Iterator[tuple[str, str]]:
 
 
 def tags(server: Server) -> set[str]:
-    items = httpx.get(f"{server.url}/tasks?type=echo&limit=1000", timeout=10).json()["items"]
+    items = httpx.get(
+        f"{server.url}/tasks?type=echo&limit=1000&include=payload", timeout=10
+    ).json()["items"]
     return {json.dumps(item["payload"]) for item in items}
 
 

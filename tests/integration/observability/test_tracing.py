@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -94,3 +98,43 @@ class TestTracing:
         execute = by_name(spans.get_finished_spans(), "trellis.task broken")
         assert execute.status.status_code is trace.StatusCode.ERROR
         assert [event.name for event in execute.events] == ["exception"]
+
+
+class TestDirectProducers:
+    """``sqlite.enqueue`` and ``postgres.enqueue`` store the producer span's context with
+    the task."""
+
+    def test_sqlite_enqueue_carries_the_trace(
+        self, spans: InMemorySpanExporter, tmp_path: Path
+    ) -> None:
+        from trellis_actors import sqlite
+
+        path = str(tmp_path / "tasks.db")
+        with trace.get_tracer("test").start_as_current_span("request"):
+            task_id = sqlite.enqueue(path, "work", {"n": 1})
+        sqlite.close()
+        enqueue = by_name(spans.get_finished_spans(), "trellis.enqueue")
+        with closing(sqlite3.connect(path)) as conn:
+            (stored,) = conn.execute(
+                "SELECT trace_context FROM trellis_tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+        assert f"{enqueue.context.span_id:016x}" in json.loads(stored)["traceparent"]
+
+    @pytest.mark.postgres
+    def test_postgres_enqueue_carries_the_trace(
+        self, spans: InMemorySpanExporter, pg_url: str
+    ) -> None:
+        import psycopg
+
+        from trellis_actors import postgres
+
+        with (
+            psycopg.connect(pg_url, autocommit=True) as conn,
+            trace.get_tracer("test").start_as_current_span("request"),
+        ):
+            task_id = postgres.enqueue(conn, "work", {"n": 1})
+            (stored,) = conn.execute(
+                "SELECT trace_context FROM trellis_tasks WHERE id = %s", (task_id,)
+            ).fetchone()
+        enqueue = by_name(spans.get_finished_spans(), "trellis.enqueue")
+        assert f"{enqueue.context.span_id:016x}" in stored["traceparent"]

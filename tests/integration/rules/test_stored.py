@@ -52,7 +52,7 @@ async def far(store_url: str) -> AsyncIterator[Served]:
 class TestTasks:
     async def test_listing_reading_and_cancelling(self, far: Served) -> None:
         """The task lists, reads and cancels with ``run_at`` null; nothing restarts."""
-        listing = await far.client.get("/tasks?status=pending")
+        listing = await far.client.get("/tasks?status=pending&include=payload")
         assert listing.status_code == 200, listing.text
         (item,) = listing.json()["items"]
         assert (item["payload"], item["run_at"]) == ("far", None)

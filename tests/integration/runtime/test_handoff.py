@@ -293,3 +293,45 @@ def drain(mailbox: Mailbox[Any]) -> list[Any]:
             found.append(mailbox.get_nowait())
         except trio.WouldBlock:
             return found
+
+
+async def test_overlapping_submissions_claim_for_the_same_idle_workers_once(
+    opened: Store,
+) -> None:
+    """On a store whose calls may run at the same time, two batches of new tasks written
+    side by side do not both claim for the same standing demand: one idle worker gets one
+    task, not one from each batch."""
+    if opened.url.startswith("sqlite"):
+        pytest.skip("SQLite writes from one thread: its calls never run at the same time")
+    if opened.url.startswith("memory"):
+        opened.concurrent_calls = True  # type: ignore[attr-defined]  # as PostgreSQL's
+    clock = Clock()
+    queue: Mailbox[Any] = Mailbox(math.inf)
+    first_in = trio.Event()
+    second_in = trio.Event()
+    real = opened.apply
+
+    async def apply(work: Any, now: float) -> Any:
+        if not first_in.is_set():
+            first_in.set()
+            await second_in.wait()  # held until the second batch is being written too
+        else:
+            second_in.set()
+        return await real(work, now)
+
+    opened.apply = apply  # type: ignore[method-assign]  # the instance hides the method
+    actor = StoreActor(opened, clock, Ref("queue", queue))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        actor.ref.tell_nowait(Demand(None, 1, OWNER, 60.0))
+        with trio.fail_after(10):
+            async with trio.open_nursery() as both:
+                both.start_soon(actor.ref.ask, Submit((NewTask("t", "a"),)))
+                await first_in.wait()
+                both.start_soon(actor.ref.ask, Submit((NewTask("t", "b"),)))
+                await trio.lowlevel.checkpoint()  # the second batch is taken in too
+                if not second_in.is_set():
+                    second_in.set()  # it made no claim, so it went by enqueue: let go
+        actor.request_stop()
+    told = [task for msg in drain(queue) if isinstance(msg, Claimed) for task in msg.tasks]
+    assert len(told) == 1

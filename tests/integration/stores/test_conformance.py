@@ -797,6 +797,53 @@ class TestListing:
         assert seen == [s.task.id for s in reversed(submitted)]
         assert pages == -(-total // limit)
 
+    async def test_a_summary_leaves_out_payload_and_result(self, store: Store) -> None:
+        """Without include, a listing's tasks have no payload nor result; the rest is the
+        stored task's. Each field can be asked for alone."""
+        done = await in_status(store, S.RUNNING, payload={"big": "x" * 1000})
+        await end(store, done, S.COMPLETED, NOW + 2, result={"r": 1})
+        stored = await store.get(done.id)
+        assert stored is not None and stored.result == {"r": 1}
+
+        async def only(*include: str) -> Task:
+            (task,) = (await store.list_tasks(TaskFilter(), 10, None, frozenset(include))).items
+            return task
+
+        assert fields(await only()) == {**fields(stored), "payload": None, "result": None}
+        assert fields(await only("payload")) == {**fields(stored), "result": None}
+        assert fields(await only("result")) == {**fields(stored), "payload": None}
+        assert fields(await only("payload", "result")) == fields(stored)
+
+    @pytest.mark.parametrize("status", [None, S.QUEUED])
+    async def test_included_data_stops_a_page_at_max_bytes(
+        self, store: Store, status: S | None
+    ) -> None:
+        """A page with payloads stops before they pass max_bytes (one task at least) and
+        points at the rest; following the cursor reaches every task once."""
+        submitted, _ = await store.enqueue(
+            [NewTask("echo", {"n": i, "pad": "p" * 1000}) for i in range(7)], NOW
+        )
+        newest_first = [s.task.id for s in reversed(submitted)]
+        both = frozenset({"payload", "result"})
+        seen: list[str] = []
+        cursor: str | None = None
+        sizes = []
+        while True:
+            page = await store.list_tasks(TaskFilter(status=status), 10, cursor, both, 2500)
+            sizes.append(len(page.items))
+            assert all(task.payload["pad"] == "p" * 1000 for task in page.items)
+            seen += [task.id for task in page.items]
+            if page.next_cursor is None:
+                break
+            assert page.next_cursor == page.items[-1].id
+            cursor = page.next_cursor
+        assert seen == newest_first
+        assert sizes == [2, 2, 2, 1]
+        (one,) = (await store.list_tasks(TaskFilter(), 10, None, both, 10)).items
+        assert one.id == newest_first[0]  # one task, whatever its size
+        summaries = await store.list_tasks(TaskFilter(), 10, None, frozenset(), 10)
+        assert len(summaries.items) == 7 and summaries.next_cursor is None
+
 
 class TestCountsAndRetention:
     async def test_counts_by_queue_and_status(self, store: Store) -> None:
@@ -824,14 +871,15 @@ class TestCountsAndRetention:
         completed = await in_status(store, S.COMPLETED, idempotency_key="reuse-me")
         dead = await in_status(store, S.DEAD)
         queued = await add(store)
-        assert await store.prune(None, None) == 0
-        assert await store.prune(NOW + 1, None) == 0  # finished at NOW + 1: not before it
-        assert await store.prune(NOW + 2, None) == 1
+        assert await store.prune({}, 1000) == 0
+        # finished at NOW + 1: not before it
+        assert await store.prune({S.COMPLETED: NOW + 1}, 1000) == 0
+        assert await store.prune({S.COMPLETED: NOW + 2}, 1000) == 1
         assert await store.get(completed.id) is None and await store.events(completed.id) == []
         assert await store.get(dead.id) is not None
-        assert await store.prune(None, NOW + 2) == 1
+        assert await store.prune({S.DEAD: NOW + 2}, 1000) == 1
         assert await store.get(dead.id) is None and await store.events(dead.id) == []
-        assert await store.prune(NOW + 99, NOW + 99) == 0
+        assert await store.prune({S.COMPLETED: NOW + 99, S.DEAD: NOW + 99}, 1000) == 0
         assert (await store.counts()).by_queue == {"default": {"queued": 1}}
         page = await store.list_tasks(TaskFilter(), 10, None)
         assert [task.id for task in page.items] == [queued.id]

@@ -159,7 +159,7 @@ class TestSqliteMigrations:
             for task in tasks.values():
                 old.execute(q["insert_task"], TaskLogic.row(task))
             before = old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall()
-            assert sqlite.migrate(old) == [3, 4, 5, 6]
+            assert sqlite.migrate(old) == ALL[2:]
             assert old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall() == before
             sqlite.migrate(fresh)
             assert sqlite_catalog(old) == sqlite_catalog(fresh)
@@ -209,7 +209,7 @@ class TestPostgresMigrations:
             for task in tasks.values():
                 conn.execute(queries["insert_task"], TaskLogic.row(task))
             before = conn.execute(select).fetchall()
-        assert postgres.migrate_sync(pg_empty_url) == [3, 4, 5, 6]
+        assert postgres.migrate_sync(pg_empty_url) == ALL[2:]
         assert postgres_catalog(pg_empty_url) == postgres_catalog(pg_url)
         with psycopg.connect(pg_empty_url) as conn:
             assert conn.execute(select).fetchall() == before

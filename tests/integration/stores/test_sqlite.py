@@ -156,8 +156,9 @@ class TestQueryPlans:
             "list_by_queue",
             "list_by_type",
             "counts",
-            "prune_tasks",
+            "prunable",
             "task_by_key",
+            "task_data",
             "events",
         ],
     )
@@ -177,6 +178,8 @@ class TestQueryPlans:
                 "key": "k",
                 "ids": json.dumps(["x"]),
                 "exclude": json.dumps(["slow", "busy"]),
+                "payload": True,
+                "result": False,
             }
             query = _sql.queries("sqlite")[name]
             plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
@@ -237,7 +240,7 @@ class TestCountsKeptInMemory:
             dead = [m.task.id for m in moves if m.task.status is S.DEAD]
             assert await store.purge(dead[:1]) == 1
             await agree()
-            assert await store.prune(completed_before=10.0, dead_before=None) == 2
+            assert await store.prune({S.COMPLETED: 10.0}, 1000) == 2
             await agree()
         finally:
             await other.close()

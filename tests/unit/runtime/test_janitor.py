@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any, assert_never
 
+import pytest
 import trio
 import trio.testing
 
 from trellis_actors import Retention
 from trellis_actors._time import Clock
 from trellis_actors.actors import Actor, Ref
+from trellis_actors.lifecycle import TaskStatus
 from trellis_actors.runtime.janitor import Janitor
 from trellis_actors.runtime.messages import Prune, Recover, Sweep, Swept, TryLead
+from trellis_actors.stores.base import BULK_CHUNK
 
 
 class FakeStore(Actor[TryLead | Recover | Prune]):
@@ -80,8 +83,7 @@ class TestJanitor:
 
         assert swept == Swept(led=True, recovered=3, pruned=5)
         (prune,) = [msg for _, msg in store.seen if isinstance(msg, Prune)]
-        assert prune.completed_before is not None
-        assert prune.dead_before is None
+        assert set(prune.cutoffs) == {TaskStatus.COMPLETED}
 
     async def test_follower_does_nothing(self, autojump_clock: trio.testing.MockClock) -> None:
         """A node that does not lead neither recovers nor prunes."""
@@ -97,3 +99,48 @@ class TestJanitor:
 
         assert swept == Swept(led=False)
         assert {type(msg) for _, msg in store.seen} == {TryLead}
+
+
+class ChunkedStore(FakeStore):
+    """Has ``left`` old tasks; each Prune deletes up to its limit of them."""
+
+    def __init__(self, left: int) -> None:
+        super().__init__()
+        self.left = left
+
+    async def handle(self, msg: TryLead | Recover | Prune) -> None:
+        if isinstance(msg, Prune):
+            self.seen.append((trio.current_time(), msg))
+            deleted = min(self.left, msg.limit)
+            self.left -= deleted
+            msg.reply.send(deleted)
+        else:
+            await super().handle(msg)
+
+
+class TestRetentionRounds:
+    async def test_prunes_chunk_by_chunk_until_a_chunk_is_not_full(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """One Prune per chunk (one store commit each), every status with its cutoff."""
+        store = ChunkedStore(left=2 * BULK_CHUNK + 7)
+        retention = Retention(completed=60.0, failed=120.0, dead=None, cancelled=0.0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            ref = await nursery.start(janitor(store, retention).run)
+            now = Clock().now()
+            swept = await ref.ask(Sweep())
+            nursery.cancel_scope.cancel()
+
+        assert swept == Swept(led=True, recovered=0, pruned=2 * BULK_CHUNK + 7)
+        prunes = [msg for _, msg in store.seen if isinstance(msg, Prune)]
+        assert [msg.limit for msg in prunes] == [BULK_CHUNK] * 3
+        assert prunes[0].cutoffs == {
+            TaskStatus.COMPLETED: now - 60.0,
+            TaskStatus.FAILED: now - 120.0,
+            TaskStatus.CANCELLED: now,
+        }
+
+    def test_a_negative_retention_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="retention of failed tasks must be >= 0"):
+            Retention(failed=-1.0)

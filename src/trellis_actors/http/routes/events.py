@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import trio
 from quart import Blueprint, Response
-from quart_schema import document_querystring
+from quart_schema import document_querystring, document_response
 
 from ...lifecycle import Transition
 from .._encode import encode
@@ -15,9 +15,12 @@ from .._state import ApiState, api
 from ..auth import needs
 from ..errors import ApiError
 from ..openapi import media_type
-from ..schemas import EventsQuery, TransitionOut
+from ..schemas import ErrorOut, EventsQuery, TransitionOut
 
 bp = Blueprint("events", __name__)
+
+#: Seconds a client refused for want of a stream slot is asked to wait.
+RETRY_AFTER = 5
 
 
 @bp.get("/events")
@@ -30,13 +33,28 @@ bp = Blueprint("events", __name__)
     "Lines starting with ``:`` are keep-alive comments.",
     TransitionOut,
 )
+@document_response(ErrorOut, 503)
 async def events() -> Response:
-    """Lifecycle transitions as server-sent events, optionally of one task or one type."""
+    """Lifecycle transitions as server-sent events, optionally of one task or one type.
+
+    A server holds a limited number of streams open at once (100 by default): past it,
+    503 with ``Retry-After``. A reader so slow that it falls a whole buffer behind is
+    dropped: its stream ends with an event named ``dropped`` whose data says why;
+    connect again to go on (what happened meanwhile is in ``GET /tasks``).
+    """
     query = parse_query(EventsQuery)
     state = api()
     if state.closing.is_set():
         raise ApiError(503, "unavailable", "the server is shutting down")
-    body = _stream(state, query.task_id, query.type)
+    if state.event_streams >= state.max_event_streams:
+        raise ApiError(
+            503,
+            "too_many_streams",
+            f"this server holds at most {state.max_event_streams} event streams open at "
+            "once; try again later",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+    body = _Held(state, _stream(state, query.task_id, query.type))
     response = Response(
         body,
         200,
@@ -47,8 +65,36 @@ async def events() -> Response:
     return response
 
 
-async def _stream(state: ApiState, task_id: str | None, type: str | None) -> AsyncIterator[bytes]:
-    async with state.runtime.subscribe() as transitions:
+class _Held:
+    """An event stream's body, holding one of the server's stream slots until it is
+    closed (or, never started, collected)."""
+
+    def __init__(self, state: ApiState, body: AsyncGenerator[bytes]) -> None:
+        self._state: ApiState | None = state
+        self._body = body
+        state.event_streams += 1
+
+    def __aiter__(self) -> _Held:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._body.__anext__()
+
+    async def aclose(self) -> None:
+        self._release()
+        await self._body.aclose()
+
+    def _release(self) -> None:
+        if self._state is not None:
+            self._state.event_streams -= 1
+            self._state = None
+
+    def __del__(self) -> None:
+        self._release()
+
+
+async def _stream(state: ApiState, task_id: str | None, type: str | None) -> AsyncGenerator[bytes]:
+    async with state.runtime.subscribe(state.event_buffer) as transitions:
         # The first chunk tells the client that it is subscribed: nothing after it is missed.
         yield b"retry: 2000\n: subscribed\n\n"
         while not state.closing.is_set():
@@ -61,6 +107,12 @@ async def _stream(state: ApiState, task_id: str | None, type: str | None) -> Asy
                 with scope:
                     moved = await transitions.__anext__()
             except StopAsyncIteration:
+                if transitions.dropped is not None:
+                    yield (
+                        b"event: dropped\ndata: "
+                        + encode({"reason": transitions.dropped})
+                        + b"\n\n"
+                    )
                 return
             finally:
                 state.waiting.discard(scope)

@@ -9,9 +9,11 @@ from quart_schema import document_querystring, document_request, document_respon
 
 from ...access.tokens import Grant
 from ...errors import TrellisError, WaitTimeout
+from ...rules import TASK_DATA, check_include
 from ...runtime.runtime import Runtime
 from ...stores.base import NewTask
 from .._encode import TaskEncoder, json_response
+from .._encode import encode as encode_json
 from .._parse import parse_json, parse_query
 from .._state import api
 from ..auth import needs
@@ -114,18 +116,46 @@ async def submit_tasks() -> Response:
 @document_response(TaskPage)
 @document_response(ErrorOut, 400)
 async def list_tasks() -> Response:
-    """List tasks, newest first, filtered by status, type and queue; paged by cursor."""
+    """List tasks, newest first, filtered by status, type and queue; paged by cursor.
+
+    Each task is a summary, without its payload and result, unless ``include`` names
+    them (``include=payload,result``). A page stops before its body would pass the
+    server's byte cap (8 MiB by default), holding one task at least: it may then hold
+    fewer than ``limit`` tasks, and its ``next_cursor`` points at the rest.
+    """
     query = parse_query(ListQuery)
-    page = await api().runtime.list(
+    state = api()
+    try:
+        include = check_include(query.include)
+    except TrellisError as exc:
+        raise from_trellis(exc) from None
+    page = await state.runtime.list(
         status=query.status,
         type=query.type,
         queue=query.queue,
         limit=query.limit,
         cursor=query.cursor,
+        include=include,
+        max_bytes=state.max_page_bytes if include else None,
     )
     encode = TaskEncoder()
-    items = [encode(task) for task in page.items]
-    return json_response({"items": items, "next_cursor": page.next_cursor})
+    dropped = TASK_DATA - include
+    chunks: list[bytes] = []
+    size = 0
+    next_cursor = page.next_cursor
+    for index, task in enumerate(page.items):
+        item = encode(task)
+        for name in dropped:
+            del item[name]
+        chunk = encode_json(item)
+        size += len(chunk) + 1
+        if chunks and size > state.max_page_bytes:  # the rest on the next page
+            next_cursor = page.items[index - 1].id
+            break
+        chunks.append(chunk)
+    cursor = encode_json(next_cursor)
+    body = b'{"items":[' + b",".join(chunks) + b'],"next_cursor":' + cursor + b"}"
+    return Response(body, 200, content_type="application/json")
 
 
 @bp.get("/tasks/<task_id>")

@@ -20,7 +20,9 @@ PAGE_SIZE = 50
 async def _context(cursor: str | None) -> dict[str, Any]:
     error = None
     try:
-        page = await ui().runtime.list(status=TaskStatus.DEAD, limit=PAGE_SIZE, cursor=cursor)
+        page = await ui().runtime.list(
+            status=TaskStatus.DEAD, limit=PAGE_SIZE, cursor=cursor, include=()
+        )
     except TrellisError as exc:
         page, error = Page([], None), str(exc)
     return {"page": page, "cursor": cursor, "error": error}

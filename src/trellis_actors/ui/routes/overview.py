@@ -62,7 +62,7 @@ async def _failures() -> dict[str, Any]:
     found = [
         task
         for status in (TaskStatus.DEAD, TaskStatus.FAILED)
-        for task in (await runtime.list(status=status, limit=FAILURES)).items
+        for task in (await runtime.list(status=status, limit=FAILURES, include=())).items
     ]
     found.sort(key=lambda task: task.finished_at or task.updated_at, reverse=True)
     return {"failures": found[:FAILURES]}

@@ -37,6 +37,7 @@ async def table_context(args: Mapping[str, str]) -> dict[str, Any]:
             queue=filters["queue"] or None,
             limit=PAGE_SIZE,
             cursor=cursor,
+            include=(),  # the table shows no payloads nor results
         )
     except TrellisError as exc:
         page, error = Page([], None), str(exc)

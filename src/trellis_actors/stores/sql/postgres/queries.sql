@@ -83,6 +83,31 @@ WHERE id = %(id)s::uuid;
 -- name: copy_events
 COPY trellis_events (task_id, from_status, to_status, at, attempt, detail) FROM STDIN;
 
+-- name: enqueue_task
+-- One new task without an idempotency key, with its events and the wake-up (when %(wake)s),
+-- in one statement: one round trip in the caller's transaction, and atomic on its own in
+-- autocommit. {events} stands for one "(%(eN_task_id)s::uuid, …)" group per event, N from
+-- 0 (trellis_actors.postgres builds it, from the number of events only).
+WITH task AS (
+    INSERT INTO trellis_tasks (
+        id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
+        idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at,
+        updated_at, result, error, progress, progress_message, lease_owner, lease_expires_at,
+        schedule_id, trace_context
+    ) VALUES (
+        %(id)s::uuid, %(type)s, %(queue)s, %(payload)s::jsonb, %(status)s, %(priority)s,
+        %(attempt)s, %(max_attempts)s, %(run_at)s, %(timeout)s, %(idempotency_key)s,
+        %(dead_letter)s, %(created_at)s, %(queued_at)s, %(started_at)s, %(finished_at)s,
+        %(updated_at)s, %(result)s::jsonb, %(error)s::jsonb, %(progress)s,
+        %(progress_message)s, %(lease_owner)s, %(lease_expires_at)s, %(schedule_id)s,
+        %(trace_context)s::jsonb
+    )
+), events AS (
+    INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
+    VALUES {events}
+)
+SELECT pg_notify('trellis_work', %(origin)s) WHERE %(wake)s;
+
 -- name: insert_event
 -- A few events: one pipelined round trip (executemany), where COPY takes two.
 INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)
@@ -184,13 +209,29 @@ SET progress = %(fraction)s, progress_message = %(message)s, updated_at = %(now)
 WHERE id = %(id)s::uuid AND status = 'running';
 
 -- name: list_any
-SELECT * FROM trellis_tasks
+-- Listings read summaries: every column but payload and result (which may be a MiB
+-- each), and, when a listing includes them, their size, to stop a page in time.
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE id < %(before)s::uuid
 ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_status
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE status = %(status)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -198,17 +239,37 @@ ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_queue
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE queue = %(queue)s AND id < %(before)s::uuid
   AND (%(type)s::text IS NULL OR type = %(type)s)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: list_by_type
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
+    + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
+    AS data_size
+FROM trellis_tasks
 WHERE type = %(type)s AND id < %(before)s::uuid
 ORDER BY id DESC
 LIMIT %(limit)s;
+
+-- name: task_data
+-- The payloads and results a listing includes, of the tasks that fit in its page.
+SELECT id, CASE WHEN %(payload)s::boolean THEN payload END AS payload,
+    CASE WHEN %(result)s::boolean THEN result END AS result
+FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]);
 
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
@@ -216,16 +277,39 @@ SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
--- name: prune
+-- name: prunable
+-- Up to %(limit)s tasks of one ended status that finished before %(before)s (retention),
+-- oldest first; rows another transaction holds wait for the next round.
+SELECT id FROM trellis_tasks
+WHERE status IN ('completed', 'failed', 'dead', 'cancelled') AND status = %(status)s
+  AND finished_at < %(before)s
+ORDER BY finished_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete
 WITH doomed AS (
-    DELETE FROM trellis_tasks
-    WHERE status IN ('completed', 'dead') AND status = %(status)s
-      AND finished_at < %(before)s
+    DELETE FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[])
     RETURNING id
 ), events AS (
     DELETE FROM trellis_events USING doomed WHERE trellis_events.task_id = doomed.id
 )
 SELECT count(*) AS n FROM doomed;
+
+-- name: bulk_select
+-- One chunk of a bulk operation: the tasks its filter takes in, by id, between the ids
+-- %(after)s and %(until)s (the operation's cursor and its bound). Rows a worker is
+-- writing are waited for, not skipped: the cursor moves past them for good.
+SELECT * FROM trellis_tasks
+WHERE id > %(after)s::uuid AND id < %(until)s::uuid
+  AND status = ANY(%(statuses)s::text[])
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::float8 IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::float8 IS NULL OR created_at < %(created_before)s)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE;
 
 -- name: purge
 WITH doomed AS (

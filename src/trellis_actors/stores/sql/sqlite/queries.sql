@@ -133,29 +133,61 @@ SET progress = :fraction, progress_message = :message, updated_at = :now
 WHERE id = :id AND status = 'running';
 
 -- name: list_any
-SELECT * FROM trellis_tasks
+-- Listings read summaries: every column but payload and result (which may be a MiB
+-- each), and, when a listing includes them, their size, to stop a page in time.
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
+    + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
+FROM trellis_tasks
 WHERE id < :before
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_by_status
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
+    + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
+FROM trellis_tasks
 WHERE status = :status AND id < :before
   AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_by_queue
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
+    + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
+FROM trellis_tasks
 WHERE queue = :queue AND id < :before AND (:type IS NULL OR type = :type)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_by_type
-SELECT * FROM trellis_tasks
+SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
+    idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
+    error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
+    trace_context, NULL AS payload, NULL AS result,
+    CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
+    + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
+FROM trellis_tasks
 WHERE type = :type AND id < :before
 ORDER BY id DESC
 LIMIT :limit;
+
+-- name: task_data
+-- The payloads and results a listing includes, of the tasks that fit in its page.
+SELECT id, CASE WHEN :payload THEN payload END AS payload,
+    CASE WHEN :result THEN result END AS result
+FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
@@ -171,16 +203,32 @@ SELECT name FROM sqlite_master WHERE type = 'table';
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 
--- name: prune_events
--- Once per status; the repeated IN term lets SQLite use the partial index on finished tasks.
-DELETE FROM trellis_events WHERE task_id IN (
-    SELECT id FROM trellis_tasks
-    WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before
-);
+-- name: prunable
+-- Up to :limit tasks of one ended status that finished before :before (retention), oldest
+-- first. The repeated IN term lets SQLite use the partial index on ended tasks.
+SELECT id FROM trellis_tasks INDEXED BY trellis_tasks_finished
+WHERE status IN ('completed', 'failed', 'dead', 'cancelled') AND status = :status
+  AND finished_at < :before
+ORDER BY finished_at
+LIMIT :limit;
 
--- name: prune_tasks
-DELETE FROM trellis_tasks
-WHERE status IN ('completed', 'dead') AND status = :status AND finished_at < :before;
+-- name: delete_events
+DELETE FROM trellis_events WHERE task_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_tasks
+DELETE FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: bulk_select
+-- One chunk of a bulk operation: the tasks its filter takes in, by id, between the ids
+-- :after and :until (the operation's cursor and its bound).
+SELECT * FROM trellis_tasks
+WHERE id > :after AND id < :until
+  AND status IN (SELECT value FROM json_each(:statuses))
+  AND (:type IS NULL OR type = :type) AND (:queue IS NULL OR queue = :queue)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id
+LIMIT :limit;
 
 -- name: purge_events
 DELETE FROM trellis_events WHERE task_id IN (

@@ -56,7 +56,7 @@ CREATE INDEX trellis_tasks_type ON trellis_tasks (type, id);
 CREATE INDEX trellis_tasks_counts ON trellis_tasks (queue, status);
 -- Retention (prune).
 CREATE INDEX trellis_tasks_finished ON trellis_tasks (status, finished_at)
-    WHERE status IN ('completed', 'dead');
+    WHERE status IN ('completed', 'failed', 'dead', 'cancelled');
 -- At most one task per idempotency key.
 CREATE UNIQUE INDEX trellis_tasks_idempotency ON trellis_tasks (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
