@@ -53,7 +53,9 @@ def cluster(pg_url: str) -> Iterator[Server]:
 def wait_until_done(url: str, total: int, timeout: float = 30.0) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        items = httpx.get(f"{url}/tasks", params={"limit": 1000}).json()["items"]
+        items = httpx.get(f"{url}/tasks", params={"limit": 1000, "include": "result"}).json()[
+            "items"
+        ]
         if sum(1 for t in items if t["status"] == "completed") >= total:
             return list(items)
         time.sleep(0.1)
