@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 from ._backoff import Backoff
 from .builtin_tasks import BUILTINS
 from .contracts import ANY_JSON, Contract, P, R, TaskHandle, caller_namespace, contract_of
+from .decisions import TypeLimit, parse_rate
 from .errors import ConfigurationError, UnknownTaskType, ValidationError
 from .http_check import TASK_OPTIONS as HTTP_CHECK_OPTIONS
 from .http_check import HttpCheckPolicy, http_check_handler
@@ -62,7 +63,9 @@ class TaskType:
     #: Longest an attempt may ever run, in seconds: it caps ``timeout`` (the type's and
     #: each task's), and a submission asking for a longer ``timeout`` is refused.
     max_duration: float | None = None
-    concurrency: int | None = None
+    concurrency: int | None = None  # held at once, across every node sharing the store
+    #: At most N starts per second, minute or hour ("100/m"), across every node.
+    rate_limit: str | None = None
     dead_letter: bool = True
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     description: str | None = None
@@ -78,6 +81,13 @@ class TaskType:
             return False  # the same payload will fail the same way
         return isinstance(error, (Retry, *self.retry_on))
 
+    def limit(self) -> TypeLimit | None:
+        """The type's cluster-wide limits, or None when it has none."""
+        if self.concurrency is None and self.rate_limit is None:
+            return None
+        rate, per = (None, 1.0) if self.rate_limit is None else parse_rate(self.rate_limit)
+        return TypeLimit(self.concurrency, rate, per)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -86,6 +96,7 @@ class TaskType:
             "timeout": self.timeout,
             "max_duration": self.max_duration,
             "concurrency": self.concurrency,
+            "rate_limit": self.rate_limit,
             "dead_letter": self.dead_letter,
             "backoff": {
                 "initial": self.backoff.initial,
@@ -109,6 +120,7 @@ class TaskPolicy(TypedDict, total=False):
     timeout: float | None
     max_duration: float | None
     concurrency: int | None
+    rate_limit: str | None
     dead_letter: bool
     retry_on: type[BaseException] | tuple[type[BaseException], ...]
     executor: str | None
@@ -218,6 +230,7 @@ class App:
             timeout=options.get("timeout"),
             max_duration=options.get("max_duration"),
             concurrency=options.get("concurrency"),
+            rate_limit=options.get("rate_limit"),
             dead_letter=options.get("dead_letter", True),
             retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
             description=inspect.getdoc(handler),
@@ -348,6 +361,11 @@ class App:
                 )
         if task_type.concurrency is not None and task_type.concurrency < 1:
             raise ConfigurationError(f"{task_type.name}: concurrency must be >= 1")
+        if task_type.rate_limit is not None:
+            try:
+                parse_rate(task_type.rate_limit)
+            except ValueError as exc:
+                raise ConfigurationError(f"{task_type.name}: {exc}") from None
         self._types[task_type.name] = task_type
 
     def get(self, name: str) -> TaskType:

@@ -279,3 +279,116 @@ def prunable(task: Task, cutoffs: Mapping[TaskStatus, float]) -> bool:
         and task.finished_at is not None
         and task.finished_at < cutoff
     )
+
+
+# -- queue controls and per-type limits ---------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TypeLimit:
+    """What a task type may have at once across every node sharing the store: at most
+    ``concurrency`` held (claimed or running), and at most ``rate`` starts in any ``per``
+    seconds. ``None`` leaves that side unlimited."""
+
+    concurrency: int | None = None
+    rate: int | None = None
+    per: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TypeLoad:
+    """What the store holds of one limited type at a claim ``now``.
+
+    ``held``: tasks under a lease (claimed or running); ``unstarted``: those of them not
+    yet started; ``recent``: starts recorded in the last ``per`` seconds; ``oldest``: the
+    earliest of those, in order — up to the one whose leaving frees a slot (index
+    ``recent + unstarted - rate``), so usually one."""
+
+    held: int = 0
+    unstarted: int = 0
+    recent: int = 0
+    oldest: tuple[float, ...] = ()
+
+    def claimed(self, count: int) -> TypeLoad:
+        """The load once ``count`` more are claimed."""
+        return TypeLoad(self.held + count, self.unstarted + count, self.recent, self.oldest)
+
+
+class Allowance(NamedTuple):
+    """How many of each limited type a claim may take now, and when a type held back by
+    its rate may next start one (``None``: none is held back by a rate)."""
+
+    counts: dict[str, int]
+    retry_at: float | None
+
+
+def allowance(limits: dict[str, TypeLimit], loads: dict[str, TypeLoad], now: float) -> Allowance:
+    """How many tasks of each limited type may be claimed at ``now``.
+
+    Concurrency counts what is held under a lease, on any node. A rate counts starts: a
+    claimed task counts from its claim (it will start), a recorded start for ``per``
+    seconds after it; a task given back unstarted is refunded. So in any ``per`` seconds
+    (by ``started_at``) at most ``rate`` tasks start.
+    """
+    counts: dict[str, int] = {}
+    retry_at: float | None = None
+    for name, limit in limits.items():
+        load = loads.get(name, TypeLoad())
+        room = _UNLIMITED
+        if limit.concurrency is not None:
+            room = limit.concurrency - load.held
+        if limit.rate is not None:
+            free = limit.rate - load.recent - load.unstarted
+            if free <= 0:
+                # The recorded starts leave the window oldest first: the one whose leaving
+                # frees a slot; if that is not a recorded start yet, a window from now.
+                frees = now + limit.per
+                if -free < len(load.oldest):
+                    frees = load.oldest[-free] + limit.per
+                retry_at = frees if retry_at is None else min(retry_at, frees)
+            room = min(room, free)
+        counts[name] = max(0, room)
+    return Allowance(counts, retry_at)
+
+
+def held_until(
+    limits: dict[str, TypeLimit],
+    loads: dict[str, TypeLoad],
+    taken: dict[str, int],
+    now: float,
+) -> float | None:
+    """After a claim took ``taken`` of each type: when a type whose rate is now used up
+    may start another (the queue claims again then), or None."""
+    after = {name: load.claimed(taken.get(name, 0)) for name, load in loads.items()}
+    return allowance(limits, after, now).retry_at
+
+
+_UNLIMITED = 1 << 30
+
+
+RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"100/m"`` → ``(100, 60.0)``: at most N starts per second, minute or hour."""
+    count, sep, unit = text.strip().partition("/")
+    if not sep or unit not in RATE_UNITS or not count.isdigit() or int(count) < 1:
+        raise ValueError(
+            f"rate_limit {text!r} is not valid: write N/s, N/m or N/h with N >= 1 (e.g. '100/m')"
+        )
+    return int(count), RATE_UNITS[unit]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue as the store knows it: paused or not, and its tasks by status."""
+
+    name: str
+    paused: bool = False
+    paused_at: float | None = None
+    counts: dict[str, int] | None = None
+
+
+def paused_change(state: QueueState | None, name: str, paused: bool, now: float) -> QueueState:
+    """A queue paused or resumed at ``now``: pausing a paused queue keeps its time."""
+    if state is not None and state.paused == paused:
+        return state
+    return QueueState(name, paused, now if paused else None)

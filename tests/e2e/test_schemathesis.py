@@ -43,6 +43,8 @@ OPERATIONS = [
     ("POST", "/tasks/bulk/requeue"),
     ("POST", "/tasks/bulk/purge"),
     ("GET", "/queues"),
+    ("POST", "/queues/{name}/pause"),
+    ("POST", "/queues/{name}/resume"),
     ("GET", "/workers"),
     ("GET", "/nodes"),
     ("GET", "/task-types"),

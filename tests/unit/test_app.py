@@ -19,6 +19,7 @@ from trellis_actors import (
     ValidationError,
 )
 from trellis_actors.app import DEFAULT_RETRY_BACKOFF
+from trellis_actors.decisions import TypeLimit
 
 
 async def handler(ctx: TaskContext, payload: Any) -> Any:
@@ -219,6 +220,21 @@ class TestRegistration:
         """A timeout must be a positive number of seconds."""
         with pytest.raises(ConfigurationError, match=r"^job: timeout must be > 0 seconds$"):
             App(builtins=False).task(handler, name="job", timeout=timeout)
+
+    @pytest.mark.parametrize("rate", ["5", "0/s", "5/d", "x/m", "5/ m", "-1/s"])
+    def test_rate_limit_format(self, rate: str) -> None:
+        """rate_limit is N/s, N/m or N/h with N >= 1, checked at registration."""
+        with pytest.raises(ConfigurationError, match=r"^job: rate_limit .* write N/s, N/m or N/h"):
+            App(builtins=False).task(handler, name="job", rate_limit=rate)
+
+    def test_limits(self) -> None:
+        """A type's rate and concurrency become one TypeLimit; none without either."""
+        app = App(builtins=False)
+        app.task(handler, name="a", rate_limit="100/m", concurrency=3)
+        app.task(handler, name="b")
+        assert app.get("a").limit() == TypeLimit(concurrency=3, rate=100, per=60.0)
+        assert app.get("a").to_dict()["rate_limit"] == "100/m"
+        assert app.get("b").limit() is None
 
     def test_concurrency_below_one(self) -> None:
         """A concurrency limit of zero would never run the type."""

@@ -636,3 +636,53 @@ class ClaimProtocol(RuleBasedStateMachine):
 
 ClaimProtocol.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 TestClaimProtocol = ClaimProtocol.TestCase
+
+
+class TestAllowance:
+    """decisions.allowance: what each limited type may claim now, and when to look again."""
+
+    LIMITS = {
+        "api": decisions.TypeLimit(concurrency=2),
+        "mail": decisions.TypeLimit(rate=3, per=1.0),
+    }
+
+    def test_nothing_held(self) -> None:
+        """With nothing held, each type may take its limit."""
+        counts, retry_at = decisions.allowance(self.LIMITS, {}, 10.0)
+        assert (counts, retry_at) == ({"api": 2, "mail": 3}, None)
+
+    def test_concurrency_counts_held_tasks(self) -> None:
+        """Held (claimed or running) tasks use up concurrency; no timer: an end frees one."""
+        loads = {"api": decisions.TypeLoad(held=2, unstarted=1)}
+        assert decisions.allowance(self.LIMITS, loads, 10.0) == ({"api": 0, "mail": 3}, None)
+
+    def test_rate_counts_recent_starts_and_unstarted_claims(self) -> None:
+        """Starts of the window and claims not yet started count; the window's oldest
+        start leaving it frees the next slot."""
+        loads = {"mail": decisions.TypeLoad(held=1, unstarted=1, recent=2, oldest=(9.2, 9.5))}
+        counts, retry_at = decisions.allowance(self.LIMITS, loads, 10.0)
+        assert counts["mail"] == 0
+        assert retry_at == pytest.approx(10.2)
+
+    def test_rate_held_by_claims_alone_looks_again_a_window_later(self) -> None:
+        """Claims not yet started fill the rate: look again one window from now."""
+        loads = {"mail": decisions.TypeLoad(held=3, unstarted=3)}
+        assert decisions.allowance(self.LIMITS, loads, 10.0).retry_at == 11.0
+
+    def test_held_until_counts_what_the_claim_took(self) -> None:
+        """After a claim took the last slots, held_until says when one frees."""
+        loads = {"mail": decisions.TypeLoad(recent=1, oldest=(9.5,))}
+        assert decisions.held_until(self.LIMITS, loads, {}, 10.0) is None
+        assert decisions.held_until(self.LIMITS, loads, {"mail": 2}, 10.0) == 10.5
+
+    @pytest.mark.parametrize(
+        ("text", "expected"), [("5/s", (5, 1.0)), ("100/m", (100, 60.0)), ("2/h", (2, 3600.0))]
+    )
+    def test_parse_rate(self, text: str, expected: tuple[int, float]) -> None:
+        assert decisions.parse_rate(text) == expected
+
+    def test_pausing_twice_keeps_the_first_time(self) -> None:
+        """A queue paused again keeps its paused_at; resumed, it has none."""
+        paused = decisions.paused_change(None, "q", True, 5.0)
+        assert decisions.paused_change(paused, "q", True, 9.0) is paused
+        assert decisions.paused_change(paused, "q", False, 9.0).paused_at is None

@@ -168,6 +168,18 @@ class AsyncClient:
     async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
         return await self._run(calls.update_schedule(schedule_id, changes))
 
+    async def list_queues(self) -> builtins.list[dict[str, Any]]:
+        """Every queue: ``name``, ``depth``, ``counts`` per status, ``paused``."""
+        return await self._run(calls.list_queues())
+
+    async def pause_queue(self, name: str) -> dict[str, Any]:
+        """Pause a queue on every node (needs the ``operate`` scope)."""
+        return await self._run(calls.pause_queue(name))
+
+    async def resume_queue(self, name: str) -> dict[str, Any]:
+        """Resume a paused queue (needs the ``operate`` scope)."""
+        return await self._run(calls.resume_queue(name))
+
     async def pause_schedule(self, schedule_id: str) -> Schedule:
         return await self._run(calls.pause_schedule(schedule_id))
 

@@ -298,6 +298,29 @@ def run_schedule(schedule_id: str) -> Call[Task[Any]]:
     return Task.from_dict((yield Request("POST", path, retry="connect")))
 
 
+# -- queues ---------------------------------------------------------------------------
+
+
+def list_queues() -> Call[list[dict[str, Any]]]:
+    data = yield Request("GET", "/queues")
+    items: list[dict[str, Any]] = data["items"]
+    return items
+
+
+def pause_queue(name: str) -> Call[dict[str, Any]]:
+    queue: dict[str, Any] = yield Request("POST", _queue(name) + "/pause")
+    return queue
+
+
+def resume_queue(name: str) -> Call[dict[str, Any]]:
+    queue: dict[str, Any] = yield Request("POST", _queue(name) + "/resume")
+    return queue
+
+
+def _queue(name: str) -> str:
+    return f"/queues/{quote(rules.check_text(name, 'queue'), safe='')}"
+
+
 def _schedule(schedule_id: str) -> str:
     return f"/schedules/{quote(rules.check_schedule_id(schedule_id), safe='')}"
 

@@ -163,6 +163,18 @@ class Client:
     def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
         return self._run(calls.update_schedule(schedule_id, changes))
 
+    def list_queues(self) -> builtins.list[dict[str, Any]]:
+        """Every queue: ``name``, ``depth``, ``counts`` per status, ``paused``."""
+        return self._run(calls.list_queues())
+
+    def pause_queue(self, name: str) -> dict[str, Any]:
+        """Pause a queue on every node (needs the ``operate`` scope)."""
+        return self._run(calls.pause_queue(name))
+
+    def resume_queue(self, name: str) -> dict[str, Any]:
+        """Resume a paused queue (needs the ``operate`` scope)."""
+        return self._run(calls.resume_queue(name))
+
     def pause_schedule(self, schedule_id: str) -> Schedule:
         return self._run(calls.pause_schedule(schedule_id))
 

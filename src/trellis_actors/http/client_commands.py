@@ -1,4 +1,4 @@
-"""``trellis submit``, ``trellis tasks …`` and ``trellis schedules …``: client commands over
+"""``trellis submit``, ``trellis tasks …``, ``schedules …`` and ``queues …``: client commands over
 the HTTP API, made with :class:`trellis_actors.client.Client`.
 
 Results go to stdout (ids, tables, JSON with ``--json``); progress and messages to stderr.
@@ -35,7 +35,7 @@ MakeCommand = Callable[..., argparse.ArgumentParser]
 
 
 def add_commands(commands: Any, make: MakeCommand) -> None:
-    """Add ``submit``, ``tasks`` and ``schedules`` to the ``trellis`` sub-command parsers."""
+    """Add ``submit``, ``tasks``, ``schedules`` and ``queues`` to ``trellis``'s commands."""
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument(
         "--url",
@@ -84,6 +84,18 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
     _add_schedule_commands(commands, make, client)
     nodes = make(commands, "nodes", "list the nodes of the cluster a server belongs to", client)
     nodes.set_defaults(run=nodes_command)
+    queues = make(commands, "queues", "list, pause or resume queues on a server")
+    actions = queues.add_subparsers(dest="action", metavar="ACTION", required=True)
+    make(actions, "list", "list queues: depth, tasks per status, paused", client).set_defaults(
+        run=queues_list_command
+    )
+    for name, help, run in (
+        ("pause", "pause a queue on every node: its tasks wait", queues_pause_command),
+        ("resume", "resume a paused queue", queues_resume_command),
+    ):
+        action = make(actions, name, help, client)
+        action.add_argument("queue", metavar="QUEUE", help="the queue's name")
+        action.set_defaults(run=run)
 
 
 def _add_bulk_commands(actions: Any, make: MakeCommand, client: argparse.ArgumentParser) -> None:
@@ -415,6 +427,43 @@ def _print_json(value: Any) -> None:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# -- queues -----------------------------------------------------------------------------
+
+
+def queues_list_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        items = client.list_queues()
+    if args.json:
+        _print_json({"items": items})
+        return 0
+    rows = [("QUEUE", "DEPTH", "RUNNING", "PAUSED")]
+    for queue in items:
+        paused = f"since {queue['paused_at']}" if queue["paused"] else "no"
+        rows.append((queue["name"], str(queue["depth"]), str(queue["counts"]["running"]), paused))
+    _print_table(rows)
+    return 0
+
+
+def queues_pause_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        queue = client.pause_queue(args.queue)
+    return _queue_moved(args, queue, "paused")
+
+
+def queues_resume_command(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        queue = client.resume_queue(args.queue)
+    return _queue_moved(args, queue, "resumed")
+
+
+def _queue_moved(args: argparse.Namespace, queue: dict[str, Any], done: str) -> int:
+    if args.json:
+        _print_json(queue)
+    else:
+        print(f"{done} queue {queue['name']} ({queue['depth']} waiting)")
+    return 0
 
 
 # -- schedules --------------------------------------------------------------------------

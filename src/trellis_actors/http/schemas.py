@@ -258,10 +258,12 @@ class QueueOut(BaseModel):
     name: str
     depth: int = Field(description="Tasks waiting: pending, queued or retrying.")
     counts: dict[str, int] = Field(description="Tasks per status (every status listed).")
+    paused: bool = Field(description="Paused: no node claims its tasks.")
+    paused_at: str | None = Field(description="When it was paused (ISO 8601), if it is.")
 
 
 class QueueList(BaseModel):
-    """Every queue that holds tasks."""
+    """Every queue that holds tasks or was paused."""
 
     items: list[QueueOut]
 
@@ -337,6 +339,7 @@ class TaskTypeOut(BaseModel):
         description="Longest an attempt may run, in seconds; caps any timeout. null: no cap"
     )
     concurrency: int | None
+    rate_limit: str | None = Field(None, description="At most N starts per s, m or h.")
     dead_letter: bool
     backoff: BackoffOut
     retry_on: list[str]

@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 from ..actors import Ref, Request
+from ..decisions import QueueState
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
@@ -158,6 +159,19 @@ class FinishedSince(Request[list[Finished]]):
 
 
 @dataclass(frozen=True, slots=True)
+class PauseQueue(Request[QueueState]):
+    """Pause (``paused``) or resume a queue, for every node sharing the store."""
+
+    name: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListQueues(Request[list[QueueState]]):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(Request[bool]):
     pass
 
@@ -252,6 +266,8 @@ StoreMsg = (
     | Events
     | GetCounts
     | FinishedSince
+    | PauseQueue
+    | ListQueues
     | Ping
     | WaitFor
     | SubscribeEvents
@@ -318,6 +334,14 @@ class WorkReady:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A claim left tasks queued under a type's rate limit until ``until`` (store clock):
+    claim again then."""
+
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """Tasks the store claimed for the queue's standing ``Demand`` in the commit that
     stored them: leased, still queued, as a ``Claim``'s reply."""
@@ -369,6 +393,7 @@ QueueMsg = (
     | ReportProgress
     | WorkerDown
     | WorkReady
+    | HeldBack
     | Claimed
     | CancelRunning
     | Drain

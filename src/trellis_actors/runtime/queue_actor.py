@@ -28,6 +28,7 @@ from .messages import (
     Drain,
     Finish,
     Heartbeat,
+    HeldBack,
     Progress,
     Promote,
     QueueInfo,
@@ -186,6 +187,8 @@ class QueueActor(Actor[QueueMsg]):
                 if due_at is not None:
                     self._set_due(due_at)
                 await self._dispatch()
+            case HeldBack(until):
+                self._set_due(until)  # claim again when a rate limit lets one start
             case Claimed(tasks):
                 self._demand = _UNKNOWN  # the store took some in: ours is told anew
                 if self._draining:

@@ -22,7 +22,7 @@ from .._time import Clock
 from ..actors import ActorSnapshot, AddChild, Ref, RemoveChild, Supervisor, WhichChildren
 from ..app import App
 from ..contracts import P, R, TaskHandle, task_name
-from ..decisions import Bulk
+from ..decisions import Bulk, QueueState
 from ..errors import (
     ConfigurationError,
     RuntimeNotRunning,
@@ -55,8 +55,10 @@ from .messages import (
     Get,
     GetCounts,
     GetSchedule,
+    ListQueues,
     ListSchedules,
     ListTasks,
+    PauseQueue,
     Ping,
     Published,
     Purge,
@@ -455,6 +457,19 @@ class Runtime:
     async def finished_since(self, since: float, limit: int = 20_000) -> builtins.list[Finished]:
         """Tasks completed or dead since ``since``, the latest first, at most ``limit``."""
         return await self._store_ref.ask(FinishedSince(since, rules.check_int(limit, "limit", 1)))
+
+    async def pause_queue(self, name: str) -> QueueState:
+        """Pause ``name`` for every node sharing the store: its tasks stay queued (new ones
+        are still accepted) and running ones finish. Pausing a paused queue is no change."""
+        return await self._store_ref.ask(PauseQueue(rules.check_text(name, "queue"), True))
+
+    async def resume_queue(self, name: str) -> QueueState:
+        """Let every node claim ``name``'s tasks again."""
+        return await self._store_ref.ask(PauseQueue(rules.check_text(name, "queue"), False))
+
+    async def queues(self) -> builtins.list[QueueState]:
+        """Every queue that holds tasks or was ever paused: its counts and paused flag."""
+        return await self._store_ref.ask(ListQueues())
 
     async def workers(self) -> tuple[WorkerInfo, ...]:
         return await self._live().queue.ask(QueueInfo())

@@ -41,8 +41,11 @@ from .messages import (
     GetCounts,
     GetSchedule,
     Heartbeat,
+    HeldBack,
+    ListQueues,
     ListSchedules,
     ListTasks,
+    PauseQueue,
     Ping,
     Probe,
     Progress,
@@ -308,7 +311,16 @@ class StoreActor(Actor[StoreMsg]):
             await self._retry_apart(errors, submits, outcomes, claims, now, moves)
         elif work.tasks or work.outcomes:
             self._failures = 0  # the store took a write: a later outage starts afresh
+        if requests:
+            self._held_back()
         return covered
+
+    def _held_back(self) -> None:
+        """After a claim: if a rate limit held tasks back, the queue claims again when
+        the window lets one start (a timer, not the next poll)."""
+        until = self._store.held_until
+        if until is not None:
+            _tell_quietly(self._queue.tell_nowait, HeldBack(until))
 
     def _handoff(
         self, tasks: list[NewTask], claims: list[ClaimRequest], now: float
@@ -459,6 +471,7 @@ class StoreActor(Actor[StoreMsg]):
             self._failed(claim, exc)
             return
         _answer_claim(claim, claimed, moves)
+        self._held_back()
 
     async def _finish(
         self, outcomes: Sequence[Outcome], now: float, moves: list[Transition]
@@ -729,6 +742,14 @@ class StoreActor(Actor[StoreMsg]):
                 return []
             case GetCounts():
                 msg.reply.send(await store.counts())
+                return []
+            case PauseQueue(name, paused):
+                msg.reply.send(await store.pause_queue(name, paused, now))
+                if not paused:
+                    self._nudge()  # what waited in it is claimable again
+                return []
+            case ListQueues():
+                msg.reply.send(await store.queue_states())
                 return []
             case Ping():
                 msg.reply.send(await store.ping())

@@ -76,6 +76,8 @@ class Wiring:
         self.threads = ThreadPool(config.thread_count)
         self.loop_watch = LoopWatch(config.blocked_loop_warning)
         limits = {t.name: t.concurrency for t in app if t.concurrency is not None}
+        # Every claim keeps to the types' limits across the nodes sharing the store.
+        store.set_limits({t.name: limit for t in app if (limit := t.limit()) is not None})
         registry = ChildSpec("registry", lambda: CatalogRegistry(app), mailbox_size=math.inf)
         store_spec = ChildSpec(
             "store",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, TypeVar
@@ -107,6 +108,8 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         # finishing one then needs only the columns that change while a task runs read
         # back, not the whole row parsed again. forget() empties it after a rollback.
         self._leased: dict[str, Task] = {}
+        self.limits: dict[str, decisions.TypeLimit] = {}  # per task type, every node's
+        self.held_until: float | None = None  # when the last claim's rate holds end
 
     def forget(self) -> None:
         """The transaction rolled back: what it wrote may not be so."""
@@ -135,6 +138,30 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         ]
         found.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
         return found[:limit]
+
+    def lock_type(self, cur: Cursor, name: str) -> None:
+        """Serialize claims of a limited type (PostgreSQL: across nodes) to the commit."""
+
+    def oldest(self, value: Any) -> tuple[float, ...]:
+        """The ``oldest`` column of ``type_load`` as floats."""
+        return tuple(float(at) for at in value)
+
+    def loads(self, cur: Cursor, now: float) -> dict[str, decisions.TypeLoad]:
+        """What each limited type holds at ``now``, its claims serialized first (in name
+        order, so two claimers never wait on each other crosswise)."""
+        for name in sorted(self.limits):
+            self.lock_type(cur, name)
+        loads: dict[str, decisions.TypeLoad] = {}
+        for name, limit in sorted(self.limits.items()):
+            params = {"type": name, "since": now - limit.per, "rate": limit.rate or 0}
+            if limit.rate is not None:
+                cur.execute(self.q["prune_starts"], params)
+            cur.execute(self.q["type_load"], params)
+            row = cur.fetchone()
+            loads[name] = decisions.TypeLoad(
+                row["held"], row["unstarted"], row["recent"], self.oldest(row["oldest"])
+            )
+        return loads
 
     def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
         """Delete the tasks of ``ids`` (locked by this transaction), with their events."""
@@ -341,8 +368,23 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             self.update_tasks(cur, [self.change_row(task) for task in tasks.values()])
             if moves:
                 self.insert_events(cur, [self.event_row(move.event) for move in moves])
+                if self.limits:
+                    self.record_starts(cur, moves)
             if moves or freed:
                 self.published(cur, moves, freed)
+
+    def record_starts(self, cur: Cursor, moves: Sequence[Transition]) -> None:
+        """Log the starts of rate-limited types: what their next claims count."""
+        starts = [
+            {"type": move.task.type, "at": move.event.at}
+            for move in moves
+            if move.task.status is TaskStatus.RUNNING
+            and move.event.from_status is TaskStatus.QUEUED
+            and (limit := self.limits.get(move.task.type)) is not None
+            and limit.rate is not None
+        ]
+        if starts:
+            cur.executemany(self.q["insert_start"], starts)
 
     def decide(self, cur: Cursor, changes: Iterable[decisions.Change | None]) -> list[Transition]:
         """Write what the decisions changed; returns their moves."""
@@ -426,12 +468,37 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
     ) -> list[Task]:
         if limit <= 0 or (queues is not None and not queues):
             return []
-        changes = [
-            decisions.claim(task, owner, lease_until)
-            for task in self.claimable(cur, queues, limit, exclude)
-        ]
-        self.decide(cur, changes)
-        return [change.task for change in changes if change is not None]
+        if not self.limits:
+            changes = [
+                decisions.claim(task, owner, lease_until)
+                for task in self.claimable(cur, queues, limit, exclude)
+            ]
+            self.decide(cur, changes)
+            return [change.task for change in changes if change is not None]
+        loads = self.loads(cur, now)
+        allowed = decisions.allowance(self.limits, loads, now).counts
+        skip = [*exclude, *(name for name, n in allowed.items() if n <= 0)]
+        claimed: list[Task] = []
+        while len(claimed) < limit:
+            wanted = limit - len(claimed)
+            found = self.claimable(cur, queues, wanted, skip)
+            full: set[str] = set()  # types that reached their allowance in this claim
+            changes = []
+            for task in found:
+                if task.type in allowed:
+                    if allowed[task.type] <= 0:
+                        full.add(task.type)
+                        continue
+                    allowed[task.type] -= 1
+                changes.append(decisions.claim(task, owner, lease_until))
+            self.decide(cur, changes)
+            claimed += [change.task for change in changes if change is not None]
+            if not full or len(found) < wanted:
+                break
+            skip += sorted(full)  # look again past the tasks of types now at their limit
+        taken = Counter(task.type for task in claimed)
+        self.held_until = decisions.held_until(self.limits, loads, dict(taken), now)
+        return claimed
 
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         tasks = self.leased(cur, (outcome.task_id for outcome in outcomes))
@@ -484,6 +551,28 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
 
     def requeue(self, cur: Cursor, task_id: str, now: float) -> Transition:
         return self.save(cur, [requeued(self.lock_one(cur, task_id), at=now)])[0]
+
+    def pause_queue(self, cur: Cursor, name: str, paused: bool, now: float) -> decisions.QueueState:
+        state = decisions.paused_change(None, name, paused, now)
+        params = {"name": name, "paused": paused, "paused_at": state.paused_at, "now": now}
+        cur.execute(self.q["set_paused"], params)
+        if not paused:
+            self.published(cur, [], freed=True)  # other nodes claim what waited
+        return next(q for q in self.queue_states(cur) if q.name == name)
+
+    def queue_states(self, cur: Cursor) -> list[decisions.QueueState]:
+        counts = self.counts(cur).by_queue
+        cur.execute(self.q["queue_rows"], {})
+        rows = {row["name"]: row for row in cur.fetchall()}
+        return [
+            decisions.QueueState(
+                name,
+                bool(rows[name]["paused"]) if name in rows else False,
+                rows[name]["paused_at"] if name in rows else None,
+                counts.get(name, {}),
+            )
+            for name in sorted(set(counts) | set(rows))
+        ]
 
     def ping(self, cur: Cursor) -> None:
         cur.execute(self.q["ping"])

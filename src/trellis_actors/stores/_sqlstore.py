@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
+from ..decisions import QueueState, TypeLimit
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
@@ -66,6 +67,20 @@ class SqlStore:
         if not tasks:
             return [], []
         return await self._call(True, self._logic.enqueue, tasks, now)
+
+    @property
+    def held_until(self) -> float | None:
+        """When the last claim's rate limits next let a held-back type start one."""
+        return self._logic.held_until
+
+    def set_limits(self, limits: dict[str, TypeLimit]) -> None:
+        self._logic.limits = dict(limits)
+
+    async def pause_queue(self, name: str, paused: bool, now: float) -> QueueState:
+        return await self._call(True, self._logic.pause_queue, name, paused, now)
+
+    async def queue_states(self) -> list[QueueState]:
+        return await self._call(False, self._logic.queue_states)
 
     async def apply(self, work: Work, now: float) -> WorkDone:
         return await self._call(True, self._logic.apply, work, now)

@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 import trio
 
 from .. import _ids
-from ..decisions import Bulk, Selection
+from ..decisions import Bulk, QueueState, Selection, TypeLimit
 from ..decisions import Outcome as Outcome
 from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
@@ -265,6 +265,23 @@ class Store(Protocol):
 
     async def resign(self, name: str) -> None:
         """Give up the leadership ``name`` (nothing happens when it is not held)."""
+
+    @property
+    def held_until(self) -> float | None:
+        """After a claim: when a type its rate limit held back may next start one (the
+        queue claims again then), or None."""
+
+    def set_limits(self, limits: dict[str, TypeLimit]) -> None:
+        """The cluster-wide limits of task types, which every claim keeps to
+        (:func:`trellis_actors.decisions.allowance`): at most ``concurrency`` held under
+        leases, at most ``rate`` starts in any ``per`` seconds, on all nodes together."""
+
+    async def pause_queue(self, name: str, paused: bool, now: float) -> QueueState:
+        """Pause (or resume) a queue for every node: no claim takes a paused queue's
+        tasks; tasks already claimed or running go on, submissions are still accepted."""
+
+    async def queue_states(self) -> list[QueueState]:
+        """Every queue that has tasks or was ever paused, by name, with its counts."""
 
     async def enqueue(
         self, tasks: Sequence[NewTask], now: float

@@ -66,6 +66,10 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         self._ready: dict[str, list[_ReadyEntry]] = {}
         self._delayed: list[tuple[float, str]] = []
         self._counts: Counter[tuple[str, TaskStatus]] = Counter()
+        self._queues: dict[str, decisions.QueueState] = {}  # paused or resumed, by name
+        self._limits: dict[str, decisions.TypeLimit] = {}
+        self._starts: dict[str, list[float]] = {}  # recent starts of rate-limited types
+        self.held_until: float | None = None
 
     async def open(self) -> None:
         pass
@@ -174,9 +178,17 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         now: float,
         exclude: Sequence[str] = (),
     ) -> list[Task]:
+        paused = {name for name, state in self._queues.items() if state.paused}
         heaps = [
-            self._ready[q] for q in (self._ready if queues is None else queues) if q in self._ready
+            self._ready[q]
+            for q in (self._ready if queues is None else queues)
+            if q in self._ready and q not in paused
         ]
+        allowed: dict[str, int] = {}
+        if self._limits:
+            loads = self._loads(now)
+            allowed = decisions.allowance(self._limits, loads, now).counts
+            exclude = [*exclude, *(name for name, n in allowed.items() if n <= 0)]
         skipped: list[tuple[list[_ReadyEntry], _ReadyEntry]] = []  # excluded types
         claimed: list[Task] = []
         while len(claimed) < limit:
@@ -190,16 +202,62 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             task = self._tasks.get(entry[2])
             if task is None or not decisions.claimable(task):
                 continue  # stale entry: cancelled, claimed or pruned since it was queued
-            if exclude and task.type in exclude:
+            if (exclude and task.type in exclude) or allowed.get(task.type, 1) <= 0:
                 skipped.append((best, entry))
                 continue
+            if task.type in allowed:
+                allowed[task.type] -= 1
             change = decisions.claim(task, owner, lease_until)
             assert change is not None
             self._tasks[task.id] = change.task
             claimed.append(change.task)
         for heap, entry in skipped:
             heapq.heappush(heap, entry)
+        if self._limits:
+            taken = Counter(task.type for task in claimed)
+            self.held_until = decisions.held_until(self._limits, loads, dict(taken), now)
         return claimed
+
+    def _loads(self, now: float) -> dict[str, decisions.TypeLoad]:
+        """What each limited type holds now (a scan: this store is for tests and demos)."""
+        held: Counter[str] = Counter()
+        unstarted: Counter[str] = Counter()
+        for task in self._tasks.values():
+            if task.type in self._limits and task.lease_owner is not None:
+                if task.status is TaskStatus.RUNNING:
+                    held[task.type] += 1
+                elif task.status is TaskStatus.QUEUED:
+                    held[task.type] += 1
+                    unstarted[task.type] += 1
+        loads = {}
+        for name, limit in self._limits.items():
+            starts = self._starts.get(name, [])
+            starts[:] = [at for at in starts if at > now - limit.per]
+            needed = max(1, len(starts) + unstarted[name] - (limit.rate or 0) + 1)
+            oldest = tuple(sorted(starts)[:needed])
+            loads[name] = decisions.TypeLoad(held[name], unstarted[name], len(starts), oldest)
+        return loads
+
+    def set_limits(self, limits: dict[str, decisions.TypeLimit]) -> None:
+        self._limits = dict(limits)
+
+    async def pause_queue(self, name: str, paused: bool, now: float) -> decisions.QueueState:
+        state = decisions.paused_change(self._queues.get(name), name, paused, now)
+        self._queues[name] = state
+        return state
+
+    async def queue_states(self) -> list[decisions.QueueState]:
+        counts = (await self.counts()).by_queue
+        names = sorted(set(counts) | set(self._queues))
+        return [
+            decisions.QueueState(
+                name,
+                self._queues.get(name, decisions.QueueState(name)).paused,
+                self._queues.get(name, decisions.QueueState(name)).paused_at,
+                counts.get(name, {}),
+            )
+            for name in names
+        ]
 
     def _apply(self, change: decisions.Change | None, moves: list[Transition]) -> None:
         """Keep what a decision made: the moves in history, the task as it now stands."""
@@ -207,6 +265,12 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             return
         for move in change.moves:
             self._note(move.event)
+            if move.task.status is TaskStatus.RUNNING and move.event.from_status is (
+                TaskStatus.QUEUED
+            ):
+                limit = self._limits.get(move.task.type)
+                if limit is not None and limit.rate is not None:
+                    self._starts.setdefault(move.task.type, []).append(move.event.at)
         if change.moves:
             previous = change.moves[0].event.from_status
             self._place(change.task, previous)

@@ -198,6 +198,9 @@ class _PostgresLogic(TaskLogic):
             return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
         return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
 
+    def lock_type(self, cur: Cursor, name: str) -> None:
+        cur.execute(self.q["lock_type"], {"type": name})
+
     def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
         cur.execute(self.q["delete"], {"ids": ids})
         return int(cur.fetchone()["n"])

@@ -185,6 +185,9 @@ class _SqliteLogic(TaskLogic):
                     counts[(task.queue, event.from_status.value)] -= 1
                 counts[(task.queue, event.to_status.value)] += 1
 
+    def oldest(self, value: Any) -> tuple[float, ...]:
+        return tuple(float(at) for at in json.loads(value))
+
     def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
         self._counts = None  # deleted rows are not moves: count afresh
         return super().delete_tasks(cur, ids)

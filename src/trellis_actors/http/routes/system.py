@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.exposition import choose_encoder
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
+from ..._time import iso
 from ...actors import ActorSnapshot
+from ...decisions import QueueState
 from ...errors import RuntimeNotRunning, TrellisError
 from ...lifecycle import WAITING, TaskStatus
 from ...runtime.runtime import Runtime
@@ -16,9 +20,11 @@ from ..auth import METRICS, needs
 from ..openapi import media_type
 from ..schemas import (
     ActorOut,
+    ErrorOut,
     HealthOut,
     NodeList,
     QueueList,
+    QueueOut,
     ReadyOut,
     TaskTypeList,
     WorkerList,
@@ -31,14 +37,39 @@ bp = Blueprint("system", __name__)
 @needs("read")
 @document_response(QueueList)
 async def queues() -> Response:
-    """Depth per queue, and the number of tasks in each status."""
-    counts = await api().runtime.counts()
-    items = []
-    for name, per_status in sorted(counts.by_queue.items()):
-        full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
-        depth = sum(full[status.value] for status in WAITING)
-        items.append({"name": name, "depth": depth, "counts": full})
-    return json_response({"items": items})
+    """Every queue that holds tasks or was paused: depth, tasks per status, paused."""
+    return json_response({"items": [queue_out(q) for q in await api().runtime.queues()]})
+
+
+@bp.post("/queues/<name>/pause")
+@needs("operate")
+@document_response(QueueOut)
+@document_response(ErrorOut, 400)
+async def pause_queue(name: str) -> Response:
+    """Pause a queue on every node: its tasks stay queued (submissions are still taken)
+    and tasks already running finish. Pausing a paused queue changes nothing."""
+    return json_response(queue_out(await api().runtime.pause_queue(name)))
+
+
+@bp.post("/queues/<name>/resume")
+@needs("operate")
+@document_response(QueueOut)
+@document_response(ErrorOut, 400)
+async def resume_queue(name: str) -> Response:
+    """Resume a queue: every node claims its tasks again."""
+    return json_response(queue_out(await api().runtime.resume_queue(name)))
+
+
+def queue_out(queue: QueueState) -> dict[str, Any]:
+    per_status = queue.counts or {}
+    full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
+    return {
+        "name": queue.name,
+        "depth": sum(full[status.value] for status in WAITING),
+        "counts": full,
+        "paused": queue.paused,
+        "paused_at": None if queue.paused_at is None else iso(queue.paused_at),
+    }
 
 
 @bp.get("/workers")

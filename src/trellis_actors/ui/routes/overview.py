@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Response
+from quart import Response, url_for
 
 from ...access.check import needs
+from ...errors import TrellisError
 from ...lifecycle import WAITING, TaskStatus
 from .._blueprint import bp
-from .._render import render
+from .._render import Notice, go, is_htmx, render, render_with_notice
 from .._state import ui
 from .._throughput import chart
 
@@ -32,11 +33,12 @@ async def _health() -> dict[str, Any]:
 
 
 async def _queues() -> dict[str, Any]:
-    counts = await ui().runtime.counts()
     rows = []
-    for name, per_status in sorted(counts.by_queue.items()):
+    for queue in await ui().runtime.queues():
+        per_status = queue.counts or {}
         full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
-        rows.append({"name": name, "depth": sum(full[s.value] for s in WAITING), "counts": full})
+        depth = sum(full[s.value] for s in WAITING)
+        rows.append({"name": queue.name, "depth": depth, "counts": full, "paused": queue.paused})
     return {"queues": rows, "statuses": [status.value for status in TaskStatus]}
 
 
@@ -90,3 +92,25 @@ async def overview_part(part: str) -> Response:
     if part not in PARTS:
         return await render("error.html", 404, title="Not found", message="No such part.")
     return await render(f"_{part}.html", **await PARTS[part]())
+
+
+@bp.post("/queues/<name>/<action>")
+@needs("operate")
+async def queue_action(name: str, action: str) -> Response:
+    """Pause or resume a queue, for every node."""
+    runtime = ui().runtime
+    try:
+        match action:
+            case "pause":
+                await runtime.pause_queue(name)
+                notice = Notice(True, f"Paused {name}: no node claims its tasks.")
+            case "resume":
+                await runtime.resume_queue(name)
+                notice = Notice(True, f"Resumed {name}.")
+            case _:
+                return await render("error.html", 404, title="Not found", message="No action.")
+    except TrellisError as exc:
+        notice = Notice(False, str(exc))
+    if not is_htmx():
+        return go(url_for("trellis_ui.overview"))
+    return await render_with_notice("_queues.html", "queues-notice", notice, **await _queues())

@@ -174,6 +174,7 @@ SET LOCAL enable_sort = off;
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND queue = %(queue)s
   AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -182,6 +183,7 @@ FOR UPDATE SKIP LOCKED;
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND queue = ANY(%(queues)s::text[])
   AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -189,6 +191,7 @@ FOR UPDATE SKIP LOCKED;
 -- name: claim_any
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND type <> ALL(%(exclude)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -418,3 +421,46 @@ DELETE FROM trellis_schedules WHERE id = %(id)s;
 UPDATE trellis_schedules
 SET next_run_at = %(next_run_at)s, last_run_at = coalesce(%(fired_at)s::float8, last_run_at)
 WHERE id = %(id)s AND next_run_at IS NOT DISTINCT FROM %(expected)s::float8;
+
+-- name: lock_type
+-- Claims of a limited type serialize across nodes, to the end of the transaction.
+SELECT pg_advisory_xact_lock(1953654124, hashtext('trellis:type:' || %(type)s));
+
+-- name: type_load
+-- One statement, so one snapshot: a start recorded meanwhile is counted once, not missed.
+-- ``oldest``: the window's earliest starts, as many as the allowance may need (up to the
+-- one whose leaving frees a slot): one, unless the type is over its rate.
+WITH h AS (
+    SELECT count(*) AS held,
+        coalesce(sum(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS unstarted
+    FROM trellis_tasks
+    WHERE type = %(type)s AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
+), r AS (
+    SELECT count(*) AS recent FROM trellis_type_starts
+    WHERE type = %(type)s AND at > %(since)s
+)
+SELECT h.held, h.unstarted, r.recent, (
+    SELECT coalesce(array_agg(at ORDER BY at), '{}') FROM (
+        SELECT at FROM trellis_type_starts WHERE type = %(type)s AND at > %(since)s
+        ORDER BY at LIMIT greatest(1, r.recent + h.unstarted - %(rate)s + 1)
+    ) AS o
+) AS oldest
+FROM h, r;
+
+-- name: prune_starts
+DELETE FROM trellis_type_starts WHERE type = %(type)s AND at <= %(since)s;
+
+-- name: insert_start
+INSERT INTO trellis_type_starts (type, at) VALUES (%(type)s, %(at)s);
+
+-- name: set_paused
+INSERT INTO trellis_queues (name, paused, paused_at, updated_at)
+VALUES (%(name)s, %(paused)s, %(paused_at)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET
+    paused = excluded.paused,
+    paused_at = CASE WHEN trellis_queues.paused = excluded.paused
+        THEN trellis_queues.paused_at ELSE excluded.paused_at END,
+    updated_at = excluded.updated_at;
+
+-- name: queue_rows
+SELECT name, paused, paused_at FROM trellis_queues;

@@ -135,3 +135,21 @@ CREATE TABLE trellis_nodes (
     draining boolean NOT NULL,
     activity jsonb NOT NULL
 );
+
+-- Queue controls and limits per task type (see migration 0007).
+CREATE TABLE trellis_queues (
+    name text PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    paused_at double precision,
+    updated_at double precision NOT NULL
+);
+
+CREATE TABLE trellis_type_starts (
+    type text NOT NULL,
+    at double precision NOT NULL
+);
+
+CREATE INDEX trellis_type_starts_at ON trellis_type_starts (type, at);
+
+CREATE INDEX trellis_tasks_held ON trellis_tasks (type, status)
+    WHERE lease_owner IS NOT NULL;

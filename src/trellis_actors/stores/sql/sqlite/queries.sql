@@ -104,6 +104,7 @@ WHERE status IN ('pending', 'retrying');
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim
 WHERE status = 'queued' AND lease_owner IS NULL AND queue = :queue
   AND type NOT IN (SELECT value FROM json_each(:exclude))
+  AND queue NOT IN (SELECT name FROM trellis_queues WHERE paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT :limit;
 
@@ -111,6 +112,7 @@ LIMIT :limit;
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim_any
 WHERE status = 'queued' AND lease_owner IS NULL
   AND type NOT IN (SELECT value FROM json_each(:exclude))
+  AND queue NOT IN (SELECT name FROM trellis_queues WHERE paused)
 ORDER BY priority DESC, queued_at, id
 LIMIT :limit;
 
@@ -322,3 +324,42 @@ DELETE FROM trellis_schedules WHERE id = :id;
 UPDATE trellis_schedules
 SET next_run_at = :next_run_at, last_run_at = coalesce(:fired_at, last_run_at)
 WHERE id = :id AND next_run_at IS :expected;
+
+-- name: type_load
+-- One statement, so one snapshot: a start recorded meanwhile is counted once, not missed.
+-- ``oldest``: the window's earliest starts, as many as the allowance may need (up to the
+-- one whose leaving frees a slot): one, unless the type is over its rate.
+WITH h AS (
+    SELECT count(*) AS held,
+        coalesce(sum(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS unstarted
+    FROM trellis_tasks
+    WHERE type = :type AND lease_owner IS NOT NULL AND status IN ('queued', 'running')
+), r AS (
+    SELECT count(*) AS recent FROM trellis_type_starts
+    WHERE type = :type AND at > :since
+)
+SELECT h.held, h.unstarted, r.recent, (
+    SELECT json_group_array(at) FROM (
+        SELECT at FROM trellis_type_starts WHERE type = :type AND at > :since
+        ORDER BY at LIMIT (SELECT max(1, r.recent + h.unstarted - :rate + 1) FROM h, r)
+    ) AS o
+) AS oldest
+FROM h, r;
+
+-- name: prune_starts
+DELETE FROM trellis_type_starts WHERE type = :type AND at <= :since;
+
+-- name: insert_start
+INSERT INTO trellis_type_starts (type, at) VALUES (:type, :at);
+
+-- name: set_paused
+INSERT INTO trellis_queues (name, paused, paused_at, updated_at)
+VALUES (:name, :paused, :paused_at, :now)
+ON CONFLICT (name) DO UPDATE SET
+    paused = excluded.paused,
+    paused_at = CASE WHEN trellis_queues.paused = excluded.paused
+        THEN trellis_queues.paused_at ELSE excluded.paused_at END,
+    updated_at = excluded.updated_at;
+
+-- name: queue_rows
+SELECT name, paused, paused_at FROM trellis_queues;
