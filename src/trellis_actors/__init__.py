@@ -33,5 +33,12 @@ from .runtime.runtime import Runtime as Runtime
 from .runtime.runtime import open_runtime as open_runtime
 from .runtime.worker import TaskTimeout as TaskTimeout
 from .stores.nodes import NodeInfo as NodeInfo
+from .workflow_context import WorkflowContext as WorkflowContext
+from .workflows import HistoryEntry as HistoryEntry
+from .workflows import NonDeterminism as NonDeterminism
+from .workflows import NotAWorkflow as NotAWorkflow
+from .workflows import StepFailed as StepFailed
+from .workflows import WorkflowEnded as WorkflowEnded
+from .workflows import WorkflowState as WorkflowState
 
 __version__ = "0.1.0"

@@ -24,6 +24,7 @@ from .scheduling.define import ScheduleDefinition, define
 
 if TYPE_CHECKING:
     from .context import TaskContext
+    from .workflow_context import WorkflowContext
 
 #: ``async def handler(ctx, payload)`` or, for the thread and process executors, a plain
 #: ``def handler(ctx, payload)``.
@@ -74,6 +75,9 @@ class TaskType:
     executor: str = "async"
     #: What the handler's annotations say its payload and result are (any JSON if none).
     contract: Contract = ANY_JSON
+    #: A durable workflow (``@app.workflow``): its handler takes a ``WorkflowContext``
+    #: and is replayed against its history (see :mod:`trellis_actors.workflow_context`).
+    workflow: bool = False
 
     def retries(self, error: BaseException) -> bool:
         """Whether ``error`` is worth another attempt under this type's policy."""
@@ -130,6 +134,27 @@ class TaskOptions(TaskPolicy, total=False):
     """The options of ``@app.task(...)``."""
 
     name: str | None
+
+
+class WorkflowOptions(TypedDict, total=False):
+    """The options of ``@app.workflow(...)``: those of a task that suit a workflow
+    (``max_attempts`` counts runs of the function that raised, not continuations)."""
+
+    name: str | None
+    queue: str
+    max_attempts: int
+    backoff: Backoff
+    timeout: float | None
+    dead_letter: bool
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+
+
+class RegisterWorkflow(Protocol):
+    """What ``@app.workflow(...)`` with options returns."""
+
+    def __call__(
+        self, fn: Callable[[WorkflowContext, P], Awaitable[R]], /
+    ) -> TaskHandle[P, R]: ...
 
 
 class Register(Protocol):
@@ -217,6 +242,8 @@ class App:
         options: TaskPolicy,
         namespace: dict[str, Any] | None,
         name: str | None = None,
+        *,
+        workflow: bool = False,
     ) -> TaskHandle[Any, Any]:
         if isinstance(handler, TaskHandle):
             handler = handler.task_type.handler  # registered again, under another name
@@ -236,9 +263,39 @@ class App:
             description=inspect.getdoc(handler),
             executor=options.get("executor") or _default_executor(handler),
             contract=contract_of(handler, namespace),
+            workflow=workflow,
         )
         self.add(task_type)
         return TaskHandle(task_type)
+
+    @overload
+    def workflow(
+        self,
+        fn: Callable[[WorkflowContext, P], Awaitable[R]],
+        /,
+        **options: Unpack[WorkflowOptions],
+    ) -> TaskHandle[P, R]: ...
+    @overload
+    def workflow(self, fn: None = None, /, **options: Unpack[WorkflowOptions]) -> RegisterWorkflow: ...
+    def workflow(self, fn: Any = None, /, **options: Unpack[WorkflowOptions]) -> Any:
+        """Register ``async def flow(wf, payload)`` as a durable workflow; usable with or
+        without arguments, it returns a :class:`~trellis_actors.contracts.TaskHandle`.
+        Submitted like a task, it runs as a task of its own whose steps are tasks too;
+        its function is replayed against its history to go on after each step, sleep and
+        signal (see :class:`~trellis_actors.WorkflowContext`)."""
+        namespace = caller_namespace(1)
+
+        def register(handler: Any) -> TaskHandle[Any, Any]:
+            if not inspect.iscoroutinefunction(inspect.unwrap(handler)):
+                raise ConfigurationError(
+                    f"workflow {getattr(handler, '__name__', handler)!r} must be an "
+                    "async def flow(wf, payload)"
+                )
+            policy: TaskPolicy = {k: v for k, v in options.items() if k != "name"}  # type: ignore[assignment]  # WorkflowOptions is a subset of TaskPolicy
+            policy["executor"] = "async"
+            return self._register(handler, policy, namespace, options.get("name"), workflow=True)
+
+        return register if fn is None else register(fn)
 
     def periodic(
         self,

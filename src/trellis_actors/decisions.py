@@ -50,6 +50,9 @@ class Outcome:
     seconds: float | None = None  # how long the handler ran (the queue's speed estimate)
     started_at: float | None = None  # when the handler started (store clock)
     worker: str | None = None  # the worker that ran it, on the lease owner's node
+    #: A workflow's continuation: what it recorded and started, written with the outcome
+    #: (when status is ``waiting``, with the wake-up check: see :func:`suspend`).
+    workflow: Any = None  # workflows.Continuation (typed there: no import cycle)
 
 
 #: What a lease holder may report: a start, or how the attempt ended.
@@ -60,8 +63,13 @@ _REPORTED = frozenset(
         TaskStatus.RETRYING,
         TaskStatus.FAILED,
         TaskStatus.CANCELLED,
+        TaskStatus.WAITING,
     }
 )
+
+#: The ``run_at`` of a workflow waiting with no timer (only a step or a signal wakes
+#: it): 9999-12-31T23:59:59Z, later than any due time, and still a date.
+NEVER = 253402300799.0
 
 
 class Change(NamedTuple):
@@ -119,6 +127,10 @@ def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
         return None  # another attempt's report, or a start already recorded
     if outcome.status is TaskStatus.RUNNING:
         return Change(task, moves)
+    if outcome.status is TaskStatus.WAITING:
+        wake_at = NEVER if outcome.retry_at is None else outcome.retry_at
+        moves.append(suspend(task, wake_at, now))
+        return Change(moves[-1].task, moves)
     detail = None if outcome.error is None else outcome.error.message
     changes: dict[str, object] = {"result": outcome.result, "error": outcome.error}
     status = outcome.status
@@ -129,6 +141,45 @@ def settle(task: Task, outcome: Outcome, now: float) -> Change | None:
             changes["run_at"] = now if outcome.retry_at is None else outcome.retry_at
     moves.append(transition(task, status, at=now, detail=detail, **changes))
     return _dead_letter(moves, now)
+
+
+def suspend(task: Task, wake_at: float, now: float) -> Transition:
+    """A workflow's continuation ended waiting (for steps, a timer or a signal): it holds
+    no worker until woken, at ``wake_at`` at the latest (:data:`NEVER`: no timer). A
+    continuation is not an attempt: the count goes back to what it was before."""
+    return transition(
+        task,
+        TaskStatus.WAITING,
+        at=now,
+        detail="waiting" if wake_at >= NEVER else "waiting for a timer",
+        attempt=task.attempt - 1,
+        run_at=wake_at,
+        result=None,
+        error=None,
+    )
+
+
+def wake(task: Task, now: float, why: str) -> Change | None:
+    """A waiting workflow goes back to the queue (a step ended, a signal came, its timer
+    fell due); any other task is left alone."""
+    if task.status is not TaskStatus.WAITING:
+        return None
+    move = transition(task, TaskStatus.QUEUED, at=now, detail=why, run_at=now)
+    return Change(move.task, [move])
+
+
+#: The detail of a step's cancel that its workflow's cancel made.
+WITH_WORKFLOW = "cancelled with its workflow"
+
+
+def step_ended(move: Transition) -> bool:
+    """True when ``move`` ends a workflow's step: its workflow learns the outcome."""
+    task, event = move
+    return (
+        task.parent_id is not None
+        and event.to_status in TERMINAL
+        and (event.from_status is None or event.from_status not in TERMINAL)
+    )
 
 
 def heartbeat(task: Task, owner: str, lease_until: float) -> Change | None:
@@ -198,12 +249,13 @@ def _unleased(task: Task) -> Task:
 # -- operators' moves, one task or many ----------------------------------------------------
 
 
-def cancel(task: Task, now: float) -> Change | None:
+def cancel(task: Task, now: float, detail: str = "cancelled by request") -> Change | None:
     """An operator's cancel: a task still on its way ends ``cancelled`` (a running one's
-    handler is stopped by whoever holds it); one that has ended is left alone."""
+    handler is stopped by whoever holds it); one that has ended is left alone. (A
+    workflow's steps are cancelled with it, ``detail`` saying so.)"""
     if task.status not in CANCELLABLE:
         return None
-    move = transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
+    move = transition(task, TaskStatus.CANCELLED, at=now, detail=detail)
     return Change(move.task, [move])
 
 

@@ -24,6 +24,9 @@ class TaskStatus(StrEnum):
     FAILED = "failed"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    #: A workflow suspended between continuations: waiting for its steps, a timer or a
+    #: signal, holding no worker.
+    WAITING = "waiting"
 
     @property
     def terminal(self) -> bool:
@@ -37,8 +40,15 @@ TRANSITIONS: dict[TaskStatus | None, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
     TaskStatus.QUEUED: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED}),
     TaskStatus.RUNNING: frozenset(
-        {TaskStatus.COMPLETED, TaskStatus.RETRYING, TaskStatus.FAILED, TaskStatus.CANCELLED}
+        {
+            TaskStatus.COMPLETED,
+            TaskStatus.RETRYING,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.WAITING,
+        }
     ),
+    TaskStatus.WAITING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
     TaskStatus.RETRYING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED}),
     TaskStatus.FAILED: frozenset({TaskStatus.DEAD}),
     TaskStatus.DEAD: frozenset({TaskStatus.QUEUED}),
@@ -64,7 +74,8 @@ TERMINAL = frozenset(TaskStatus) - ACTIVE
 WAITING = frozenset(
     status for status in ACTIVE if TRANSITIONS[status] & {TaskStatus.QUEUED, TaskStatus.RUNNING}
 )
-#: Waiting for their ``run_at`` (a delay, or a retry's backoff) before being queued.
+#: Waiting for their ``run_at`` (a delay, a retry's backoff, a workflow's timer) before
+#: being queued.
 DELAYED = frozenset(status for status in ACTIVE if TaskStatus.QUEUED in TRANSITIONS[status])
 
 
@@ -122,6 +133,8 @@ class Task(Generic[R]):
     #: The node (its lease owner id) and the worker that ran the latest attempt.
     node: str | None = None
     worker: str | None = None
+    #: The workflow this task is a step of.
+    parent_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: timestamps as ISO 8601 strings in UTC."""
@@ -157,6 +170,7 @@ class Task(Generic[R]):
             "schedule_id": self.schedule_id,
             "node": self.node,
             "worker": self.worker,
+            "parent_id": self.parent_id,
         }
 
     @classmethod
@@ -192,6 +206,7 @@ class Task(Generic[R]):
             schedule_id=data.get("schedule_id"),
             node=data.get("node"),
             worker=data.get("worker"),
+            parent_id=data.get("parent_id"),
         )
 
 
@@ -215,6 +230,8 @@ class NewTask:
     dead_letter: bool = True
     schedule_id: str | None = None
     trace_context: dict[str, str] | None = None
+    #: The workflow this task is a step of.
+    parent_id: str | None = None
 
 
 class TaskEvent(NamedTuple):

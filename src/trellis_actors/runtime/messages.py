@@ -24,6 +24,7 @@ from ..stores.base import (
     Submitted,
     TaskFilter,
 )
+from ..workflows import WorkflowState
 from .node_messages import NodeStoreMsg
 from .session_messages import SessionMsg
 
@@ -119,8 +120,22 @@ class Purge(Request[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class Cancel(Request[Transition]):
+class Cancel(Request[list[Transition]]):
+    """The task's move first, then what followed (a workflow's steps cancelled, ...)."""
+
     task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadWorkflow(Request[WorkflowState | None]):
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signal(Request[None]):
+    workflow_id: str
+    name: str
+    payload: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +275,8 @@ StoreMsg = (
     | BulkChunk
     | Purge
     | Cancel
+    | LoadWorkflow
+    | Signal
     | Requeue
     | Get
     | ListTasks

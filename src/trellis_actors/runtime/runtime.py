@@ -39,6 +39,7 @@ from ..scheduling.model import Schedule
 from ..stores import open_store, redact
 from ..stores.base import Counts, Finished, NewTask, Page, Store, Submitted, TaskFilter
 from ..stores.nodes import NodeInfo
+from ..workflows import NotAWorkflow, WorkflowState
 from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
@@ -47,6 +48,8 @@ from .events import EventStream as EventStream
 from .logs import TaskLog
 from .messages import (
     Cancel,
+    LoadWorkflow,
+    Signal,
     CancelRunning,
     CreateSchedule,
     Drain,
@@ -385,12 +388,49 @@ class Runtime:
     async def cancel(self, task_id: str) -> Task:
         """Cancel a pending, queued, retrying or running task (a running handler is
         cancelled). Raises InvalidTransition for a finished task."""
-        move = await self._store_ref.ask(Cancel(rules.check_task_id(task_id)))
-        if move.event.from_status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
-            # This node's queue may hold it, claimed or running: it stops the handler or
-            # drops the task. (Another node's queue finds out at its next lease renewal.)
-            await self.tree.queue.tell(CancelRunning(task_id))
-        return move.task
+        moves = await self._store_ref.ask(Cancel(rules.check_task_id(task_id)))
+        for task, event in moves:  # the task's move, then its steps' (of a workflow)
+            if event.to_status is TaskStatus.CANCELLED and event.from_status in (
+                TaskStatus.RUNNING,
+                TaskStatus.QUEUED,
+            ):
+                # This node's queue may hold it, claimed or running: it stops the handler
+                # or drops the task. (Another node's queue finds out at its next lease
+                # renewal.)
+                await self.tree.queue.tell(CancelRunning(task.id))
+        return moves[0].task
+
+    async def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Send a workflow the signal ``name`` with ``payload`` (JSON): it is kept until
+        the workflow waits for it (``wf.wait_signal(name)``), and signals of one name are
+        received in the order sent, each once. Raises TaskNotFound, NotAWorkflow for a
+        task that is not a workflow, WorkflowEnded once it has ended."""
+        workflow_id = rules.check_task_id(workflow_id)
+        name = rules.check_text(name, "name")
+        rules.check_json(payload, "payload")
+        task = await self.get(workflow_id)
+        if task is None:
+            raise TaskNotFound(f"no task with id {workflow_id!r}")
+        if not self._is_workflow(task.type):
+            raise NotAWorkflow(f"task {workflow_id} is a {task.type!r} task, not a workflow")
+        await self._store_ref.ask(Signal(workflow_id, name, payload))
+
+    async def workflow(self, workflow_id: str) -> WorkflowState:
+        """A workflow with its history (steps, sleeps with their wake times, signal waits
+        and their outcomes, recorded values), the signals sent to it and its steps'
+        tasks. Raises TaskNotFound, or NotAWorkflow for a task that is not a workflow."""
+        workflow_id = rules.check_task_id(workflow_id)
+        state = await self._store_ref.ask(LoadWorkflow(workflow_id))
+        if state is None:
+            raise TaskNotFound(f"no task with id {workflow_id!r}")
+        if not self._is_workflow(state.task.type):
+            raise NotAWorkflow(
+                f"task {workflow_id} is a {state.task.type!r} task, not a workflow"
+            )
+        return state
+
+    def _is_workflow(self, type: str) -> bool:
+        return type in self.app and self.app.get(type).workflow
 
     async def requeue(self, task_id: str) -> Task:
         """Send a dead task back to the queue with its attempts starting again."""

@@ -23,6 +23,7 @@ from .._backoff import Backoff, compute_backoff
 from .._time import Clock
 from ..actors import Actor, Ref, Request, one_error
 from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
+from ..decisions import NEVER
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
 from . import node_messages, session_messages
@@ -30,6 +31,8 @@ from .messages import (
     AdvanceSchedule,
     BulkChunk,
     Cancel,
+    LoadWorkflow,
+    Signal,
     Claim,
     Claimed,
     DeleteSchedule,
@@ -721,9 +724,16 @@ class StoreActor(Actor[StoreMsg]):
                 msg.reply.send(await store.purge(task_ids))
                 return []
             case Cancel(task_id):
-                move = await store.cancel(task_id, now)
-                msg.reply.send(move)
-                return [move]
+                moves = await store.cancel(task_id, now)
+                msg.reply.send(moves)
+                return moves
+            case LoadWorkflow(workflow_id):
+                msg.reply.send(await store.workflow(workflow_id))
+                return []
+            case Signal(workflow_id, name, payload):
+                moves = await store.signal(workflow_id, name, payload, now)
+                msg.reply.send(None)
+                return moves
             case Requeue(task_id):
                 move = await store.requeue(task_id, now)
                 msg.reply.send(move)
@@ -836,7 +846,11 @@ class StoreActor(Actor[StoreMsg]):
             status = task.status
             if status is TaskStatus.QUEUED:
                 ready = ready or index >= covered
-            elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
+            elif (
+                status is TaskStatus.PENDING
+                or status is TaskStatus.RETRYING
+                or (status is TaskStatus.WAITING and task.run_at < NEVER)
+            ):
                 # A later move in this batch may have queued it since: an early nudge
                 # costs the queue one look at the store, nothing more.
                 if due is None or task.run_at < due:

@@ -125,6 +125,7 @@ class Wiring:
             else None
         )
         self._queue = queue.ref
+        self._store = store_spec.ref
         self._processes = None if processes is None else processes.ref
         worker_specs = [self.worker_spec() for _ in range(config.workers)]
         pool = ChildSpec(
@@ -178,6 +179,7 @@ class Wiring:
             self._queue,
         )
         threads, loop_watch, processes = self.threads, self.loop_watch, self._processes
+        store = self._store
         return ChildSpec(
             f"worker-{self._worker_seq}",
             lambda: Worker(
@@ -189,6 +191,7 @@ class Wiring:
                 threads=threads,
                 loop_watch=loop_watch,
                 processes=processes,
+                store=store,
             ),
             shutdown_timeout=config.grace_period,
             idle_timeout=config.worker_idle_timeout,

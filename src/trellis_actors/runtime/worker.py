@@ -17,10 +17,12 @@ from ..app import App, Retry, TaskType
 from ..context import TaskContext
 from ..contracts import ANY_JSON, importable
 from ..decisions import Outcome
-from ..errors import TrellisError, ValidationError
+from ..errors import TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import Task, TaskError, TaskStatus
 from .messages import (
     Assign,
+    LoadWorkflow,
+    StoreMsg,
     CancelTask,
     Late,
     QueueMsg,
@@ -32,6 +34,7 @@ from .messages import (
 )
 from .processes import CancelRun, PoolMsg, RunInProcess
 from .threads import LoopWatch, ThreadPool
+from .workflow_runner import replay
 
 log = structlog.get_logger("trellis.worker")
 
@@ -73,8 +76,10 @@ class Worker(Actor[WorkerMsg]):
         threads: ThreadPool | None = None,
         loop_watch: LoopWatch | None = None,
         processes: Ref[PoolMsg] | None = None,
+        store: Ref[StoreMsg] | None = None,
     ) -> None:
         super().__init__()
+        self._store = store  # workflows load their history from it
         self._threads = threads if threads is not None else ThreadPool(1)
         self._loop_watch = loop_watch if loop_watch is not None else LoopWatch(None)
         self._processes = processes
@@ -288,6 +293,8 @@ class Worker(Actor[WorkerMsg]):
         self._current = (task.id, attempt, scope)
         contract = task_type.contract
         try:
+            if task_type.workflow:
+                return await self._continue(task, attempt, task_type)
             if task.trace_context is not None:
                 result = await self._traced(task, attempt, task_type, ctx)
             elif task_type.executor == "async" and contract is ANY_JSON:  # the hot path
@@ -318,6 +325,30 @@ class Worker(Actor[WorkerMsg]):
                 )
                 return self._outcome(task, attempt, TaskStatus.FAILED, error=error)
         return self._outcome(task, attempt, TaskStatus.COMPLETED, result=result)
+
+    async def _continue(self, task: Task, attempt: int, task_type: TaskType) -> Outcome:
+        """One continuation of a workflow: replayed against its history, reported with
+        what it recorded and started (see :mod:`.workflow_runner`)."""
+        if self._store is None:
+            raise TrellisError("this worker has no store to load workflow history from")
+        state = await self._store.ask(LoadWorkflow(task.id))
+        if state is None:
+            raise TaskNotFound(f"no workflow with id {task.id!r}")
+        payload = task_type.contract.parse(task.payload)
+        done = await replay(task_type, payload, state, self._clock.now(), self._app)
+        if done.error is not None:  # no attempt can do better
+            return self._outcome(task, attempt, TaskStatus.FAILED, error=done.error)
+        flow = done.continuation
+        if done.waiting:
+            return self._outcome(
+                task, attempt, TaskStatus.WAITING, retry_at=done.wake_at, workflow=flow
+            )
+        result = done.result
+        if task_type.contract.result is not None:
+            result = task_type.contract.give(result)
+        if result is not None:
+            rules.check_json(result, "result")
+        return self._outcome(task, attempt, TaskStatus.COMPLETED, result=result, workflow=flow)
 
     async def _call(self, task: Task, attempt: int, task_type: TaskType, ctx: TaskContext) -> Any:
         """Run the handler with its executor: in the loop, in a thread or in a process."""

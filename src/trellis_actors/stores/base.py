@@ -21,7 +21,7 @@ from ..lifecycle import NewTask as NewTask
 from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
-from .nodes import NodeInfo
+from ..workflows import WorkflowState
 from .sessions import Session
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much
@@ -205,6 +205,7 @@ def arrive(new: NewTask, now: float) -> list[Transition]:
         updated_at=now,
         schedule_id=new.schedule_id,
         trace_context=new.trace_context,
+        parent_id=new.parent_id,
     )
     steps = [created(task)]
     if task.run_at <= now:
@@ -319,7 +320,11 @@ class Store(Protocol):
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         """Record the starts and outcomes that the tasks' lease holders report, in one
-        commit (:func:`trellis_actors.decisions.settle`); anything else is ignored."""
+        commit (:func:`trellis_actors.decisions.settle`); anything else is ignored. A
+        workflow's outcome writes its continuation too (history, signals received, new
+        steps), and one ending ``waiting`` is queued again if what it waits for happened
+        meanwhile (:func:`trellis_actors.workflows.stirs`). Every step that ends, here
+        or in any other call, is written into its workflow's history and wakes it."""
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
         """Extend leases; returns the ids still held (claimed or running) by ``owner``."""
@@ -331,9 +336,20 @@ class Store(Protocol):
     async def recover_expired(self, now: float) -> list[Transition]:
         """Tasks whose lease expired (:func:`trellis_actors.decisions.expire`)."""
 
-    async def cancel(self, task_id: str, now: float) -> Transition:
-        """Cancel a pending, queued, retrying or running task (raises TaskNotFound or
-        InvalidTransition)."""
+    async def cancel(self, task_id: str, now: float) -> list[Transition]:
+        """Cancel a pending, queued, retrying, running or waiting task (raises
+        TaskNotFound or InvalidTransition): its move first, then what follows from it
+        in the same commit (a workflow's steps cancelled, a step's workflow woken)."""
+
+    async def workflow(self, workflow_id: str) -> WorkflowState | None:
+        """A workflow's task with its history, its signals and its steps' tasks (None
+        when there is no such task)."""
+
+    async def signal(
+        self, workflow_id: str, name: str, payload: object, now: float
+    ) -> list[Transition]:
+        """Keep a signal for a workflow until it is received, waking the workflow if it
+        waits (raises TaskNotFound, or WorkflowEnded once it has ended)."""
 
     async def requeue(self, task_id: str, now: float) -> Transition:
         """A dead task goes back to ``queued`` with its attempts starting again."""

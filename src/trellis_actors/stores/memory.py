@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import pydantic_core
 
-from .. import decisions
+from .. import decisions, workflows
 from ..errors import TaskNotFound
 from ..lifecycle import (
     DELAYED,
@@ -70,6 +70,11 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         self._limits: dict[str, decisions.TypeLimit] = {}
         self._starts: dict[str, list[float]] = {}  # recent starts of rate-limited types
         self.held_until: float | None = None
+        # Workflows: history entries by seq, signals in the order sent, step ids.
+        self._history: dict[str, dict[int, workflows.HistoryEntry]] = {}
+        self._signals: dict[str, list[workflows.SignalRecord]] = {}
+        self._steps: dict[str, list[str]] = {}
+        self._signal_ids = 0
 
     async def open(self) -> None:
         pass
@@ -115,6 +120,8 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             heapq.heappush(heap, entry)
         elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
             heapq.heappush(self._delayed, (task.run_at, task.id))
+        elif status is TaskStatus.WAITING and task.run_at < decisions.NEVER:
+            heapq.heappush(self._delayed, (task.run_at, task.id))
 
     def _task(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)
@@ -129,22 +136,26 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         submitted: list[Submitted] = []
         moves: list[Transition] = []
         for new in tasks:
-            key = new.idempotency_key
-            if key is not None and key in self._idempotency:
-                submitted.append(Submitted(self._tasks[self._idempotency[key]], created=False))
-                continue
-            steps = arrive(new, now)
-            task = steps[-1].task  # as it stands after arriving: pending or queued
-            if key is not None:
-                self._idempotency[key] = task.id
-            self._events[task.id] = ()
-            self._order.append(task.id)
-            for step in steps:
-                self._note(step.event)
-            self._place(task, None)
-            moves += steps
-            submitted.append(Submitted(task, created=True))
+            submitted.append(self._arrive(new, now, moves))
         return submitted, moves
+
+    def _arrive(self, new: NewTask, now: float, moves: list[Transition]) -> Submitted:
+        key = new.idempotency_key
+        if key is not None and key in self._idempotency:
+            return Submitted(self._tasks[self._idempotency[key]], created=False)
+        steps = arrive(new, now)
+        task = steps[-1].task  # as it stands after arriving: pending or queued
+        if key is not None:
+            self._idempotency[key] = task.id
+        self._events[task.id] = ()
+        self._order.append(task.id)
+        for step in steps:
+            self._note(step.event)
+        self._place(task, None)
+        if task.parent_id is not None:
+            self._steps.setdefault(task.parent_id, []).append(task.id)
+        moves += steps
+        return Submitted(task, created=True)
 
     async def apply(self, work: Work, now: float) -> WorkDone:
         return await apply_in_turn(self, work, now)
@@ -286,7 +297,96 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         for outcome in outcomes:
             task = self._tasks.get(outcome.task_id)
             if task is not None:
-                self._apply(decisions.settle(task, outcome, now), moves)
+                change = decisions.settle(task, outcome, now)
+                self._apply(change, moves)
+                if change is not None and outcome.workflow is not None:
+                    self._continue(change.task, outcome.workflow, now, moves)
+        return self._follow(moves, now)
+
+    # -- workflows -----------------------------------------------------------------------
+    def _continue(
+        self,
+        workflow: Task,
+        continuation: workflows.Continuation,
+        now: float,
+        moves: list[Transition],
+    ) -> None:
+        """Write what a workflow's continuation recorded and started; if it now waits
+        for something that happened meanwhile, queue it again."""
+        history = self._history.setdefault(workflow.id, {})
+        steps = iter(continuation.steps)
+        for entry in continuation.entries:
+            if entry.kind is workflows.EntryKind.STEP:
+                started = self._arrive(next(steps), now, moves)
+                entry = dataclasses.replace(entry, step_id=started.task.id)
+            history[entry.seq] = entry
+        for done in continuation.resolved:
+            history[done.seq] = dataclasses.replace(
+                history[done.seq], outcome=done.outcome, value=done.value, resolved_at=now
+            )
+        signals = self._signals.get(workflow.id, [])
+        taken = dict(continuation.consumed)
+        for index, signal in enumerate(signals):
+            if signal.id in taken:
+                signals[index] = dataclasses.replace(signal, consumed_by=taken[signal.id])
+        if workflow.status is TaskStatus.WAITING:
+            waiting = [signal for signal in signals if signal.consumed_by is None]
+            why = workflows.stirs(continuation, history, waiting, workflow.run_at, now)
+            if why is not None:
+                self._apply(decisions.wake(workflow, now, why), moves)
+
+    def _follow(self, moves: list[Transition], now: float) -> list[Transition]:
+        """``moves`` and what they lead to: a step that ended is written into its
+        workflow's history and wakes it; a workflow cancelled cancels its steps."""
+        index = 0
+        while index < len(moves):
+            task, event = moves[index]
+            index += 1
+            if decisions.step_ended(moves[index - 1]):
+                assert task.parent_id is not None
+                self._step_ended(task, now, moves)
+            if event.to_status is TaskStatus.CANCELLED and task.id in self._steps:
+                for step_id in self._steps[task.id]:
+                    step = self._tasks.get(step_id)
+                    if step is not None:
+                        self._apply(decisions.cancel(step, now, decisions.WITH_WORKFLOW), moves)
+        return moves
+
+    def _step_ended(self, step: Task, now: float, moves: list[Transition]) -> None:
+        assert step.parent_id is not None
+        history = self._history.get(step.parent_id, {})
+        outcome, value, error = workflows.step_resolution(step)
+        for seq, entry in history.items():
+            if entry.step_id == step.id and entry.outcome is None:
+                history[seq] = dataclasses.replace(
+                    entry, outcome=outcome, value=value, error=error, resolved_at=now
+                )
+        parent = self._tasks.get(step.parent_id)
+        if parent is not None:
+            self._apply(decisions.wake(parent, now, f"step {step.type!r} ended"), moves)
+
+    async def workflow(self, workflow_id: str) -> workflows.WorkflowState | None:
+        task = self._tasks.get(workflow_id)
+        if task is None:
+            return None
+        history = self._history.get(workflow_id, {})
+        return workflows.WorkflowState(
+            task,
+            [history[seq] for seq in sorted(history)],
+            list(self._signals.get(workflow_id, ())),
+            [self._tasks[i] for i in self._steps.get(workflow_id, ()) if i in self._tasks],
+        )
+
+    async def signal(
+        self, workflow_id: str, name: str, payload: object, now: float
+    ) -> list[Transition]:
+        task = self._task(workflow_id)
+        workflows.check_signalled(task)
+        self._signal_ids += 1
+        record = workflows.SignalRecord(self._signal_ids, workflow_id, name, payload, now)
+        self._signals.setdefault(workflow_id, []).append(record)
+        moves: list[Transition] = []
+        self._apply(decisions.wake(task, now, f"signal {name!r}"), moves)
         return moves
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
@@ -311,13 +411,12 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         moves: list[Transition] = []
         for task in [t for t in self._tasks.values() if decisions.expired(t, now)]:
             self._apply(decisions.expire(task, now), moves)
-        return moves
+        return self._follow(moves, now)
 
-    async def cancel(self, task_id: str, now: float) -> Transition:
+    async def cancel(self, task_id: str, now: float) -> list[Transition]:
         task = self._task(task_id)
-        return self._record(
-            transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
-        )
+        move = transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
+        return self._follow([self._record(move)], now)
 
     async def requeue(self, task_id: str, now: float) -> Transition:
         return self._record(requeued(self._task(task_id), at=now))
@@ -446,12 +545,15 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
                 if task.lease_owner is not None:
                     held.append(task.id)
                 self._apply(change, moves)
-        return BulkDone(touched, moves, after, tuple(held))
+        return BulkDone(touched, self._follow(moves, now), after, tuple(held))
 
     def _delete(self, doomed: list[str]) -> None:
         for task_id in doomed:
             task = self._tasks.pop(task_id)
             del self._events[task_id]
+            self._history.pop(task_id, None)
+            self._signals.pop(task_id, None)
+            self._steps.pop(task_id, None)
             self._counts[(task.queue, task.status)] -= 1
             if task.idempotency_key is not None:
                 self._idempotency.pop(task.idempotency_key, None)
