@@ -26,7 +26,7 @@ from ._state import DEFAULT_MAX_EVENT_STREAMS, ApiState, attach
 from .auth import Auth, Refused, declare
 from .guard import Guard
 from .openapi import TrellisOpenAPI
-from .routes import bulk, events, schedules, system, tasks
+from .routes import bulk, events, schedules, system, tasks, workflows
 
 #: Largest request body accepted unless told otherwise (``413`` beyond).
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -145,6 +145,7 @@ def create_app(
     app.register_blueprint(events.bp)
     app.register_blueprint(schedules.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(workflows.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if ui:

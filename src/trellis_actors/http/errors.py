@@ -27,6 +27,7 @@ from ..errors import (
     ValidationError,
 )
 from ..ui._blueprint import not_found_page
+from ..workflows import NotAWorkflow, WorkflowEnded
 from ._encode import json_response
 
 log = structlog.get_logger("trellis.http")
@@ -93,6 +94,10 @@ def from_trellis(error: TrellisError) -> ApiError:
             return ApiError(404, "not_found", message)
         case InvalidTransition():
             return ApiError(409, "invalid_transition", message)
+        case WorkflowEnded():
+            return ApiError(409, "workflow_ended", message)
+        case NotAWorkflow():
+            return ApiError(409, "not_a_workflow", message)
         case StoreUnavailable():
             retry = str(max(1, math.ceil(error.retry_after)))
             return ApiError(

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from ..lifecycle import TaskStatus
+from ..workflows import EntryKind, EntryOutcome
 from ..rules import (
     DURATION_PATTERN,
     INCLUDE_PATTERN,
@@ -138,11 +139,18 @@ class ListQuery(BaseModel):
 
 
 class EventsQuery(BaseModel):
-    """Filters for ``GET /events``: only one task's transitions, or one type's."""
+    """Filters for ``GET /events``: only one task's transitions, one workflow's (its own
+    and its steps'), or one type's."""
 
     model_config = ConfigDict(extra="ignore")
 
     task_id: str | None = Field(None, max_length=MAX_ID_LENGTH, pattern=NO_NUL_PATTERN)
+    workflow_id: str | None = Field(
+        None,
+        max_length=MAX_ID_LENGTH,
+        pattern=NO_NUL_PATTERN,
+        description="The workflow's own transitions and its steps'.",
+    )
     type: str | None = Field(None, max_length=MAX_NAME_LENGTH, pattern=NO_NUL_PATTERN)
 
 
@@ -206,6 +214,7 @@ class TaskOut(BaseModel):
     schedule_id: str | None
     node: str | None = Field(description="The node (its id) that ran the latest attempt.")
     worker: str | None = Field(description="The worker that ran the latest attempt.")
+    parent_id: str | None = Field(None, description="The workflow this task is a step of.")
 
 
 class SubmittedOut(RootModel[TaskOut | list[TaskOut]]):
@@ -602,3 +611,56 @@ class BulkFilter(_Request):
 class BulkOut(BaseModel):
     touched: int = Field(description="How many tasks were (with dry_run: would be) touched.")
     dry_run: bool
+
+
+# -- workflows ------------------------------------------------------------------------
+
+
+class SignalBody(RootModel[JsonValue]):
+    """The signal's payload: any JSON value (an empty body sends ``null``)."""
+
+
+class SignalOut(BaseModel):
+    """A signal kept for a workflow: received by its next ``wf.wait_signal(name)``."""
+
+    workflow_id: str
+    name: str
+    payload: JsonValue
+    sent_at: str | None
+
+
+class HistoryEntryOut(BaseModel):
+    """One thing a workflow asked for, at its place (``seq``, from 1) in its history."""
+
+    seq: int
+    kind: EntryKind
+    name: str | None = Field(description="A step's task type, a signal's name.")
+    step_id: str | None = Field(description="A step's task.")
+    wake_at: str | None = Field(description="A sleep's wake time, a signal wait's deadline.")
+    value: JsonValue = Field(
+        description="A step's result, a received signal's payload, a recorded value."
+    )
+    error: TaskErrorOut | None = Field(description="A failed step's error.")
+    outcome: EntryOutcome | None = Field(description="How it was resolved; null while the workflow waits for it.")
+    recorded_at: str | None
+    resolved_at: str | None
+
+
+class WorkflowSignalOut(BaseModel):
+    id: int
+    name: str
+    payload: JsonValue
+    sent_at: str | None
+    consumed_by: int | None = Field(
+        description="The history entry (seq) that received it; null while it waits."
+    )
+
+
+class WorkflowOut(BaseModel):
+    """A workflow: its task, its history in order, the signals sent to it (in the order
+    sent) and its steps' tasks (oldest first)."""
+
+    task: TaskOut
+    history: list[HistoryEntryOut]
+    signals: list[WorkflowSignalOut]
+    steps: list[TaskOut]

@@ -35,7 +35,8 @@ class Live:
             scope.cancel()
 
     async def changes(self, runtime: Runtime, task_id: str | None) -> AsyncIterator[bytes]:
-        """``changed`` events for moves of ``task_id`` (of any task without one)."""
+        """``changed`` events for moves of ``task_id`` and of its steps when it is a
+        workflow (of any task without one)."""
         async with runtime.subscribe() as transitions:
             yield f"retry: {RETRY_MS}\n: subscribed\n\n".encode()
             while not self.closing.is_set():
@@ -53,5 +54,5 @@ class Live:
                 if moved is None:
                     if not self.closing.is_set():
                         yield b": keep-alive\n\n"
-                elif task_id is None or moved.event.task_id == task_id:
+                elif task_id is None or task_id in (moved.task.id, moved.task.parent_id):
                     yield CHANGED

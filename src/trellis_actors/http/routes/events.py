@@ -35,7 +35,8 @@ RETRY_AFTER = 5
 )
 @document_response(ErrorOut, 503)
 async def events() -> Response:
-    """Lifecycle transitions as server-sent events, optionally of one task or one type.
+    """Lifecycle transitions as server-sent events, optionally of one task, one workflow
+    (its own and its steps') or one type.
 
     A server holds a limited number of streams open at once (100 by default): past it,
     503 with ``Retry-After``. A reader so slow that it falls a whole buffer behind is
@@ -54,7 +55,7 @@ async def events() -> Response:
             "once; try again later",
             headers={"Retry-After": str(RETRY_AFTER)},
         )
-    body = _Held(state, _stream(state, query.task_id, query.type))
+    body = _Held(state, _stream(state, query))
     response = Response(
         body,
         200,
@@ -93,7 +94,7 @@ class _Held:
         self._release()
 
 
-async def _stream(state: ApiState, task_id: str | None, type: str | None) -> AsyncGenerator[bytes]:
+async def _stream(state: ApiState, query: EventsQuery) -> AsyncGenerator[bytes]:
     async with state.runtime.subscribe(state.event_buffer) as transitions:
         # The first chunk tells the client that it is subscribed: nothing after it is missed.
         yield b"retry: 2000\n: subscribed\n\n"
@@ -119,10 +120,22 @@ async def _stream(state: ApiState, task_id: str | None, type: str | None) -> Asy
             if moved is None:
                 if not state.closing.is_set():
                     yield b": keep-alive\n\n"
-            elif (task_id is None or moved.event.task_id == task_id) and (
-                type is None or moved.task.type == type
-            ):
+            elif wanted(moved, query):
                 yield sse_event(moved)
+
+
+def wanted(moved: Transition, query: EventsQuery) -> bool:
+    """Whether ``moved`` passes the stream's filters."""
+    task = moved.task
+    return (
+        (query.task_id is None or task.id == query.task_id)
+        and (query.type is None or task.type == query.type)
+        and (
+            query.workflow_id is None
+            or task.id == query.workflow_id
+            or task.parent_id == query.workflow_id
+        )
+    )
 
 
 def sse_event(moved: Transition) -> bytes:

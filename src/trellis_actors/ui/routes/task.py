@@ -21,9 +21,17 @@ async def _context(task_id: str) -> dict[str, Any] | None:
         events = await runtime.events(task_id)
     except TaskNotFound:
         return None
+    workflow = None
+    if task.type in runtime.app and runtime.app.get(task.type).workflow:
+        try:
+            workflow = await runtime.workflow(task_id)
+        except TaskNotFound:  # purged meanwhile
+            return None
     return {
         "task": task,
         "events": events,
+        "workflow": workflow,
+        "steps": {} if workflow is None else {step.id: step for step in workflow.steps},
         "can_cancel": task.status in CANCELLABLE,
         "can_requeue": task.status is TaskStatus.DEAD,
     }
