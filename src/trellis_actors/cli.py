@@ -27,6 +27,7 @@ from .errors import (
     UnknownTaskType,
     ValidationError,
 )
+from .workflows import NotAWorkflow, WorkflowEnded
 
 #: Defaults of ``trellis serve``'s limits, kept here to keep the CLI's start light (a
 #: test checks them against http.server's and rules').
@@ -45,7 +46,15 @@ _CLIENT_EXITS: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((Unavailable,), EXIT_UNREACHABLE),
     ((Unauthorized,), EXIT_AUTH),
 )
-_CLIENT_ERRORS = (ClientError, ValidationError, UnknownTaskType, TaskNotFound, ScheduleNotFound)
+_CLIENT_ERRORS = (
+    ClientError,
+    ValidationError,
+    UnknownTaskType,
+    TaskNotFound,
+    ScheduleNotFound,
+    WorkflowEnded,
+    NotAWorkflow,
+)
 
 DEFAULT_STORE = "sqlite:///trellis.db"
 EXIT_STATUSES = """\
@@ -116,6 +125,7 @@ def _fail(message: str, code: int) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .http import client_commands as cc
+    from .http import workflow_commands as wc
 
     parser = argparse.ArgumentParser(
         prog="trellis",
@@ -346,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (serve, worker, migrate):  # last: options added above all get a variable
         bind_environment(command)
 
-    cc.add_commands(commands, _command)
+    wc.add_workflow_commands(commands, _command, cc.add_commands(commands, _command))
     return parser
 
 

@@ -23,10 +23,11 @@ from .._time import iso, parse_iso
 from ..contracts import Contract, TaskHandle
 from ..decisions import Bulk
 from ..errors import ClientError, Conflict, WaitTimeout
-from ..lifecycle import Task, TaskEvent, TaskStatus
+from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus
 from ..scheduling.model import Misfire, Schedule
 from ..stores.base import Page
 from ..stores.nodes import NodeInfo
+from ..workflows import EntryKind, EntryOutcome, HistoryEntry, SignalRecord, WorkflowState
 
 T = TypeVar("T")
 
@@ -234,6 +235,60 @@ def bulk(action: Bulk, filter: Mapping[str, Any], dry_run: bool) -> Call[int]:
 
 def _task(task_id: str) -> str:
     return f"/tasks/{quote(rules.check_task_id(task_id), safe='')}"
+
+
+# -- workflows --------------------------------------------------------------------------
+
+
+def signal(workflow_id: str, name: str, payload: Any) -> Call[None]:
+    """Checked here by the server's rules first. Sent again only if never sent: a repeat
+    would be a second signal."""
+    name = rules.check_text(name, "name")
+    rules.check_json(payload, "payload")
+    path = f"{_workflow(workflow_id)}/signals/{quote(name, safe='')}"
+    yield Request("POST", path, body=payload, retry="connect")
+
+
+def workflow(workflow_id: str) -> Call[WorkflowState]:
+    return workflow_from_dict((yield Request("GET", _workflow(workflow_id))))
+
+
+def _workflow(workflow_id: str) -> str:
+    return f"/workflows/{quote(rules.check_task_id(workflow_id), safe='')}"
+
+
+def workflow_from_dict(data: Mapping[str, Any]) -> WorkflowState:
+    """A workflow as ``GET /workflows/{id}`` sends it, back as a WorkflowState."""
+    task = Task.from_dict(data["task"])
+    history = [
+        HistoryEntry(
+            workflow_id=task.id,
+            seq=entry["seq"],
+            kind=EntryKind(entry["kind"]),
+            name=entry.get("name"),
+            step_id=entry.get("step_id"),
+            wake_at=_epoch(entry.get("wake_at")),
+            value=entry.get("value"),
+            error=None if entry.get("error") is None else TaskError.from_dict(entry["error"]),
+            outcome=None if entry.get("outcome") is None else EntryOutcome(entry["outcome"]),
+            recorded_at=_epoch(entry.get("recorded_at")) or 0.0,
+            resolved_at=_epoch(entry.get("resolved_at")),
+        )
+        for entry in data["history"]
+    ]
+    signals = [
+        SignalRecord(
+            id=item["id"],
+            workflow_id=task.id,
+            name=item["name"],
+            payload=item.get("payload"),
+            sent_at=_epoch(item.get("sent_at")) or 0.0,
+            consumed_by=item.get("consumed_by"),
+        )
+        for item in data["signals"]
+    ]
+    steps = [Task.from_dict(item) for item in data["steps"]]
+    return WorkflowState(task, history, signals, steps)
 
 
 # -- schedules --------------------------------------------------------------------------

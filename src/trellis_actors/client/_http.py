@@ -18,7 +18,14 @@ from ..errors import (
     Unavailable,
     ValidationError,
 )
+from ..workflows import NotAWorkflow, WorkflowEnded
 from ._calls import Request
+
+#: The error ``code`` of a 409 that is the same refusal as an embedded call's.
+_CONFLICTS: dict[str, type[TrellisError]] = {
+    "workflow_ended": WorkflowEnded,
+    "not_a_workflow": NotAWorkflow,
+}
 
 #: How many times a request is sent again after a lost connection.
 RETRIES = 3
@@ -114,8 +121,10 @@ def refused(status: int, data: Any, request: Request) -> TrellisError:
         message = f"HTTP {status} for {request.method} {request.path}"
     if status in (400, 413, 415, 422):
         return ValidationError(message, field=field)
+    if status == 409 and isinstance(error, dict) and error.get("code") in _CONFLICTS:
+        return _CONFLICTS[error["code"]](message)
     if status == 404:
-        if request.path.startswith("/tasks/"):
+        if request.path.startswith(("/tasks/", "/workflows/")):
             return TaskNotFound(message)
         if request.path.startswith("/schedules/"):
             return ScheduleNotFound(message)

@@ -19,6 +19,7 @@ from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
 from ..stores.nodes import NodeInfo
+from ..workflows import WorkflowState
 from . import _calls as calls
 from . import _http
 from ._calls import Call, Resent
@@ -151,6 +152,17 @@ class Client:
         """Delete every ended task ``filter`` selects, with its history; how many
         (``dry_run``: would be). Needs an ``admin`` token."""
         return self._run(calls.bulk(Bulk.PURGE, filter, dry_run))
+
+    # -- workflows ------------------------------------------------------------------------
+    def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Send a workflow the signal ``name`` with ``payload`` (JSON): kept until the
+        workflow waits for it. Raises TaskNotFound, NotAWorkflow, or WorkflowEnded once
+        it has ended."""
+        self._run(calls.signal(workflow_id, name, payload))
+
+    def workflow(self, workflow_id: str) -> WorkflowState:
+        """A workflow with its history, the signals sent to it and its steps' tasks."""
+        return self._run(calls.workflow(workflow_id))
 
     # -- schedules ------------------------------------------------------------------------
     def add_schedule(

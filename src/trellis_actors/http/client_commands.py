@@ -34,8 +34,9 @@ EXIT_FAILED = 1
 MakeCommand = Callable[..., argparse.ArgumentParser]
 
 
-def add_commands(commands: Any, make: MakeCommand) -> None:
-    """Add ``submit``, ``tasks``, ``schedules`` and ``queues`` to ``trellis``'s commands."""
+def add_commands(commands: Any, make: MakeCommand) -> argparse.ArgumentParser:
+    """Add ``submit``, ``tasks``, ``schedules`` and ``queues`` to ``trellis``'s commands;
+    returns the parent parser of every client command (``--url``, ``--token``, ``--json``)."""
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument(
         "--url",
@@ -96,6 +97,7 @@ def add_commands(commands: Any, make: MakeCommand) -> None:
         action = make(actions, name, help, client)
         action.add_argument("queue", metavar="QUEUE", help="the queue's name")
         action.set_defaults(run=run)
+    return client
 
 
 def _add_bulk_commands(actions: Any, make: MakeCommand, client: argparse.ArgumentParser) -> None:
