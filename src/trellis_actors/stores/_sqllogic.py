@@ -33,6 +33,7 @@ from ._sql import Cursor
 from ._sqlnodes import NodeSteps
 from ._sqlschedules import ScheduleSteps
 from ._sqlsessions import SessionSteps
+from ._sqlworkflows import WorkflowSteps
 from .base import (
     BulkDone,
     BulkStep,
@@ -90,7 +91,7 @@ def run_steps(cur: Cursor, steps: Steps[T]) -> T:
         return result
 
 
-class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
+class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
     """The store protocol as synchronous steps inside the caller's transaction.
 
     A dialect subclass sets :attr:`dialect` and :attr:`after_every_id`, and may override
@@ -164,18 +165,24 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         return loads
 
     def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
-        """Delete the tasks of ``ids`` (locked by this transaction), with their events."""
+        """Delete the tasks of ``ids`` (locked by this transaction), with their events
+        (and a workflow's history and signals)."""
         params = {"ids": self.ids_param(ids)}
         cur.execute(self.q["delete_events"], params)
         cur.execute(self.q["delete_tasks"], params)
-        return cur.rowcount
+        deleted = cur.rowcount
+        self.forget_workflows(cur, ids)
+        return deleted
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
-        """Delete the tasks of ``ids`` that are dead, with their events."""
+        """Delete the tasks of ``ids`` that are dead, with their events (and a
+        workflow's history and signals)."""
         params = {"ids": self.ids_param(ids)}
         cur.execute(self.q["purge_events"], params)
         cur.execute(self.q["purge_tasks"], params)
-        return cur.rowcount
+        deleted = cur.rowcount
+        self.forget_workflows(cur, ids)
+        return deleted
 
     def published(self, cur: Cursor, moves: Sequence[Transition], freed: bool = False) -> None:
         """Called after ``moves`` are written, or claimed tasks were given back unstarted
@@ -226,6 +233,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             trace_context=self._json(row["trace_context"]),
             node=row["node"],
             worker=row["worker"],
+            parent_id=None if row["parent_id"] is None else str(row["parent_id"]),
         )
 
     @staticmethod
@@ -256,6 +264,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             "lease_expires_at": task.lease_expires_at,
             "schedule_id": task.schedule_id,
             "trace_context": None if task.trace_context is None else json.dumps(task.trace_context),
+            "parent_id": task.parent_id,
         }
 
     @staticmethod
@@ -386,8 +395,11 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         if starts:
             cur.executemany(self.q["insert_start"], starts)
 
-    def decide(self, cur: Cursor, changes: Iterable[decisions.Change | None]) -> list[Transition]:
-        """Write what the decisions changed; returns their moves."""
+    def decide(
+        self, cur: Cursor, changes: Iterable[decisions.Change | None], now: float | None = None
+    ) -> list[Transition]:
+        """Write what the decisions changed, and what their moves lead to (a workflow's
+        steps, at ``now``: see :meth:`follow`); returns every move."""
         tasks: dict[str, Task] = {}
         moves: list[Transition] = []
         for change in changes:
@@ -396,6 +408,8 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
                 moves.extend(change.moves)
         if tasks:
             self.write(cur, tasks, moves)
+            if now is not None and any(_leads_on(move) for move in moves):
+                moves += self.follow(cur, moves, now)
         return moves
 
     # -- the protocol, one transaction per call ------------------------------------------
@@ -503,13 +517,19 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
     def finish(self, cur: Cursor, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         tasks = self.leased(cur, (outcome.task_id for outcome in outcomes))
         changes: list[decisions.Change | None] = []
+        flows: list[tuple[Task, Any]] = []
         for outcome in outcomes:
             task = tasks.get(outcome.task_id)
             change = None if task is None else decisions.settle(task, outcome, now)
             if change is not None:
-                tasks[task.id] = change.task  # type: ignore[union-attr]  # not None here
+                tasks[change.task.id] = change.task
                 changes.append(change)
-        return self.decide(cur, changes)
+                if outcome.workflow is not None:
+                    flows.append((change.task, outcome.workflow))
+        moves = self.decide(cur, changes, now)
+        for workflow, continuation in flows:
+            moves += self.continue_workflow(cur, workflow, continuation, now)
+        return moves
 
     def heartbeat(
         self, cur: Cursor, task_ids: Sequence[str], owner: str, lease_until: float
@@ -542,12 +562,14 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         return self.decide(
             cur,
             [decisions.expire(task, now) for task in self.select(cur, "expired_leases", now=now)],
+            now,
         )
 
-    def cancel(self, cur: Cursor, task_id: str, now: float) -> Transition:
+    def cancel(self, cur: Cursor, task_id: str, now: float) -> list[Transition]:
         task = self.lock_one(cur, task_id)
         move = transition(task, TaskStatus.CANCELLED, at=now, detail="cancelled by request")
-        return self.save(cur, [move])[0]
+        moves = self.save(cur, [move])
+        return moves + self.follow(cur, moves, now)
 
     def requeue(self, cur: Cursor, task_id: str, now: float) -> Transition:
         return self.save(cur, [requeued(self.lock_one(cur, task_id), at=now)])[0]
@@ -732,7 +754,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         if step.action is decisions.Bulk.PURGE:
             return BulkDone(self.delete_tasks(cur, [task.id for task in selected]), [], after)
         changes = [decisions.bulk(step.action, task, now) for task in selected]
-        moves = self.decide(cur, changes)
+        moves = self.decide(cur, changes, now)
         held = tuple(
             task.id
             for task, change in zip(selected, changes, strict=True)
@@ -743,6 +765,11 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
     def purge(self, cur: Cursor, task_ids: Sequence[str]) -> int:
         ids = [key for key in dict.fromkeys(map(self.key, task_ids)) if key is not None]
         return self.purge_dead(cur, ids) if ids else 0
+
+
+def _leads_on(move: Transition) -> bool:
+    """Whether a move may lead to more: a step ended, or a task (a workflow?) cancelled."""
+    return move.event.to_status is TaskStatus.CANCELLED or decisions.step_ended(move)
 
 
 def wakes_workers(moves: Sequence[Transition]) -> bool:

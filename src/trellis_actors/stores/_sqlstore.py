@@ -24,6 +24,7 @@ from .base import (
     Work,
     WorkDone,
 )
+from ..workflows import WorkflowState
 from .nodes import NodeInfo
 from .sessions import Session
 
@@ -122,8 +123,16 @@ class SqlStore:
     async def recover_expired(self, now: float) -> list[Transition]:
         return await self._call(True, self._logic.recover_expired, now)
 
-    async def cancel(self, task_id: str, now: float) -> Transition:
+    async def cancel(self, task_id: str, now: float) -> list[Transition]:
         return await self._call(True, self._logic.cancel, task_id, now)
+
+    async def workflow(self, workflow_id: str) -> WorkflowState | None:
+        return await self._call(False, self._logic.workflow, workflow_id)
+
+    async def signal(
+        self, workflow_id: str, name: str, payload: object, now: float
+    ) -> list[Transition]:
+        return await self._call(True, self._logic.signal, workflow_id, name, payload, now)
 
     async def requeue(self, task_id: str, now: float) -> Transition:
         return await self._call(True, self._logic.requeue, task_id, now)

@@ -203,11 +203,15 @@ class _PostgresLogic(TaskLogic):
 
     def delete_tasks(self, cur: Cursor, ids: list[str]) -> int:
         cur.execute(self.q["delete"], {"ids": ids})
-        return int(cur.fetchone()["n"])
+        deleted = int(cur.fetchone()["n"])
+        self.forget_workflows(cur, ids)
+        return deleted
 
     def purge_dead(self, cur: Cursor, ids: list[str]) -> int:
         cur.execute(self.q["purge"], {"ids": ids})
-        return int(cur.fetchone()["n"])
+        deleted = int(cur.fetchone()["n"])
+        self.forget_workflows(cur, ids)
+        return deleted
 
     def published(self, cur: Cursor, moves: Sequence[Transition], freed: bool = False) -> None:
         if freed or wakes_workers(moves):

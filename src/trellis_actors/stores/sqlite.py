@@ -231,6 +231,7 @@ _TASK_COLUMNS = (
     "run_at", "timeout", "idempotency_key", "dead_letter", "created_at", "queued_at",
     "started_at", "finished_at", "updated_at", "result", "error", "progress",
     "progress_message", "lease_owner", "lease_expires_at", "schedule_id", "trace_context",
+    "parent_id",
 )  # fmt: skip
 _CHANGE_COLUMNS = (
     "id", "status", "attempt", "run_at", "queued_at", "started_at", "finished_at",

@@ -614,7 +614,7 @@ class TestCancelAndRequeue:
     async def test_cancel_what_is_not_finished(self, store: Store, status: S) -> None:
         """Pending, queued, retrying and running tasks can be cancelled."""
         task = await in_status(store, status)
-        move = await store.cancel(task.id, NOW + 9)
+        (move, *_) = await store.cancel(task.id, NOW + 9)
         assert path([move]) == [(status, S.CANCELLED)]
         assert (move.task.finished_at, move.task.lease_owner) == (NOW + 9, None)
         assert move.event.detail == "cancelled by request"
@@ -625,7 +625,7 @@ class TestCancelAndRequeue:
         start, outcome, heartbeat or release change nothing."""
         await add(store)
         task = await claim(store)
-        move = await store.cancel(task.id, NOW + 2)
+        (move, *_) = await store.cancel(task.id, NOW + 2)
         assert path([move]) == [(S.QUEUED, S.CANCELLED)]
         cancelled = move.task
         assert (cancelled.lease_owner, cancelled.lease_expires_at) == (None, None)

@@ -263,7 +263,7 @@ async def test_a_task_another_node_cancelled_is_not_resurrected(shared_url: str)
     async with two_nodes(shared_url) as (a, b):
         await a.enqueue([NewTask("echo", {"n": n}) for n in (1, 2)], NOW)
         cancelled, kept = await claimed(a, 2, owner="node-a")
-        move = await b.cancel(cancelled.id, NOW + 1)
+        (move, *_) = await b.cancel(cancelled.id, NOW + 1)
         assert path([move]) == [(S.RUNNING, S.CANCELLED)]
 
         moves = await a.finish([done(cancelled, result="late"), done(kept)], NOW + 2)
@@ -374,7 +374,7 @@ async def test_a_claim_another_node_cancelled_is_not_started(shared_url: str) ->
     async with two_nodes(shared_url) as (a, b):
         await a.enqueue([NewTask("echo", {"n": 1})], NOW)
         (task,) = await leased(a, 1, owner="node-a")
-        assert path([await b.cancel(task.id, NOW + 1)]) == [(S.QUEUED, S.CANCELLED)]
+        assert path(await b.cancel(task.id, NOW + 1)) == [(S.QUEUED, S.CANCELLED)]
         reports = [started(task, NOW + 2), Outcome(task.id, "node-a", 1, S.COMPLETED)]
         assert await a.finish(reports, NOW + 2) == []
         stored = await a.get(task.id)

@@ -29,12 +29,25 @@ from trellis_actors.workflows import EntryKind, EntryOutcome
 
 S = TaskStatus
 DAY = 86400.0
+#: Days pass in virtual time: the runtime's periodic work (polls, janitor, heartbeats) is
+#: spaced out so that the clock takes few steps; timers still wake the queue on time.
+SPARSE = {
+    "poll_interval": 6 * 3600.0,
+    "janitor_interval": 6 * 3600.0,
+    "heartbeat": None,
+    "readiness_interval": 6 * 3600.0,
+    "lease": DAY,
+}
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory://"
+    # Virtual time jumps only when nothing has happened for 20 ms of real time, so that it
+    # does not run ahead while the database works in a thread.
+    clock: trio.testing.MockClock = request.getfixturevalue("autojump_clock")
+    clock.autojump_threshold = 0.02
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'wf.db'}"
     url: str = request.getfixturevalue("pg_url")
@@ -122,7 +135,7 @@ class TestOnboarding:
         holding no worker, and the signal sent while it waits is received."""
         calls: Counter[str] = Counter()
         app = onboarding_app(calls)
-        async with open_runtime(app, store=store_url, workers=2) as rt:
+        async with open_runtime(app, store=store_url, workers=2, **SPARSE) as rt:
             t0 = trio.current_time()
             flow = await rt.submit(app.get("onboard").name, Signup(email="a@x").model_dump())
             await waiting_on(rt, flow.id, EntryKind.SLEEP)
@@ -158,7 +171,7 @@ class TestOnboarding:
         """A signal sent while the workflow still sleeps is delivered when it waits."""
         calls: Counter[str] = Counter()
         app = onboarding_app(calls)
-        async with open_runtime(app, store=store_url, workers=2) as rt:
+        async with open_runtime(app, store=store_url, workers=2, **SPARSE) as rt:
             flow = await rt.submit("onboard", {"email": "b@x"})
             await waiting_on(rt, flow.id, EntryKind.SLEEP)
             await rt.signal(flow.id, "approved", True)
@@ -171,7 +184,7 @@ class TestOnboarding:
         """No signal within three days: wait_signal gives None, recorded as timed out."""
         calls: Counter[str] = Counter()
         app = onboarding_app(calls)
-        async with open_runtime(app, store=store_url, workers=2) as rt:
+        async with open_runtime(app, store=store_url, workers=2, **SPARSE) as rt:
             t0 = trio.current_time()
             flow = await rt.submit("onboard", {"email": "c@x"})
             done = await rt.wait(flow.id)
@@ -195,7 +208,7 @@ class TestSignals:
         async def collect(wf: WorkflowContext, n: int) -> list[Any]:
             return [await wf.wait_signal("item") for _ in range(n)]
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             flow = await rt.submit(collect, 3)
             await rt.signal(flow.id, "item", 1)
             await rt.signal(flow.id, "other", "x")
@@ -222,7 +235,7 @@ class TestSignals:
         async def wait(wf: WorkflowContext, _: Any) -> Any:
             return await wf.wait_signal("go")
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             task = await rt.submit("echo", 1)
             with pytest.raises(TaskNotFound):
                 await rt.signal("0190b6f0-0000-7000-8000-000000000000", "go")
@@ -272,7 +285,7 @@ class TestFailures:
         """The failing step's error reaches the workflow as StepFailed; the other branch
         still ran once."""
         calls: Counter[str] = Counter()
-        async with open_runtime(self.app(calls), store=store_url) as rt:
+        async with open_runtime(self.app(calls), store=store_url, **SPARSE) as rt:
             flow = await rt.submit("caught", None)
             done = await rt.wait(flow.id)
             state = await rt.workflow(flow.id)
@@ -286,7 +299,7 @@ class TestFailures:
     ) -> None:
         """Uncaught, the step's failure fails the workflow with its error, no retry."""
         calls: Counter[str] = Counter()
-        async with open_runtime(self.app(calls), store=store_url) as rt:
+        async with open_runtime(self.app(calls), store=store_url, **SPARSE) as rt:
             flow = await rt.submit("uncaught", None)
             done = await rt.wait(flow.id)
         assert done.status in (S.FAILED, S.DEAD)
@@ -312,7 +325,7 @@ class TestFailures:
             runs["after"] += 1
             raise KeyError("bug")
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             flow = await rt.submit(buggy, None)
             done = await rt.wait(flow.id)
         assert done.status in (S.FAILED, S.DEAD)
@@ -337,7 +350,7 @@ class TestCancel:
         async def flow(wf: WorkflowContext, _: Any) -> Any:
             return await wf.run(slow, None)
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             task = await rt.submit(flow, None)
             await started.wait()
             cancelled = await rt.cancel(task.id)
@@ -359,7 +372,7 @@ class TestCancel:
             await wf.sleep(DAY)
             runs["woke"] += 1
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             task = await rt.submit(nap, None)
             await waiting_on(rt, task.id, EntryKind.SLEEP)
             await rt.cancel(task.id)
@@ -396,7 +409,7 @@ class TestDeterminism:
                 await wf.sleep(10)
             return "done"
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             task = await rt.submit(flow, None)
             await first.wait()
             version["n"] = 2  # a deploy that changed the code mid-flight
@@ -427,7 +440,7 @@ class TestDeterminism:
             await wf.sleep(5)
             return list(values)
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             done = await rt.wait(await rt.submit(flow, None))
         assert len(seen) >= 3 and len(set(seen)) == 1
         assert done.result == list(seen[0])
@@ -451,7 +464,7 @@ class TestDeterminism:
                 value = None
             return value
 
-        async with open_runtime(app, store=store_url) as rt:
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
             done = await rt.wait(await rt.submit(greedy, None))
         assert done.result == 7
         assert NonDeterminism.__mro__  # exported
@@ -466,7 +479,7 @@ class TestContracts:
         app = onboarding_app(calls)
         onboard = app.get("onboard")
         assert onboard.workflow and onboard.contract.payload is not None
-        async with open_runtime(app) as rt:
+        async with open_runtime(app, **SPARSE) as rt:
             with pytest.raises(ValidationError, match="payload"):
                 await rt.submit("onboard", {"nope": 1})
             flow = await rt.submit("onboard", {"email": "t@x"})
@@ -492,12 +505,13 @@ class TestRestart:
     ) -> None:
         """Close the runtime while the workflow waits; a new one on the file goes on."""
         calls: Counter[str] = Counter()
+        autojump_clock.autojump_threshold = 0.02  # SQLite works in a thread
         url = f"sqlite:///{tmp_path / 'restart.db'}"
-        async with open_runtime(onboarding_app(calls), store=url) as rt:
+        async with open_runtime(onboarding_app(calls), store=url, **SPARSE) as rt:
             flow = await rt.submit("onboard", {"email": "r@x"})
             await waiting_on(rt, flow.id, EntryKind.SLEEP)
         assert calls["create_account"] == 1
-        async with open_runtime(onboarding_app(calls), store=url) as rt:
+        async with open_runtime(onboarding_app(calls), store=url, **SPARSE) as rt:
             await rt.signal(flow.id, "approved", True)
             done = await rt.wait(flow.id)
         assert done.status is S.COMPLETED

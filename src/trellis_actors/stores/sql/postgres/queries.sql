@@ -28,13 +28,14 @@ INSERT INTO trellis_tasks (
     id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context
+    trace_context, parent_id
 ) VALUES (
     %(id)s::uuid, %(type)s, %(queue)s, %(payload)s::jsonb, %(status)s, %(priority)s,
     %(attempt)s, %(max_attempts)s, %(run_at)s, %(timeout)s, %(idempotency_key)s,
     %(dead_letter)s, %(created_at)s, %(queued_at)s, %(started_at)s, %(finished_at)s,
     %(updated_at)s, %(result)s::jsonb, %(error)s::jsonb, %(progress)s, %(progress_message)s,
-    %(lease_owner)s, %(lease_expires_at)s, %(schedule_id)s, %(trace_context)s::jsonb
+    %(lease_owner)s, %(lease_expires_at)s, %(schedule_id)s, %(trace_context)s::jsonb,
+    %(parent_id)s::uuid
 )
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
@@ -44,7 +45,7 @@ COPY trellis_tasks (
     id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context
+    trace_context, parent_id
 ) FROM STDIN;
 
 -- name: task_by_key
@@ -155,13 +156,15 @@ SELECT * FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDA
 
 -- name: due_tasks
 SELECT * FROM trellis_tasks
-WHERE status IN ('pending', 'retrying') AND run_at <= %(now)s
+WHERE status IN ('pending', 'retrying', 'waiting') AND run_at <= %(now)s
 ORDER BY run_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: next_due_at
-SELECT min(run_at) AS run_at FROM trellis_tasks WHERE status IN ('pending', 'retrying');
+-- A workflow waiting with no timer has run_at 9999-12-31T23:59:59Z (decisions.NEVER).
+SELECT min(run_at) AS run_at FROM trellis_tasks
+WHERE status IN ('pending', 'retrying', 'waiting') AND run_at < 253402300799.0;
 
 -- name: claim_plan
 -- Before a claim, in its transaction: take the best queued tasks by walking the claim
@@ -219,7 +222,7 @@ WHERE id = %(id)s::uuid AND status = 'running';
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -238,7 +241,7 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -259,7 +262,7 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -279,7 +282,7 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -299,7 +302,7 @@ LIMIT %(limit)s;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN %(payload)s::boolean THEN coalesce(octet_length(payload::text), 0) ELSE 0 END
     + CASE WHEN %(result)s::boolean THEN coalesce(octet_length(result::text), 0) ELSE 0 END
     AS data_size
@@ -464,3 +467,61 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: queue_rows
 SELECT name, paused, paused_at FROM trellis_queues;
+
+-- Workflows ----------------------------------------------------------------------------
+
+-- name: insert_history
+INSERT INTO trellis_workflow_history (
+    workflow_id, seq, kind, name, step_id, wake_at, value, error, outcome, recorded_at,
+    resolved_at
+) VALUES (
+    %(workflow_id)s::uuid, %(seq)s, %(kind)s, %(name)s, %(step_id)s::uuid, %(wake_at)s,
+    %(value)s::jsonb, %(error)s::jsonb, %(outcome)s, %(recorded_at)s, %(resolved_at)s
+);
+
+-- name: resolve_history
+UPDATE trellis_workflow_history
+SET outcome = %(outcome)s, value = %(value)s::jsonb, resolved_at = %(at)s
+WHERE workflow_id = %(workflow_id)s::uuid AND seq = %(seq)s AND outcome IS NULL;
+
+-- name: resolve_step
+UPDATE trellis_workflow_history
+SET outcome = %(outcome)s, value = %(value)s::jsonb, error = %(error)s::jsonb,
+    resolved_at = %(at)s
+WHERE workflow_id = %(workflow_id)s::uuid AND step_id = %(step_id)s::uuid
+  AND outcome IS NULL;
+
+-- name: history
+SELECT * FROM trellis_workflow_history WHERE workflow_id = %(id)s::uuid ORDER BY seq;
+
+-- name: insert_signal
+INSERT INTO trellis_workflow_signals (workflow_id, name, payload, sent_at)
+VALUES (%(workflow_id)s::uuid, %(name)s, %(payload)s::jsonb, %(sent_at)s);
+
+-- name: consume_signal
+UPDATE trellis_workflow_signals SET consumed_by = %(seq)s
+WHERE id = %(id)s AND workflow_id = %(workflow_id)s::uuid AND consumed_by IS NULL;
+
+-- name: signals
+SELECT * FROM trellis_workflow_signals WHERE workflow_id = %(id)s::uuid ORDER BY id;
+
+-- name: steps
+SELECT * FROM trellis_tasks WHERE parent_id = %(id)s::uuid ORDER BY id;
+
+-- name: active_steps
+SELECT * FROM trellis_tasks
+WHERE parent_id = ANY(%(ids)s::uuid[])
+  AND status IN ('pending', 'queued', 'running', 'retrying', 'waiting')
+ORDER BY id
+FOR UPDATE;
+
+-- name: delete_histories
+-- Of the given workflows that no longer exist (deleted in this transaction).
+DELETE FROM trellis_workflow_history h
+WHERE h.workflow_id = ANY(%(ids)s::uuid[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_tasks t WHERE t.id = h.workflow_id);
+
+-- name: delete_signals
+DELETE FROM trellis_workflow_signals s
+WHERE s.workflow_id = ANY(%(ids)s::uuid[])
+  AND NOT EXISTS (SELECT 1 FROM trellis_tasks t WHERE t.id = s.workflow_id);

@@ -12,7 +12,8 @@ CREATE TABLE trellis_tasks (
     queue text NOT NULL,
     payload jsonb,
     status text NOT NULL CHECK (status IN (
-        'pending', 'queued', 'running', 'completed', 'retrying', 'failed', 'dead', 'cancelled'
+        'pending', 'queued', 'running', 'completed', 'retrying', 'failed', 'dead', 'cancelled',
+        'waiting'
     )),
     priority integer NOT NULL DEFAULT 0,
     attempt integer NOT NULL DEFAULT 0,
@@ -35,7 +36,8 @@ CREATE TABLE trellis_tasks (
     schedule_id text,
     trace_context jsonb,
     node text,  -- where the latest attempt ran: its node (lease owner id) and worker
-    worker text
+    worker text,
+    parent_id uuid  -- the workflow this task is a step of
 );
 
 -- Active work lives in small partial indexes, so claiming, promoting and recovering stay
@@ -47,9 +49,9 @@ CREATE INDEX trellis_tasks_claim ON trellis_tasks (queue, priority DESC, queued_
     WHERE status = 'queued' AND lease_owner IS NULL;
 CREATE INDEX trellis_tasks_claim_any ON trellis_tasks (priority DESC, queued_at, id)
     WHERE status = 'queued' AND lease_owner IS NULL;
--- Delayed and retrying work, by due time (promote_due, next_due_at).
+-- Delayed and retrying work and workflows' timers, by due time (promote_due, next_due_at).
 CREATE INDEX trellis_tasks_due ON trellis_tasks (run_at, id)
-    WHERE status IN ('pending', 'retrying');
+    WHERE status IN ('pending', 'retrying', 'waiting');
 -- Expired leases (recover_expired): of claimed and of running tasks.
 CREATE INDEX trellis_tasks_lease ON trellis_tasks (lease_expires_at)
     WHERE lease_expires_at IS NOT NULL;
@@ -153,3 +155,39 @@ CREATE INDEX trellis_type_starts_at ON trellis_type_starts (type, at);
 
 CREATE INDEX trellis_tasks_held ON trellis_tasks (type, status)
     WHERE lease_owner IS NOT NULL;
+
+-- A workflow's steps.
+CREATE INDEX trellis_tasks_parent ON trellis_tasks (parent_id, id)
+    WHERE parent_id IS NOT NULL;
+
+-- What each workflow asked for, in order (see trellis_actors.workflows): steps, sleeps,
+-- signal waits and recorded values; outcome is NULL while pending.
+CREATE TABLE trellis_workflow_history (
+    workflow_id uuid NOT NULL,
+    seq integer NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('step', 'sleep', 'signal', 'now', 'random', 'uuid')),
+    name text,
+    step_id uuid,
+    wake_at double precision,
+    value jsonb,
+    error jsonb,
+    outcome text,
+    recorded_at double precision NOT NULL,
+    resolved_at double precision,
+    PRIMARY KEY (workflow_id, seq)
+);
+
+CREATE INDEX trellis_workflow_history_step ON trellis_workflow_history (workflow_id, step_id)
+    WHERE step_id IS NOT NULL;
+
+-- Signals sent to workflows, kept until received (consumed_by: the history entry).
+CREATE TABLE trellis_workflow_signals (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workflow_id uuid NOT NULL,
+    name text NOT NULL,
+    payload jsonb,
+    sent_at double precision NOT NULL,
+    consumed_by integer
+);
+
+CREATE INDEX trellis_workflow_signals_workflow ON trellis_workflow_signals (workflow_id, id);

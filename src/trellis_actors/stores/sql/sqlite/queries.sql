@@ -27,12 +27,12 @@ INSERT INTO trellis_tasks (
     id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context
+    trace_context, parent_id
 ) VALUES (
     :id, :type, :queue, :payload, :status, :priority, :attempt, :max_attempts, :run_at, :timeout,
     :idempotency_key, :dead_letter, :created_at, :queued_at, :started_at, :finished_at,
     :updated_at, :result, :error, :progress, :progress_message, :lease_owner,
-    :lease_expires_at, :schedule_id, :trace_context
+    :lease_expires_at, :schedule_id, :trace_context, :parent_id
 )
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
@@ -48,7 +48,7 @@ INSERT INTO trellis_tasks (
     id, type, queue, payload, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     result, error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context
+    trace_context, parent_id
 ) VALUES {rows};
 
 -- name: update_tasks
@@ -92,13 +92,14 @@ SELECT * FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: due_tasks
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_due
-WHERE status IN ('pending', 'retrying') AND run_at <= :now
+WHERE status IN ('pending', 'retrying', 'waiting') AND run_at <= :now
 ORDER BY run_at, id
 LIMIT :limit;
 
 -- name: next_due_at
+-- A workflow waiting with no timer has run_at 9999-12-31T23:59:59Z (decisions.NEVER).
 SELECT min(run_at) AS run_at FROM trellis_tasks INDEXED BY trellis_tasks_due
-WHERE status IN ('pending', 'retrying');
+WHERE status IN ('pending', 'retrying', 'waiting') AND run_at < 253402300799.0;
 
 -- name: claim_queue
 SELECT * FROM trellis_tasks INDEXED BY trellis_tasks_claim
@@ -139,7 +140,7 @@ WHERE id = :id AND status = 'running';
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
@@ -155,7 +156,7 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
@@ -172,7 +173,7 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
@@ -188,7 +189,7 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
@@ -205,7 +206,7 @@ LIMIT :limit;
 SELECT id, type, queue, status, priority, attempt, max_attempts, run_at, timeout,
     idempotency_key, dead_letter, created_at, queued_at, started_at, finished_at, updated_at,
     error, progress, progress_message, lease_owner, lease_expires_at, schedule_id,
-    trace_context, node, worker, NULL AS payload, NULL AS result,
+    trace_context, node, worker, parent_id, NULL AS payload, NULL AS result,
     CASE WHEN :payload THEN coalesce(length(CAST(payload AS BLOB)), 0) ELSE 0 END
     + CASE WHEN :result THEN coalesce(length(CAST(result AS BLOB)), 0) ELSE 0 END AS data_size
 FROM trellis_tasks
@@ -363,3 +364,57 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: queue_rows
 SELECT name, paused, paused_at FROM trellis_queues;
+
+-- Workflows ----------------------------------------------------------------------------
+
+-- name: insert_history
+INSERT INTO trellis_workflow_history (
+    workflow_id, seq, kind, name, step_id, wake_at, value, error, outcome, recorded_at,
+    resolved_at
+) VALUES (
+    :workflow_id, :seq, :kind, :name, :step_id, :wake_at, :value, :error, :outcome,
+    :recorded_at, :resolved_at
+);
+
+-- name: resolve_history
+UPDATE trellis_workflow_history SET outcome = :outcome, value = :value, resolved_at = :at
+WHERE workflow_id = :workflow_id AND seq = :seq AND outcome IS NULL;
+
+-- name: resolve_step
+UPDATE trellis_workflow_history
+SET outcome = :outcome, value = :value, error = :error, resolved_at = :at
+WHERE workflow_id = :workflow_id AND step_id = :step_id AND outcome IS NULL;
+
+-- name: history
+SELECT * FROM trellis_workflow_history WHERE workflow_id = :id ORDER BY seq;
+
+-- name: insert_signal
+INSERT INTO trellis_workflow_signals (workflow_id, name, payload, sent_at)
+VALUES (:workflow_id, :name, :payload, :sent_at);
+
+-- name: consume_signal
+UPDATE trellis_workflow_signals SET consumed_by = :seq
+WHERE id = :id AND workflow_id = :workflow_id AND consumed_by IS NULL;
+
+-- name: signals
+SELECT * FROM trellis_workflow_signals WHERE workflow_id = :id ORDER BY id;
+
+-- name: steps
+SELECT * FROM trellis_tasks WHERE parent_id = :id ORDER BY id;
+
+-- name: active_steps
+SELECT * FROM trellis_tasks
+WHERE parent_id IN (SELECT value FROM json_each(:ids))
+  AND status IN ('pending', 'queued', 'running', 'retrying', 'waiting')
+ORDER BY id;
+
+-- name: delete_histories
+-- Of the given workflows that no longer exist (deleted in this transaction).
+DELETE FROM trellis_workflow_history
+WHERE workflow_id IN (SELECT value FROM json_each(:ids))
+  AND workflow_id NOT IN (SELECT id FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids)));
+
+-- name: delete_signals
+DELETE FROM trellis_workflow_signals
+WHERE workflow_id IN (SELECT value FROM json_each(:ids))
+  AND workflow_id NOT IN (SELECT id FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids)));
