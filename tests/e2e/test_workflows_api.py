@@ -40,7 +40,11 @@ class TestClient:
         reads back typed, steps and all."""
         flow = client.submit("approval", 4)
         state = until(flows.url, flow.id, waits_for(EntryKind.SIGNAL))
-        assert [e.kind for e in state.history] == [EntryKind.STEP, EntryKind.SLEEP, EntryKind.SIGNAL]
+        assert [e.kind for e in state.history] == [
+            EntryKind.STEP,
+            EntryKind.SLEEP,
+            EntryKind.SIGNAL,
+        ]
         assert state.history[0].step_id == state.steps[0].id
         assert state.steps[0].parent_id == flow.id
         assert state.history[2].wake_at is not None  # the signal's deadline

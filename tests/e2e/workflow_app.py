@@ -95,3 +95,11 @@ async def approval(wf: WorkflowContext, n: int) -> dict[str, Any]:
     await wf.sleep(0.1)
     answer = await wf.wait_signal("approved", timeout=timedelta(days=1))
     return {"doubled": doubled, "answer": answer}
+
+
+@app.workflow(max_attempts=10, backoff=Backoff(initial=0.05, maximum=0.2))
+async def fan(wf: WorkflowContext, key: str) -> list[str]:
+    """A step, then three at once: for many workflows on several nodes."""
+    first = await wf.run(step, Mark(name=f"{key}-0"))
+    rest = await wf.gather(*(wf.run(step, Mark(name=f"{key}-{i}")) for i in (1, 2, 3)))
+    return [first, *rest]

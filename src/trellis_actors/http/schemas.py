@@ -20,7 +20,6 @@ from pydantic import (
 )
 
 from ..lifecycle import TaskStatus
-from ..workflows import EntryKind, EntryOutcome
 from ..rules import (
     DURATION_PATTERN,
     INCLUDE_PATTERN,
@@ -43,6 +42,7 @@ from ..rules import (
     NO_NUL_PATTERN,
     SCHEDULE_NAME_PATTERN,
 )
+from ..workflows import EntryKind, EntryOutcome
 
 #: Most tasks one ``POST /tasks`` may carry.
 MAX_BATCH = 1000
@@ -641,7 +641,9 @@ class HistoryEntryOut(BaseModel):
         description="A step's result, a received signal's payload, a recorded value."
     )
     error: TaskErrorOut | None = Field(description="A failed step's error.")
-    outcome: EntryOutcome | None = Field(description="How it was resolved; null while the workflow waits for it.")
+    outcome: EntryOutcome | None = Field(
+        description="How it was resolved; null while the workflow waits for it."
+    )
     recorded_at: str | None
     resolved_at: str | None
 

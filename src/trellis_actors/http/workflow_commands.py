@@ -10,7 +10,9 @@ from typing import Any
 from .client_commands import MakeCommand, _client, _payload, _print_json, _print_table, _say
 
 
-def add_workflow_commands(commands: Any, make: MakeCommand, client: argparse.ArgumentParser) -> None:
+def add_workflow_commands(
+    commands: Any, make: MakeCommand, client: argparse.ArgumentParser
+) -> None:
     """Add ``signal`` and ``workflow`` to ``trellis``'s commands."""
     signal = make(commands, "signal", "send a signal to a workflow on a server", client)
     signal.add_argument("id", help="the workflow's task id")

@@ -92,9 +92,7 @@ class TestSignal:
     ) -> None:
         """The body is the payload; the workflow receives it and completes."""
         flow = await runtime.submit("approve", 2)
-        response = await client.post(
-            f"/workflows/{flow.id}/signals/approved", json={"by": "ops"}
-        )
+        response = await client.post(f"/workflows/{flow.id}/signals/approved", json={"by": "ops"})
         assert response.status_code == 202
         body = await response.get_json()
         SignalOut.model_validate(body)
@@ -210,4 +208,8 @@ class TestEvents:
                 assert flow.id in (task["id"], task["parent_id"])
                 moves.append((task["type"], data["event"]["to"]))
         assert moves[:2] == [("approve", "queued"), ("approve", "running")]
-        assert [to for type, to in moves if type == "double"][:3] == ["pending", "queued", "running"]
+        assert [to for type, to in moves if type == "double"][:3] == [
+            "pending",
+            "queued",
+            "running",
+        ]
