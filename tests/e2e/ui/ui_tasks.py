@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from trellis_actors import App, TaskContext
+from trellis_actors import App, TaskContext, WorkflowContext
 
 app = App()  # with the built-in echo and sleep
 
@@ -28,3 +28,12 @@ async def slow(ctx: TaskContext, payload: Any) -> dict[str, float]:
 async def always_fails(ctx: TaskContext, payload: Any) -> None:
     """Fail at once, every time: one attempt, then the dead letter."""
     raise RuntimeError(f"always fails (payload {payload!r})")
+
+
+@app.workflow(name="ui_flow")
+async def ui_flow(wf: WorkflowContext, payload: Any) -> dict[str, Any]:
+    """A step, a wait for the signal ``approved``, then a step with its payload."""
+    await wf.run("echo", {"hello": "world"})
+    answer = await wf.wait_signal("approved")
+    await wf.run("echo", {"answer": answer})
+    return {"answer": answer}
