@@ -73,6 +73,8 @@ class TestRead:
         assert body["history"][0]["step_id"] == step["id"]
         assert body["history"][1]["wake_at"] is not None
         TaskOut.model_validate(step)
+        listed = await (await client.get("/tasks?type=double")).get_json()
+        assert [t["parent_id"] for t in listed["items"]] == [flow.id]
 
     async def test_unknown_and_not_a_workflow(self, client: Any, runtime: Runtime) -> None:
         """404 for an unknown id; 409 for a task that is not a workflow."""
