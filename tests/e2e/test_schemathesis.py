@@ -60,6 +60,8 @@ OPERATIONS = [
     ("POST", "/schedules/{schedule_id}/pause"),
     ("POST", "/schedules/{schedule_id}/resume"),
     ("POST", "/schedules/{schedule_id}/run"),
+    ("GET", "/workflows/{workflow_id}"),
+    ("POST", "/workflows/{workflow_id}/signals/{name}"),
 ]
 
 

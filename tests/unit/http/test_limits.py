@@ -14,7 +14,7 @@ from trellis_actors import Runtime
 from trellis_actors.http import create_app
 from trellis_actors.http._state import state_of
 from trellis_actors.http.routes.events import _stream
-from trellis_actors.http.schemas import TaskPage
+from trellis_actors.http.schemas import EventsQuery, TaskPage
 
 BIG = "x" * 100_000
 
@@ -140,7 +140,7 @@ class TestSlowStream:
         app = create_app(runtime, registry=registry)
         state = state_of(app.extensions)
         state.event_buffer = 2
-        body = _stream(state, None, None)
+        body = _stream(state, EventsQuery())
         assert b": subscribed" in await body.__anext__()
         for i in range(4):  # one commit each: more batches than the buffer holds
             await runtime.wait((await runtime.submit("echo", i)).id, timeout=5)

@@ -61,6 +61,8 @@ EXPECTED = {
     ("POST", "/schedules/<schedule_id>/pause"): "operate",
     ("POST", "/schedules/<schedule_id>/resume"): "operate",
     ("POST", "/schedules/<schedule_id>/run"): "operate",
+    ("GET", "/workflows/<workflow_id>"): "read",
+    ("POST", "/workflows/<workflow_id>/signals/<name>"): "submit",
     ("GET", "/ui/static/<path:filename>"): "public",
     ("GET", "/ui/login"): "public",
     ("POST", "/ui/login"): "public",
