@@ -1,0 +1,119 @@
+"""Workflows end to end on SQLite and PostgreSQL, each figure beside its raw limit.
+
+Per store, on fresh databases (PostgreSQL: new databases on ``--pg``, dropped after):
+
+* the raw limit: ``--workflows`` x 10 plain no-op tasks submitted in batches and run to
+  completion by one runtime (tasks/s): what the same steps cost as plain tasks;
+* ``--workflows`` workflows of 10 no-op steps each, submitted together and run to
+  completion: workflows/s, their steps/s, and the steps/s as a share of the raw limit;
+* the overhead of a step: time per step less time per plain task, in milliseconds of one
+  node's time (a step is a plain task plus its workflow's continuation: load the history,
+  replay the function, write the suspend and the next step, and wake again).
+
+The machine is shared: each figure is the best of ``--rounds`` turns, taken alternately
+with its limit, so that other load disturbs both alike.
+
+    python bench/workflows.py [--workflows 300] [--workers 8] [--rounds 3] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import structlog
+import trio
+from _raw import noop_throughput
+from stores import Fresh, add_pg_argument, pg_reachable, postgres_databases, sqlite_files
+
+import trellis_actors as ta
+
+STEPS = 10
+
+
+def make_app() -> ta.App:
+    app = ta.App()
+
+    @app.task
+    async def noop(ctx: ta.TaskContext, payload: object) -> None:
+        return None
+
+    @app.workflow
+    async def ten(wf: ta.WorkflowContext, payload: object) -> int:
+        for _ in range(STEPS):
+            await wf.run(noop)
+        return STEPS
+
+    return app
+
+
+async def workflow_throughput(app: ta.App, *, store: str, workflows: int, workers: int) -> float:
+    """Workflows per second: ``workflows`` of ``ten`` submitted together, run to the end."""
+    async with ta.open_runtime(app, store=store, workers=workers) as rt, rt.subscribe() as events:
+        began = time.perf_counter()
+        for start in range(0, workflows, 1000):
+            await rt.submit_many([{"type": "ten"}] * min(1000, workflows - start))
+        done = 0
+        async for batch in events.batches():
+            for move in batch:
+                if move.task.type == "ten" and move.task.status.terminal:
+                    if move.task.status is not ta.TaskStatus.COMPLETED:
+                        task = move.task
+                        raise RuntimeError(f"a workflow ended {task.status}: {task.error}")
+                    done += 1
+            if done >= workflows:
+                break
+        return workflows / (time.perf_counter() - began)
+
+
+async def measure(name: str, fresh: Fresh, args: argparse.Namespace) -> None:
+    app = make_app()
+    plain: list[float] = []
+    flows: list[float] = []
+    for _ in range(args.rounds):
+        async with fresh() as url:
+            plain.append(
+                await noop_throughput(
+                    app, store=url, tasks=args.workflows * STEPS, workers=args.workers
+                )
+            )
+        async with fresh() as url:
+            flows.append(
+                await workflow_throughput(
+                    app, store=url, workflows=args.workflows, workers=args.workers
+                )
+            )
+    raw, rate = max(plain), max(flows)
+    steps = rate * STEPS
+    print(f"{name}: raw limit, plain no-op tasks:     {raw:>9,.0f} tasks/s")
+    print(
+        f"{name}: workflows of {STEPS} no-op steps:     {rate:>9,.1f} workflows/s = "
+        f"{steps:,.0f} steps/s ({100 * steps / raw:.0f}% of the raw limit; runs: "
+        f"{', '.join(f'{r:,.1f}' for r in flows)})"
+    )
+    overhead = (1 / steps - 1 / raw) * 1e3
+    print(
+        f"{name}: a step costs {1e3 / steps:.2f} ms, a plain task {1e3 / raw:.2f} ms: "
+        f"overhead {overhead:.2f} ms per step"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}  (2 cores)")
+    with sqlite_files() as fresh:
+        await measure("sqlite", fresh, args)
+    if pg_reachable(args.pg):
+        with postgres_databases(args.pg) as fresh:
+            await measure("postgres", fresh, args)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    add_pg_argument(parser)
+    trio.run(main, parser.parse_args())
