@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import time
 
 import structlog
 import trio
-from _raw import noop_throughput
+from _raw import noop_throughput, run_through
 from stores import Fresh, add_pg_argument, pg_reachable, postgres_databases, sqlite_files
 
 import trellis_actors as ta
@@ -49,25 +48,6 @@ def make_app() -> ta.App:
     return app
 
 
-async def workflow_throughput(app: ta.App, *, store: str, workflows: int, workers: int) -> float:
-    """Workflows per second: ``workflows`` of ``ten`` submitted together, run to the end."""
-    async with ta.open_runtime(app, store=store, workers=workers) as rt, rt.subscribe() as events:
-        began = time.perf_counter()
-        for start in range(0, workflows, 1000):
-            await rt.submit_many([{"type": "ten"}] * min(1000, workflows - start))
-        done = 0
-        async for batch in events.batches():
-            for move in batch:
-                if move.task.type == "ten" and move.task.status.terminal:
-                    if move.task.status is not ta.TaskStatus.COMPLETED:
-                        task = move.task
-                        raise RuntimeError(f"a workflow ended {task.status}: {task.error}")
-                    done += 1
-            if done >= workflows:
-                break
-        return workflows / (time.perf_counter() - began)
-
-
 async def measure(name: str, fresh: Fresh, args: argparse.Namespace) -> None:
     app = make_app()
     plain: list[float] = []
@@ -81,9 +61,7 @@ async def measure(name: str, fresh: Fresh, args: argparse.Namespace) -> None:
             )
         async with fresh() as url:
             flows.append(
-                await workflow_throughput(
-                    app, store=url, workflows=args.workflows, workers=args.workers
-                )
+                await run_through(app, "ten", store=url, tasks=args.workflows, workers=args.workers)
             )
     raw, rate = max(plain), max(flows)
     steps = rate * STEPS
