@@ -265,7 +265,9 @@ class TransitionOut(BaseModel):
 
 class QueueOut(BaseModel):
     name: str
-    depth: int = Field(description="Tasks waiting: pending, queued or retrying.")
+    depth: int = Field(
+        description="Tasks waiting: pending, queued, retrying, or waiting (suspended workflows)."
+    )
     counts: dict[str, int] = Field(description="Tasks per status (every status listed).")
     paused: bool = Field(description="Paused: no node claims its tasks.")
     paused_at: str | None = Field(description="When it was paused (ISO 8601), if it is.")
