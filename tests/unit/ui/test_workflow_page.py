@@ -79,6 +79,7 @@ class TestWorkflowPage:
         flow = await runtime.submit("varied")
         await waiting_for(runtime, flow.id, "never")
         await runtime.signal(flow.id, "other", 1)
+        await waiting_for(runtime, flow.id, "never")  # (if the signal woke it)
         client = app.test_client()
         page = await (await client.get(f"/ui/tasks/{flow.id}")).get_data(as_text=True)
         for seq, kind, outcome in (
@@ -93,6 +94,7 @@ class TestWorkflowPage:
         assert "timed out" in page
         assert "Signals not yet received" in page and "<strong>other</strong>" in page
         assert "Wakes" not in page  # waiting without a timer
+        assert "9999" not in page
 
         state = await runtime.workflow(flow.id)
         step = state.steps[0]
