@@ -38,7 +38,9 @@ class Live:
         """``changed`` events for moves of ``task_id`` and of its steps when it is a
         workflow (of any task without one)."""
         async with runtime.subscribe() as transitions:
-            yield f"retry: {RETRY_MS}\n: subscribed\n\n".encode()
+            # Subscribed: a first "changed" has the page catch up on what moved since it
+            # was rendered, or while a dropped stream was reconnecting.
+            yield f"retry: {RETRY_MS}\n: subscribed\n\n".encode() + CHANGED
             while not self.closing.is_set():
                 # A fresh scope per wait, never held across a yield.
                 scope = trio.CancelScope(deadline=trio.current_time() + HEARTBEAT)

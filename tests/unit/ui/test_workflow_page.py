@@ -120,7 +120,9 @@ class TestWorkflowPage:
         client = app.test_client()
         async with client.request(f"/ui/live?task_id={flow.id}") as connection:
             await connection.send_complete()
-            assert b": subscribed" in bytes(await connection.receive())
+            first = bytes(await connection.receive())
+            assert b": subscribed" in first
+            assert first.endswith(b"event: changed\ndata: \n\n")  # catch up once
             await runtime.resume_queue("held")  # the step runs: only it moves
             changed = b""
             with trio.fail_after(60):  # keep-alives come every 15 s meanwhile
