@@ -1,14 +1,14 @@
-"""The task list's bulk bar: which of its filters a bulk operation selects by, and what
-the bar shows."""
+"""The task list's bulk bar: which of its filters a bulk operation selects by, what the bar
+shows, and actions on chosen rows (here and in the dead letter)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from ..decisions import BULK_STATUSES, Bulk
-from ..errors import ValidationError
+from ..errors import InvalidTransition, TaskNotFound, ValidationError
 
 #: The task list's filters a bulk operation selects by, with the runtime's names for them.
 #: Times are the form's ``datetime-local`` text, read as UTC by the rules.
@@ -66,3 +66,37 @@ def bulk_context(filters: Mapping[str, str], **extra: Any) -> dict[str, Any]:
 
 def plural(count: int) -> str:
     return f"{count} task" if count == 1 else f"{count} tasks"
+
+
+#: Most rows one post may choose (a page shows 25 or 50): more is what a filter is for.
+MOST_CHOSEN = 100
+
+
+def chosen(ids: Sequence[str]) -> list[str]:
+    """The chosen ids, each once; raises ValidationError for none or too many."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise ValidationError("Select at least one task.", field="ids")
+    if len(unique) > MOST_CHOSEN:
+        raise ValidationError(
+            f"choose at most {MOST_CHOSEN} tasks; to act on more, use a filter", field="ids"
+        )
+    return unique
+
+
+async def each(ids: Sequence[str], act: Callable[[str], Awaitable[object]]) -> tuple[int, int]:
+    """Do ``act`` to each of ``ids``; a task gone or no longer in a state for it (someone
+    acted first) is skipped. Returns how many were done and how many skipped."""
+    done = 0
+    for task_id in ids:
+        try:
+            await act(task_id)
+        except (InvalidTransition, TaskNotFound):
+            continue
+        done += 1
+    return done, len(ids) - done
+
+
+def told(past: str, done: int, skipped: int = 0) -> str:
+    """``Requeued 2 tasks. Skipped 1.``"""
+    return f"{past.capitalize()} {plural(done)}." + (f" Skipped {skipped}." if skipped else "")

@@ -3,6 +3,7 @@ task the filters select (not only the page shown), counted before a confirm."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -66,6 +67,24 @@ class TestBulkCancel:
         assert task(server, kept)["status"] == "pending"
 
 
+class TestChosenRows:
+    def test_cancel_the_checked_rows(self, page: Page, server: Server) -> None:
+        queue = unique("picked")
+        first, second, third = later(server, queue, 3)
+        page.goto(f"/ui/tasks?queue={queue}")
+        page.get_by_label(f"Select {first}").check()
+        page.get_by_label(f"Select {third}").check()
+        page.locator("#tasks-bulk").get_by_role("button", name="Cancel selected").click()
+        expect(page.locator("#tasks-bulk").get_by_role("status")).to_have_text("Cancelled 2 tasks.")
+        row = page.locator(f'#tasks-table tr[data-task="{first}"]')
+        expect(row.locator(".badge")).to_have_text("cancelled")
+        assert [task(server, i)["status"] for i in (first, second, third)] == [
+            "cancelled",
+            "pending",
+            "cancelled",
+        ]
+
+
 class TestBulkRequeue:
     def test_requeue_every_dead_task_of_a_queue(self, page: Page, server: Server) -> None:
         queue = unique("redo")
@@ -96,11 +115,13 @@ class TestRefusals:
         expect(bar.get_by_role("alert")).to_contain_text("created_after must be")
         screenshot(page, "tasks-bulk-refused")
 
-    def test_without_a_filter_there_is_nothing_to_press(self, page: Page) -> None:
+    def test_without_a_filter_only_checked_rows(self, page: Page) -> None:
+        """A bulk operation needs a filter: without one, the bar offers the checked rows."""
         page.goto("/ui/tasks")
         bar = page.locator("#tasks-bulk")
         expect(bar).to_contain_text("Filter the list")
-        expect(bar.get_by_role("button")).to_have_count(0)
+        expect(bar.get_by_role("button", name=re.compile("matching"))).to_have_count(0)
+        expect(bar.get_by_role("button", name="Cancel selected")).to_be_visible()
 
 
 class TestSort:

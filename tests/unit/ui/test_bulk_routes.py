@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from quart_trio import QuartTrio
@@ -35,6 +36,12 @@ async def admin(app: QuartTrio) -> Browser:
 async def post(browser: Browser, path: str, form: dict[str, str], htmx: bool = True) -> Any:
     form = {"csrf_token": await csrf_of(browser), **form}
     return await browser.open(path, "POST", form=form, headers=HTMX if htmx else {})
+
+
+async def post_many(browser: Browser, path: str, form: dict[str, Any]) -> Any:
+    """A form whose fields may repeat (a list: one field per value), as a browser sends."""
+    headers = {**HTMX, "Content-Type": "application/x-www-form-urlencoded"}
+    return await browser.open(path, "POST", data=urlencode(form, doseq=True), headers=headers)
 
 
 async def later(runtime: Runtime, count: int, queue: str) -> list[str]:
@@ -152,6 +159,47 @@ class TestRefusals:
         refused = await browser.open("/ui/tasks/bulk/cancel", "POST", form=form, headers=HTMX)
         assert refused.status_code == 403
         assert (await runtime.get(ids[0])).status is TaskStatus.PENDING
+
+
+class TestChosenRows:
+    async def test_cancel_the_checked_rows(self, app: QuartTrio, runtime: Runtime) -> None:
+        """Only the checked tasks; one cancelled meanwhile and an id that names nothing are
+        skipped, and said so."""
+        first, second, third, fourth = await later(runtime, 4, "picked")
+        await runtime.cancel(second)
+        browser = await admin(app)
+        page = await text(await browser.open("/ui/tasks?queue=picked"))
+        assert f'id="pick-{first}"' in page and 'form="tasks-chosen"' in page
+        ids = [first, second, third, first, "not-an-id"]
+        form = {"csrf_token": await csrf_of(browser), "queue": "picked", "ids": ids}
+        done = await post_many(browser, "/ui/tasks/chosen/cancel", form)
+        assert done.status_code == 200
+        assert "Cancelled 2 tasks. Skipped 2." in await text(done)
+        assert done.headers["HX-Trigger"] == "trellis:changed"
+        statuses = [(await runtime.get(i)).status for i in (first, third, fourth)]
+        assert statuses == [TaskStatus.CANCELLED, TaskStatus.CANCELLED, TaskStatus.PENDING]
+
+    @pytest.mark.parametrize(
+        ("ids", "said"),
+        [([], "Select at least one task."), ([f"{n}" for n in range(101)], "at most 100")],
+    )
+    async def test_none_or_too_many_is_a_422(
+        self, app: QuartTrio, ids: list[str], said: str
+    ) -> None:
+        browser = await admin(app)
+        form = {"csrf_token": await csrf_of(browser), "ids": ids}
+        refused = await post_many(browser, "/ui/tasks/chosen/requeue", form)
+        assert refused.status_code == 422 and said in await text(refused)
+
+    async def test_a_reader_may_not(self, app: QuartTrio, runtime: Runtime) -> None:
+        (kept,) = await later(runtime, 1, "picked")
+        reader = Browser(app)
+        await reader.login(READER)
+        assert 'form="tasks-chosen"' not in await text(await reader.open("/ui/tasks"))
+        form = {"csrf_token": await csrf_of(reader), "ids": kept}
+        refused = await reader.open("/ui/tasks/chosen/cancel", "POST", form=form, headers=HTMX)
+        assert refused.status_code == 403
+        assert (await runtime.get(kept)).status is TaskStatus.PENDING
 
 
 class TestSort:

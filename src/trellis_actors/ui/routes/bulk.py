@@ -3,7 +3,8 @@
 They run the runtime's bulk operations, as ``POST /tasks/bulk/*`` does, with the rules
 every way in meets (:func:`trellis_actors.rules.check_filter`). A form posted without
 ``confirm`` only counts (a dry run) and asks to confirm; with it, the operation runs and
-says how many tasks it touched.
+says how many tasks it touched. Rows checked in the list can be cancelled or requeued
+too, one by one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ...access.check import needs
 from ...decisions import Bulk
 from ...errors import TrellisError
 from .._blueprint import bp
-from .._bulk import ACTIONS, bulk_context, bulk_filter, plural
+from .._bulk import ACTIONS, bulk_context, bulk_filter, chosen, each, plural, told
 from .._render import is_htmx, render
 from .._state import ui
 from .tasks import page_context
@@ -47,6 +48,19 @@ async def _bulk(action: Bulk) -> Response:
     else:
         state.update(matched=touched, tasks=plural(touched))
     return await _answer(form, state, 200)
+
+
+async def _chosen(action: Bulk) -> Response:
+    """Do ``action`` to each task whose row was checked (skipping those that moved)."""
+    form = await request.form
+    runtime = ui().runtime
+    act = runtime.cancel if action is Bulk.CANCEL else runtime.requeue
+    _, past, _ = ACTIONS[action]
+    try:
+        done, skipped = await each(chosen(form.getlist("ids")), act)
+    except TrellisError as exc:
+        return await _answer(form, {"action": action.value, "error": str(exc)}, 422)
+    return await _answer(form, {"action": action.value, "done": told(past, done, skipped)}, 200)
 
 
 async def _answer(form: Mapping[str, str], state: dict[str, Any], status: int) -> Response:
@@ -83,3 +97,15 @@ async def bulk_requeue() -> Response:
 @needs("admin")
 async def bulk_purge() -> Response:
     return await _bulk(Bulk.PURGE)
+
+
+@bp.post("/tasks/chosen/cancel")
+@needs("operate")
+async def chosen_cancel() -> Response:
+    return await _chosen(Bulk.CANCEL)
+
+
+@bp.post("/tasks/chosen/requeue")
+@needs("operate")
+async def chosen_requeue() -> Response:
+    return await _chosen(Bulk.REQUEUE)
