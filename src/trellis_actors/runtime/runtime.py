@@ -337,8 +337,10 @@ class Runtime:
         schedule_id: str | None = None,
         created_after: float | None = None,
         created_before: float | None = None,
+        oldest_first: bool = False,
     ) -> Page:
-        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+        """A page of tasks, newest first (with ``oldest_first``, oldest first); pass
+        ``next_cursor`` back as ``cursor`` for the next page in the same order.
 
         ``include`` names what each task carries besides its summary: ``payload`` and
         ``result`` (both by default). A listing without them (``include=()``) does not
@@ -370,6 +372,7 @@ class Runtime:
             schedule_id=schedule_id,
             created_after=created_after,
             created_before=created_before,
+            oldest_first=bool(oldest_first),
         )
         fields = rules.check_include(include)
         if max_bytes is not None:

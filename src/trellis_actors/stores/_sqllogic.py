@@ -9,7 +9,9 @@ the same behaviour.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import re
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -50,6 +52,21 @@ from .base import (
 )
 
 #: The columns of a running task that change without a transition (``lease_states``).
+_NEWER_FIRST = re.compile(r"\bid < ")
+_BY_ID_DESC = re.compile(r"\bORDER BY id DESC\b")
+
+
+@functools.cache
+def oldest_first(listing: str) -> str:
+    """A listing query (newest first: ``id < :before ... ORDER BY id DESC``) turned to page
+    oldest first, with the cursor a bound from below: the same indexes, read forwards."""
+    turned, paged = _NEWER_FIRST.subn("id > ", listing)
+    turned, ordered = _BY_ID_DESC.subn("ORDER BY id ASC", turned)
+    if (paged, ordered) != (1, 1):
+        raise AssertionError(f"a listing query pages by id once: {listing!r}")
+    return turned
+
+
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 
 T = TypeVar("T")
@@ -619,8 +636,9 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
         )
         wanted = {"payload": "payload" in include, "result": "result" in include}
         low, high = filter.id_range()
+        first = self.before_every_id if filter.oldest_first else self.after_every_id
         cur.execute(
-            self.q[query],
+            oldest_first(self.q[query]) if filter.oldest_first else self.q[query],
             {
                 "status": None if filter.status is None else filter.status.value,
                 "queue": filter.queue,
@@ -631,7 +649,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
                 "created_before": filter.created_before,
                 "id_low": low,
                 "id_high": high,
-                "before": self.after_every_id if cursor is None else cursor,
+                "before": first if cursor is None else cursor,
                 "limit": max(limit, 0) + 1,
                 **wanted,
             },

@@ -74,10 +74,12 @@ async def apply_in_turn(store: Store, work: Work, now: float) -> WorkDone:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """Which tasks a listing shows: every field given must match.
+    """Which tasks a listing shows, and in which order: every field given must match.
 
     ``id_prefix`` is the start of a task id (lowercase, as ids are written);
     ``created_after`` is inclusive and ``created_before`` exclusive (seconds since the epoch).
+    A listing pages by id, newest first, or with ``oldest_first`` oldest first; a page's
+    ``next_cursor`` carries on in the same order.
     """
 
     status: TaskStatus | None = None
@@ -88,6 +90,7 @@ class TaskFilter:
     schedule_id: str | None = None
     created_after: float | None = None
     created_before: float | None = None
+    oldest_first: bool = False
 
     def id_range(self) -> tuple[str, str]:
         """The lowest and highest ids that start with :attr:`id_prefix` (all ids without)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import heapq
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -340,22 +341,21 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         include: frozenset[str] = TASK_DATA,
         max_bytes: int | None = None,
     ) -> Page:
-        end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
-        items: list[Task] = []
-        index = end - 1
-        while index >= 0 and len(items) < limit:
-            task = self._tasks[self._order[index]]
-            index -= 1
-            if _matches(task, filter):
-                items.append(task)
+        order = self._order
+        if filter.oldest_first:
+            start = 0 if cursor is None else bisect.bisect_right(order, cursor)
+            indexes = range(start, len(order))
+        else:
+            end = len(order) if cursor is None else bisect.bisect_left(order, cursor)
+            indexes = range(end - 1, -1, -1)
+        matching = (task for i in indexes if _matches(task := self._tasks[order[i]], filter))
+        items = list(itertools.islice(matching, max(limit, 0)))
+        more = False
         if include:
             fits = fitting([_data_size(task, include) for task in items], max_bytes)
-            if items:
-                index = bisect.bisect_left(self._order, items[fits - 1].id) - 1
+            more = fits < len(items)
             items = items[:fits]
-        more = bool(items) and any(
-            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
-        )
+        more = bool(items) and (more or next(matching, None) is not None)
         payload, result = "payload" in include, "result" in include
         if not (payload and result):
             items = [

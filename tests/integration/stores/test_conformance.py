@@ -775,18 +775,43 @@ class TestListing:
         page = await store.list_tasks(TaskFilter(), 10, None)
         assert fields(page.items[-1]) == fields(await store.get(a.id))
 
+    async def test_oldest_first_with_each_filter(self, store: Store) -> None:
+        """Oldest first, by every listing's way in: none, status, queue, type and key."""
+        a = await add(store, type="x", queue="q1")
+        b = await add(store, type="y", queue="q1", idempotency_key="k")
+        c = await add(store, type="x", queue="q2")
+        d = await add(store, type="x", queue="q1", run_at=NOW + 50)
+
+        async def ids(**filter: Any) -> list[str]:
+            page = await store.list_tasks(TaskFilter(oldest_first=True, **filter), 10, None)
+            assert page.next_cursor is None
+            return [task.id for task in page.items]
+
+        assert await ids() == [a.id, b.id, c.id, d.id]
+        assert await ids(status=S.QUEUED) == [a.id, b.id, c.id]
+        assert await ids(queue="q1") == [a.id, b.id, d.id]
+        assert await ids(type="x") == [a.id, c.id, d.id]
+        assert await ids(idempotency_key="k") == [b.id]
+        page = await store.list_tasks(TaskFilter(oldest_first=True), 2, None)
+        assert [task.id for task in page.items] == [a.id, b.id] and page.next_cursor == b.id
+        page = await store.list_tasks(TaskFilter(oldest_first=True), 2, b.id)
+        assert [task.id for task in page.items] == [c.id, d.id] and page.next_cursor is None
+
+    @pytest.mark.parametrize("oldest_first", [False, True])
     @pytest.mark.parametrize(("total", "limit"), [(7, 3), (6, 3), (3, 5), (1, 1)])
     async def test_cursor_pages_cover_everything_once(
-        self, store: Store, total: int, limit: int
+        self, store: Store, total: int, limit: int, oldest_first: bool
     ) -> None:
-        """Pages follow each other without gaps or repeats; the last has no cursor."""
+        """Pages follow each other without gaps or repeats, in either order; the last has
+        no cursor."""
         submitted, _ = await store.enqueue([NewTask("echo", i) for i in range(total)], NOW)
         await add(store, type="other")  # filtered out below
         seen: list[str] = []
         cursor: str | None = None
         pages = 0
+        listing = TaskFilter(type="echo", oldest_first=oldest_first)
         while True:
-            page = await store.list_tasks(TaskFilter(type="echo"), limit, cursor)
+            page = await store.list_tasks(listing, limit, cursor)
             pages += 1
             assert 0 < len(page.items) <= limit
             seen += [task.id for task in page.items]
@@ -794,7 +819,8 @@ class TestListing:
                 break
             assert page.next_cursor == page.items[-1].id
             cursor = page.next_cursor
-        assert seen == [s.task.id for s in reversed(submitted)]
+        in_order = [s.task.id for s in submitted]
+        assert seen == (in_order if oldest_first else in_order[::-1])
         assert pages == -(-total // limit)
 
     async def test_a_summary_leaves_out_payload_and_result(self, store: Store) -> None:
@@ -814,9 +840,10 @@ class TestListing:
         assert fields(await only("result")) == {**fields(stored), "payload": None}
         assert fields(await only("payload", "result")) == fields(stored)
 
+    @pytest.mark.parametrize("oldest_first", [False, True])
     @pytest.mark.parametrize("status", [None, S.QUEUED])
     async def test_included_data_stops_a_page_at_max_bytes(
-        self, store: Store, status: S | None
+        self, store: Store, status: S | None, oldest_first: bool
     ) -> None:
         """A page with payloads stops before they pass max_bytes (one task at least) and
         points at the rest; following the cursor reaches every task once."""
@@ -829,7 +856,8 @@ class TestListing:
         cursor: str | None = None
         sizes = []
         while True:
-            page = await store.list_tasks(TaskFilter(status=status), 10, cursor, both, 2500)
+            listing = TaskFilter(status=status, oldest_first=oldest_first)
+            page = await store.list_tasks(listing, 10, cursor, both, 2500)
             sizes.append(len(page.items))
             assert all(task.payload["pad"] == "p" * 1000 for task in page.items)
             seen += [task.id for task in page.items]
@@ -837,7 +865,7 @@ class TestListing:
                 break
             assert page.next_cursor == page.items[-1].id
             cursor = page.next_cursor
-        assert seen == newest_first
+        assert seen == (newest_first[::-1] if oldest_first else newest_first)
         assert sizes == [2, 2, 2, 1]
         (one,) = (await store.list_tasks(TaskFilter(), 10, None, both, 10)).items
         assert one.id == newest_first[0]  # one task, whatever its size
