@@ -346,14 +346,18 @@ class SqliteStore(SingleNode, SqlStore):
                 if sightings is not None:
                     sightings.writer_saw(conn.cursor())
                 result = fn(conn.cursor(), *args, **kwargs)
+                if sightings is not None:
+                    sightings.committing()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
                 self._logic.forget()
+                if sightings is not None:
+                    sightings.absorb(conn.cursor())
                 raise
             if sightings is not None:
-                sightings.absorb()
+                sightings.absorb(conn.cursor())
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
@@ -365,13 +369,13 @@ class _Sightings:
 
     ``PRAGMA data_version`` on a connection changes when *another* connection commits.
     The watch's read connection therefore sees the store's commits as well as other
-    processes'; after each of its commits the writer looks there itself (:meth:`absorb`),
-    so that change is not news. A commit by another process that came before one of the
-    store's is not lost in that: the writer's own ``data_version``, read in each of its
-    write transactions (:meth:`writer_saw`), changes only for other connections' commits,
-    and wakes the queue then. What is left is a commit by another process in the few
-    microseconds between the store's COMMIT and its look: seen at the store's next write,
-    or at the queue's next poll.
+    processes'; around each of its commits the writer tells the watch (:meth:`committing`:
+    the watch does not look until the commit is absorbed), and after it looks there itself
+    (:meth:`absorb`), so that change is not news. A commit by another process is not lost
+    in that, whether it came before one of the store's or just after it, before the
+    absorbing look: the writer's own ``data_version``, read at the start of each of its
+    write transactions and again after its commit (:meth:`writer_saw`), changes only for
+    other connections' commits, and wakes the queue then.
     """
 
     def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
@@ -380,6 +384,7 @@ class _Sightings:
         self._seen = self._version(conn)
         self._writer: int | None = None  # the writer's data_version: only its thread uses it
         self._failing = False  # the last look failed
+        self._committing = False  # the writer is committing: what changes is its own
         self.wake = wake  # notify(), from any thread
 
     @classmethod
@@ -399,8 +404,8 @@ class _Sightings:
     def look(self) -> bool:
         """True when another connection committed since the last look or absorb."""
         with self._lock:
-            if self._conn is None:
-                return False
+            if self._conn is None or self._committing:
+                return False  # absorb() looks, and the writer's own version tells the rest
             try:
                 version = self._version(self._conn)
             except sqlite3.Error:  # busy or unreadable: one wake-up, then the poll's turn
@@ -409,17 +414,28 @@ class _Sightings:
             news, self._seen, self._failing = version != self._seen, version, False
         return news
 
-    def absorb(self) -> None:
-        """The store just committed: what the watch would see now is its own doing.
-        (Never raises: the commit is made. Failing, the next look wakes the queue once.)"""
+    def committing(self) -> None:
+        """The store is about to commit: until :meth:`absorb`, what the watch would see is
+        (also) its own doing."""
         with self._lock:
+            self._committing = True
+
+    def absorb(self, cur: Cursor) -> None:
+        """The store just committed (or rolled back), on the writer's cursor ``cur``: what
+        the watch would see now is its own doing, but for a commit by another connection
+        since, which the writer's own ``data_version`` shows. (Never raises: the commit is
+        made. Failing, the next look wakes the queue once.)"""
+        with self._lock:
+            self._committing = False
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._seen = self._version(self._conn)
+        with contextlib.suppress(sqlite3.Error):
+            self.writer_saw(cur)
 
     def writer_saw(self, cur: Cursor) -> None:
-        """In a store transaction, on its connection: wake if another connection
-        committed since the store's last write."""
+        """On the store's connection (in a write transaction, or just after its commit):
+        wake if another connection committed since the store last looked there."""
         version = self._version(cur)
         if self._writer is not None and version != self._writer:
             self.wake()
