@@ -286,8 +286,8 @@ class SqliteStore(SingleNode, SqlStore):
 
         A thread looks at ``PRAGMA data_version`` on a read connection of its own (it
         changes when any other connection commits) every millisecond, or every 5 ms after
-        a second without news. On Linux it looks as soon as the WAL file is written
-        (inotify), so a commit is seen within microseconds, and every 5 ms besides.
+        a second without news; on Linux also as soon as the WAL file is written
+        (inotify), so that a commit is seen within microseconds rather than at the next look.
         It is started once that connection is open. It checks for
         cancellation at every look and ends at :meth:`close`, so nothing is left behind.
         The store's own commits are not news (see :class:`_Sightings`). A private
@@ -315,9 +315,9 @@ class SqliteStore(SingleNode, SqlStore):
 
     def _watch(self, sightings: _Sightings) -> None:
         # Where the OS tells of writes to the WAL (Linux), a commit is looked for as soon as
-        # its frames are written, and the looks on a timer are only a backstop, at the quiet
-        # pace. A write with nothing to see yet (a commit not yet complete) is looked at
-        # once more, shortly.
+        # its frames are written, besides the looks on a timer. A write with nothing to see
+        # yet (a commit still being made) is looked at once more, shortly; the timer's next
+        # look catches a commit that takes longer still.
         watch = FileWatch.open(self.path + "-wal")
         try:
             quiet_since = time.monotonic()
@@ -329,11 +329,11 @@ class SqliteStore(SingleNode, SqlStore):
                 if news:
                     sightings.wake()
                     quiet_since = now
+                pause = _WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY
                 if watch is None:
-                    busy = now - quiet_since < _WATCH_QUIET
-                    time.sleep(_WATCH_EVERY if busy else _WATCH_QUIET_EVERY)
+                    time.sleep(pause)
                 else:
-                    written = watch.wait(_WATCH_AGAIN if again else _WATCH_QUIET_EVERY)
+                    written = watch.wait(_WATCH_AGAIN if again else pause)
                     again = written and not news and not again
         finally:
             if watch is not None:
