@@ -376,10 +376,10 @@ class SqliteStore(SingleNode, SqlStore):
                     conn.rollback()
                 self._logic.forget()
                 if sightings is not None:
-                    sightings.absorb(conn.cursor())
+                    sightings.absorb(conn)
                 raise
             if sightings is not None:
-                sightings.absorb(conn.cursor())
+                sightings.absorb(conn)
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
@@ -442,18 +442,18 @@ class _Sightings:
         with self._lock:
             self._committing = True
 
-    def absorb(self, cur: Cursor) -> None:
-        """The store just committed (or rolled back), on the writer's cursor ``cur``: what
-        the watch would see now is its own doing, but for a commit by another connection
-        since, which the writer's own ``data_version`` shows. (Never raises: the commit is
-        made. Failing, the next look wakes the queue once.)"""
+    def absorb(self, writer: sqlite3.Connection) -> None:
+        """The store just committed (or rolled back) on ``writer``: what the watch would
+        see now is its own doing, but for a commit by another connection since, which the
+        writer's own ``data_version`` shows. (Never raises: the commit is made. Failing,
+        the next look wakes the queue once.)"""
         with self._lock:
             self._committing = False
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._seen = self._version(self._conn)
-        with contextlib.suppress(sqlite3.Error):
-            self.writer_saw(cur)
+        with contextlib.suppress(sqlite3.Error):  # a closed connection's too
+            self.writer_saw(writer.cursor())
 
     def writer_saw(self, cur: Cursor) -> None:
         """On the store's connection (in a write transaction, or just after its commit):
