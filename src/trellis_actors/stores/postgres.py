@@ -189,14 +189,17 @@ class _PostgresLogic(TaskLogic):
     def claimable(
         self, cur: Cursor, queues: Sequence[str] | None, limit: int, exclude: Sequence[str]
     ) -> list[Task]:
-        cur.execute(self.q["claim_plan"])
+        assert isinstance(cur, psycopg.Cursor)
         skip = list(exclude)
-        if queues is None:
-            return self.select(cur, "claim_any", limit=limit, exclude=skip)
-        unique = list(dict.fromkeys(queues))
-        if len(unique) == 1:  # an ordered scan of the claim index, no sort
-            return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
-        return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
+        # The plan's setting and the claim go in one round trip (reading the rows syncs).
+        with cur.connection.pipeline():
+            cur.execute(self.q["claim_plan"])
+            if queues is None:
+                return self.select(cur, "claim_any", limit=limit, exclude=skip)
+            unique = list(dict.fromkeys(queues))
+            if len(unique) == 1:  # an ordered scan of the claim index, no sort
+                return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
+            return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
 
     def lock_type(self, cur: Cursor, name: str) -> None:
         cur.execute(self.q["lock_type"], {"type": name})
