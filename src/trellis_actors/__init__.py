@@ -25,6 +25,7 @@ from .lifecycle import Task as Task
 from .lifecycle import TaskError as TaskError
 from .lifecycle import TaskEvent as TaskEvent
 from .lifecycle import TaskStatus as TaskStatus
+from .lifecycle import Recorded as Recorded
 from .lifecycle import Transition as Transition
 from .runtime.config import RuntimeConfig as RuntimeConfig
 from .runtime.events import EventStream as EventStream

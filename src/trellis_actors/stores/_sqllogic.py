@@ -19,6 +19,7 @@ from .. import decisions
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
     WAITING,
+    Recorded,
     Task,
     TaskError,
     TaskEvent,
@@ -660,6 +661,29 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
                 task = dataclasses.replace(task, payload=payload, result=result)
             filled.append(task)
         return filled
+
+    def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
+        cur.execute(self.q["events_after"], {"after": after, "limit": limit})
+        return [self.recorded(row) for row in cur.fetchall()]
+
+    def last_event_id(self, cur: Cursor) -> int:
+        cur.execute(self.q["last_event_id"], {})
+        return int(cur.fetchone()["last"])
+
+    def recorded(self, row: Any) -> Recorded:
+        """A row of ``events_after``: the event's columns (some renamed) and its task's."""
+        source = row["from_status"]
+        event = TaskEvent(
+            task_id=str(row["task_id"]),
+            from_status=None if source is None else TaskStatus(source),
+            to_status=TaskStatus(row["to_status"]),
+            at=row["at"],
+            attempt=row["event_attempt"],
+            detail=row["detail"],
+            node=row["event_node"],
+            worker=row["event_worker"],
+        )
+        return Recorded(int(row["event_id"]), self.task(row), event)
 
     def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
         key = self.key(task_id)
