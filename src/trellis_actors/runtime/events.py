@@ -13,6 +13,10 @@ from .messages import FeedBatch, Published, Unsubscribed
 #: before the store drops it.
 DEFAULT_BUFFER = 1000
 
+#: Batches read from the store's log (each up to a page of events) that may wait unread
+#: by a follower; past it, the feed waits for room (what waits stays in the store).
+FOLLOW_BUFFER = 8
+
 
 class EventStream:
     """Lifecycle transitions, one at a time, as the store actor publishes them.

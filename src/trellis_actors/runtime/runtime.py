@@ -42,7 +42,7 @@ from ..stores.nodes import NodeInfo
 from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
-from .events import DEFAULT_BUFFER
+from .events import DEFAULT_BUFFER, FOLLOW_BUFFER
 from .events import EventStream as EventStream
 from .events import FeedStream as FeedStream
 from .logs import TaskLog
@@ -553,7 +553,7 @@ class Runtime:
 
     @asynccontextmanager
     async def follow(
-        self, after: int | None = None, buffer: int = DEFAULT_BUFFER
+        self, after: int | None = None, buffer: int = FOLLOW_BUFFER
     ) -> AsyncIterator[FeedStream]:
         """``async with rt.follow() as events: async for recorded in events: ...``
 
