@@ -94,10 +94,10 @@ class TestAcrossNodes:
         async with (
             open_runtime(App(), store=pg_url, workers=0) as watcher,
             open_runtime(App(), store=pg_url, workers=1, queues=["far"]) as worker,
+            watcher.follow() as events,
         ):
-            async with watcher.follow() as events:
-                task = await watcher.submit("echo", {"hi": 1}, queue="far")
-                seen = await take_until_ended(events, {task.id})
+            task = await watcher.submit("echo", {"hi": 1}, queue="far")
+            seen = await take_until_ended(events, {task.id})
         mine = [r for r in seen if r.event.task_id == task.id]
         assert [r.event.to_status for r in mine] == [S.PENDING, S.QUEUED, S.RUNNING, S.COMPLETED]
         assert mine[-1].task.result == {"hi": 1}
