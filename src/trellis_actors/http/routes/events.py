@@ -121,7 +121,10 @@ async def _stream(
 ) -> AsyncGenerator[bytes]:
     async with state.runtime.follow(after, buffer=state.event_buffer) as transitions:
         # The first chunk tells the client that it is subscribed: nothing after it is missed.
-        yield b"retry: 2000\n: subscribed\n\n"
+        # Its id is where the stream starts: a client that reconnects before any event
+        # sends it back as Last-Event-ID (an EventSource keeps the id of a block without
+        # data too), and misses nothing of what happened meanwhile.
+        yield b"retry: 2000\n: subscribed\nid: %d\n\n" % transitions.last_id
         while not state.closing.is_set():
             # A fresh scope per wait (never across a yield): the heartbeat deadline, and
             # cancelled by ApiState.close() when the server stops.
