@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -226,12 +225,10 @@ class AsyncClient:
                 ) as response:
                     if not response.is_success:
                         raise following.refused(response, await response.aread())
-                    # Closed here, not left to the garbage collector, when reading stops.
-                    async with contextlib.aclosing(response.aiter_lines()) as lines:
-                        async for line in lines:
-                            recorded = following.line(line)
-                            if recorded is not None:
-                                yield recorded
+                    async for line in response.aiter_lines():
+                        recorded = following.line(line)
+                        if recorded is not None:
+                            yield recorded
                 error: Exception = Unavailable("the event stream ended")  # the server stopped
             except DROPPED as dropped:
                 error = dropped
