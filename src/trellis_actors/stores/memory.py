@@ -377,19 +377,7 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
-        return [
-            TaskEvent(
-                task_id,
-                None if source is None else TaskStatus(source),
-                TaskStatus(to),
-                at,
-                attempt,
-                detail,
-                node,
-                worker,
-            )
-            for source, to, at, attempt, detail, node, worker in self._events.get(task_id, ())
-        ]
+        return [_event(task_id, stored) for stored in self._events.get(task_id, ())]
 
     async def events_after(self, after: int, limit: int) -> list[Recorded]:
         found: list[Recorded] = []
@@ -399,17 +387,7 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             kept = self._events.get(task_id)
             if kept is None:
                 continue  # the task was deleted since
-            source, to, at, attempt, detail, node, worker = kept[index]
-            event = TaskEvent(
-                task_id,
-                None if source is None else TaskStatus(source),
-                TaskStatus(to),
-                at,
-                attempt,
-                detail,
-                node,
-                worker,
-            )
+            event = _event(task_id, kept[index])
             found.append(Recorded(self._log_base + offset + 1, self._tasks[task_id], event))
             if len(found) >= limit:
                 break
@@ -501,6 +479,20 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
                 dead += 1
             del self._log[:dead]
             self._log_base += dead
+
+
+def _event(task_id: str, stored: _StoredEvent) -> TaskEvent:
+    source, to, at, attempt, detail, node, worker = stored
+    return TaskEvent(
+        task_id,
+        None if source is None else TaskStatus(source),
+        TaskStatus(to),
+        at,
+        attempt,
+        detail,
+        node,
+        worker,
+    )
 
 
 def _data_size(task: Task, include: frozenset[str]) -> int:

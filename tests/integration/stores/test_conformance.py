@@ -18,6 +18,7 @@ from tests.integration.stores.kit import (
     fields,
     path,
     run,
+    settled,
     start,
     started,
     steps,
@@ -855,6 +856,7 @@ class TestEventFeed:
         second = await add(store, queue="b")
         done = await running(store)
         await end(store, done, S.COMPLETED, NOW + 1, result={"ok": True})
+        await settled(store)
         read: list[Any] = []
         after = 0
         while page := await store.events_after(after, 3):
@@ -886,9 +888,11 @@ class TestEventFeed:
         one of them still gets what is written next."""
         await add(store)
         dead = await in_status(store, S.DEAD)
+        await settled(store)
         last = await store.last_event_id()
         assert await store.purge([dead.id]) == 1
         fresh = await add(store)
+        await settled(store)
         after = await store.events_after(last, 10)
         assert [(r.event.task_id, r.event.to_status) for r in after] == [
             (fresh.id, S.PENDING),
@@ -899,9 +903,11 @@ class TestEventFeed:
     async def test_a_pruned_id_resumes_at_the_oldest_kept(self, store: Store) -> None:
         """After an event deleted with its task, reading goes on from the next kept."""
         done = await in_status(store, S.COMPLETED)
+        await settled(store)
         gone = (await store.events_after(0, 1))[0].id
         kept = await add(store)
         assert await store.prune({S.COMPLETED: NOW + 2}, 10) == 1
+        await settled(store)
         read = await store.events_after(gone, 10)
         assert [r.event.task_id for r in read] == [kept.id, kept.id]
         assert done.id not in {r.task.id for r in await store.events_after(0, 10)}
