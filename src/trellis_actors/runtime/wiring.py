@@ -99,7 +99,7 @@ class Wiring:
             lambda: Feed(store_spec.ref, followers, poll=config.poll_interval),
             mailbox_size=math.inf,  # woken with tell_nowait after every commit
         )
-        audience.observers.append(_waking(feed.ref))
+        audience.observers.append(_waking(feed.ref, followers))
         queue_config = QueueConfig(
             owner=node,
             queues=config.queues,
@@ -212,10 +212,14 @@ class Wiring:
         )
 
 
-def _waking(feed: Ref[FeedMsg]) -> Callable[[tuple[Transition, ...]], None]:
-    """An observer of the store's batches that wakes the feed (a message, no wait)."""
+def _waking(feed: Ref[FeedMsg], followers: Followers) -> Callable[[tuple[Transition, ...]], None]:
+    """An observer of the store's batches that wakes the feed (a message, no wait) while
+    anybody follows it: with no follower, a commit costs nothing more."""
+    following = followers.followers
 
     def wake(batch: tuple[Transition, ...]) -> None:
+        if not following:
+            return
         with contextlib.suppress(TrellisError):  # stopping; its timer reads on anyway
             feed.tell_nowait(FeedWake())
 
