@@ -39,6 +39,7 @@ EXPECTED = frozenset(
         "TaskStatus",
         "TaskTimeout",
         "TaskType",
+        "Recorded",
         "Transition",
         "TrellisError",
         "UnknownTaskType",

@@ -35,6 +35,7 @@ from .messages import (
     DeleteSchedule,
     Demand,
     Events,
+    EventsAfter,
     Finish,
     FinishedSince,
     Get,
@@ -42,6 +43,7 @@ from .messages import (
     GetSchedule,
     Heartbeat,
     HeldBack,
+    LastEventId,
     ListQueues,
     ListSchedules,
     ListTasks,
@@ -783,6 +785,12 @@ class StoreActor(Actor[StoreMsg]):
             case SubscribeEvents(channel):
                 self._subscribers.append(channel)
                 msg.reply.send(None)
+                return []
+            case EventsAfter(after, limit):
+                msg.reply.send(await store.events_after(after, limit))
+                return []
+            case LastEventId():
+                msg.reply.send(await store.last_event_id())
                 return []
             case SaveSchedule(schedule):
                 msg.reply.send(await store.save_schedule(schedule))

@@ -21,6 +21,7 @@ from .. import decisions
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
     WAITING,
+    Recorded,
     Task,
     TaskError,
     TaskEvent,
@@ -679,24 +680,25 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
             filled.append(task)
         return filled
 
+    def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
+        cur.execute(self.q["events_after"], {"after": after, "limit": limit})
+        return [self.recorded(row) for row in cur.fetchall()]
+
+    def last_event_id(self, cur: Cursor) -> int:
+        cur.execute(self.q["last_event_id"], {})
+        return int(cur.fetchone()["last"])
+
+    def recorded(self, row: Any) -> Recorded:
+        """A row of ``events_after``: the event's columns (some renamed) and its task's."""
+        event = _event(row, row["event_attempt"], row["event_node"], row["event_worker"])
+        return Recorded(int(row["event_id"]), self.task(row), event)
+
     def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
         key = self.key(task_id)
         if key is None:
             return []
         cur.execute(self.q["events"], {"id": key})
-        return [
-            TaskEvent(
-                task_id=str(row["task_id"]),
-                from_status=None if row["from_status"] is None else TaskStatus(row["from_status"]),
-                to_status=TaskStatus(row["to_status"]),
-                at=row["at"],
-                attempt=row["attempt"],
-                detail=row["detail"],
-                node=row["node"],
-                worker=row["worker"],
-            )
-            for row in cur.fetchall()
-        ]
+        return [_event(row, row["attempt"], row["node"], row["worker"]) for row in cur.fetchall()]
 
     def finished_since(self, cur: Cursor, since: float, limit: int) -> list[Finished]:
         rows: list[Finished] = []
@@ -766,3 +768,19 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps):
 def wakes_workers(moves: Sequence[Transition]) -> bool:
     """True when a move made work ready now or later (queued, pending or retrying)."""
     return any(move.task.status in WAITING for move in moves)
+
+
+def _event(row: Any, attempt: int, node: str | None, worker: str | None) -> TaskEvent:
+    """An event row as a TaskEvent (``attempt``, ``node`` and ``worker`` are passed in:
+    a row joined with its task has them renamed)."""
+    source = row["from_status"]
+    return TaskEvent(
+        task_id=str(row["task_id"]),
+        from_status=None if source is None else TaskStatus(source),
+        to_status=TaskStatus(row["to_status"]),
+        at=row["at"],
+        attempt=attempt,
+        detail=row["detail"],
+        node=node,
+        worker=worker,
+    )

@@ -15,6 +15,7 @@ from .. import decisions
 from ..errors import TaskNotFound
 from ..lifecycle import (
     DELAYED,
+    Recorded,
     Task,
     TaskEvent,
     TaskStatus,
@@ -63,6 +64,11 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, tuple[_StoredEvent, ...]] = {}
         self._order: list[str] = []  # ids in creation order, which is id order
+        # Every event in the order recorded, as (task id, index in the task's events); the
+        # event with id ``n`` is ``_log[n - _log_base - 1]``. Deleted tasks' entries are
+        # trimmed from the front (see _delete) and skipped elsewhere.
+        self._log: list[tuple[str, int]] = []
+        self._log_base = 0
         self._idempotency: dict[str, str] = {}
         self._ready: dict[str, list[_ReadyEntry]] = {}
         self._delayed: list[tuple[float, str]] = []
@@ -99,7 +105,9 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             event.node,
             event.worker,
         )
-        self._events[event.task_id] += (stored,)
+        kept = self._events[event.task_id]
+        self._log.append((event.task_id, len(kept)))
+        self._events[event.task_id] = (*kept, stored)
 
     def _place(self, task: Task, previous: TaskStatus | None) -> None:
         """Keep the task, counted under its status and, when it waits, in its heap."""
@@ -369,19 +377,24 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
-        return [
-            TaskEvent(
-                task_id,
-                None if source is None else TaskStatus(source),
-                TaskStatus(to),
-                at,
-                attempt,
-                detail,
-                node,
-                worker,
-            )
-            for source, to, at, attempt, detail, node, worker in self._events.get(task_id, ())
-        ]
+        return [_event(task_id, stored) for stored in self._events.get(task_id, ())]
+
+    async def events_after(self, after: int, limit: int) -> list[Recorded]:
+        found: list[Recorded] = []
+        log = self._log
+        for offset in range(max(0, after - self._log_base), len(log)):
+            task_id, index = log[offset]
+            kept = self._events.get(task_id)
+            if kept is None:
+                continue  # the task was deleted since
+            event = _event(task_id, kept[index])
+            found.append(Recorded(self._log_base + offset + 1, self._tasks[task_id], event))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def last_event_id(self) -> int:
+        return self._log_base + len(self._log)
 
     async def finished_since(self, since: float, limit: int) -> list[Finished]:
         ended = [
@@ -458,6 +471,28 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         if doomed:
             gone = set(doomed)
             self._order = [task_id for task_id in self._order if task_id not in gone]
+            # The oldest entries go with their tasks (the rest are skipped when read).
+            dead = 0
+            for task_id, _ in self._log:
+                if task_id in self._events:
+                    break
+                dead += 1
+            del self._log[:dead]
+            self._log_base += dead
+
+
+def _event(task_id: str, stored: _StoredEvent) -> TaskEvent:
+    source, to, at, attempt, detail, node, worker = stored
+    return TaskEvent(
+        task_id,
+        None if source is None else TaskStatus(source),
+        TaskStatus(to),
+        at,
+        attempt,
+        detail,
+        node,
+        worker,
+    )
 
 
 def _data_size(task: Task, include: frozenset[str]) -> int:

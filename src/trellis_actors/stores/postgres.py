@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ..lifecycle import Task, Transition
+from ..lifecycle import Recorded, Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, wakes_workers
@@ -200,6 +200,16 @@ class _PostgresLogic(TaskLogic):
             if len(unique) == 1:  # an ordered scan of the claim index, no sort
                 return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
             return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
+
+    def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
+        cur.execute(self.q["event_mark"], {"after": after})
+        mark = cur.fetchone()
+        if mark is None:  # never written, or pruned since
+            cur.execute(self.q["events_after_id"], {"after": after, "limit": limit})
+        else:
+            params = {"tx": mark["tx"], "after": after, "limit": limit}
+            cur.execute(self.q["events_after"], params)
+        return [self.recorded(row) for row in cur.fetchall()]
 
     def lock_type(self, cur: Cursor, name: str) -> None:
         cur.execute(self.q["lock_type"], {"type": name})

@@ -18,6 +18,7 @@ from tests.integration.stores.kit import (
     fields,
     path,
     run,
+    settled,
     start,
     started,
     steps,
@@ -871,6 +872,73 @@ class TestListing:
         assert one.id == newest_first[0]  # one task, whatever its size
         summaries = await store.list_tasks(TaskFilter(), 10, None, frozenset(), 10)
         assert len(summaries.items) == 7 and summaries.next_cursor is None
+
+
+class TestEventFeed:
+    async def test_every_event_once_in_order_from_any_point(self, store: Store) -> None:
+        """events_after reads every task's events once, in pages; from any id read
+        it goes on with exactly the events after it."""
+        assert await store.last_event_id() == 0
+        assert await store.events_after(0, 10) == []
+        first = await add(store)
+        second = await add(store, queue="b")
+        done = await running(store)
+        await end(store, done, S.COMPLETED, NOW + 1, result={"ok": True})
+        await settled(store)
+        read: list[Any] = []
+        after = 0
+        while page := await store.events_after(after, 3):
+            assert len(page) <= 3
+            read += page
+            after = page[-1].id
+        assert after == await store.last_event_id()
+        ids = [r.id for r in read]
+        assert len(set(ids)) == len(ids) == 6
+        assert [(r.event.task_id, r.event.to_status) for r in read] == [
+            (first.id, S.PENDING),
+            (first.id, S.QUEUED),
+            (second.id, S.PENDING),
+            (second.id, S.QUEUED),
+            (done.id, S.RUNNING),
+            (done.id, S.COMPLETED),
+        ]
+        # The task as it stands now, with its data; the event as recorded.
+        assert read[0].task.status is S.COMPLETED and read[0].task.result == {"ok": True}
+        assert read[2].task.queue == "b" and read[4].event.node == "w1"
+        seen = [(r.id, fields(r.task), r.event) for r in read]
+        for index, recorded in enumerate(read):
+            again = await store.events_after(recorded.id, 100)
+            assert [(r.id, fields(r.task), r.event) for r in again] == seen[index + 1 :]
+        assert await store.events_after(await store.last_event_id(), 100) == []
+
+    async def test_ids_are_not_taken_again_after_a_purge(self, store: Store) -> None:
+        """Deleting the newest events leaves their ids unused: a reader resuming after
+        one of them still gets what is written next."""
+        await add(store)
+        dead = await in_status(store, S.DEAD)
+        await settled(store)
+        last = await store.last_event_id()
+        assert await store.purge([dead.id]) == 1
+        fresh = await add(store)
+        await settled(store)
+        after = await store.events_after(last, 10)
+        assert [(r.event.task_id, r.event.to_status) for r in after] == [
+            (fresh.id, S.PENDING),
+            (fresh.id, S.QUEUED),
+        ]
+        assert all(r.id > last for r in after)
+
+    async def test_a_pruned_id_resumes_at_the_oldest_kept(self, store: Store) -> None:
+        """After an event deleted with its task, reading goes on from the next kept."""
+        done = await in_status(store, S.COMPLETED)
+        await settled(store)
+        gone = (await store.events_after(0, 1))[0].id
+        kept = await add(store)
+        assert await store.prune({S.COMPLETED: NOW + 2}, 10) == 1
+        await settled(store)
+        read = await store.events_after(gone, 10)
+        assert [r.event.task_id for r in read] == [kept.id, kept.id]
+        assert done.id not in {r.task.id for r in await store.events_after(0, 10)}
 
 
 class TestCountsAndRetention:
