@@ -21,6 +21,7 @@ from .errors import UnknownTaskType as UnknownTaskType
 from .errors import ValidationError as ValidationError
 from .errors import WaitTimeout as WaitTimeout
 from .http_check import HttpCheckPolicy as HttpCheckPolicy
+from .lifecycle import Recorded as Recorded
 from .lifecycle import Task as Task
 from .lifecycle import TaskError as TaskError
 from .lifecycle import TaskEvent as TaskEvent

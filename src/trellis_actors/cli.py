@@ -292,26 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-connections",
         type=_count,
-        default=os.environ.get("TRELLIS_MAX_CONNECTIONS", str(DEFAULT_MAX_CONNECTIONS)),
+        default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
         help="most requests in progress at once, open event streams included; more get "
-        f"503 (env TRELLIS_MAX_CONNECTIONS; default {DEFAULT_MAX_CONNECTIONS})",
+        f"503 (default {DEFAULT_MAX_CONNECTIONS})",
     )
     serve.add_argument(
         "--max-event-streams",
         type=_count,
-        default=os.environ.get("TRELLIS_MAX_EVENT_STREAMS", str(DEFAULT_MAX_EVENT_STREAMS)),
+        default=DEFAULT_MAX_EVENT_STREAMS,
         metavar="N",
         help="most GET /events streams open at once; more get 503 "
-        f"(env TRELLIS_MAX_EVENT_STREAMS; default {DEFAULT_MAX_EVENT_STREAMS})",
+        f"(default {DEFAULT_MAX_EVENT_STREAMS})",
     )
     serve.add_argument(
         "--max-page-bytes",
         type=_count,
-        default=os.environ.get("TRELLIS_MAX_PAGE_BYTES", str(MAX_PAGE_BYTES)),
+        default=MAX_PAGE_BYTES,
         metavar="BYTES",
         help="most bytes in one page of GET /tasks; the rest is on the next page "
-        f"(env TRELLIS_MAX_PAGE_BYTES; default {MAX_PAGE_BYTES})",
+        f"(default {MAX_PAGE_BYTES})",
     )
     serve.set_defaults(run=lambda args: _node(args, http=True))
 

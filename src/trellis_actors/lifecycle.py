@@ -282,6 +282,16 @@ class Transition(NamedTuple):
     event: TaskEvent
 
 
+class Recorded(NamedTuple):
+    """A transition as the store recorded it: its event, the event's id in the store's
+    log of every transition (ids grow; a client resumes after one), and the task as it
+    stood when the event was read (it may have moved on since)."""
+
+    id: int
+    task: Task
+    event: TaskEvent
+
+
 _TASK_FIELDS = frozenset(f.name for f in fields(Task))
 
 

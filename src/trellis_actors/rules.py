@@ -624,6 +624,24 @@ def check_schedule_id(schedule_id: Any) -> str:
     return str(schedule_id)
 
 
+#: The largest event id (the stores' ids are 64-bit signed integers).
+MAX_EVENT_ID = 2**63 - 1
+
+
+def check_event_id(event_id: Any, field: str = "after") -> int:
+    """An event id to read on from: a whole number from 0 (before the first event)."""
+    if (
+        isinstance(event_id, bool)
+        or not isinstance(event_id, int)
+        or not 0 <= event_id <= MAX_EVENT_ID
+    ):
+        raise ValidationError(
+            f"{field} must be an event id: a whole number from 0 to {MAX_EVENT_ID}",
+            field=field,
+        )
+    return int(event_id)
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= MAX_ID_LENGTH else text[:MAX_ID_LENGTH] + "…"

@@ -29,18 +29,20 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Server:
-    """A ``trellis serve`` child process; ``url`` is where it listens."""
+class Child:
+    """A child process that prints its address once it listens: ``url`` is read from the
+    first line of its stdout (or, with ``ready_on="stderr"``, its log) matching ``ready``."""
 
     def __init__(
         self,
-        *args: str,
+        argv: list[str],
+        *,
+        ready: str,
+        ready_on: str = "stdout",
         cwd: Path = ROOT,
         env: dict[str, str] | None = None,
-        command: tuple[str, ...] = ("serve", "--bind", "127.0.0.1:0"),
-        ready: str = r"^listening on (\S+)",
     ) -> None:
-        argv = [sys.executable, "-m", "trellis_actors", *command, *args]
+        self.name = " ".join(argv[1:4])
         self.process = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -56,7 +58,7 @@ class Server:
         self._logs: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, True), daemon=True).start()
         threading.Thread(target=self._read, args=(self.process.stderr, False), daemon=True).start()
-        self.url = self._wait_for(ready)
+        self.url = self._wait_for(ready, self._lines if ready_on == "stdout" else self._logs)
 
     def _read(self, stream: object, is_stdout: bool) -> None:
         for line in stream:  # type: ignore[attr-defined]
@@ -78,31 +80,32 @@ class Server:
                 return line
         raise AssertionError(f"no log line with {text!r}:\n" + "".join(self.stderr))
 
-    def _wait_for(self, pattern: str) -> str:
+    def _wait_for(self, pattern: str, lines: queue.Queue[str | None]) -> str:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while (left := deadline - time.monotonic()) > 0:
             try:
-                line = self._lines.get(timeout=left)
+                line = lines.get(timeout=left)
             except queue.Empty:
                 break
             if line is None:
                 self.process.wait(timeout=10)
                 raise AssertionError(
-                    f"trellis serve exited ({self.process.returncode}) before listening:\n"
+                    f"{self.name} exited ({self.process.returncode}) before listening:\n"
                     + "".join(self.stderr)
                 )
             if found := re.match(pattern, line):
                 return found.group(1)
         self.process.kill()
-        raise AssertionError("trellis serve did not start in time:\n" + "".join(self.stderr))
+        self.process.wait(timeout=10)
+        raise AssertionError(f"{self.name} did not start in time:\n" + "".join(self.stderr))
 
     def terminate(self, signum: int = signal.SIGTERM) -> None:
-        """Ask the server to stop (once: a second signal stops it at once)."""
+        """Ask the process to stop (once: a second signal stops a server at once)."""
         self._signalled = True
         self.process.send_signal(signum)
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Signal the server (unless done already) and return its exit status once it has
+        """Signal the process (unless done already) and return its exit status once it has
         drained."""
         if self.process.poll() is None and not self._signalled:
             self.terminate(signum)
@@ -110,11 +113,27 @@ class Server:
             return self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=10)
             raise
 
     @property
     def output(self) -> str:
         return "".join(self.stdout)
+
+
+class Server(Child):
+    """A ``trellis serve`` child process; ``url`` is where it listens."""
+
+    def __init__(
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("serve", "--bind", "127.0.0.1:0"),
+        ready: str = r"^listening on (\S+)",
+    ) -> None:
+        argv = [sys.executable, "-m", "trellis_actors", *command, *args]
+        super().__init__(argv, ready=ready, cwd=cwd, env=env)
 
 
 def trellis(

@@ -3,6 +3,7 @@ the long-poll wait, and a submission sent again across a dropped connection."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 from tests import asyncio_kit
 from tests.e2e.client_app import Email, Sent, send_email
 from tests.e2e.kit import TOKEN, Server, closed_port_url
@@ -371,3 +373,132 @@ class TestIdempotentRetry:
         first = client.submit_many(items)
         again = client.submit_many(items)
         assert [t.id for t in again] == [t.id for t in first]
+
+
+# -- following /events across a dropped connection ----------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1:0 that relays bytes both ways, until :meth:`cut` closes
+    every connection open at that moment (as a network or a load balancer would)."""
+
+    def __init__(self, upstream: str) -> None:
+        url = httpx.URL(upstream)
+        self.upstream = (url.host, url.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        #: Set once a server-sent stream's first chunk (": subscribed") went through.
+        self.subscribed = threading.Event()
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):  # closed already
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            up = socket.create_connection(self.upstream)
+            with self._lock:
+                self.connections += 1
+                self._open += [conn, up]
+            threading.Thread(target=self._pipe, args=(conn, up), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, conn), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # cut
+            while data := source.recv(65536):
+                sink.sendall(data)
+                if b": subscribed" in data:
+                    self.subscribed.set()
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def echo_ran(client: Client, payload: Any) -> str:
+    task = client.submit("echo", payload)
+    assert client.wait(task, timeout=10).status is TaskStatus.COMPLETED
+    return task.id
+
+
+class TestFollow:
+    def test_resumes_across_a_dropped_connection(self, typed_server: Server) -> None:
+        """Client.follow reads every event once: after the connection is cut, it
+        connects again with Last-Event-ID and goes on with exactly what came next."""
+        proxy = CuttingProxy(typed_server.url)
+        try:
+            with Client(typed_server.url) as direct, Client(proxy.url) as client:
+                first = echo_ran(direct, 1)
+                events = client.follow(after=0, type="echo")
+                read = []
+                for recorded in events:
+                    read.append(recorded)
+                    if (recorded.task.id, recorded.event.to_status.value) == (first, "completed"):
+                        break
+                proxy.cut()
+                second = echo_ran(direct, 2)
+                for recorded in events:
+                    read.append(recorded)
+                    if (recorded.task.id, recorded.event.to_status.value) == (second, "completed"):
+                        break
+                events.close()
+        finally:
+            proxy.close()
+        assert proxy.connections >= 2
+        ids = [recorded.id for recorded in read]
+        assert ids == sorted(set(ids))
+        for task_id in (first, second):
+            mine = [r.event.to_status.value for r in read if r.task.id == task_id]
+            assert mine == ["pending", "queued", "running", "completed"]
+        assert {r.task.type for r in read} == {"echo"}
+
+    async def test_async_from_now_across_a_dropped_connection(self, typed_server: Server) -> None:
+        """AsyncClient.follow from now: the stream's first id is where it resumes even
+        before any event was read."""
+        proxy = CuttingProxy(typed_server.url)
+        try:
+            async with AsyncClient(proxy.url) as client, AsyncClient(typed_server.url) as direct:
+                events = client.follow(type="echo")
+                read = []
+
+                async def reader() -> None:
+                    async for recorded in events:
+                        read.append(recorded)
+                        if recorded.event.to_status is TaskStatus.COMPLETED:
+                            return
+
+                with trio.fail_after(30):  # a guard against a hang only
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(reader)
+                        assert await trio.to_thread.run_sync(proxy.subscribed.wait, 10)
+                        proxy.cut()
+                        task = await direct.submit("echo", 3)
+                await events.aclose()  # type: ignore[attr-defined]
+                # httpx's own generators under a stream left mid-way are finalised by
+                # trio in tasks of their own: let them finish.
+                await trio.testing.wait_all_tasks_blocked()
+        finally:
+            proxy.close()
+        assert proxy.connections >= 2
+        assert [r.event.to_status.value for r in read] == [
+            "pending",
+            "queued",
+            "running",
+            "completed",
+        ]
+        assert {r.task.id for r in read} == {task.id}

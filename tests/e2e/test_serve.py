@@ -102,7 +102,9 @@ class TestShutdown:
                 assert next(lines) == "retry: 2000"
                 running.terminate(signal.SIGTERM)
                 rest = list(lines)  # returns once the server ends the stream
-            assert all(not line or line.startswith((":", "event:", "data:")) for line in rest)
+            assert all(
+                not line or line.startswith((":", "id:", "event:", "data:")) for line in rest
+            )
         finally:
             assert running.stop() == 0
         assert running.output.endswith("stopped\n")

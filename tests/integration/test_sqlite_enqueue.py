@@ -289,3 +289,31 @@ class TestWatch:
             store._sightings = None
             sightings.close()
             await store.close()
+
+    async def test_a_commit_just_after_the_stores_own_is_not_lost(self, db: str) -> None:
+        """Another process commits between the store's COMMIT and its absorbing look: the
+        look takes that commit in with the store's own, and the writer's own data_version
+        (which the store's commit does not change) still wakes the queue, at once rather
+        than at the queue's next poll."""
+        store = SqliteStore(f"sqlite:///{db}")
+        await store.open()
+        wakes: list[str] = []
+        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
+        absorb = sightings.absorb
+
+        def other_commit_first(*args: Any) -> None:
+            sqlite.enqueue(db, "note")  # in the store's thread, after its COMMIT
+            absorb(*args)
+
+        try:
+            store._sightings = sightings
+            await store._call(False, sightings.writer_saw)
+            sightings.absorb = other_commit_first  # type: ignore[method-assign]  # the gap
+            await store.enqueue([NewTask("note", None)], 1.0)
+            sightings.absorb = absorb  # type: ignore[method-assign]
+            assert wakes == ["w"]
+            assert not sightings.look()
+        finally:
+            store._sightings = None
+            sightings.close()
+            await store.close()

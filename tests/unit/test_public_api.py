@@ -46,6 +46,7 @@ EXPECTED = frozenset(
         "WorkflowEnded",
         "WorkflowState",
         "TaskType",
+        "Recorded",
         "Transition",
         "TrellisError",
         "UnknownTaskType",

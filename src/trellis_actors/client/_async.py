@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -15,8 +15,8 @@ from typing_extensions import Unpack
 
 from ..contracts import P, R, TaskHandle
 from ..decisions import Bulk
-from ..errors import TrellisError
-from ..lifecycle import Task, TaskEvent, TaskStatus
+from ..errors import TrellisError, Unavailable
+from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus
 from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
@@ -25,6 +25,7 @@ from ..workflows import WorkflowState
 from . import _calls as calls
 from . import _http
 from ._calls import Call, Resent
+from ._events import DROPPED, Following
 
 T = TypeVar("T")
 
@@ -214,6 +215,36 @@ class AsyncClient:
     async def run_schedule(self, schedule_id: str) -> Task[Any]:
         """Fire a schedule now, outside its slots."""
         return await self._run(calls.run_schedule(schedule_id))
+
+    async def follow(
+        self, after: int | None = None, *, task_id: str | None = None, type: str | None = None
+    ) -> AsyncIterator[Recorded]:
+        """Every node's transitions as ``GET /events`` streams them, each with its event id
+        (``recorded.id``): those after the event ``after``, or, with None, from now on;
+        optionally of one task or one type. A dropped connection is made again with
+        ``Last-Event-ID``: nothing is missed or read twice. Runs until you stop reading
+        (``break``, or ``aclose()`` on the iterator)."""
+        following = Following(after, task_id, type)
+        while True:
+            request, headers = following.request()
+            try:
+                async with self._http.stream(
+                    "GET",
+                    request.path,
+                    params=request.params,
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout, read=None),
+                ) as response:
+                    if not response.is_success:
+                        raise following.refused(response, await response.aread())
+                    async for line in response.aiter_lines():
+                        recorded = following.line(line)
+                        if recorded is not None:
+                            yield recorded
+                error: Exception = Unavailable("the event stream ended")  # the server stopped
+            except DROPPED as dropped:
+                error = dropped
+            await _sleep(following.dropped(self.url, error))
 
     # -- driving a call ---------------------------------------------------------------------
     async def _run(self, call: Call[T]) -> T:

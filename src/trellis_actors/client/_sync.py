@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -13,8 +13,8 @@ from typing_extensions import Unpack
 
 from ..contracts import P, R, TaskHandle
 from ..decisions import Bulk
-from ..errors import TrellisError
-from ..lifecycle import Task, TaskEvent, TaskStatus
+from ..errors import TrellisError, Unavailable
+from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus
 from ..rules import FilterFields, SubmitOptions
 from ..scheduling.model import Schedule
 from ..stores.base import Page
@@ -23,6 +23,7 @@ from ..workflows import WorkflowState
 from . import _calls as calls
 from . import _http
 from ._calls import Call, Resent
+from ._events import DROPPED, Following
 
 T = TypeVar("T")
 
@@ -209,6 +210,36 @@ class Client:
     def run_schedule(self, schedule_id: str) -> Task[Any]:
         """Fire a schedule now, outside its slots."""
         return self._run(calls.run_schedule(schedule_id))
+
+    def follow(
+        self, after: int | None = None, *, task_id: str | None = None, type: str | None = None
+    ) -> Iterator[Recorded]:
+        """Every node's transitions as ``GET /events`` streams them, each with its event id
+        (``recorded.id``): those after the event ``after``, or, with None, from now on;
+        optionally of one task or one type. A dropped connection is made again with
+        ``Last-Event-ID``: nothing is missed or read twice. Runs until you stop reading
+        (``break``, or ``close()`` on the iterator)."""
+        following = Following(after, task_id, type)
+        while True:
+            request, headers = following.request()
+            try:
+                with self._http.stream(
+                    "GET",
+                    request.path,
+                    params=request.params,
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout, read=None),
+                ) as response:
+                    if not response.is_success:
+                        raise following.refused(response, response.read())
+                    for line in response.iter_lines():
+                        recorded = following.line(line)
+                        if recorded is not None:
+                            yield recorded
+                error: Exception = Unavailable("the event stream ended")  # the server stopped
+            except DROPPED as dropped:
+                error = dropped
+            time.sleep(following.dropped(self.url, error))
 
     # -- driving a call ---------------------------------------------------------------------
     def _run(self, call: Call[T]) -> T:

@@ -12,7 +12,7 @@ from quart import current_app
 from ..app import App
 from ..observability.metrics import Metrics
 from ..rules import MAX_PAGE_BYTES
-from ..runtime.events import DEFAULT_BUFFER
+from ..runtime.events import FOLLOW_BUFFER
 from ..runtime.runtime import Runtime
 from .auth import Auth
 
@@ -42,8 +42,8 @@ class ApiState:
     max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS
     #: Event streams open now.
     event_streams: int = 0
-    #: Batches an event stream may fall behind before it is dropped.
-    event_buffer: int = DEFAULT_BUFFER
+    #: Batches read for an event stream that may wait unsent (the rest waits in the store).
+    event_buffer: int = FOLLOW_BUFFER
 
     @property
     def app(self) -> App:

@@ -27,6 +27,7 @@ from ..rules import (
     MAX_CRON_LENGTH,
     MAX_DELAY,
     MAX_DURATION_TEXT,
+    MAX_EVENT_ID,
     MAX_EVERY,
     MAX_ID_LENGTH,
     MAX_KEY_LENGTH,
@@ -140,7 +141,7 @@ class ListQuery(BaseModel):
 
 class EventsQuery(BaseModel):
     """Filters for ``GET /events``: only one task's transitions, one workflow's (its own
-    and its steps'), or one type's."""
+    and its steps'), or one type's; and where to resume."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -152,6 +153,13 @@ class EventsQuery(BaseModel):
         description="The workflow's own transitions and its steps'.",
     )
     type: str | None = Field(None, max_length=MAX_NAME_LENGTH, pattern=NO_NUL_PATTERN)
+    after: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_EVENT_ID,
+        description="Resume after this event id (as the Last-Event-ID header does, which "
+        "wins when both are given); 0 replays every event kept.",
+    )
 
 
 # -- responses ------------------------------------------------------------------------

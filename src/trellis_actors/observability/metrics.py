@@ -177,6 +177,25 @@ class _CheckCollector(Collector):
         yield latency
 
 
+class _PerNode(Collector):
+    """This node's own series, each labelled ``node`` with the node's id (once it is
+    known), so that the series of several nodes add up (``sum``) instead of colliding."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+        self.node: str | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        node = self.node
+        for family in self.inner.collect():
+            if node is not None:
+                family.samples = [
+                    sample._replace(labels={"node": node, **sample.labels})
+                    for sample in family.samples
+                ]
+            yield family
+
+
 class NodeRegistry(CollectorRegistry):
     """A registry with the process (``process_*``) and Python (``python_*``) collectors, as
     the client's default one has, and without the ``*_created`` series of counters,
@@ -207,6 +226,11 @@ class Metrics:
     the store and the actor tree (so queue depths are right with several nodes); ``run``
     does the first for as long as the runtime runs.
 
+    Every series but the store-wide ones is this node's own and carries a ``node`` label
+    (``node=``, or else the runtime's node id, taken by ``run`` or ``refresh``): sum them
+    across nodes. The store-wide gauges (``trellis_queue_depth``) have no ``node``
+    label: every node exports the same figures, so aggregate them with ``max``.
+
     ``http_check`` outcomes are labelled with the check's ``name`` (its URL's host unless
     the payload names it); a name not checked for ``check_ttl`` seconds (an hour by
     default) leaves ``/metrics``, and at most ``check_limit`` names are kept. ``clock``
@@ -220,9 +244,15 @@ class Metrics:
         check_ttl: float = 3600.0,
         check_limit: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        node: str | None = None,
     ) -> None:
         self.registry = registry if registry is not None else NodeRegistry()
-        r = self.registry
+        # This node's own series live in a registry of their own, exposed through one
+        # collector that adds the node label; store-wide ones go straight to the registry.
+        self._own = _PerNode(CollectorRegistry(auto_describe=True))
+        self._own.node = node
+        self.registry.register(self._own)
+        r = self._own.inner
         self.tasks = Counter(
             "trellis_tasks",
             "Task transitions, by type and new status",
@@ -240,7 +270,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "trellis_queue_depth", "Tasks per queue and status", ["queue", "status"], registry=r
+            "trellis_queue_depth",
+            "Tasks per queue and status, in the whole store (the same on every node: "
+            "aggregate with max)",
+            ["queue", "status"],
+            registry=self.registry,
         )
         self.worker_active = Gauge(
             "trellis_worker_active", "Workers running a task on this node", registry=r
@@ -298,8 +332,15 @@ class Metrics:
         seconds = latency / 1000 if isinstance(latency, int | float) else None
         self.checks.record(name, bool(result.get("ok")), seconds)
 
+    @property
+    def node(self) -> str | None:
+        """The node id on this node's own series (None: none yet)."""
+        return self._own.node
+
     async def refresh(self, runtime: Runtime) -> None:
         """Read the gauges that are state rather than events (call before a scrape)."""
+        if self._own.node is None:
+            self._own.node = runtime.node
         counts = await runtime.counts()
         self.queue_depth.clear()
         for queue, statuses in counts.by_queue.items():
@@ -316,6 +357,8 @@ class Metrics:
         self, runtime: Runtime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Observe every transition of ``runtime`` until cancelled."""
+        if self._own.node is None:
+            self._own.node = runtime.node
         with runtime.observe(self.observe):
             task_status.started()
             await trio.sleep_forever()

@@ -10,7 +10,7 @@ import trio
 
 from ..actors import Ref, Request
 from ..decisions import QueueState
-from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus, Transition
 from ..scheduling.define import ScheduleDefinition
 from ..scheduling.model import Schedule
 from ..stores.base import (
@@ -219,6 +219,20 @@ class SubscribeEvents(Request[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class EventsAfter(Request[list[Recorded]]):
+    """Every task's transitions recorded after the event ``after`` (see
+    ``Store.events_after``), at most ``limit``."""
+
+    after: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class LastEventId(Request[int]):
+    """The event to read on from for transitions recorded from now on."""
+
+
+@dataclass(frozen=True, slots=True)
 class SaveSchedule(Request[Schedule]):
     schedule: Schedule
 
@@ -288,6 +302,8 @@ StoreMsg = (
     | Ping
     | WaitFor
     | SubscribeEvents
+    | EventsAfter
+    | LastEventId
     | SaveSchedule
     | GetSchedule
     | ListSchedules
@@ -510,3 +526,31 @@ class Sweep(Request[Swept]):
 
 
 JanitorMsg = JanitorTick | Sweep
+
+
+# -- to the event feed ------------------------------------------------------------------
+
+#: What a follower's channel carries: batches of recorded transitions, oldest first.
+FeedBatch = tuple[Recorded, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Follow(Request[int]):
+    """Send ``channel`` every transition recorded after the event ``after`` (None: from
+    now on), in batches. The reply is the event id it starts after."""
+
+    channel: trio.MemorySendChannel[FeedBatch]
+    after: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWake:
+    """The store committed transitions, here or (heard of) elsewhere: read on."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTick:
+    """The feed's poll timer: read on (other nodes commit without telling this one)."""
+
+
+FeedMsg = Follow | FeedWake | FeedTick

@@ -43,8 +43,9 @@ from ..workflows import NotAWorkflow, WorkflowState
 from .bulk import run_bulk
 from .catalog import TaskTypes
 from .config import RuntimeConfig as RuntimeConfig
-from .events import DEFAULT_BUFFER
+from .events import DEFAULT_BUFFER, FOLLOW_BUFFER
 from .events import EventStream as EventStream
+from .events import FeedStream as FeedStream
 from .logs import TaskLog
 from .messages import (
     Cancel,
@@ -54,7 +55,9 @@ from .messages import (
     CreateSchedule,
     Drain,
     Events,
+    FeedBatch,
     FinishedSince,
+    Follow,
     Get,
     GetCounts,
     GetSchedule,
@@ -187,6 +190,7 @@ class Runtime:
                 await self._run_tree(root, task_status)
         finally:
             self._stopped.set()
+            self._wiring.followers.close()  # every follow() stream ends
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await self._store.close()
             log.info("runtime stopped", node=self.node)
@@ -340,8 +344,10 @@ class Runtime:
         schedule_id: str | None = None,
         created_after: float | None = None,
         created_before: float | None = None,
+        oldest_first: bool = False,
     ) -> Page:
-        """A page of tasks, newest first; pass ``next_cursor`` back as ``cursor``.
+        """A page of tasks, newest first (with ``oldest_first``, oldest first); pass
+        ``next_cursor`` back as ``cursor`` for the next page in the same order.
 
         ``include`` names what each task carries besides its summary: ``payload`` and
         ``result`` (both by default). A listing without them (``include=()``) does not
@@ -373,6 +379,7 @@ class Runtime:
             schedule_id=schedule_id,
             created_after=created_after,
             created_before=created_before,
+            oldest_first=bool(oldest_first),
         )
         fields = rules.check_include(include)
         if max_bytes is not None:
@@ -583,6 +590,32 @@ class Runtime:
         await self._store_ref.ask(SubscribeEvents(send))
         try:
             yield EventStream(receive)
+        finally:
+            send.close()
+            receive.close()
+
+    @asynccontextmanager
+    async def follow(
+        self, after: int | None = None, buffer: int = FOLLOW_BUFFER
+    ) -> AsyncIterator[FeedStream]:
+        """``async with rt.follow() as events: async for recorded in events: ...``
+
+        Every node's transitions, as the store recorded them, each with its event id
+        (``recorded.id``): those after the event ``after``, or, with None, from now on.
+        Follow again after ``events.last_id`` to go on with exactly what came next, none
+        twice, none lost (an id pruned since goes on at the oldest event kept after it).
+        Events of other nodes arrive within a poll interval. ``buffer`` is how many
+        batches may wait unread; a slower reader is not dropped but read for again once
+        it has room.
+        """
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1 batch")
+        if after is not None:
+            after = rules.check_event_id(after)
+        send, receive = trio.open_memory_channel[FeedBatch](buffer)
+        try:
+            start = await self._live().feed.ask(Follow(send, after))
+            yield FeedStream(receive, start)
         finally:
             send.close()
             receive.close()

@@ -38,6 +38,7 @@ from .messages import (
     DeleteSchedule,
     Demand,
     Events,
+    EventsAfter,
     Finish,
     FinishedSince,
     Get,
@@ -45,6 +46,7 @@ from .messages import (
     GetSchedule,
     Heartbeat,
     HeldBack,
+    LastEventId,
     ListQueues,
     ListSchedules,
     ListTasks,
@@ -272,12 +274,14 @@ class StoreActor(Actor[StoreMsg]):
         the queue's standing demand is one more claim, after the others.
 
         Returns how many leading ``moves`` that claim saw: if it took less than it asked,
-        the ready tasks among them are all claimed or out of this node's reach."""
+        the ready tasks among them are all claimed or out of this node's reach. New tasks
+        of none of the demand's queues need no claim: they are out of reach already."""
         tasks = [new for msg in submits for new in msg.tasks]
         requests = [_claim_request(msg) for msg in claims]
         handoff = self._handoff(tasks, requests, now)
         if handoff is not None:
             requests.append(handoff)
+        elsewhere = self._elsewhere(tasks)  # as the demand stood when the claims were made
         work = Work(tasks=tasks, outcomes=outcomes, claims=requests)
         errors: dict[str | int, Exception]
         if self._side_by_side:
@@ -289,14 +293,14 @@ class StoreActor(Actor[StoreMsg]):
             except Exception as exc:  # nothing was written: each part failed
                 done = WorkDone([], [], [], [])
                 errors = {_TASKS: exc, _OUTCOMES: exc} | dict.fromkeys(range(len(requests)), exc)
-        covered = 0
+        covered = arrived = 0
         if _TASKS not in errors:
             start = 0
             for request in submits:
                 request.reply.send(done.submitted[start : start + len(request.tasks)])
                 start += len(request.tasks)
             moves += done.arrived
-            covered = len(moves)
+            covered = arrived = len(moves)
         if _OUTCOMES not in errors:
             moves += done.finished
             if not self._side_by_side:
@@ -304,7 +308,9 @@ class StoreActor(Actor[StoreMsg]):
         for index, claim in enumerate(claims):
             if index not in errors:
                 _answer_claim(claim, done.claimed[index], moves)
-        if handoff is None or len(claims) in errors:
+        if elsewhere:
+            covered = arrived  # no new task is for this node's queues: no nudge for them
+        elif handoff is None or len(claims) in errors:
             covered = 0  # not claimed (a failed handoff is not tried again: the nudge is)
             if handoff is not None:
                 self._unreserve(handoff, 0)
@@ -337,11 +343,24 @@ class StoreActor(Actor[StoreMsg]):
             return None
         if all(new.run_at is not None and new.run_at > now for new in tasks):
             return None
+        if self._elsewhere(tasks):
+            return None  # a claim would find nothing (see _elsewhere)
         lease_until = now + demand.lease
         # Reserved now, before any await: on a store whose batches overlap, two batches
         # must not both claim for the same idle workers (_hand_over gives back the rest).
         self._demand = replace(demand, limit=0)
         return ClaimRequest(demand.queues, demand.limit, demand.owner, lease_until, demand.exclude)
+
+    def _elsewhere(self, tasks: list[NewTask]) -> bool:
+        """Whether none of ``tasks`` is for the queues of the standing demand (a node that
+        submits work for other nodes' queues). The demand stands because nothing stored
+        is for those queues, so a claim in their commit would find nothing, and the queue
+        needs no nudge for them either."""
+        demand = self._demand
+        if demand is None or demand.limit <= 0 or demand.queues is None or not tasks:
+            return False
+        queues = demand.queues
+        return all(new.queue not in queues for new in tasks)
 
     def _unreserve(self, handoff: ClaimRequest, taken: int) -> None:
         """What a handoff reserved and did not take is wanted still (a newer Demand from
@@ -776,6 +795,12 @@ class StoreActor(Actor[StoreMsg]):
             case SubscribeEvents(channel):
                 self._subscribers.append(channel)
                 msg.reply.send(None)
+                return []
+            case EventsAfter(after, limit):
+                msg.reply.send(await store.events_after(after, limit))
+                return []
+            case LastEventId():
+                msg.reply.send(await store.last_event_id())
                 return []
             case SaveSchedule(schedule):
                 msg.reply.send(await store.save_schedule(schedule))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,11 +11,14 @@ from .._time import Clock
 from ..actors import ChildSpec, Ref, Strategy, Supervisor
 from ..actors._supervisor import SupervisorMsg
 from ..app import App
+from ..errors import TrellisError
+from ..lifecycle import Transition
 from ..stores.base import Store
 from .catalog import CatalogMsg, CatalogRegistry
 from .config import RuntimeConfig
+from .feed import Feed, Followers
 from .janitor import Janitor
-from .messages import JanitorMsg, QueueMsg, SchedulerMsg, StoreMsg
+from .messages import FeedMsg, FeedWake, JanitorMsg, QueueMsg, SchedulerMsg, StoreMsg
 from .node_actor import NodeActor, NodeConfig
 from .node_messages import NodeMsg
 from .processes import PoolMsg, ProcessPool
@@ -32,6 +36,7 @@ class ActorTree:
 
     registry: Ref[CatalogMsg]
     store: Ref[StoreMsg]
+    feed: Ref[FeedMsg]  # every node's transitions, read from the store for followers
     queue: Ref[QueueMsg]
     scheduler: Ref[SchedulerMsg]
     janitor: Ref[JanitorMsg]
@@ -45,6 +50,7 @@ class Wiring:
 
         root (one_for_one) ─┬─ registry
                             ├─ store
+                            ├─ feed (every node's transitions, for followers)
                             ├─ queue
                             ├─ janitor
                             ├─ scheduler
@@ -85,6 +91,15 @@ class Wiring:
             mailbox_size=4096,
             shutdown_timeout=config.grace_period + 5,
         )
+        #: The feed's followers, kept across restarts of the feed actor.
+        self.followers = Followers()
+        followers = self.followers
+        feed = ChildSpec(
+            "feed",
+            lambda: Feed(store_spec.ref, followers, poll=config.poll_interval),
+            mailbox_size=math.inf,  # woken with tell_nowait after every commit
+        )
+        audience.observers.append(_waking(feed.ref, followers))
         queue_config = QueueConfig(
             owner=node,
             queues=config.queues,
@@ -134,7 +149,7 @@ class Wiring:
             mailbox_size=64,
             shutdown_timeout=config.grace_period + 5,
         )
-        self._specs = [registry, store_spec, queue, janitor, scheduler]
+        self._specs = [registry, store_spec, feed, queue, janitor, scheduler]
         if processes is not None:
             self._specs.append(processes)
         self._specs.append(pool)
@@ -155,6 +170,7 @@ class Wiring:
         self.tree = ActorTree(
             registry=registry.ref,
             store=store_spec.ref,
+            feed=feed.ref,
             queue=queue.ref,
             scheduler=scheduler.ref,
             janitor=janitor.ref,
@@ -197,3 +213,17 @@ class Wiring:
             idle_timeout=config.worker_idle_timeout,
             mailbox_size=math.inf,  # Assign and CancelTask come with tell_nowait
         )
+
+
+def _waking(feed: Ref[FeedMsg], followers: Followers) -> Callable[[tuple[Transition, ...]], None]:
+    """An observer of the store's batches that wakes the feed (a message, no wait) while
+    anybody follows it: with no follower, a commit costs nothing more."""
+    following = followers.followers
+
+    def wake(batch: tuple[Transition, ...]) -> None:
+        if not following:
+            return
+        with contextlib.suppress(TrellisError):  # stopping; its timer reads on anyway
+            feed.tell_nowait(FeedWake())
+
+    return wake

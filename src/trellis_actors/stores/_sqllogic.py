@@ -9,7 +9,9 @@ the same behaviour.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import re
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -19,6 +21,7 @@ from .. import decisions
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
     WAITING,
+    Recorded,
     Task,
     TaskError,
     TaskEvent,
@@ -51,6 +54,21 @@ from .base import (
 )
 
 #: The columns of a running task that change without a transition (``lease_states``).
+_NEWER_FIRST = re.compile(r"\bid < ")
+_BY_ID_DESC = re.compile(r"\bORDER BY id DESC\b")
+
+
+@functools.cache
+def oldest_first(listing: str) -> str:
+    """A listing query (newest first: ``id < :before ... ORDER BY id DESC``) turned to page
+    oldest first, with the cursor a bound from below: the same indexes, read forwards."""
+    turned, paged = _NEWER_FIRST.subn("id > ", listing)
+    turned, ordered = _BY_ID_DESC.subn("ORDER BY id ASC", turned)
+    if (paged, ordered) != (1, 1):
+        raise AssertionError(f"a listing query pages by id once: {listing!r}")
+    return turned
+
+
 _WHILE_RUNNING = ("progress", "progress_message", "updated_at", "lease_expires_at")
 
 T = TypeVar("T")
@@ -641,8 +659,9 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
         )
         wanted = {"payload": "payload" in include, "result": "result" in include}
         low, high = filter.id_range()
+        first = self.before_every_id if filter.oldest_first else self.after_every_id
         cur.execute(
-            self.q[query],
+            oldest_first(self.q[query]) if filter.oldest_first else self.q[query],
             {
                 "status": None if filter.status is None else filter.status.value,
                 "queue": filter.queue,
@@ -653,7 +672,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
                 "created_before": filter.created_before,
                 "id_low": low,
                 "id_high": high,
-                "before": self.after_every_id if cursor is None else cursor,
+                "before": first if cursor is None else cursor,
                 "limit": max(limit, 0) + 1,
                 **wanted,
             },
@@ -683,24 +702,25 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
             filled.append(task)
         return filled
 
+    def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
+        cur.execute(self.q["events_after"], {"after": after, "limit": limit})
+        return [self.recorded(row) for row in cur.fetchall()]
+
+    def last_event_id(self, cur: Cursor) -> int:
+        cur.execute(self.q["last_event_id"], {})
+        return int(cur.fetchone()["last"])
+
+    def recorded(self, row: Any) -> Recorded:
+        """A row of ``events_after``: the event's columns (some renamed) and its task's."""
+        event = _event(row, row["event_attempt"], row["event_node"], row["event_worker"])
+        return Recorded(int(row["event_id"]), self.task(row), event)
+
     def events(self, cur: Cursor, task_id: str) -> list[TaskEvent]:
         key = self.key(task_id)
         if key is None:
             return []
         cur.execute(self.q["events"], {"id": key})
-        return [
-            TaskEvent(
-                task_id=str(row["task_id"]),
-                from_status=None if row["from_status"] is None else TaskStatus(row["from_status"]),
-                to_status=TaskStatus(row["to_status"]),
-                at=row["at"],
-                attempt=row["attempt"],
-                detail=row["detail"],
-                node=row["node"],
-                worker=row["worker"],
-            )
-            for row in cur.fetchall()
-        ]
+        return [_event(row, row["attempt"], row["node"], row["worker"]) for row in cur.fetchall()]
 
     def finished_since(self, cur: Cursor, since: float, limit: int) -> list[Finished]:
         rows: list[Finished] = []
@@ -775,3 +795,19 @@ def _leads_on(move: Transition) -> bool:
 def wakes_workers(moves: Sequence[Transition]) -> bool:
     """True when a move made work ready now or later (queued, pending or retrying)."""
     return any(move.task.status in WAITING for move in moves)
+
+
+def _event(row: Any, attempt: int, node: str | None, worker: str | None) -> TaskEvent:
+    """An event row as a TaskEvent (``attempt``, ``node`` and ``worker`` are passed in:
+    a row joined with its task has them renamed)."""
+    source = row["from_status"]
+    return TaskEvent(
+        task_id=str(row["task_id"]),
+        from_status=None if source is None else TaskStatus(source),
+        to_status=TaskStatus(row["to_status"]),
+        at=row["at"],
+        attempt=attempt,
+        detail=row["detail"],
+        node=node,
+        worker=worker,
+    )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from ..decisions import QueueState, TypeLimit
-from ..lifecycle import Task, TaskEvent, TaskStatus, Transition
+from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus, Transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from ._sql import Cursor
@@ -159,6 +159,12 @@ class SqlStore:
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         return await self._call(False, self._logic.events, task_id)
+
+    async def events_after(self, after: int, limit: int) -> list[Recorded]:
+        return await self._call(False, self._logic.events_after, after, limit)
+
+    async def last_event_id(self) -> int:
+        return await self._call(False, self._logic.last_event_id)
 
     async def finished_since(self, since: float, limit: int) -> list[Finished]:
         return await self._call(False, self._logic.finished_since, since, limit)

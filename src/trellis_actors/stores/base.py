@@ -18,7 +18,7 @@ from .. import _ids
 from ..decisions import Bulk, QueueState, Selection, TypeLimit
 from ..decisions import Outcome as Outcome
 from ..lifecycle import NewTask as NewTask
-from ..lifecycle import Task, TaskEvent, TaskStatus, Transition, created, transition
+from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus, Transition, created, transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from ..workflows import WorkflowState
@@ -74,10 +74,12 @@ async def apply_in_turn(store: Store, work: Work, now: float) -> WorkDone:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """Which tasks a listing shows: every field given must match.
+    """Which tasks a listing shows, and in which order: every field given must match.
 
     ``id_prefix`` is the start of a task id (lowercase, as ids are written);
     ``created_after`` is inclusive and ``created_before`` exclusive (seconds since the epoch).
+    A listing pages by id, newest first, or with ``oldest_first`` oldest first; a page's
+    ``next_cursor`` carries on in the same order.
     """
 
     status: TaskStatus | None = None
@@ -88,6 +90,7 @@ class TaskFilter:
     schedule_id: str | None = None
     created_after: float | None = None
     created_before: float | None = None
+    oldest_first: bool = False
 
     def id_range(self) -> tuple[str, str]:
         """The lowest and highest ids that start with :attr:`id_prefix` (all ids without)."""
@@ -378,6 +381,17 @@ class Store(Protocol):
 
     async def events(self, task_id: str) -> list[TaskEvent]:
         """The task's history, oldest first (empty when the task does not exist)."""
+
+    async def events_after(self, after: int, limit: int) -> list[Recorded]:
+        """Every task's transitions recorded after the event ``after`` (0: from the
+        oldest kept), each once, in the order a reader must take them, at most ``limit``.
+        Reading on from the last one returned misses none, even of transactions that were
+        still in flight: on PostgreSQL those committed out of id order are held back
+        until every earlier one has ended. An ``after`` pruned since resumes at the
+        oldest event kept after it."""
+
+    async def last_event_id(self) -> int:
+        """The event to read on from for transitions recorded from now on (0: none)."""
 
     async def counts(self) -> Counts: ...
 

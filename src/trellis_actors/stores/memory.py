@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import heapq
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -14,6 +15,7 @@ from .. import decisions, workflows
 from ..errors import TaskNotFound
 from ..lifecycle import (
     DELAYED,
+    Recorded,
     Task,
     TaskEvent,
     TaskStatus,
@@ -62,6 +64,11 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, tuple[_StoredEvent, ...]] = {}
         self._order: list[str] = []  # ids in creation order, which is id order
+        # Every event in the order recorded, as (task id, index in the task's events); the
+        # event with id ``n`` is ``_log[n - _log_base - 1]``. Deleted tasks' entries are
+        # trimmed from the front (see _delete) and skipped elsewhere.
+        self._log: list[tuple[str, int]] = []
+        self._log_base = 0
         self._idempotency: dict[str, str] = {}
         self._ready: dict[str, list[_ReadyEntry]] = {}
         self._delayed: list[tuple[float, str]] = []
@@ -103,7 +110,9 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             event.node,
             event.worker,
         )
-        self._events[event.task_id] += (stored,)
+        kept = self._events[event.task_id]
+        self._log.append((event.task_id, len(kept)))
+        self._events[event.task_id] = (*kept, stored)
 
     def _place(self, task: Task, previous: TaskStatus | None) -> None:
         """Keep the task, counted under its status and, when it waits, in its heap."""
@@ -439,22 +448,21 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         include: frozenset[str] = TASK_DATA,
         max_bytes: int | None = None,
     ) -> Page:
-        end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
-        items: list[Task] = []
-        index = end - 1
-        while index >= 0 and len(items) < limit:
-            task = self._tasks[self._order[index]]
-            index -= 1
-            if _matches(task, filter):
-                items.append(task)
+        order = self._order
+        if filter.oldest_first:
+            start = 0 if cursor is None else bisect.bisect_right(order, cursor)
+            indexes = range(start, len(order))
+        else:
+            end = len(order) if cursor is None else bisect.bisect_left(order, cursor)
+            indexes = range(end - 1, -1, -1)
+        matching = (task for i in indexes if _matches(task := self._tasks[order[i]], filter))
+        items = list(itertools.islice(matching, max(limit, 0)))
+        more = False
         if include:
             fits = fitting([_data_size(task, include) for task in items], max_bytes)
-            if items:
-                index = bisect.bisect_left(self._order, items[fits - 1].id) - 1
+            more = fits < len(items)
             items = items[:fits]
-        more = bool(items) and any(
-            _matches(self._tasks[self._order[i]], filter) for i in range(index, -1, -1)
-        )
+        more = bool(items) and (more or next(matching, None) is not None)
         payload, result = "payload" in include, "result" in include
         if not (payload and result):
             items = [
@@ -468,19 +476,24 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         return Page(items, items[-1].id if more else None)
 
     async def events(self, task_id: str) -> list[TaskEvent]:
-        return [
-            TaskEvent(
-                task_id,
-                None if source is None else TaskStatus(source),
-                TaskStatus(to),
-                at,
-                attempt,
-                detail,
-                node,
-                worker,
-            )
-            for source, to, at, attempt, detail, node, worker in self._events.get(task_id, ())
-        ]
+        return [_event(task_id, stored) for stored in self._events.get(task_id, ())]
+
+    async def events_after(self, after: int, limit: int) -> list[Recorded]:
+        found: list[Recorded] = []
+        log = self._log
+        for offset in range(max(0, after - self._log_base), len(log)):
+            task_id, index = log[offset]
+            kept = self._events.get(task_id)
+            if kept is None:
+                continue  # the task was deleted since
+            event = _event(task_id, kept[index])
+            found.append(Recorded(self._log_base + offset + 1, self._tasks[task_id], event))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def last_event_id(self) -> int:
+        return self._log_base + len(self._log)
 
     async def finished_since(self, since: float, limit: int) -> list[Finished]:
         ended = [
@@ -560,6 +573,28 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         if doomed:
             gone = set(doomed)
             self._order = [task_id for task_id in self._order if task_id not in gone]
+            # The oldest entries go with their tasks (the rest are skipped when read).
+            dead = 0
+            for task_id, _ in self._log:
+                if task_id in self._events:
+                    break
+                dead += 1
+            del self._log[:dead]
+            self._log_base += dead
+
+
+def _event(task_id: str, stored: _StoredEvent) -> TaskEvent:
+    source, to, at, attempt, detail, node, worker = stored
+    return TaskEvent(
+        task_id,
+        None if source is None else TaskStatus(source),
+        TaskStatus(to),
+        at,
+        attempt,
+        detail,
+        node,
+        worker,
+    )
 
 
 def _data_size(task: Task, include: frozenset[str]) -> int:

@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ..lifecycle import Task, Transition
+from ..lifecycle import Recorded, Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, wakes_workers
@@ -189,14 +189,27 @@ class _PostgresLogic(TaskLogic):
     def claimable(
         self, cur: Cursor, queues: Sequence[str] | None, limit: int, exclude: Sequence[str]
     ) -> list[Task]:
-        cur.execute(self.q["claim_plan"])
+        assert isinstance(cur, psycopg.Cursor)
         skip = list(exclude)
-        if queues is None:
-            return self.select(cur, "claim_any", limit=limit, exclude=skip)
-        unique = list(dict.fromkeys(queues))
-        if len(unique) == 1:  # an ordered scan of the claim index, no sort
-            return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
-        return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
+        # The plan's setting and the claim go in one round trip (reading the rows syncs).
+        with cur.connection.pipeline():
+            cur.execute(self.q["claim_plan"])
+            if queues is None:
+                return self.select(cur, "claim_any", limit=limit, exclude=skip)
+            unique = list(dict.fromkeys(queues))
+            if len(unique) == 1:  # an ordered scan of the claim index, no sort
+                return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
+            return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
+
+    def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
+        cur.execute(self.q["event_mark"], {"after": after})
+        mark = cur.fetchone()
+        if mark is None:  # never written, or pruned since
+            cur.execute(self.q["events_after_id"], {"after": after, "limit": limit})
+        else:
+            params = {"tx": mark["tx"], "after": after, "limit": limit}
+            cur.execute(self.q["events_after"], params)
+        return [self.recorded(row) for row in cur.fetchall()]
 
     def lock_type(self, cur: Cursor, name: str) -> None:
         cur.execute(self.q["lock_type"], {"type": name})

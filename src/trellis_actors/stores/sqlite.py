@@ -40,6 +40,7 @@ import trio
 from ..errors import ConfigurationError
 from ..lifecycle import Transition
 from . import _sql
+from ._filewatch import FileWatch
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
 from ._sqlstore import P, SqlStore, T
@@ -58,6 +59,9 @@ _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
 _WATCH_EVERY = 0.001
 _WATCH_QUIET = 1.0
 _WATCH_QUIET_EVERY = 0.005
+#: Where writes to the WAL are told (:class:`FileWatch`): how soon a write that showed no
+#: commit yet is looked at again.
+_WATCH_AGAIN = 0.0002
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -283,7 +287,9 @@ class SqliteStore(SingleNode, SqlStore):
 
         A thread looks at ``PRAGMA data_version`` on a read connection of its own (it
         changes when any other connection commits) every millisecond, or every 5 ms after
-        a second without news; started once that connection is open. It checks for
+        a second without news; on Linux also as soon as the WAL file is written
+        (inotify), so that a commit is seen within microseconds rather than at the next look.
+        It is started once that connection is open. It checks for
         cancellation at every look and ends at :meth:`close`, so nothing is left behind.
         The store's own commits are not news (see :class:`_Sightings`). A private
         ``:memory:`` database has no other connection: nothing to watch.
@@ -309,14 +315,30 @@ class SqliteStore(SingleNode, SqlStore):
             sightings.close()
 
     def _watch(self, sightings: _Sightings) -> None:
-        quiet_since = time.monotonic()
-        while not self._closing.is_set():
-            trio.from_thread.check_cancelled()
-            now = time.monotonic()
-            if sightings.look():
-                sightings.wake()
-                quiet_since = now
-            time.sleep(_WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY)
+        # Where the OS tells of writes to the WAL (Linux), a commit is looked for as soon as
+        # its frames are written, besides the looks on a timer. A write with nothing to see
+        # yet (a commit still being made) is looked at once more, shortly; the timer's next
+        # look catches a commit that takes longer still.
+        watch = FileWatch.open(self.path + "-wal")
+        try:
+            quiet_since = time.monotonic()
+            again = False  # the last look followed a write and saw nothing
+            while not self._closing.is_set():
+                trio.from_thread.check_cancelled()
+                now = time.monotonic()
+                news = sightings.look()
+                if news:
+                    sightings.wake()
+                    quiet_since = now
+                pause = _WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY
+                if watch is None:
+                    time.sleep(pause)
+                else:
+                    written = watch.wait(_WATCH_AGAIN if again else pause)
+                    again = written and not news and not again
+        finally:
+            if watch is not None:
+                watch.close()
 
     async def close(self) -> None:
         self._closing.set()  # a running watch() ends within a poll
@@ -347,14 +369,18 @@ class SqliteStore(SingleNode, SqlStore):
                 if sightings is not None:
                     sightings.writer_saw(conn.cursor())
                 result = fn(conn.cursor(), *args, **kwargs)
+                if sightings is not None:
+                    sightings.committing()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
                 self._logic.forget()
+                if sightings is not None:
+                    sightings.absorb(conn)
                 raise
             if sightings is not None:
-                sightings.absorb()
+                sightings.absorb(conn)
             return result
 
         return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
@@ -366,13 +392,13 @@ class _Sightings:
 
     ``PRAGMA data_version`` on a connection changes when *another* connection commits.
     The watch's read connection therefore sees the store's commits as well as other
-    processes'; after each of its commits the writer looks there itself (:meth:`absorb`),
-    so that change is not news. A commit by another process that came before one of the
-    store's is not lost in that: the writer's own ``data_version``, read in each of its
-    write transactions (:meth:`writer_saw`), changes only for other connections' commits,
-    and wakes the queue then. What is left is a commit by another process in the few
-    microseconds between the store's COMMIT and its look: seen at the store's next write,
-    or at the queue's next poll.
+    processes'; around each of its commits the writer tells the watch (:meth:`committing`:
+    the watch does not look until the commit is absorbed), and after it looks there itself
+    (:meth:`absorb`), so that change is not news. A commit by another process is not lost
+    in that, whether it came before one of the store's or just after it, before the
+    absorbing look: the writer's own ``data_version``, read at the start of each of its
+    write transactions and again after its commit (:meth:`writer_saw`), changes only for
+    other connections' commits, and wakes the queue then.
     """
 
     def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
@@ -381,6 +407,7 @@ class _Sightings:
         self._seen = self._version(conn)
         self._writer: int | None = None  # the writer's data_version: only its thread uses it
         self._failing = False  # the last look failed
+        self._committing = False  # the writer is committing: what changes is its own
         self.wake = wake  # notify(), from any thread
 
     @classmethod
@@ -400,8 +427,8 @@ class _Sightings:
     def look(self) -> bool:
         """True when another connection committed since the last look or absorb."""
         with self._lock:
-            if self._conn is None:
-                return False
+            if self._conn is None or self._committing:
+                return False  # absorb() looks, and the writer's own version tells the rest
             try:
                 version = self._version(self._conn)
             except sqlite3.Error:  # busy or unreadable: one wake-up, then the poll's turn
@@ -410,17 +437,28 @@ class _Sightings:
             news, self._seen, self._failing = version != self._seen, version, False
         return news
 
-    def absorb(self) -> None:
-        """The store just committed: what the watch would see now is its own doing.
-        (Never raises: the commit is made. Failing, the next look wakes the queue once.)"""
+    def committing(self) -> None:
+        """The store is about to commit: until :meth:`absorb`, what the watch would see is
+        (also) its own doing."""
         with self._lock:
+            self._committing = True
+
+    def absorb(self, writer: sqlite3.Connection) -> None:
+        """The store just committed (or rolled back) on ``writer``: what the watch would
+        see now is its own doing, but for a commit by another connection since, which the
+        writer's own ``data_version`` shows. (Never raises: the commit is made. Failing,
+        the next look wakes the queue once.)"""
+        with self._lock:
+            self._committing = False
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._seen = self._version(self._conn)
+        with contextlib.suppress(sqlite3.Error):  # a closed connection's too
+            self.writer_saw(writer.cursor())
 
     def writer_saw(self, cur: Cursor) -> None:
-        """In a store transaction, on its connection: wake if another connection
-        committed since the store's last write."""
+        """On the store's connection (in a write transaction, or just after its commit):
+        wake if another connection committed since the store last looked there."""
         version = self._version(cur)
         if self._writer is not None and version != self._writer:
             self.wake()

@@ -15,10 +15,10 @@ from ._security import Guard
 from ._sessions import SessionPolicy, Sessions
 from ._state import UiState, attach
 from ._throughput import Throughput
-from .routes import actors, dead, live, nodes, overview, schedules, task, tasks
+from .routes import actors, bulk, dead, live, nodes, overview, schedules, task, tasks
 
 # The page modules add their routes to ``bp`` when imported.
-_PAGES = (actors, dead, live, nodes, overview, schedules, task, tasks)
+_PAGES = (actors, bulk, dead, live, nodes, overview, schedules, task, tasks)
 
 
 async def _home() -> Response:

@@ -1,14 +1,16 @@
-"""The nodes page in Chromium: a serving node and a worker node on one PostgreSQL
-database, both listed, the worker's busy count moving without a reload."""
+"""The nodes page and the overview's workers card in Chromium: a serving node and a worker
+node on one PostgreSQL database, both listed, busy counts moving without a reload."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 from tests.e2e.kit import Server
+from tests.e2e.ui.kit import screenshot
 from tests.integration.conftest import pg_template, pg_url, postgres_server  # noqa: F401
 
 pytestmark = pytest.mark.postgres
@@ -54,3 +56,35 @@ def test_the_nodes_page_lists_both_nodes(browser: Any, two_nodes: tuple[Server, 
         expect(rows.filter(has_text="(this node)")).to_contain_text(str(api.process.pid))
     finally:
         context.close()
+
+
+def test_the_workers_card_covers_the_cluster(
+    browser: Any, two_nodes: tuple[Server, Server]
+) -> None:
+    """The overview's workers card counts both nodes' workers: with more long tasks than
+    workers, all four are busy, though the serving node has one; each node is listed."""
+    api, worker = two_nodes
+    context = browser.new_context(base_url=api.url)
+    try:
+        page = context.new_page()
+        page.goto("/ui/")
+        card = page.locator("#workers")
+        expect(card.get_by_test_id("node-count")).to_have_text("2")  # polled every 2 s
+        expect(card.get_by_test_id("idle")).to_have_text("4")
+        for _ in range(8):
+            response = httpx.post(
+                f"{api.url}/tasks", json={"type": "sleep", "payload": {"seconds": 120}}, timeout=10
+            )
+            assert response.status_code == 201, response.text
+        expect(card.get_by_test_id("busy")).to_have_text("4")
+        expect(card.get_by_test_id("idle")).to_have_text("0")
+        nodes = card.locator(".node-workers")
+        expect(nodes).to_have_count(2)
+        expect(nodes.filter(has_text="(this node)").locator("li.busy")).to_have_count(1)
+        registry = httpx.get(f"{api.url}/nodes", timeout=10).json()
+        (other,) = [n["id"] for n in registry["items"] if n["pid"] == worker.process.pid]
+        expect(card.locator(f'.node-workers[data-node="{other}"] li.busy')).to_have_count(3)
+        screenshot(page, "overview-cluster-workers")
+    finally:
+        context.close()
+        httpx.post(f"{api.url}/tasks/bulk/cancel", json={"type": "sleep"}, timeout=10)

@@ -78,19 +78,6 @@ class TestTimeFilter:
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#tasks-table")).to_contain_text("No tasks match these filters")
 
-    def test_sort_by_priority_orders_the_page(self, page: Page, server: Server) -> None:
-        queue = unique("sort")
-        low = server.submit("echo", None, queue=queue, priority=1)
-        high = server.submit("echo", None, queue=queue, priority=9)
-        middle = server.submit("echo", None, queue=queue, priority=5)
-        page.goto(f"/ui/tasks?queue={queue}&sort=priority")
-        rows = page.locator("#tasks-table tbody tr")
-        expect(rows).to_have_count(3)
-        order = [high["id"], middle["id"], low["id"]]
-        assert [rows.nth(i).get_attribute("data-task") for i in range(3)] == order
-        page.goto(f"/ui/tasks?queue={queue}&sort=oldest")
-        expect(rows.first).to_have_attribute("data-task", low["id"])
-
 
 class TestSchedulePage:
     def test_edit_a_schedule(self, page: Page, server: Server) -> None:

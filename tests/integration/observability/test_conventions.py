@@ -252,7 +252,9 @@ class TestNodeMetrics:
         await rt.wait((await rt.submit("work")).id, timeout=10)
         text = (await get(f"{url}/metrics")).text
         lines = [line for line in text.splitlines() if not line.startswith("#")]
-        assert 'trellis_tasks_total{status="completed",type="work"} 1.0' in lines
+        assert (
+            f'trellis_tasks_total{{node="{rt.node}",status="completed",type="work"}} 1.0' in lines
+        )
         assert not [line for line in text.splitlines() if "_created" in line]
         assert any(line.startswith("process_cpu_seconds_total") for line in lines)
         assert any(line.startswith("process_resident_memory_bytes") for line in lines)

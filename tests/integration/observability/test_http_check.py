@@ -266,7 +266,7 @@ class TestMetrics:
 
     async def test_labelled_by_name(self, recorder: Recorder) -> None:
         """The label is the payload's name, or the URL's host; never the URL."""
-        metrics = Metrics()
+        metrics = Metrics(node="n1")
         await self.observed(
             metrics,
             [
@@ -275,9 +275,9 @@ class TestMetrics:
             ],
         )
         get = metrics.registry.get_sample_value
-        assert get("trellis_http_check_up", {"target": "homepage"}) == 1.0
-        assert get("trellis_http_check_up", {"target": "127.0.0.1"}) == 0.0
-        latency = get("trellis_http_check_latency_seconds", {"target": "homepage"})
+        assert get("trellis_http_check_up", {"node": "n1", "target": "homepage"}) == 1.0
+        assert get("trellis_http_check_up", {"node": "n1", "target": "127.0.0.1"}) == 0.0
+        latency = get("trellis_http_check_latency_seconds", {"node": "n1", "target": "homepage"})
         assert latency is not None and latency > 0
         exposed = prometheus_client.generate_latest(metrics.registry).decode()
         assert recorder.url not in exposed
@@ -285,32 +285,32 @@ class TestMetrics:
     async def test_series_expire(self, recorder: Recorder) -> None:
         """A name not checked within check_ttl leaves /metrics; a fresh one stays."""
         clock = trio.testing.MockClock()
-        metrics = Metrics(check_ttl=3600, clock=clock.current_time)
+        metrics = Metrics(check_ttl=3600, clock=clock.current_time, node="n1")
         await self.observed(metrics, [{"url": f"{recorder.url}/up", "name": "old"}])
         clock.jump(1800)
         await self.observed(metrics, [{"url": f"{recorder.url}/up", "name": "new"}])
         get = metrics.registry.get_sample_value
-        assert get("trellis_http_check_up", {"target": "old"}) == 1.0
+        assert get("trellis_http_check_up", {"node": "n1", "target": "old"}) == 1.0
         clock.jump(1801)
-        assert get("trellis_http_check_up", {"target": "old"}) is None
-        assert get("trellis_http_check_latency_seconds", {"target": "old"}) is None
-        assert get("trellis_http_check_up", {"target": "new"}) == 1.0
+        assert get("trellis_http_check_up", {"node": "n1", "target": "old"}) is None
+        assert get("trellis_http_check_latency_seconds", {"node": "n1", "target": "old"}) is None
+        assert get("trellis_http_check_up", {"node": "n1", "target": "new"}) == 1.0
         clock.jump(1800)
-        assert get("trellis_http_check_up", {"target": "new"}) is None
+        assert get("trellis_http_check_up", {"node": "n1", "target": "new"}) is None
 
     async def test_series_are_bounded(self, recorder: Recorder) -> None:
         """Beyond check_limit names, the least recently checked is dropped."""
-        metrics = Metrics(check_limit=2)
+        metrics = Metrics(check_limit=2, node="n1")
         await self.observed(
             metrics, [{"url": f"{recorder.url}/up", "name": n} for n in ("a", "b", "c")]
         )
         get = metrics.registry.get_sample_value
-        assert get("trellis_http_check_up", {"target": "a"}) is None
-        assert get("trellis_http_check_up", {"target": "c"}) == 1.0
+        assert get("trellis_http_check_up", {"node": "n1", "target": "a"}) is None
+        assert get("trellis_http_check_up", {"node": "n1", "target": "c"}) == 1.0
 
     async def test_many_urls_under_one_name_do_not_grow_metrics(self, recorder: Recorder) -> None:
         """150 distinct URLs checked as "homepage" make one series per gauge."""
-        metrics = Metrics()
+        metrics = Metrics(node="n1")
         await self.observed(metrics, [{"url": f"{recorder.url}/up?n=0", "name": "homepage"}])
         before = prometheus_client.generate_latest(metrics.registry).decode()
         await self.observed(

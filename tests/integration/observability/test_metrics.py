@@ -55,17 +55,20 @@ class TestMetrics:
             await metrics.refresh(rt)
             nursery.cancel_scope.cancel()
         found = samples(metrics)
-        assert found[("trellis_tasks_total", (("status", "completed"), ("type", "echo")))] == 1
-        assert found[("trellis_tasks_total", (("status", "retrying"), ("type", "boom")))] == 1
-        assert found[("trellis_tasks_total", (("status", "dead"), ("type", "boom")))] == 1
-        assert found[("trellis_tasks_failed_total", (("type", "boom"),))] == 2
-        assert found[("trellis_task_duration_seconds_count", (("type", "echo"),))] == 1
+        node = ("node", rt.node)
+        assert (
+            found[("trellis_tasks_total", (node, ("status", "completed"), ("type", "echo")))] == 1
+        )
+        assert found[("trellis_tasks_total", (node, ("status", "retrying"), ("type", "boom")))] == 1
+        assert found[("trellis_tasks_total", (node, ("status", "dead"), ("type", "boom")))] == 1
+        assert found[("trellis_tasks_failed_total", (node, ("type", "boom")))] == 2
+        assert found[("trellis_task_duration_seconds_count", (node, ("type", "echo")))] == 1
         assert found[("trellis_queue_depth", (("queue", "default"), ("status", "pending")))] == 1
-        assert found[("trellis_scheduler_fires_total", (("schedule", "tick"),))] == 2
-        assert found[("trellis_workers", ())] == 4
-        assert found[("trellis_worker_active", ())] == 0
-        assert found[("trellis_actor_restarts_total", (("actor", "queue"),))] == 0
-        assert ("trellis_mailbox_depth", (("actor", "store"),)) in found
+        assert found[("trellis_scheduler_fires_total", (node, ("schedule", "tick")))] == 2
+        assert found[("trellis_workers", (node,))] == 4
+        assert found[("trellis_worker_active", (node,))] == 0
+        assert found[("trellis_actor_restarts_total", (("actor", "queue"), node))] == 0
+        assert ("trellis_mailbox_depth", (("actor", "store"), node)) in found
 
     async def test_request_metrics(self) -> None:
         """HTTP request counts and durations carry method, route and status."""

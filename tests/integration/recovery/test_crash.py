@@ -143,8 +143,12 @@ async def test_a_kill_costs_no_attempt_to_tasks_that_never_started(tmp_path: Pat
     tasks, _ = await read_store(url)
     log = Log.read(log_path)
     dead = {task_id for task_id, task in tasks.items() if task.status is TaskStatus.DEAD}
-    assert dead <= cut_short, f"{len(dead - cut_short)} tasks died without running in the node"
-    for task_id in set(submitted) - cut_short:
+    # A handler that ended just before the kill, its outcome not yet committed, spent its
+    # attempt in the killed node too: it may be dead, though the log says it ended.
+    ran_there = {task_id for task_id, pids in log.starts.items() if first.pid in pids}
+    assert cut_short <= ran_there
+    assert dead <= ran_there, f"{len(dead - ran_there)} tasks died without running in the node"
+    for task_id in set(submitted) - dead:
         assert tasks[task_id].status is TaskStatus.COMPLETED, (task_id, tasks[task_id].status)
         assert tasks[task_id].attempt == 1
         assert log.starts[task_id][-1] == second.pid or first.pid in log.ends[task_id]

@@ -335,3 +335,50 @@ async def test_overlapping_submissions_claim_for_the_same_idle_workers_once(
         actor.request_stop()
     told = [task for msg in drain(queue) if isinstance(msg, Claimed) for task in msg.tasks]
     assert len(told) == 1
+
+
+async def test_a_task_for_another_nodes_queue_costs_no_claim(store: Store) -> None:
+    """A node that works only ``default`` and submits work for another queue (say, for
+    other nodes) runs no claim for it: not in the commit that stores it (its idle workers
+    cannot take it) and not afterwards (its queue is not nudged). A task for its own
+    queue still goes to an idle worker in the commit that stores it."""
+    starts = Starts()
+    recorder = Recorder(store)
+    claims: list[Any] = []  # the claims the queue made itself (not within an apply)
+    real_claim, real_apply = store.claim, store.apply
+    applying = False
+
+    async def apply(work: Work, now: float) -> WorkDone:
+        nonlocal applying
+        applying = True
+        try:
+            return await real_apply(work, now)
+        finally:
+            applying = False
+
+    async def claim(queues: Any, *args: Any) -> list[Any]:
+        if not applying:
+            claims.append(queues)
+        return await real_claim(queues, *args)
+
+    store.apply = apply  # type: ignore[method-assign]  # the instance hides the method
+    store.claim = claim  # type: ignore[method-assign]
+    async with open_runtime(starts.app, store=store, workers=2, queues=("default",)) as rt:
+        await rt.wait((await rt.submit("note", "warm-up")).id)
+        recorder.calls.clear()
+        claims.clear()
+        elsewhere = await rt.submit("note", "for another node", queue="other")
+        # Then one for this node: the queue hears of it after any nudge for the first
+        # (its mailbox is in order), and claims for a nudge before it reads on.
+        mine = await rt.submit("note", "mine")
+        assert (await rt.wait(mine.id)).status is S.COMPLETED
+        assert recorder.claimed_with(mine.id) == [mine.id]
+        assert recorder.claimed_with(elsewhere.id) in (None, [])  # None: not by apply
+        others = [work for work, done in recorder.calls if mine.id not in _ids(done)]
+        assert all(not work.claims for work in others)
+        assert claims == []
+        assert (await rt.get(elsewhere.id)).status is S.QUEUED
+
+
+def _ids(done: WorkDone) -> set[str]:
+    return {s.task.id for s in done.submitted}

@@ -174,7 +174,7 @@ class TestIntrospection:
             tree = rt.snapshot()
         # No process pool: the app has no process handlers.
         assert [c.name for c in tree.children] == [
-            "registry", "store", "queue", "janitor", "scheduler", "workers", "node",
+            "registry", "store", "feed", "queue", "janitor", "scheduler", "workers", "node",
         ]  # fmt: skip
         kinds = {c.name: c.kind for c in tree.walk()}
         assert kinds["store"] == "store" and kinds["queue"] == "queue"
@@ -201,7 +201,7 @@ class TestIntrospection:
             "queue",
         ]
         assert (rt.tree.scheduler.name, rt.tree.janitor.name) == ("scheduler", "janitor")
-        assert rt.tree.workers.name == "workers"
+        assert rt.tree.workers.name == "workers" and rt.tree.feed.name == "feed"
 
     @pytest.mark.parametrize(
         "call",

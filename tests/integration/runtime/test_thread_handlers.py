@@ -129,7 +129,7 @@ class TestAbandoned:
             ctx.progress(1.0, "too late")  # ignored: the attempt is over
             return "late"
 
-        metrics = Metrics()
+        metrics = Metrics(node="n1")
         with released(gate), structlog.testing.capture_logs() as logs:
             async with open_runtime(app, workers=1, threads=2) as rt:
                 started = trio.current_time()
@@ -144,13 +144,17 @@ class TestAbandoned:
                 assert worker is not None and worker.details is not None
                 assert worker.details["abandoned_threads"][0]["task_id"] == failed.id
                 await metrics.refresh(rt)
-                assert b"trellis_threads_abandoned 1.0" in generate_latest(metrics.registry)
+                assert b'trellis_threads_abandoned{node="n1"} 1.0' in generate_latest(
+                    metrics.registry
+                )
                 gate.set()
                 await until_no_abandoned(rt)
                 assert rt.threads.limiter.borrowed_tokens == 0
                 after = await rt.get(failed.id)
                 await metrics.refresh(rt)
-                assert b"trellis_threads_abandoned 0.0" in generate_latest(metrics.registry)
+                assert b'trellis_threads_abandoned{node="n1"} 0.0' in generate_latest(
+                    metrics.registry
+                )
         assert told == [True]
         assert after.status is TaskStatus.DEAD and after.result is None
         assert after.progress is None
@@ -227,14 +231,14 @@ class TestBlockedLoop:
         async def blocker(ctx: TaskContext, payload: Any) -> None:
             time.sleep(0.3)  # noqa: ASYNC251  # the mistake this test is about
 
-        metrics = Metrics()
+        metrics = Metrics(node="n1")
         with structlog.testing.capture_logs() as logs:
             async with open_runtime(app, workers=1, blocked_loop_warning=0.1) as rt:
                 await rt.wait((await rt.submit("blocker")).id, timeout=10)
                 await metrics.refresh(rt)
                 text = generate_latest(metrics.registry).decode()
         assert rt.loop_watch.blocked.get("blocker") == 1
-        assert 'trellis_event_loop_blocked_total{task_type="blocker"} 1.0' in text
+        assert 'trellis_event_loop_blocked_total{node="n1",task_type="blocker"} 1.0' in text
         (warning,) = [
             e
             for e in logs

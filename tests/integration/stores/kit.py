@@ -7,8 +7,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+import trio
+
 from trellis_actors.lifecycle import Task, TaskError, TaskEvent, TaskStatus, Transition
 from trellis_actors.stores import Outcome, Store
+from trellis_actors.stores.postgres import PostgresStore, parse_url
 
 S = TaskStatus
 NOW = 1_000.0
@@ -55,3 +59,25 @@ async def run(
     claimed = await store.claim(queues, count, owner, now + LEASE, now)
     assert len(claimed) == count
     return await start(store, claimed, now)
+
+
+async def settled(store: Store) -> None:
+    """Return once every event written so far may be read (``events_after``). On
+    PostgreSQL a transaction in flight on the server, even of another database (another
+    test run sharing it), holds back what readers take until it ends."""
+    if not isinstance(store, PostgresStore):
+        return
+    conninfo = parse_url(store.url)[0]
+    with trio.fail_after(30):  # a guard against a hang only
+        # Nothing to wait on but the server: it is polled, as the feed polls it.
+        while not await trio.to_thread.run_sync(_all_readable, conninfo):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+def _all_readable(conninfo: str) -> bool:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT coalesce(max(tx) < pg_snapshot_xmin(pg_current_snapshot()), true)"
+            " FROM trellis_events"
+        ).fetchone()
+    return bool(row and row[0])

@@ -18,6 +18,7 @@ from tests.integration.stores.kit import (
     fields,
     path,
     run,
+    settled,
     start,
     started,
     steps,
@@ -775,18 +776,43 @@ class TestListing:
         page = await store.list_tasks(TaskFilter(), 10, None)
         assert fields(page.items[-1]) == fields(await store.get(a.id))
 
+    async def test_oldest_first_with_each_filter(self, store: Store) -> None:
+        """Oldest first, by every listing's way in: none, status, queue, type and key."""
+        a = await add(store, type="x", queue="q1")
+        b = await add(store, type="y", queue="q1", idempotency_key="k")
+        c = await add(store, type="x", queue="q2")
+        d = await add(store, type="x", queue="q1", run_at=NOW + 50)
+
+        async def ids(**filter: Any) -> list[str]:
+            page = await store.list_tasks(TaskFilter(oldest_first=True, **filter), 10, None)
+            assert page.next_cursor is None
+            return [task.id for task in page.items]
+
+        assert await ids() == [a.id, b.id, c.id, d.id]
+        assert await ids(status=S.QUEUED) == [a.id, b.id, c.id]
+        assert await ids(queue="q1") == [a.id, b.id, d.id]
+        assert await ids(type="x") == [a.id, c.id, d.id]
+        assert await ids(idempotency_key="k") == [b.id]
+        page = await store.list_tasks(TaskFilter(oldest_first=True), 2, None)
+        assert [task.id for task in page.items] == [a.id, b.id] and page.next_cursor == b.id
+        page = await store.list_tasks(TaskFilter(oldest_first=True), 2, b.id)
+        assert [task.id for task in page.items] == [c.id, d.id] and page.next_cursor is None
+
+    @pytest.mark.parametrize("oldest_first", [False, True])
     @pytest.mark.parametrize(("total", "limit"), [(7, 3), (6, 3), (3, 5), (1, 1)])
     async def test_cursor_pages_cover_everything_once(
-        self, store: Store, total: int, limit: int
+        self, store: Store, total: int, limit: int, oldest_first: bool
     ) -> None:
-        """Pages follow each other without gaps or repeats; the last has no cursor."""
+        """Pages follow each other without gaps or repeats, in either order; the last has
+        no cursor."""
         submitted, _ = await store.enqueue([NewTask("echo", i) for i in range(total)], NOW)
         await add(store, type="other")  # filtered out below
         seen: list[str] = []
         cursor: str | None = None
         pages = 0
+        listing = TaskFilter(type="echo", oldest_first=oldest_first)
         while True:
-            page = await store.list_tasks(TaskFilter(type="echo"), limit, cursor)
+            page = await store.list_tasks(listing, limit, cursor)
             pages += 1
             assert 0 < len(page.items) <= limit
             seen += [task.id for task in page.items]
@@ -794,7 +820,8 @@ class TestListing:
                 break
             assert page.next_cursor == page.items[-1].id
             cursor = page.next_cursor
-        assert seen == [s.task.id for s in reversed(submitted)]
+        in_order = [s.task.id for s in submitted]
+        assert seen == (in_order if oldest_first else in_order[::-1])
         assert pages == -(-total // limit)
 
     async def test_a_summary_leaves_out_payload_and_result(self, store: Store) -> None:
@@ -814,9 +841,10 @@ class TestListing:
         assert fields(await only("result")) == {**fields(stored), "payload": None}
         assert fields(await only("payload", "result")) == fields(stored)
 
+    @pytest.mark.parametrize("oldest_first", [False, True])
     @pytest.mark.parametrize("status", [None, S.QUEUED])
     async def test_included_data_stops_a_page_at_max_bytes(
-        self, store: Store, status: S | None
+        self, store: Store, status: S | None, oldest_first: bool
     ) -> None:
         """A page with payloads stops before they pass max_bytes (one task at least) and
         points at the rest; following the cursor reaches every task once."""
@@ -829,7 +857,8 @@ class TestListing:
         cursor: str | None = None
         sizes = []
         while True:
-            page = await store.list_tasks(TaskFilter(status=status), 10, cursor, both, 2500)
+            listing = TaskFilter(status=status, oldest_first=oldest_first)
+            page = await store.list_tasks(listing, 10, cursor, both, 2500)
             sizes.append(len(page.items))
             assert all(task.payload["pad"] == "p" * 1000 for task in page.items)
             seen += [task.id for task in page.items]
@@ -837,12 +866,79 @@ class TestListing:
                 break
             assert page.next_cursor == page.items[-1].id
             cursor = page.next_cursor
-        assert seen == newest_first
+        assert seen == (newest_first[::-1] if oldest_first else newest_first)
         assert sizes == [2, 2, 2, 1]
         (one,) = (await store.list_tasks(TaskFilter(), 10, None, both, 10)).items
         assert one.id == newest_first[0]  # one task, whatever its size
         summaries = await store.list_tasks(TaskFilter(), 10, None, frozenset(), 10)
         assert len(summaries.items) == 7 and summaries.next_cursor is None
+
+
+class TestEventFeed:
+    async def test_every_event_once_in_order_from_any_point(self, store: Store) -> None:
+        """events_after reads every task's events once, in pages; from any id read
+        it goes on with exactly the events after it."""
+        assert await store.last_event_id() == 0
+        assert await store.events_after(0, 10) == []
+        first = await add(store)
+        second = await add(store, queue="b")
+        done = await running(store)
+        await end(store, done, S.COMPLETED, NOW + 1, result={"ok": True})
+        await settled(store)
+        read: list[Any] = []
+        after = 0
+        while page := await store.events_after(after, 3):
+            assert len(page) <= 3
+            read += page
+            after = page[-1].id
+        assert after == await store.last_event_id()
+        ids = [r.id for r in read]
+        assert len(set(ids)) == len(ids) == 6
+        assert [(r.event.task_id, r.event.to_status) for r in read] == [
+            (first.id, S.PENDING),
+            (first.id, S.QUEUED),
+            (second.id, S.PENDING),
+            (second.id, S.QUEUED),
+            (done.id, S.RUNNING),
+            (done.id, S.COMPLETED),
+        ]
+        # The task as it stands now, with its data; the event as recorded.
+        assert read[0].task.status is S.COMPLETED and read[0].task.result == {"ok": True}
+        assert read[2].task.queue == "b" and read[4].event.node == "w1"
+        seen = [(r.id, fields(r.task), r.event) for r in read]
+        for index, recorded in enumerate(read):
+            again = await store.events_after(recorded.id, 100)
+            assert [(r.id, fields(r.task), r.event) for r in again] == seen[index + 1 :]
+        assert await store.events_after(await store.last_event_id(), 100) == []
+
+    async def test_ids_are_not_taken_again_after_a_purge(self, store: Store) -> None:
+        """Deleting the newest events leaves their ids unused: a reader resuming after
+        one of them still gets what is written next."""
+        await add(store)
+        dead = await in_status(store, S.DEAD)
+        await settled(store)
+        last = await store.last_event_id()
+        assert await store.purge([dead.id]) == 1
+        fresh = await add(store)
+        await settled(store)
+        after = await store.events_after(last, 10)
+        assert [(r.event.task_id, r.event.to_status) for r in after] == [
+            (fresh.id, S.PENDING),
+            (fresh.id, S.QUEUED),
+        ]
+        assert all(r.id > last for r in after)
+
+    async def test_a_pruned_id_resumes_at_the_oldest_kept(self, store: Store) -> None:
+        """After an event deleted with its task, reading goes on from the next kept."""
+        done = await in_status(store, S.COMPLETED)
+        await settled(store)
+        gone = (await store.events_after(0, 1))[0].id
+        kept = await add(store)
+        assert await store.prune({S.COMPLETED: NOW + 2}, 10) == 1
+        await settled(store)
+        read = await store.events_after(gone, 10)
+        assert [r.event.task_id for r in read] == [kept.id, kept.id]
+        assert done.id not in {r.task.id for r in await store.events_after(0, 10)}
 
 
 class TestCountsAndRetention:

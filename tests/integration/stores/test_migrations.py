@@ -18,7 +18,7 @@ from trellis_actors.lifecycle import Task
 from trellis_actors.stores import Outcome, _sql, open_store, postgres, sqlite
 from trellis_actors.stores._sqllogic import TaskLogic
 
-ALL = [1, 2, 3, 4, 5, 6, 7, 8]  # every migration version, in order
+ALL = [1, 2, 3, 4, 5, 6, 7, 8, 9]  # every migration version, in order
 
 
 def rows_at_0002() -> dict[str, Task]:

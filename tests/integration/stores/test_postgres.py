@@ -302,3 +302,101 @@ class TestClaimPlan:
             plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + q[query], params))
         assert "Index Scan using trellis_tasks_claim" in plan, plan
         assert "Sort" not in plan, plan
+
+
+def _write_event(conn: psycopg.Connection[Any], task_id: str, detail: str) -> int:
+    """An event written in ``conn``'s open transaction, as a node's batch writes one."""
+    row = conn.execute(
+        "INSERT INTO trellis_events (task_id, from_status, to_status, at, attempt, detail)"
+        " VALUES (%s, 'queued', 'queued', 0, 0, %s) RETURNING id",
+        (task_id, detail),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.postgres
+class TestEventFeedOrder:
+    async def test_an_event_committed_out_of_id_order_is_not_missed(self, pg_url: str) -> None:
+        """Two writers: the later id commits first while the earlier is in flight. A
+        reader on from what it read still gets the earlier one once it commits."""
+        async with opened(pg_url) as store:
+            task = await add_one(store)
+            start = await store.last_event_id()
+            with psycopg.connect(pg_url) as slow, psycopg.connect(pg_url) as fast:
+                fast.execute("SELECT pg_current_xact_id()")  # the older transaction
+                early = _write_event(slow, task.id, "slow")  # takes the lower id
+                late = _write_event(fast, task.id, "fast")
+                assert early < late
+                fast.commit()
+                read = await read_some(store, start)
+                assert [r.id for r in read] == [late]  # its transaction is older: safe
+                assert await store.last_event_id() == late
+                slow.commit()
+            again = await read_some(store, read[-1].id)
+            assert [(r.id, r.event.detail) for r in again] == [(early, "slow")]
+            assert await store.events_after(early, 10) == []
+            assert await store.last_event_id() == early
+
+    async def test_a_later_transaction_waits_for_an_earlier_in_flight(self, pg_url: str) -> None:
+        """Events of a transaction newer than one still in flight are held back: the one
+        in flight may yet commit an event that sorts before them."""
+        async with opened(pg_url) as store:
+            task = await add_one(store)
+            start = await store.last_event_id()
+            with psycopg.connect(pg_url) as slow, psycopg.connect(pg_url) as fast:
+                slow.execute("SELECT pg_current_xact_id()")  # in flight, older
+                fast_id = _write_event(fast, task.id, "fast")
+                fast.commit()
+                assert await store.events_after(start, 10) == []
+                assert await store.last_event_id() == start
+                slow_id = _write_event(slow, task.id, "slow")
+                slow.commit()
+            read = await read_some(store, start, 2)
+            assert [(r.id, r.event.detail) for r in read] == [(slow_id, "slow"), (fast_id, "fast")]
+
+    async def test_concurrent_writers_lose_nothing(self, pg_url: str) -> None:
+        """Two stores enqueueing side by side while a reader follows: the reader gets
+        every event once."""
+        async with opened(pg_url) as one, opened(pg_url) as two, opened(pg_url) as reader:
+            read: list[int] = []
+            expected = 40 * 2 * 3 * 2  # batches, writers, tasks, events
+
+            async def follow() -> None:
+                after = await reader.last_event_id()
+                while len(read) < expected:
+                    page = await reader.events_after(after, 50)
+                    read.extend(r.id for r in page)
+                    if page:
+                        after = page[-1].id
+                    else:
+                        await trio.sleep(0.01)  # a poll, as the feed's timer polls
+
+            async def write(store: PostgresStore) -> None:
+                for _ in range(40):
+                    await store.enqueue([NewTask("echo", None)] * 3, NOW)
+
+            with trio.fail_after(60):  # a guard against a hang only
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(follow)
+                    nursery.start_soon(write, one)
+                    nursery.start_soon(write, two)
+            with psycopg.connect(pg_url) as conn:
+                written = [row[0] for row in conn.execute("SELECT id FROM trellis_events")]
+        assert len(read) == len(set(read)) == expected
+        assert set(read) == set(written)
+
+
+async def read_some(store: PostgresStore, after: int, count: int = 1) -> list[Any]:
+    """The events after ``after`` once there are ``count``: a transaction of another
+    database on the same server, in flight a moment, holds back what readers may take."""
+    with trio.fail_after(30):  # a guard against a hang only
+        # The database has no event to wait on: it is polled, as the feed polls it.
+        while len(read := await store.events_after(after, 10)) < count:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    return read
+
+
+async def add_one(store: PostgresStore) -> Task:
+    (submitted,), _ = await store.enqueue([NewTask("echo", None)], NOW)
+    return submitted.task

@@ -21,6 +21,7 @@ from trellis_actors.stores import (
     _sql,
     open_store,
 )
+from trellis_actors.stores._sqllogic import oldest_first
 from trellis_actors.stores.base import ClaimRequest, Work
 from trellis_actors.stores.postgres import PostgresStore
 from trellis_actors.stores.sqlite import migrate, parse_url
@@ -166,35 +167,47 @@ class TestQueryPlans:
     )
     def test_uses_an_index(self, tmp_path: Path, name: str) -> None:
         """EXPLAIN QUERY PLAN shows an index and no temporary B-tree."""
-        conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
-        try:
-            migrate(conn)
-            params = {
-                "limit": 10,
-                "queue": "q",
-                "now": 1.0,
-                "status": "completed",
-                "type": "t",
-                "before": "~",
-                "id": "x",
-                "key": "k",
-                "ids": json.dumps(["x"]),
-                "exclude": json.dumps(["slow", "busy"]),
-                "payload": True,
-                "result": False,
-                "idempotency_key": "k",
-                "schedule_id": None,
-                "created_after": None,
-                "created_before": None,
-                "id_low": "00000000-0000-0000-0000-000000000000",
-                "id_high": "ffffffff-ffff-ffff-ffff-ffffffffffff",
-                "since": 0.0,
-            }
-            query = _sql.queries("sqlite")[name]
-            plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
-        finally:
-            conn.close()
+        plan = plan_of(tmp_path, _sql.queries("sqlite")[name])
         assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+    @pytest.mark.parametrize(
+        "name", ["list_any", "list_by_status", "list_by_queue", "list_by_type", "list_by_key"]
+    )
+    def test_oldest_first_uses_the_same_index(self, tmp_path: Path, name: str) -> None:
+        """A listing turned oldest first reads its index forwards: no sort either."""
+        plan = plan_of(tmp_path, oldest_first(_sql.queries("sqlite")[name]))
+        assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def plan_of(tmp_path: Path, query: str) -> str:
+    """``query``'s EXPLAIN QUERY PLAN on a new, migrated database."""
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    try:
+        migrate(conn)
+        params = {
+            "limit": 10,
+            "queue": "q",
+            "now": 1.0,
+            "status": "completed",
+            "type": "t",
+            "before": "~",
+            "id": "x",
+            "key": "k",
+            "ids": json.dumps(["x"]),
+            "exclude": json.dumps(["slow", "busy"]),
+            "payload": True,
+            "result": False,
+            "idempotency_key": "k",
+            "schedule_id": None,
+            "created_after": None,
+            "created_before": None,
+            "id_low": "00000000-0000-0000-0000-000000000000",
+            "id_high": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "since": 0.0,
+        }
+        return " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
+    finally:
+        conn.close()
 
 
 class TestCountsKeptInMemory:

@@ -93,6 +93,12 @@ EXPECTED = {
     ("GET", "/ui/live"): "read",
     ("GET", "/ui/tasks/charts"): "read",
     ("GET", "/ui/openapi.json"): "read",
+    ("GET", "/ui/tasks/bulk"): "read",
+    ("POST", "/ui/tasks/bulk/cancel"): "operate",
+    ("POST", "/ui/tasks/bulk/requeue"): "operate",
+    ("POST", "/ui/tasks/bulk/purge"): "admin",
+    ("POST", "/ui/tasks/chosen/cancel"): "operate",
+    ("POST", "/ui/tasks/chosen/requeue"): "operate",
 }
 
 

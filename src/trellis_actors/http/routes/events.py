@@ -1,14 +1,17 @@
-"""``GET /events``: lifecycle transitions as server-sent events, as they happen."""
+"""``GET /events``: every node's lifecycle transitions as server-sent events, each with
+its event id, resumable with ``Last-Event-ID``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 
 import trio
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_response
 
-from ...lifecycle import Transition
+from ... import rules
+from ...lifecycle import Recorded
 from .._encode import encode
 from .._parse import parse_query
 from .._state import ApiState, api
@@ -19,6 +22,8 @@ from ..schemas import ErrorOut, EventsQuery, TransitionOut
 
 bp = Blueprint("events", __name__)
 
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
 #: Seconds a client refused for want of a stream slot is asked to wait.
 RETRY_AFTER = 5
 
@@ -28,22 +33,28 @@ RETRY_AFTER = 5
 @document_querystring(EventsQuery)
 @media_type(
     ("text/event-stream",),
-    "A stream of server-sent events. Each transition is an event named ``transition`` whose "
-    '``data`` is one line of JSON: ``{"event": {...}, "task": {...}}`` (see TransitionOut). '
-    "Lines starting with ``:`` are keep-alive comments.",
+    "A stream of server-sent events. Each transition is an event named ``transition`` with "
+    "an ``id`` (its event id: send it back as ``Last-Event-ID`` to resume after it) and a "
+    '``data`` of one line of JSON: ``{"event": {...}, "task": {...}}`` (see TransitionOut; '
+    "the task as it stood when the event was read). Lines starting with ``:`` are "
+    "keep-alive comments.",
     TransitionOut,
 )
 @document_response(ErrorOut, 503)
 async def events() -> Response:
-    """Lifecycle transitions as server-sent events, optionally of one task, one workflow
-    (its own and its steps') or one type.
+    """Every node's transitions as server-sent events, optionally of one task, one
+    workflow (its own and its steps') or one type.
 
-    A server holds a limited number of streams open at once (100 by default): past it,
-    503 with ``Retry-After``. A reader so slow that it falls a whole buffer behind is
-    dropped: its stream ends with an event named ``dropped`` whose data says why;
-    connect again to go on (what happened meanwhile is in ``GET /tasks``).
+    Each event has an ``id:``; a client that connects again with the header
+    ``Last-Event-ID`` (browsers' ``EventSource`` send it) or ``?after=`` gets exactly the
+    events after that one, none twice, none lost (an id older than the retention resumes
+    at the oldest event kept). Without either, the stream starts from now. A server holds
+    a limited number of streams open at once (100 by default): past it, 503 with
+    ``Retry-After``. A slow reader is not dropped: what it has not read yet waits in the
+    store.
     """
     query = parse_query(EventsQuery)
+    after = _resume_after(query.after)
     state = api()
     if state.closing.is_set():
         raise ApiError(503, "unavailable", "the server is shutting down")
@@ -55,7 +66,7 @@ async def events() -> Response:
             "once; try again later",
             headers={"Retry-After": str(RETRY_AFTER)},
         )
-    body = _Held(state, _stream(state, query))
+    body = _Held(state, _stream(state, query, after))
     response = Response(
         body,
         200,
@@ -94,26 +105,35 @@ class _Held:
         self._release()
 
 
-async def _stream(state: ApiState, query: EventsQuery) -> AsyncGenerator[bytes]:
-    async with state.runtime.subscribe(state.event_buffer) as transitions:
+def _resume_after(after: int | None) -> int | None:
+    """The event id to resume after: the ``Last-Event-ID`` header (sent by a reconnecting
+    ``EventSource``, so newer than the URL's query), else ``?after=``, else None (now)."""
+    header = request.headers.get("Last-Event-ID")
+    if header is None:
+        return after
+    digits = header.strip()
+    # Digits only (int() would take "1_000", "+1" or other scripts' digits too).
+    value: object = int(digits) if _DIGITS.fullmatch(digits) else header
+    return rules.check_event_id(value, "Last-Event-ID")
+
+
+async def _stream(state: ApiState, query: EventsQuery, after: int | None) -> AsyncGenerator[bytes]:
+    async with state.runtime.follow(after, buffer=state.event_buffer) as transitions:
         # The first chunk tells the client that it is subscribed: nothing after it is missed.
-        yield b"retry: 2000\n: subscribed\n\n"
+        # Its id is where the stream starts: a client that reconnects before any event
+        # sends it back as Last-Event-ID (an EventSource keeps the id of a block without
+        # data too), and misses nothing of what happened meanwhile.
+        yield b"retry: 2000\n: subscribed\nid: %d\n\n" % transitions.last_id
         while not state.closing.is_set():
             # A fresh scope per wait (never across a yield): the heartbeat deadline, and
             # cancelled by ApiState.close() when the server stops.
             scope = trio.CancelScope(deadline=trio.current_time() + state.heartbeat)
-            moved: Transition | None = None
+            moved: Recorded | None = None
             state.waiting.add(scope)
             try:
                 with scope:
                     moved = await transitions.__anext__()
-            except StopAsyncIteration:
-                if transitions.dropped is not None:
-                    yield (
-                        b"event: dropped\ndata: "
-                        + encode({"reason": transitions.dropped})
-                        + b"\n\n"
-                    )
+            except StopAsyncIteration:  # the runtime stopped
                 return
             finally:
                 state.waiting.discard(scope)
@@ -124,11 +144,11 @@ async def _stream(state: ApiState, query: EventsQuery) -> AsyncGenerator[bytes]:
                 yield sse_event(moved)
 
 
-def wanted(moved: Transition, query: EventsQuery) -> bool:
+def wanted(moved: Recorded, query: EventsQuery) -> bool:
     """Whether ``moved`` passes the stream's filters."""
     task = moved.task
     return (
-        (query.task_id is None or task.id == query.task_id)
+        (query.task_id is None or moved.event.task_id == query.task_id)
         and (query.type is None or task.type == query.type)
         and (
             query.workflow_id is None
@@ -138,7 +158,7 @@ def wanted(moved: Transition, query: EventsQuery) -> bool:
     )
 
 
-def sse_event(moved: Transition) -> bytes:
-    """One server-sent event for a transition."""
+def sse_event(moved: Recorded) -> bytes:
+    """One server-sent event for a recorded transition, with its event id."""
     data = encode({"event": moved.event.to_dict(), "task": moved.task.to_dict()})
-    return b"event: transition\ndata: " + data + b"\n\n"
+    return b"id: %d\nevent: transition\ndata: %b\n\n" % (moved.id, data)

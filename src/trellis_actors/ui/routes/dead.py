@@ -7,10 +7,11 @@ from typing import Any
 from quart import Response, request, url_for
 
 from ...access.check import needs
-from ...errors import InvalidTransition, TaskNotFound, TrellisError
+from ...errors import TrellisError, ValidationError
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp
+from .._bulk import chosen, each, told
 from .._render import Notice, go, is_htmx, render, render_with_notice
 from .._state import ui
 
@@ -26,10 +27,6 @@ async def _context(cursor: str | None) -> dict[str, Any]:
     except TrellisError as exc:
         page, error = Page([], None), str(exc)
     return {"page": page, "cursor": cursor, "error": error}
-
-
-def _plural(count: int) -> str:
-    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 @bp.get("/dead")
@@ -55,25 +52,19 @@ async def _chosen() -> tuple[list[str], str | None]:
 @needs("operate")
 async def requeue_dead() -> Response:
     ids, cursor = await _chosen()
-    if not ids:
-        return await _done(Notice(False, "Select at least one task."), cursor)
-    requeued = 0
-    for task_id in ids:
-        try:
-            await ui().runtime.requeue(task_id)
-            requeued += 1
-        except (InvalidTransition, TaskNotFound):
-            continue  # no longer dead: someone else acted first
-    skipped = len(ids) - requeued
-    message = f"Requeued {_plural(requeued)}." + (f" Skipped {skipped}." if skipped else "")
-    return await _done(Notice(True, message), cursor)
+    try:
+        requeued, skipped = await each(chosen(ids), ui().runtime.requeue)
+    except ValidationError as exc:
+        return await _done(Notice(False, str(exc)), cursor)
+    return await _done(Notice(True, told("requeued", requeued, skipped)), cursor)
 
 
 @bp.post("/dead/purge")
 @needs("admin")
 async def purge_dead() -> Response:
     ids, cursor = await _chosen()
-    if not ids:
-        return await _done(Notice(False, "Select at least one task."), cursor)
-    purged = await ui().runtime.purge(ids)
-    return await _done(Notice(True, f"Purged {_plural(purged)}."), cursor)
+    try:
+        purged = await ui().runtime.purge(chosen(ids))
+    except ValidationError as exc:
+        return await _done(Notice(False, str(exc)), cursor)
+    return await _done(Notice(True, told("purged", purged)), cursor)

@@ -5,7 +5,8 @@ Each part is a fragment of its own that HTMX polls, so the page stays live witho
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Response, url_for
@@ -13,6 +14,8 @@ from quart import Response, url_for
 from ...access.check import needs
 from ...errors import TrellisError
 from ...lifecycle import WAITING, TaskStatus
+from ...runtime.messages import WorkerInfo
+from ...stores.nodes import WorkerActivity
 from .._blueprint import bp
 from .._render import Notice, go, is_htmx, render, render_with_notice
 from .._state import ui
@@ -42,14 +45,47 @@ async def _queues() -> dict[str, Any]:
     return {"queues": rows, "statuses": [status.value for status in TaskStatus]}
 
 
+@dataclass(frozen=True, slots=True)
+class NodeWorkers:
+    """One node's part of the workers card."""
+
+    id: str
+    this: bool  # the node serving this page
+    state: str  # up, draining
+    workers: Sequence[WorkerInfo | WorkerActivity]
+    size: int
+    busy: int
+
+
 async def _workers() -> dict[str, Any]:
-    workers = await ui().runtime.workers()
-    busy = sum(1 for worker in workers if worker.current_task is not None)
+    """Every live node's workers: this node's as they are now, the others' as their last
+    heartbeat said (the nodes registry). Lost nodes are counted, not shown."""
+    runtime = ui().runtime
+    here = await runtime.workers()
+    busy_here = sum(1 for worker in here if worker.current_task is not None)
+    state = "draining" if runtime.draining else "up"
+    nodes = [NodeWorkers(runtime.node, True, state, here, len(here), busy_here)]
+    lost = 0
+    try:
+        registry = await runtime.nodes()
+    except TrellisError:  # the store is down: this node's workers still show
+        registry = []
+    for node in registry:
+        if node.id == runtime.node:
+            continue
+        if node.state == "lost":
+            lost += 1
+            continue
+        nodes.append(
+            NodeWorkers(node.id, False, node.state, node.activity, node.workers, node.busy)
+        )
+    busy = sum(node.busy for node in nodes)
     return {
-        "workers": workers,
+        "nodes": nodes,
         "busy": busy,
-        "idle": len(workers) - busy,
-        "done": sum(worker.tasks_done for worker in workers),
+        "idle": sum(node.size for node in nodes) - busy,
+        "done": sum(worker.tasks_done for node in nodes for worker in node.workers),
+        "lost": lost,
     }
 
 

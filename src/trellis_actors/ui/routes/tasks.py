@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from ...errors import TrellisError, ValidationError
 from ...lifecycle import TaskStatus
 from ...stores.base import Page
 from .._blueprint import bp
+from .._bulk import bulk_context
 from .._forms import TASK_FIELDS, submission, task_errors
 from .._render import go, is_htmx, render
 from .._state import ui
@@ -24,13 +24,11 @@ from .._type_stats import ROW_LIMIT, SPANS, type_charts
 PAGE_SIZE = 25
 #: The query parameters a listing keeps from page to page (and in its live refreshes).
 _FILTERS = ("status", "type", "queue", "id", "key", "schedule", "after", "before", "sort")
-#: How a page may be sorted: (label, field, newest or highest first). The store pages by
-#: id (creation order), so a sort orders the page shown, not the whole listing.
+#: How the list may be sorted: (label, oldest first). The store pages by id, which is
+#: creation order, either way; the sort stays in the URL and in the pager's links.
 SORTS = {
-    "newest": ("Newest first", "created_at", True),
-    "oldest": ("Oldest first", "created_at", False),
-    "priority": ("Highest prio first", "priority", True),
-    "priority_low": ("Lowest prio first", "priority", False),
+    "newest": ("Newest first", False),
+    "oldest": ("Oldest first", True),
 }
 
 
@@ -69,18 +67,18 @@ async def table_context(args: Mapping[str, str]) -> dict[str, Any]:
             schedule_id=filters["schedule"] or None,
             created_after=_moment(filters["after"], "created after"),
             created_before=_moment(filters["before"], "created before"),
+            oldest_first=SORTS[sort][1],
         )
     except TrellisError as exc:
         page, error = Page([], None), str(exc)
-    _, field, descending = SORTS[sort]
-    items = sorted(page.items, key=attrgetter(field, "id"), reverse=descending)
     chosen = {name: value for name, value in filters.items() if value}
     return {
         "page": page,
-        "items": items,
+        "items": page.items,
         "filters": filters,
         "searching": any(value for name, value in chosen.items() if name != "sort"),
-        "sorts": {name: label for name, (label, _, _) in SORTS.items()},
+        "sort": sort,
+        "sorts": {name: label for name, (label, _) in SORTS.items()},
         "cursor": cursor,
         "error": error,
         "query": urlencode({**chosen, **({"cursor": cursor} if cursor else {})}),
@@ -105,12 +103,19 @@ async def _form_context(
     }
 
 
+async def page_context(args: Mapping[str, str]) -> dict[str, Any]:
+    """The task list's page for the filters in ``args``: the table, the bulk bar and a
+    blank submit form."""
+    context = await table_context(args)
+    context.update(await _form_context(_blank_form(), {}))
+    context.update(bulk_context(args))
+    return context
+
+
 @bp.get("/tasks")
 @needs("read")
 async def tasks() -> Response:
-    context = await table_context(request.args)
-    context.update(await _form_context(_blank_form(), {}))
-    return await render("tasks.html", **context)
+    return await render("tasks.html", **await page_context(request.args))
 
 
 @bp.get("/tasks/table")
@@ -136,6 +141,7 @@ async def submit_task() -> Response:
         if is_htmx():
             return await render("_submit_form.html", 422, **context)
         context.update(await table_context({}))
+        context.update(bulk_context({}))
         return await render("tasks.html", 422, **context)
     if not is_htmx():
         return go(url_for("trellis_ui.task", task_id=done.task.id))

@@ -338,6 +338,40 @@ FROM trellis_tasks WHERE id = ANY(%(ids)s::uuid[]);
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = %(id)s::uuid ORDER BY id;
 
+-- The event feed. Ids are taken as events are written but committed in whatever order
+-- the transactions end, so a reader at id 100 may see 102 before 101 commits. Each event
+-- row keeps the transaction that wrote it (tx); a reader takes only events of
+-- transactions older than every one still in flight (pg_snapshot_xmin), in (tx, id)
+-- order: nothing can later commit before what it has read.
+
+-- name: event_mark
+-- Where a reader stands: the transaction of the event it read last.
+SELECT tx FROM trellis_events WHERE id = %(after)s;
+
+-- name: events_after
+-- The events after the reader's mark (tx, id), of ended transactions only.
+SELECT e.id AS event_id, e.task_id, e.from_status, e.to_status, e.at,
+    e.attempt AS event_attempt, e.detail, e.node AS event_node, e.worker AS event_worker, t.*
+FROM trellis_events e JOIN trellis_tasks t ON t.id = e.task_id
+WHERE (e.tx, e.id) > (%(tx)s::xid8, %(after)s)
+    AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.tx, e.id LIMIT %(limit)s;
+
+-- name: events_after_id
+-- As events_after, for a reader whose last event was pruned since: on from its id.
+SELECT e.id AS event_id, e.task_id, e.from_status, e.to_status, e.at,
+    e.attempt AS event_attempt, e.detail, e.node AS event_node, e.worker AS event_worker, t.*
+FROM trellis_events e JOIN trellis_tasks t ON t.id = e.task_id
+WHERE e.id > %(after)s AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.tx, e.id LIMIT %(limit)s;
+
+-- name: last_event_id
+-- The last event a reader may take now, in (tx, id) order; 0 when there is none.
+SELECT coalesce((
+    SELECT id FROM trellis_events WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY tx DESC, id DESC LIMIT 1
+), 0) AS last;
+
 -- name: counts
 SELECT queue, status, count(*) AS n FROM trellis_tasks GROUP BY queue, status;
 

@@ -82,10 +82,14 @@ CREATE TABLE trellis_events (
     attempt integer NOT NULL,
     detail text,
     node text,  -- on moves to and from running: where that attempt ran
-    worker text
+    worker text,
+    -- The transaction that wrote the event: the feed reads in (tx, id) order, only
+    -- events of transactions older than any still in flight (see queries.sql).
+    tx xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 
 CREATE INDEX trellis_events_task ON trellis_events (task_id, id);
+CREATE INDEX trellis_events_feed ON trellis_events (tx, id);
 
 -- Schedules: what fires when. Names are unique. Few rows: text ids, no extra indexes.
 CREATE TABLE trellis_schedules (

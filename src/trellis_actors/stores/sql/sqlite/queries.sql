@@ -238,6 +238,17 @@ FROM trellis_tasks WHERE id IN (SELECT value FROM json_each(:ids));
 -- name: events
 SELECT * FROM trellis_events WHERE task_id = :id ORDER BY id;
 
+-- name: events_after
+-- Every task's events after one, in id order (one writer at a time: ids commit in
+-- order). The event's columns that share a name with the task's are renamed.
+SELECT e.id AS event_id, e.task_id, e.from_status, e.to_status, e.at,
+    e.attempt AS event_attempt, e.detail, e.node AS event_node, e.worker AS event_worker, t.*
+FROM trellis_events e JOIN trellis_tasks t ON t.id = e.task_id
+WHERE e.id > :after ORDER BY e.id LIMIT :limit;
+
+-- name: last_event_id
+SELECT coalesce(max(id), 0) AS last FROM trellis_events;
+
 -- name: data_version
 -- Changes when another connection commits to the file (counts kept in memory are stale).
 PRAGMA data_version;

@@ -68,7 +68,9 @@ CREATE UNIQUE INDEX trellis_tasks_idempotency ON trellis_tasks (idempotency_key)
 -- Every transition, in order. No foreign key: events are written and pruned with their
 -- task in the same transaction, and a key check on every insert buys nothing more.
 CREATE TABLE trellis_events (
-    id INTEGER PRIMARY KEY,  -- rowid: a new event always sorts after its task's older ones
+    -- AUTOINCREMENT: an id is never taken again, even once the newest events are
+    -- deleted, so a reader resuming after an id misses nothing written later.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id TEXT NOT NULL,
     from_status TEXT,
     to_status TEXT NOT NULL,

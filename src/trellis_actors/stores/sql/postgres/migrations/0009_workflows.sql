@@ -1,4 +1,4 @@
--- 0008: durable workflows. Tasks may be "waiting" (a workflow between continuations)
+-- 0009: durable workflows. Tasks may be "waiting" (a workflow between continuations)
 -- and name the workflow they are a step of (parent_id); workflows' timers share the due
 -- index; each workflow's history and the signals sent to it get tables of their own.
 

@@ -1,0 +1,35 @@
+"""``FileWatch``: the SQLite store's hint that the WAL was written (Linux inotify)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from trellis_actors.stores._filewatch import FileWatch
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+
+
+def test_a_write_is_told_once(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db-wal"
+    path.write_bytes(b"")
+    watch = FileWatch.open(str(path))
+    assert watch is not None
+    try:
+        assert not watch.wait(0)  # nothing written yet
+        with path.open("ab") as f:
+            f.write(b"frame")
+            f.flush()
+            f.write(b"frame")
+            f.flush()
+        assert watch.wait(0)  # both writes, told together
+        assert not watch.wait(0)
+    finally:
+        watch.close()
+
+
+def test_no_file_no_watch(tmp_path: Path) -> None:
+    """A missing file gives no watch: the caller polls."""
+    assert FileWatch.open(str(tmp_path / "missing-wal")) is None
