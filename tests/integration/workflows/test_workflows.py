@@ -40,18 +40,17 @@ SPARSE = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["memory", "sqlite"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The stores virtual time can drive (PostgreSQL: see test_postgres_workflow below,
+    and the store conformance suite)."""
     if request.param == "memory":
         return "memory://"
     # Virtual time jumps only when nothing has happened for 20 ms of real time, so that it
-    # does not run ahead while the database works in a thread.
+    # does not run ahead while SQLite works in its thread.
     clock: trio.testing.MockClock = request.getfixturevalue("autojump_clock")
     clock.autojump_threshold = 0.02
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'wf.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+    return f"sqlite:///{tmp_path / 'wf.db'}"
 
 
 class Signup(pydantic.BaseModel):
@@ -517,3 +516,40 @@ class TestRestart:
         assert done.status is S.COMPLETED
         assert done.result == {"status": "done", "account": "welcomed acct-r@x"}
         assert calls["create_account"] == calls["send_welcome"] == calls["provision"] == 1
+
+
+@pytest.mark.postgres
+async def test_postgres_workflow(pg_url: str) -> None:
+    """On PostgreSQL, in real time: a step, a short sleep, a signal, a fan-out."""
+    calls: Counter[str] = Counter()
+    app = App()
+
+    @app.task
+    async def double(ctx: TaskContext, n: int) -> int:
+        calls[f"double{n}"] += 1
+        return 2 * n
+
+    @app.workflow
+    async def flow(wf: WorkflowContext, n: int) -> Any:
+        first = await wf.run(double, n)
+        await wf.sleep(0.2)
+        extra = await wf.wait_signal("extra", timeout=30)
+        more = await wf.gather(wf.run(double, first), wf.run(double, extra))
+        return [first, *more]
+
+    async with open_runtime(app, store=pg_url, poll_interval=0.05) as rt:
+        task = await rt.submit(flow, 1)
+        await rt.signal(task.id, "extra", 5)
+        with trio.fail_after(30):
+            done = await rt.wait(task.id)
+        state = await rt.workflow(task.id)
+    assert done.status is S.COMPLETED, done.error
+    assert done.result == [2, 4, 10]
+    assert calls == {"double1": 1, "double2": 1, "double5": 1}
+    assert [e.kind for e in state.history] == [
+        EntryKind.STEP,
+        EntryKind.SLEEP,
+        EntryKind.SIGNAL,
+        EntryKind.STEP,
+        EntryKind.STEP,
+    ]
