@@ -82,4 +82,5 @@ class TaskEncoder:
             "schedule_id": task.schedule_id,
             "node": task.node,
             "worker": task.worker,
+            "parent_id": task.parent_id,
         }

@@ -206,6 +206,9 @@ class TaskOut(BaseModel):
     schedule_id: str | None
     node: str | None = Field(description="The node (its id) that ran the latest attempt.")
     worker: str | None = Field(description="The worker that ran the latest attempt.")
+    parent_id: str | None = Field(
+        default=None, description="The workflow this task is a step of (null: none)."
+    )
 
 
 class SubmittedOut(RootModel[TaskOut | list[TaskOut]]):
@@ -256,7 +259,9 @@ class TransitionOut(BaseModel):
 
 class QueueOut(BaseModel):
     name: str
-    depth: int = Field(description="Tasks waiting: pending, queued or retrying.")
+    depth: int = Field(
+        description="Tasks waiting: pending, queued, retrying, or workflows waiting."
+    )
     counts: dict[str, int] = Field(description="Tasks per status (every status listed).")
     paused: bool = Field(description="Paused: no node claims its tasks.")
     paused_at: str | None = Field(description="When it was paused (ISO 8601), if it is.")
@@ -582,7 +587,7 @@ StatusName = Annotated[
 class BulkFilter(_Request):
     """Which tasks a bulk cancel, requeue or purge touches: at least one field. Each
     operation touches only the statuses it can act on (cancel: pending, queued, retrying,
-    running; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
+    running, waiting; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
     ``status`` is not given."""
 
     status: StatusName | list[StatusName] | None = Field(

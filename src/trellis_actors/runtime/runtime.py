@@ -386,7 +386,7 @@ class Runtime:
         return events
 
     async def cancel(self, task_id: str) -> Task:
-        """Cancel a pending, queued, retrying or running task (a running handler is
+        """Cancel a pending, queued, retrying, running or waiting task (a running handler is
         cancelled). Raises InvalidTransition for a finished task."""
         moves = await self._store_ref.ask(Cancel(rules.check_task_id(task_id)))
         for task, event in moves:  # the task's move, then its steps' (of a workflow)

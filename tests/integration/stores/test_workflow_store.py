@@ -199,8 +199,8 @@ class TestCancel:
         cont = step_continuation(flow)
         two = HistoryEntry(flow.id, 2, EntryKind.STEP, name="echo", recorded_at=NOW)
         cont = Continuation(
-            cont.entries + (two,),
-            cont.steps + (NewTask("echo", {"step": 2}, parent_id=flow.id),),
+            (*cont.entries, two),
+            (*cont.steps, NewTask("echo", {"step": 2}, parent_id=flow.id)),
             awaiting_steps=(1, 2),
         )
         await store.finish([waiting(flow, cont)], NOW + 1)
