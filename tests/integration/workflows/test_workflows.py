@@ -358,6 +358,36 @@ class TestCancel:
         assert cancelled.status is S.CANCELLED and done.status is S.CANCELLED
         assert [s.status for s in state.steps] == [S.CANCELLED]
 
+    async def test_in_bulk_stops_the_running_step(
+        self, store_url: str, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """A bulk cancel of workflows stops their running steps' handlers here."""
+        started, stopped = trio.Event(), trio.Event()
+        app = App()
+
+        @app.task
+        async def slow(ctx: TaskContext, _: Any) -> None:
+            started.set()
+            try:
+                await trio.sleep(DAY)
+            finally:
+                stopped.set()
+
+        @app.workflow
+        async def flow(wf: WorkflowContext, _: Any) -> Any:
+            return await wf.run(slow, None)
+
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
+            task = await rt.submit(flow, None)
+            await started.wait()
+            t0 = trio.current_time()
+            assert await rt.cancel_many(type="flow") == 1
+            await stopped.wait()
+            assert trio.current_time() - t0 < 60  # at once, not at a lease renewal
+            state = await rt.workflow(task.id)
+        assert state.task.status is S.CANCELLED
+        assert [s.status for s in state.steps] == [S.CANCELLED]
+
     async def test_during_a_sleep(
         self, store_url: str, autojump_clock: trio.testing.MockClock
     ) -> None:
