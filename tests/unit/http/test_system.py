@@ -21,7 +21,7 @@ class TestQueues:
         assert queues["mail"]["counts"]["pending"] == 2
         assert queues["default"]["counts"]["completed"] == 1
         assert queues["default"]["depth"] == 0
-        assert len(queues["default"]["counts"]) == 8
+        assert len(queues["default"]["counts"]) == 9  # every status
 
 
 class TestWorkers:
