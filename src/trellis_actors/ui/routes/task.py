@@ -31,7 +31,6 @@ async def _context(task_id: str) -> dict[str, Any] | None:
         "task": task,
         "events": events,
         "workflow": workflow,
-
         "steps": {} if workflow is None else {step.id: step for step in workflow.steps},
         "can_cancel": task.status in CANCELLABLE,
         "can_requeue": task.status is TaskStatus.DEAD,
