@@ -152,9 +152,7 @@ class WorkflowOptions(TypedDict, total=False):
 class RegisterWorkflow(Protocol):
     """What ``@app.workflow(...)`` with options returns."""
 
-    def __call__(
-        self, fn: Callable[[WorkflowContext, P], Awaitable[R]], /
-    ) -> TaskHandle[P, R]: ...
+    def __call__(self, fn: Callable[[WorkflowContext, P], Awaitable[R]], /) -> TaskHandle[P, R]: ...
 
 
 class Register(Protocol):
@@ -276,7 +274,9 @@ class App:
         **options: Unpack[WorkflowOptions],
     ) -> TaskHandle[P, R]: ...
     @overload
-    def workflow(self, fn: None = None, /, **options: Unpack[WorkflowOptions]) -> RegisterWorkflow: ...
+    def workflow(
+        self, fn: None = None, /, **options: Unpack[WorkflowOptions]
+    ) -> RegisterWorkflow: ...
     def workflow(self, fn: Any = None, /, **options: Unpack[WorkflowOptions]) -> Any:
         """Register ``async def flow(wf, payload)`` as a durable workflow; usable with or
         without arguments, it returns a :class:`~trellis_actors.contracts.TaskHandle`.
@@ -291,7 +291,8 @@ class App:
                     f"workflow {getattr(handler, '__name__', handler)!r} must be an "
                     "async def flow(wf, payload)"
                 )
-            policy: TaskPolicy = {k: v for k, v in options.items() if k != "name"}  # type: ignore[assignment]  # WorkflowOptions is a subset of TaskPolicy
+            # WorkflowOptions is a subset of TaskPolicy (with name), not known to mypy as one.
+            policy: TaskPolicy = {k: v for k, v in options.items() if k != "name"}  # type: ignore[assignment]
             policy["executor"] = "async"
             return self._register(handler, policy, namespace, options.get("name"), workflow=True)
 

@@ -49,7 +49,7 @@ async def open_test_runtime(
 
 
 async def run_until_idle(rt: Runtime, *, timeout: float | None = 3600.0) -> None:
-    """Return once no task is pending, queued, running or retrying.
+    """Return once no task is pending, queued, running, retrying or waiting.
 
     Delayed tasks count as work: in virtual time the clock jumps to them. Raises
     ``trio.TooSlowError`` after ``timeout`` (virtual) seconds.
@@ -74,6 +74,6 @@ async def _signal_ends(events: EventStream, send: trio.MemorySendChannel[None]) 
 
 
 async def active_count(rt: Runtime) -> int:
-    """How many tasks are not yet finished (pending, queued, running or retrying)."""
+    """How many tasks are not yet finished (pending, queued, running, retrying or waiting)."""
     counts = await rt.counts()
     return sum(counts.total(TaskStatus(status)) for status in ACTIVE)

@@ -42,6 +42,10 @@ ALLOWED: set[tuple[TaskStatus | None, TaskStatus]] = {
     (S.QUEUED, S.CANCELLED),
     (S.RETRYING, S.CANCELLED),
     (S.RUNNING, S.CANCELLED),
+    # A workflow between continuations (see docs/lifecycle.md#workflows).
+    (S.RUNNING, S.WAITING),
+    (S.WAITING, S.QUEUED),
+    (S.WAITING, S.CANCELLED),
 }
 PAIRS = list(itertools.product(SOURCES, TaskStatus))
 REFUSED = [pair for pair in PAIRS if pair not in ALLOWED]
@@ -82,7 +86,7 @@ class TestTable:
 
     def test_every_pair_is_covered(self) -> None:
         """Allowed plus refused pairs are every (source, target) pair, None included."""
-        assert len(PAIRS) == 9 * 8
+        assert len(PAIRS) == 10 * 9
         assert len(ALLOWED) + len(REFUSED) == len(PAIRS)
 
     def test_terminal_statuses(self) -> None:
@@ -141,7 +145,7 @@ class TestStatusSets:
         assert {s for s, _ in ALLOWED if s is not None and (s, S.CANCELLED) in ALLOWED} == (
             CANCELLABLE
         )
-        assert {S.PENDING, S.QUEUED, S.RETRYING, S.RUNNING} == CANCELLABLE
+        assert {S.PENDING, S.QUEUED, S.RETRYING, S.RUNNING, S.WAITING} == CANCELLABLE
 
     def test_active_and_terminal_split_the_statuses(self) -> None:
         """Every status is either still on its way or ended, never both."""
@@ -159,8 +163,8 @@ class TestStatusSets:
 
     def test_waiting_and_delayed(self) -> None:
         """WAITING: active and heading for a worker; DELAYED: active and heading for queued."""
-        assert {S.PENDING, S.QUEUED, S.RETRYING} == WAITING
-        assert {S.PENDING, S.RETRYING} == DELAYED
+        assert {S.PENDING, S.QUEUED, S.RETRYING, S.WAITING} == WAITING
+        assert {S.PENDING, S.RETRYING, S.WAITING} == DELAYED
         for status in WAITING:
             assert TRANSITIONS[status] & {S.QUEUED, S.RUNNING}
         for status in ACTIVE - WAITING:

@@ -138,7 +138,7 @@ class TestPublicApi:
             if inspect.isclass(value := getattr(trellis_actors, name))
             and issubclass(value, BaseException)
         ]
-        assert len(errors) == 14
+        assert len(errors) == 18
         assert all(issubclass(error, trellis_actors.TrellisError) for error in errors)
 
     def test_version(self) -> None:

@@ -222,7 +222,9 @@ class TaskOut(BaseModel):
     schedule_id: str | None
     node: str | None = Field(description="The node (its id) that ran the latest attempt.")
     worker: str | None = Field(description="The worker that ran the latest attempt.")
-    parent_id: str | None = Field(None, description="The workflow this task is a step of.")
+    parent_id: str | None = Field(
+        default=None, description="The workflow this task is a step of (null: none)."
+    )
 
 
 class SubmittedOut(RootModel[TaskOut | list[TaskOut]]):
@@ -274,7 +276,7 @@ class TransitionOut(BaseModel):
 class QueueOut(BaseModel):
     name: str
     depth: int = Field(
-        description="Tasks waiting: pending, queued, retrying, or waiting (suspended workflows)."
+        description="Tasks waiting: pending, queued, retrying, or workflows waiting."
     )
     counts: dict[str, int] = Field(description="Tasks per status (every status listed).")
     paused: bool = Field(description="Paused: no node claims its tasks.")
@@ -601,7 +603,7 @@ StatusName = Annotated[
 class BulkFilter(_Request):
     """Which tasks a bulk cancel, requeue or purge touches: at least one field. Each
     operation touches only the statuses it can act on (cancel: pending, queued, retrying,
-    running; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
+    running, waiting; requeue: dead; purge: completed, failed, dead, cancelled), all of them when
     ``status`` is not given."""
 
     status: StatusName | list[StatusName] | None = Field(

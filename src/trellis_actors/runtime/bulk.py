@@ -6,7 +6,8 @@ import structlog
 
 from .. import _ids
 from ..actors import Ref
-from ..decisions import Bulk, Selection
+from ..decisions import WITH_WORKFLOW, Bulk, Selection
+from ..lifecycle import TaskStatus
 from ..stores.base import BULK_CHUNK, BulkStep
 from .messages import BulkChunk, CancelRunning, QueueMsg, StoreMsg
 
@@ -36,7 +37,15 @@ async def run_bulk(
     while True:
         done = await store.ask(BulkChunk(step))
         touched += done.touched
-        for task_id in done.held:  # this node's queue drops or stops those it holds
+        # This node's queue drops or stops those it holds, and the steps of cancelled
+        # workflows that were claimed or running.
+        steps = [
+            move.task.id
+            for move in done.moves
+            if move.event.detail == WITH_WORKFLOW
+            and move.event.from_status in (TaskStatus.RUNNING, TaskStatus.QUEUED)
+        ]
+        for task_id in dict.fromkeys([*done.held, *steps]):
             await queue.tell(CancelRunning(task_id))
         if done.after is None:
             break

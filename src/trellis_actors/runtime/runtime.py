@@ -49,8 +49,6 @@ from .events import FeedStream as FeedStream
 from .logs import TaskLog
 from .messages import (
     Cancel,
-    LoadWorkflow,
-    Signal,
     CancelRunning,
     CreateSchedule,
     Drain,
@@ -64,6 +62,7 @@ from .messages import (
     ListQueues,
     ListSchedules,
     ListTasks,
+    LoadWorkflow,
     PauseQueue,
     Ping,
     Published,
@@ -73,6 +72,7 @@ from .messages import (
     RemoveSchedule,
     Requeue,
     RunNow,
+    Signal,
     StoreMsg,
     Submit,
     SubscribeEvents,
@@ -393,7 +393,7 @@ class Runtime:
         return events
 
     async def cancel(self, task_id: str) -> Task:
-        """Cancel a pending, queued, retrying or running task (a running handler is
+        """Cancel a pending, queued, retrying, running or waiting task (a running handler is
         cancelled). Raises InvalidTransition for a finished task."""
         moves = await self._store_ref.ask(Cancel(rules.check_task_id(task_id)))
         for task, event in moves:  # the task's move, then its steps' (of a workflow)
@@ -431,9 +431,7 @@ class Runtime:
         if state is None:
             raise TaskNotFound(f"no task with id {workflow_id!r}")
         if not self._is_workflow(state.task.type):
-            raise NotAWorkflow(
-                f"task {workflow_id} is a {state.task.type!r} task, not a workflow"
-            )
+            raise NotAWorkflow(f"task {workflow_id} is a {state.task.type!r} task, not a workflow")
         return state
 
     def _is_workflow(self, type: str) -> bool:

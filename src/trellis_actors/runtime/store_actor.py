@@ -22,8 +22,8 @@ import trio
 from .._backoff import Backoff, compute_backoff
 from .._time import Clock
 from ..actors import Actor, Ref, Request, one_error
-from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..decisions import NEVER
+from ..errors import ActorCrashed, StoreUnavailable, TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import TERMINAL, Task, TaskStatus, Transition
 from ..stores.base import ClaimRequest, NewTask, Outcome, Store, Work, WorkDone
 from . import node_messages, session_messages
@@ -31,8 +31,6 @@ from .messages import (
     AdvanceSchedule,
     BulkChunk,
     Cancel,
-    LoadWorkflow,
-    Signal,
     Claim,
     Claimed,
     DeleteSchedule,
@@ -50,6 +48,7 @@ from .messages import (
     ListQueues,
     ListSchedules,
     ListTasks,
+    LoadWorkflow,
     PauseQueue,
     Ping,
     Probe,
@@ -63,6 +62,7 @@ from .messages import (
     Release,
     Requeue,
     SaveSchedule,
+    Signal,
     StoreMsg,
     Submit,
     SubscribeEvents,

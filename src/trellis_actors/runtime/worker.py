@@ -21,15 +21,15 @@ from ..errors import TaskNotFound, TrellisError, ValidationError
 from ..lifecycle import Task, TaskError, TaskStatus
 from .messages import (
     Assign,
-    LoadWorkflow,
-    StoreMsg,
     CancelTask,
     Late,
+    LoadWorkflow,
     QueueMsg,
     Ready,
     Reask,
     ReportProgress,
     Started,
+    StoreMsg,
     WorkerMsg,
 )
 from .processes import CancelRun, PoolMsg, RunInProcess

@@ -42,7 +42,8 @@ async def replay(
     wf = WorkflowContext(state, now, types)
     result: Any = None
     try:
-        result = await task_type.handler(wf, payload)
+        # A workflow's handler takes a WorkflowContext where a task's takes a TaskContext.
+        result = await task_type.handler(wf, payload)  # type: ignore[arg-type]
     except trio.Cancelled:
         raise  # a cancel or timeout of this continuation: the worker decides
     except Suspended:

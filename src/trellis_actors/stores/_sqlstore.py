@@ -9,6 +9,7 @@ from ..decisions import QueueState, TypeLimit
 from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus, Transition
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
+from ..workflows import WorkflowState
 from ._sql import Cursor
 from ._sqllogic import TaskLogic
 from .base import (
@@ -24,7 +25,6 @@ from .base import (
     Work,
     WorkDone,
 )
-from ..workflows import WorkflowState
 from .nodes import NodeInfo
 from .sessions import Session
 

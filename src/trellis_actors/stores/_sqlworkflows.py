@@ -32,9 +32,12 @@ class WorkflowSteps:
         def enqueue(
             self, cur: Cursor, tasks: Sequence[NewTask], now: float
         ) -> tuple[list[Submitted], list[Transition]]: ...
-        def write(
-            self, cur: Cursor, tasks: dict[str, Task], moves: Sequence[Transition]
-        ) -> None: ...
+        def decide(
+            self,
+            cur: Cursor,
+            changes: Iterable[decisions.Change | None],
+            now: float | None = None,
+        ) -> list[Transition]: ...
         def _json(self, value: Any) -> Any: ...
 
     # -- rows ----------------------------------------------------------------------------
@@ -98,18 +101,7 @@ class WorkflowSteps:
             "sent_at": now,
         }
         cur.execute(self.q["insert_signal"], params)
-        return self.changed(cur, [decisions.wake(task, now, f"signal {name!r}")])
-
-    def changed(self, cur: Cursor, changes: Iterable[decisions.Change | None]) -> list[Transition]:
-        tasks: dict[str, Task] = {}
-        moves: list[Transition] = []
-        for change in changes:
-            if change is not None:
-                tasks[change.task.id] = change.task
-                moves.extend(change.moves)
-        if tasks:
-            self.write(cur, tasks, moves)
-        return moves
+        return self.decide(cur, [decisions.wake(task, now, f"signal {name!r}")])
 
     def continue_workflow(
         self,
@@ -149,7 +141,7 @@ class WorkflowSteps:
             waiting = [s for s in self.signals(cur, workflow.id) if s.consumed_by is None]
             why = workflows.stirs(continuation, history, waiting, workflow.run_at, now)
             if why is not None:
-                moves += self.changed(cur, [decisions.wake(workflow, now, why)])
+                moves += self.decide(cur, [decisions.wake(workflow, now, why)])
         return moves
 
     def follow(self, cur: Cursor, moves: list[Transition], now: float) -> list[Transition]:
@@ -184,7 +176,7 @@ class WorkflowSteps:
                 parents = self.locked(cur, sorted({s.parent_id for s in ended if s.parent_id}))
                 for parent in parents.values():
                     changes.append(decisions.wake(parent, now, "a step ended"))
-            pending = self.changed(cur, changes)
+            pending = self.decide(cur, changes)
             made += pending
         return made
 

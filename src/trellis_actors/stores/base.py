@@ -22,6 +22,7 @@ from ..lifecycle import Recorded, Task, TaskEvent, TaskStatus, Transition, creat
 from ..rules import TASK_DATA
 from ..scheduling.model import Schedule
 from ..workflows import WorkflowState
+from .nodes import NodeInfo
 from .sessions import Session
 
 # NewTask and Outcome are made once per task, and a frozen dataclass costs twice as much

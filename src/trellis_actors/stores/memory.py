@@ -127,9 +127,11 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
             if heap is None:
                 heap = self._ready[task.queue] = []
             heapq.heappush(heap, entry)
-        elif status is TaskStatus.PENDING or status is TaskStatus.RETRYING:
-            heapq.heappush(self._delayed, (task.run_at, task.id))
-        elif status is TaskStatus.WAITING and task.run_at < decisions.NEVER:
+        elif (
+            status is TaskStatus.PENDING
+            or status is TaskStatus.RETRYING
+            or (status is TaskStatus.WAITING and task.run_at < decisions.NEVER)
+        ):
             heapq.heappush(self._delayed, (task.run_at, task.id))
 
     def _task(self, task_id: str) -> Task:

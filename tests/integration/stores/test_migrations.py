@@ -37,6 +37,14 @@ def rows_at_0002() -> dict[str, Task]:
     }
 
 
+def insert_at_0002(statement: str) -> str:
+    """The ``insert_task`` statement as it was before 0008 added ``parent_id``."""
+    for added in (", parent_id", ", :parent_id", ",\n    %(parent_id)s::uuid"):
+        statement = statement.replace(added, "")
+    assert "parent_id" not in statement
+    return statement
+
+
 async def check_upgraded(url: str, tasks: dict[str, Task]) -> None:
     """The upgraded store works on the rows it found: only the queued task is claimed
     (and stays queued), the live lease's outcome applies, the dead node's task retries."""
@@ -166,7 +174,7 @@ class TestSqliteMigrations:
                 params = {"version": migration.version, "name": migration.name}
                 old.execute(q["record_migration"], params | {"applied_at": 0})
             for task in tasks.values():
-                old.execute(q["insert_task"], TaskLogic.row(task))
+                old.execute(insert_at_0002(q["insert_task"]), TaskLogic.row(task))
             before = old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall()
             assert sqlite.migrate(old) == ALL[2:]
             after = old.execute("SELECT * FROM trellis_tasks ORDER BY id").fetchall()
@@ -217,7 +225,7 @@ class TestPostgresMigrations:
                 params = {"version": migration.version, "name": migration.name}
                 conn.execute(queries["record_migration"], params)
             for task in tasks.values():
-                conn.execute(queries["insert_task"], TaskLogic.row(task))
+                conn.execute(insert_at_0002(queries["insert_task"]), TaskLogic.row(task))
             before = conn.execute(select).fetchall()
         assert postgres.migrate_sync(pg_empty_url) == ALL[2:]
         assert postgres_catalog(pg_empty_url) == postgres_catalog(pg_url)

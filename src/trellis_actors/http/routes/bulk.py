@@ -41,7 +41,7 @@ async def _bulk(action: Bulk) -> Response:
 @document_response(BulkOut)
 @document_response(ErrorOut, 400)
 async def cancel_many() -> Response:
-    """Cancel every pending, queued, retrying or running task the filter selects; running
+    """Cancel every pending, queued, retrying, running or waiting task the filter selects; running
     handlers are stopped (on other nodes, at their next lease renewal). Answers how many."""
     return await _bulk(Bulk.CANCEL)
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from quart import Response, url_for
 
-from ... import decisions
 from ...access.check import needs
 from ...errors import InvalidTransition, TaskNotFound
 from ...lifecycle import CANCELLABLE, TaskStatus
@@ -32,12 +31,6 @@ async def _context(task_id: str) -> dict[str, Any] | None:
         "task": task,
         "events": events,
         "workflow": workflow,
-        # A workflow waiting for a timer: when it falls due (NEVER: it waits for news only).
-        "wakes": (
-            task.run_at
-            if task.status is TaskStatus.WAITING and task.run_at < decisions.NEVER
-            else None
-        ),
         "steps": {} if workflow is None else {step.id: step for step in workflow.steps},
         "can_cancel": task.status in CANCELLABLE,
         "can_requeue": task.status is TaskStatus.DEAD,
