@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ..lifecycle import Transition
+from ..lifecycle import Recorded
 from ..runtime.runtime import Runtime
 
 #: Seconds between keep-alive comments (proxies close silent connections).
@@ -36,15 +36,16 @@ class Live:
 
     async def changes(self, runtime: Runtime, task_id: str | None) -> AsyncIterator[bytes]:
         """``changed`` events for moves of ``task_id`` and of its steps when it is a
-        workflow (of any task without one)."""
-        async with runtime.subscribe() as transitions:
+        workflow (of any task without one), on any node of the cluster: the moves are read
+        from the store's event log (:meth:`Runtime.follow`), not this node's alone."""
+        async with runtime.follow() as transitions:
             # Subscribed: a first "changed" has the page catch up on what moved since it
             # was rendered, or while a dropped stream was reconnecting.
             yield f"retry: {RETRY_MS}\n: subscribed\n\n".encode() + CHANGED
             while not self.closing.is_set():
                 # A fresh scope per wait, never held across a yield.
                 scope = trio.CancelScope(deadline=trio.current_time() + HEARTBEAT)
-                moved: Transition | None = None
+                moved: Recorded | None = None
                 self.waiting.add(scope)
                 try:
                     with scope:
