@@ -78,7 +78,7 @@ def bench_sqlite(seconds: float) -> None:
 
     q = _sql.queries("sqlite")
     floor_conn = connect(os.path.join(folder, "floor.db"))
-    two_events = _expand(q["insert_events"], len(_EVENT_COLUMNS), 2)
+    two_events = _expand(q["insert_events"], (False,) * len(_EVENT_COLUMNS), 2)  # all bound
 
     def floor() -> None:
         row, events = by_hand()

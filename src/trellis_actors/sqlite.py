@@ -45,7 +45,7 @@ from .errors import ConfigurationError
 from .lifecycle import NewTask
 from .rules import SubmitOptions
 from .stores.base import arrive
-from .stores.sqlite import _EVENT_COLUMNS, _TASK_COLUMNS, _expand, _SqliteLogic, connect, parse_url
+from .stores.sqlite import _SqliteLogic, connect, parse_url
 
 __all__ = ["close", "enqueue", "enqueue_many"]
 
@@ -137,20 +137,12 @@ def _insert(cur: sqlite3.Cursor, tasks: list[NewTask], now: float) -> list[str]:
     if len(tasks) == 1 and tasks[0].idempotency_key is None:
         moves = arrive(tasks[0], now)
         task = moves[-1].task
-        row = _logic.row(task)
-        cur.execute(_ONE_TASK, [row[name] for name in _TASK_COLUMNS])
-        events = [_logic.event_row(move.event) for move in moves]
-        cur.execute(
-            _expand(_logic.q["insert_events"], len(_EVENT_COLUMNS), len(events)),
-            [event[name] for event in events for name in _EVENT_COLUMNS],
-        )
+        _logic.insert_tasks(cur, [_logic.row(task)])
+        _logic.insert_events(cur, [_logic.event_row(move.event) for move in moves])
         _logic.published(cur, moves)
         return [task.id]
     submitted, _ = _logic.enqueue(cur, tasks, now)
     return [s.task.id for s in submitted]
-
-
-_ONE_TASK = _expand(_logic.q["insert_tasks"], len(_TASK_COLUMNS), 1)
 
 
 def _in_callers(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> list[str]:

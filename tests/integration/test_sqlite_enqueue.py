@@ -163,6 +163,31 @@ class TestPath:
         ids = sqlite.enqueue_many(db, [{"type": "echo", "payload": n} for n in range(20)])
         assert [row[0] for row in stored(db)] == ids
 
+    def test_a_batch_mixing_empty_and_set_columns_is_stored_whole(self, db: str) -> None:
+        """Rows written in one statement, where a column is empty in some rows and set in
+        others (or empty in all: written as NULL, not bound), read back as given."""
+        items: list[dict[str, Any]] = [
+            {"type": "echo", "payload": n, "timeout": 5 if n % 3 == 0 else None}
+            | ({"delay": 3600} if n % 4 == 0 else {})
+            for n in range(21)  # chunks of 16, 4 and 1
+        ]
+        ids = sqlite.enqueue_many(db, items)
+
+        async def read() -> list[Any]:
+            store = SqliteStore(f"sqlite:///{db}")
+            await store.open()
+            try:
+                return [await store.get(i) for i in ids]
+            finally:
+                await store.close()
+
+        tasks = trio.run(read)
+        assert [(t.payload, t.timeout, t.status, t.started_at, t.dead_letter) for t in tasks] == [
+            (n, 5.0 if n % 3 == 0 else None,
+             TaskStatus.PENDING if n % 4 == 0 else TaskStatus.QUEUED, None, True)
+            for n in range(21)
+        ]  # fmt: skip
+
     def test_a_file_with_other_tables_is_refused_untouched(self, tmp_path: Path) -> None:
         other = str(tmp_path / "app.db")
         conn = sqlite3.connect(other)

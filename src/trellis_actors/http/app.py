@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 
 import structlog
@@ -118,10 +118,13 @@ def create_app(
 
     @app.after_request
     async def no_sniff(response: Response) -> Response:
+        headers = response.headers
+        present = {name.lower() for name, _ in headers.items()}  # one look, not one a header
         for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
-        if not _is_page(request.path):
-            response.headers.setdefault("Content-Security-Policy", API_CSP)
+            if header.lower() not in present:
+                headers.add(header, value)
+        if "content-security-policy" not in present and not _is_page(request.path):
+            headers.add("Content-Security-Policy", API_CSP)
         if (rid := getattr(g, "request_id", None)) is not None:
             response.headers["X-Request-ID"] = rid
         guard.decorate(request, response)
@@ -172,7 +175,7 @@ def request_id(request: Request) -> str:
     """The request's id: the client's ``X-Request-ID`` when it is a short token, else a
     new one. Error bodies and the request's log lines carry it."""
     given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+    return given if _REQUEST_ID.fullmatch(given) else os.urandom(8).hex()
 
 
 def _is_page(path: str) -> bool:

@@ -32,13 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from itertools import compress
 from typing import Any, Concatenate
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trio
 
 from ..errors import ConfigurationError
-from ..lifecycle import Transition
+from ..lifecycle import Task, Transition
 from . import _sql
 from ._filewatch import FileWatch
 from ._sql import Cursor
@@ -200,6 +201,12 @@ class _SqliteLogic(TaskLogic):
         self._counts = None
         return super().purge_dead(cur, ids)
 
+    @staticmethod
+    def row(task: Task) -> dict[str, Any]:
+        row = TaskLogic.row(task)
+        row["dead_letter"] = int(task.dead_letter)  # an int binds as is; a bool is adapted
+        return row
+
     def ids_param(self, ids: list[str]) -> Any:
         return json.dumps(ids)  # read back with json_each: no statement built per list
 
@@ -215,21 +222,31 @@ class _SqliteLogic(TaskLogic):
     def _in_chunks(
         self, cur: Cursor, query: str, columns: tuple[str, ...], rows: list[dict[str, Any]]
     ) -> None:
-        """Write ``rows`` with few statements: chunks of 256, 64, 16, 4 or 1 rows, so that
-        only five texts per query exist (and stay in the connection's statement cache)."""
+        """Write ``rows`` with few statements: chunks of 256, 64, 16, 4, 2 (a new task's two
+        events) or 1 rows, so that few texts per query exist (and stay in the connection's
+        statement cache).
+
+        A column that is None in every row of a chunk is written as a ``NULL`` in the
+        statement, not bound: sqlite3 looks each bound None (and bool) up in its adapter
+        registry, the dearest part of binding, and a new task has a dozen such columns.
+        """
+        width = len(columns)
         start = 0
         while start < len(rows):
             left = len(rows) - start
             size = next(size for size in _CHUNKS if size <= left)
-            chunk = rows[start : start + size]
+            values = [row[name] for row in rows[start : start + size] for name in columns]
             start += size
-            cur.execute(
-                _expand(self.q[query], len(columns), size),
-                [row[name] for row in chunk for name in columns],
-            )
+            if size == 1:
+                nulls = tuple([value is None for value in values])
+                params = [value for value in values if value is not None]
+            else:
+                nulls = tuple([values[i::width].count(None) == size for i in range(width)])
+                params = list(compress(values, [not null for null in nulls] * size))
+            cur.execute(_expand(self.q[query], nulls, size), params)
 
 
-_CHUNKS = (256, 64, 16, 4, 1)
+_CHUNKS = (256, 64, 16, 4, 2, 1)
 _TASK_COLUMNS = (
     "id", "type", "queue", "payload", "status", "priority", "attempt", "max_attempts",
     "run_at", "timeout", "idempotency_key", "dead_letter", "created_at", "queued_at",
@@ -247,10 +264,12 @@ _EVENT_COLUMNS = (
 )  # fmt: skip
 
 
-@functools.cache
-def _expand(statement: str, columns: int, rows: int) -> str:
-    """``statement`` with ``{rows}`` replaced by ``rows`` groups of ``columns`` "?"."""
-    group = "(" + ", ".join("?" * columns) + ")"
+# Bounded: a statement has a few chunk sizes, but its NULL patterns could be many.
+@functools.lru_cache(maxsize=512)
+def _expand(statement: str, nulls: tuple[bool, ...], rows: int) -> str:
+    """``statement`` with ``{rows}`` replaced by ``rows`` groups of one "?" per column, or
+    ``NULL`` for the columns that ``nulls`` marks (None in every row)."""
+    group = "(" + ", ".join(["NULL" if null else "?" for null in nulls]) + ")"
     return statement.replace("{rows}", ", ".join([group] * rows))
 
 

@@ -1,10 +1,11 @@
 -- Named queries of the SQLite store, loaded once by trellis_actors.stores._sql.
 -- Parameters use sqlite3's :name style. Lists of ids travel as one JSON array (:ids) read
 -- with json_each, so no statement is ever built from a list. The multi-row writes take
--- positional "?" parameters: their {rows} becomes 1, 4, 16, 64 or 256 groups of them
--- (sqlite.py), never anything but placeholders. Without statistics SQLite
--- prefers the (status, id) index and sorts, so queries over active work name the partial
--- index built for them (INDEXED BY fails loudly if it ever stops applying).
+-- positional "?" parameters: their {rows} becomes 1, 2, 4, 16, 64 or 256 groups of them
+-- (stores/sqlite.py), never anything but placeholders, or NULL for a column that is None
+-- in every row of the group (binding a None costs more). Without statistics SQLite prefers
+-- the (status, id) index and sorts, so queries over active work name the partial index
+-- built for them (INDEXED BY fails loudly if it ever stops applying).
 
 -- name: ping
 SELECT 1;
