@@ -46,10 +46,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     and the store conformance suite)."""
     if request.param == "memory":
         return "memory://"
-    # Virtual time jumps only when nothing has happened for 100 ms of real time, so that
-    # it does not run ahead while SQLite works in its thread (on a busy machine too).
+    # Virtual time jumps only when nothing has happened for 20 ms of real time, so that
+    # it does not run ahead while SQLite works in its thread.
     clock: trio.testing.MockClock = request.getfixturevalue("autojump_clock")
-    clock.autojump_threshold = 0.1
+    clock.autojump_threshold = 0.02
     return f"sqlite:///{tmp_path / 'wf.db'}"
 
 
@@ -534,7 +534,7 @@ class TestRestart:
     ) -> None:
         """Close the runtime while the workflow waits; a new one on the file goes on."""
         calls: Counter[str] = Counter()
-        autojump_clock.autojump_threshold = 0.1  # SQLite works in a thread
+        autojump_clock.autojump_threshold = 0.02  # SQLite works in a thread
         url = f"sqlite:///{tmp_path / 'restart.db'}"
         async with open_runtime(onboarding_app(calls), store=url, **SPARSE) as rt:
             flow = await rt.submit("onboard", {"email": "r@x"})
