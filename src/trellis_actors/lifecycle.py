@@ -69,9 +69,9 @@ ACTIVE = CANCELLABLE
 #: Ended: nothing moves the task on its own (``failed`` goes to the dead letters when its
 #: type keeps them, ``dead`` back to ``queued`` when an operator requeues it).
 TERMINAL = frozenset(TaskStatus) - ACTIVE
-#: Waiting for a worker, whose next move is towards one (``queued`` or ``running``): what
-#: a queue's depth counts.
-WAITING = frozenset(
+#: The backlog: not started, with a move towards a worker next (``queued`` or
+#: ``running``): what a queue's depth counts (a ``waiting`` workflow too: its next run).
+BACKLOG = frozenset(
     status for status in ACTIVE if TRANSITIONS[status] & {TaskStatus.QUEUED, TaskStatus.RUNNING}
 )
 #: Waiting for their ``run_at`` (a delay, a retry's backoff, a workflow's timer) before

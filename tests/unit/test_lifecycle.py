@@ -14,11 +14,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from trellis_actors import InvalidTransition, Task, TaskError, TaskStatus
 from trellis_actors.lifecycle import (
     ACTIVE,
+    BACKLOG,
     CANCELLABLE,
     DELAYED,
     TERMINAL,
     TRANSITIONS,
-    WAITING,
     check,
     created,
     transition,
@@ -162,12 +162,12 @@ class TestStatusSets:
             }
 
     def test_waiting_and_delayed(self) -> None:
-        """WAITING: active and heading for a worker; DELAYED: active and heading for queued."""
-        assert {S.PENDING, S.QUEUED, S.RETRYING, S.WAITING} == WAITING
+        """BACKLOG: active and heading for a worker; DELAYED: active and heading for queued."""
+        assert {S.PENDING, S.QUEUED, S.RETRYING, S.WAITING} == BACKLOG
         assert {S.PENDING, S.RETRYING, S.WAITING} == DELAYED
-        for status in WAITING:
+        for status in BACKLOG:
             assert TRANSITIONS[status] & {S.QUEUED, S.RUNNING}
-        for status in ACTIVE - WAITING:
+        for status in ACTIVE - BACKLOG:
             assert not TRANSITIONS[status] & {S.QUEUED, S.RUNNING}
         assert {s for s in ACTIVE if (s, S.QUEUED) in ALLOWED} == DELAYED
 

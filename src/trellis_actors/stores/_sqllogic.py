@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 from .. import decisions
 from ..errors import TaskNotFound, ValidationError
 from ..lifecycle import (
-    WAITING,
+    BACKLOG,
     Recorded,
     Task,
     TaskError,
@@ -794,7 +794,7 @@ def _leads_on(move: Transition) -> bool:
 
 def wakes_workers(moves: Sequence[Transition]) -> bool:
     """True when a move made work ready now or later (queued, pending or retrying)."""
-    return any(move.task.status in WAITING for move in moves)
+    return any(move.task.status in BACKLOG for move in moves)
 
 
 def _event(row: Any, attempt: int, node: str | None, worker: str | None) -> TaskEvent:

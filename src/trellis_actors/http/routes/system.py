@@ -12,7 +12,7 @@ from ..._time import iso
 from ...actors import ActorSnapshot
 from ...decisions import QueueState
 from ...errors import RuntimeNotRunning, TrellisError
-from ...lifecycle import WAITING, TaskStatus
+from ...lifecycle import BACKLOG, TaskStatus
 from ...runtime.runtime import Runtime
 from .._encode import json_response
 from .._state import api
@@ -65,7 +65,7 @@ def queue_out(queue: QueueState) -> dict[str, Any]:
     full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
     return {
         "name": queue.name,
-        "depth": sum(full[status.value] for status in WAITING),
+        "depth": sum(full[status.value] for status in BACKLOG),
         "counts": full,
         "paused": queue.paused,
         "paused_at": None if queue.paused_at is None else iso(queue.paused_at),

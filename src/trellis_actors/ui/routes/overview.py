@@ -13,7 +13,7 @@ from quart import Response, url_for
 
 from ...access.check import needs
 from ...errors import TrellisError
-from ...lifecycle import WAITING, TaskStatus
+from ...lifecycle import BACKLOG, TaskStatus
 from ...runtime.messages import WorkerInfo
 from ...stores.nodes import WorkerActivity
 from .._blueprint import bp
@@ -40,7 +40,7 @@ async def _queues() -> dict[str, Any]:
     for queue in await ui().runtime.queues():
         per_status = queue.counts or {}
         full = {status.value: per_status.get(status.value, 0) for status in TaskStatus}
-        depth = sum(full[s.value] for s in WAITING)
+        depth = sum(full[s.value] for s in BACKLOG)
         rows.append({"name": queue.name, "depth": depth, "counts": full, "paused": queue.paused})
     return {"queues": rows, "statuses": [status.value for status in TaskStatus]}
 
