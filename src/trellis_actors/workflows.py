@@ -15,6 +15,7 @@ its workflow's history (:func:`step_resolution`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -198,6 +199,16 @@ def check_signalled(task: Task) -> None:
         raise WorkflowEnded(
             f"workflow {task.id} is {task.status.value}: it can no longer receive signals"
         )
+
+
+def awaits_signal(history: Iterable[HistoryEntry], name: str) -> bool:
+    """Whether a workflow with ``history`` waits for a signal called ``name`` now (a wait
+    for it not yet resolved): only such a signal wakes it; any other is kept until the
+    workflow asks for it."""
+    return any(
+        entry.kind is EntryKind.SIGNAL and entry.name == name and entry.outcome is None
+        for entry in history
+    )
 
 
 def stirs(

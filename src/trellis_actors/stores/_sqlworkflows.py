@@ -101,6 +101,8 @@ class WorkflowSteps:
             "sent_at": now,
         }
         cur.execute(self.q["insert_signal"], params)
+        if not workflows.awaits_signal(self.history(cur, task.id), name):
+            return []
         return self.decide(cur, [decisions.wake(task, now, f"signal {name!r}")])
 
     def continue_workflow(

@@ -397,7 +397,8 @@ class MemoryStore(SingleNode, MemorySessions, MemoryNodes, MemorySchedules):
         record = workflows.SignalRecord(self._signal_ids, workflow_id, name, payload, now)
         self._signals.setdefault(workflow_id, []).append(record)
         moves: list[Transition] = []
-        self._apply(decisions.wake(task, now, f"signal {name!r}"), moves)
+        if workflows.awaits_signal(self._history.get(workflow_id, {}).values(), name):
+            self._apply(decisions.wake(task, now, f"signal {name!r}"), moves)
         return moves
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:

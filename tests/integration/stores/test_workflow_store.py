@@ -109,8 +109,8 @@ class TestContinuations:
         """A step that ended while its workflow ran: the suspend that waits for it goes
         straight back to the queue."""
         flow = await running_workflow(store)
-        await store.finish([waiting(flow, step_continuation(flow))], NOW + 1)
-        await store.signal(flow.id, "poke", None, NOW + 2)  # woken: it runs again
+        await store.finish([waiting(flow, step_continuation(flow), NOW + 2)], NOW + 1)
+        assert path(await store.promote_due(NOW + 2, 10)) == [(S.WAITING, S.QUEUED)]  # runs again
         (again,) = await run(store, 1, NOW + 3, queues=["default"])
         (step,) = await run(store, 1, NOW + 3, queues=["steps"])
         done = await store.finish([Outcome(step.id, "w1", 1, S.COMPLETED, result=1)], NOW + 4)
@@ -154,7 +154,9 @@ class TestSignals:
         await store.finish(
             [waiting(flow, Continuation((wait,), awaiting_signals=("go",)))], NOW + 1
         )
-        assert path(await store.signal(flow.id, "other", None, NOW + 2)) == [(S.WAITING, S.QUEUED)]
+        # Kept, but no reason to run again: it does not wait for "other".
+        assert await store.signal(flow.id, "other", None, NOW + 2) == []
+        assert path(await store.signal(flow.id, "go", {"n": 0}, NOW + 2)) == [(S.WAITING, S.QUEUED)]
         (again,) = await run(store, 1, NOW + 3)
         # A signal sent while it runs is kept; its continuation still waits for "go".
         assert await store.signal(flow.id, "go", {"n": 1}, NOW + 4) == []
@@ -166,11 +168,12 @@ class TestSignals:
         assert state is not None
         assert [(s.name, s.payload, s.consumed_by) for s in state.signals] == [
             ("other", None, None),
+            ("go", {"n": 0}, None),
             ("go", {"n": 1}, None),
         ]
         (third,) = await run(store, 1, NOW + 6)
         received = Continuation(
-            resolved=(Resolution(1, EntryOutcome.RECEIVED, {"n": 1}),),
+            resolved=(Resolution(1, EntryOutcome.RECEIVED, {"n": 0}),),
             consumed=((state.signals[1].id, 1),),
         )
         assert third.lease_owner is not None
@@ -180,9 +183,9 @@ class TestSignals:
         )
         state = await store.workflow(flow.id)
         assert state is not None
-        assert [s.consumed_by for s in state.signals] == [None, 1]
+        assert [s.consumed_by for s in state.signals] == [None, 1, None]
         assert state.history[0].outcome is EntryOutcome.RECEIVED
-        assert state.history[0].value == {"n": 1}
+        assert state.history[0].value == {"n": 0}
         with pytest.raises(WorkflowEnded, match="can no longer receive signals"):
             await store.signal(flow.id, "go", None, NOW + 8)
 

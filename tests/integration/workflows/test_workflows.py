@@ -226,6 +226,33 @@ class TestSignals:
             (4, None),
         ]
 
+    async def test_only_a_signal_it_waits_for_wakes_it(
+        self, store_url: str, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """A signal of another name is kept without running the workflow again; the one it
+        waits for wakes it; the kept one is received when it asks for it."""
+        app = App()
+        runs: Counter[str] = Counter()
+
+        @app.workflow
+        async def two(wf: WorkflowContext, _: Any) -> list[Any]:
+            runs["run"] += 1
+            return [await wf.wait_signal("first"), await wf.wait_signal("second")]
+
+        async with open_runtime(app, store=store_url, **SPARSE) as rt:
+            flow = await rt.submit(two, None)
+            await waiting_on(rt, flow.id, EntryKind.SIGNAL)
+            await rt.signal(flow.id, "second", 2)
+            assert (await rt.get(flow.id)).status is TaskStatus.WAITING
+            before = runs["run"]
+            await rt.signal(flow.id, "first", 1)
+            done = await rt.wait(flow)
+            woken = [e.detail for e in await rt.events(flow.id) if e.to_status is TaskStatus.QUEUED]
+        assert done.result == [1, 2]
+        assert runs["run"] == before + 1  # one run after "first": "second" was there already
+        assert "signal 'second'" not in woken
+        assert "signal 'first'" in woken
+
     async def test_refusals(self, store_url: str, autojump_clock: trio.testing.MockClock) -> None:
         """Unknown id, a task that is not a workflow, a payload that is not JSON."""
         app = App()
