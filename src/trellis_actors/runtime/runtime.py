@@ -462,6 +462,13 @@ class Runtime:
         with its history; returns how many (with ``dry_run``, how many would go)."""
         return await self._bulk(Bulk.PURGE, filter, dry_run)
 
+    async def bulk(
+        self, action: Bulk, *, dry_run: bool = False, **filter: Unpack[FilterFields]
+    ) -> int:
+        """``action`` (cancel, requeue or purge) on every task ``filter`` selects: one entry
+        for callers that choose the action at run time (the API's and the UI's bulk routes)."""
+        return await self._bulk(action, filter, dry_run)
+
     async def _bulk(self, action: Bulk, filter: Mapping[str, Any], dry_run: bool) -> int:
         selection = rules.check_filter(action, filter)
         return await run_bulk(

@@ -26,12 +26,7 @@ async def _bulk(action: Bulk) -> Response:
         raise from_pydantic(exc) from None
     runtime = api().runtime
     filter = query.model_dump(exclude={"dry_run"}, exclude_none=True)
-    do = {
-        Bulk.CANCEL: runtime.cancel_many,
-        Bulk.REQUEUE: runtime.requeue_many,
-        Bulk.PURGE: runtime.purge_many,
-    }[action]
-    touched = await do(dry_run=query.dry_run, **filter)
+    touched = await runtime.bulk(action, dry_run=query.dry_run, **filter)
     return json_response({"touched": touched, "dry_run": query.dry_run})
 
 

@@ -9,7 +9,7 @@ too, one by one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from quart import Response, request
@@ -24,22 +24,13 @@ from .._state import ui
 from .tasks import page_context
 
 
-def _operation(action: Bulk) -> Callable[..., Awaitable[int]]:
-    runtime = ui().runtime
-    return {
-        Bulk.CANCEL: runtime.cancel_many,
-        Bulk.REQUEUE: runtime.requeue_many,
-        Bulk.PURGE: runtime.purge_many,
-    }[action]
-
-
 async def _bulk(action: Bulk) -> Response:
     """Count (no ``confirm``) or do ``action`` to the tasks the posted filters select."""
     form = await request.form
     verb, past, _ = ACTIONS[action]
     confirmed = form.get("confirm") == "1"
     try:
-        touched = await _operation(action)(dry_run=not confirmed, **bulk_filter(form))
+        touched = await ui().runtime.bulk(action, dry_run=not confirmed, **bulk_filter(form))
     except TrellisError as exc:
         return await _answer(form, {"action": action.value, "error": str(exc)}, 422)
     state: dict[str, Any] = {"action": action.value, "verb": verb, "past": past}
