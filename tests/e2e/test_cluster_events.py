@@ -33,9 +33,11 @@ def sse(lines: Iterator[str]) -> Iterator[dict[str, str]]:
 
 
 def read_until(
-    client: httpx.Client, task_id: str, headers: dict[str, str] | None = None
+    client: httpx.Client, task_ids: set[str], headers: dict[str, str] | None = None
 ) -> list[Seen]:
-    """Open /events and read transitions until ``task_id`` completes."""
+    """Open /events and read transitions until every task of ``task_ids`` has completed
+    (two workers may complete them in any order)."""
+    left = set(task_ids)
     seen: list[Seen] = []
     with client.stream("GET", "/events", headers=headers) as stream:
         assert stream.status_code == 200
@@ -45,7 +47,9 @@ def read_until(
             data: dict[str, Any] = json.loads(event["data"])
             moved = data["event"]
             seen.append((int(event["id"]), moved["task_id"], moved["to"], moved["node"]))
-            if (moved["task_id"], moved["to"]) == (task_id, "completed"):
+            if moved["to"] == "completed":
+                left.discard(moved["task_id"])
+            if not left:
                 return seen
     raise AssertionError("the stream ended before the task completed")
 
@@ -75,7 +79,7 @@ def test_the_api_node_streams_the_worker_nodes_work_and_resumes_exactly(
             first = submit(client, 1)
             # The stream starts from now: the task was submitted before it, but the
             # events it missed are what Last-Event-ID=0 replays.
-            before = read_until(client, first, {"Last-Event-ID": "0"})
+            before = read_until(client, {first}, {"Last-Event-ID": "0"})
             mine = [(to, node_id) for _, task_id, to, node_id in before if task_id == first]
             assert mine == [
                 ("pending", None),
@@ -88,7 +92,7 @@ def test_the_api_node_streams_the_worker_nodes_work_and_resumes_exactly(
             for task_id in later:
                 done = client.get(f"/tasks/{task_id}/wait", params={"timeout": 20}).json()
                 assert done["status"] == "completed"
-            after = read_until(client, later[-1], {"Last-Event-ID": str(mark)})
+            after = read_until(client, set(later), {"Last-Event-ID": str(mark)})
 
             ids = [event_id for event_id, *_ in after]
             assert len(set(ids)) == len(ids) and mark not in ids
