@@ -1,4 +1,5 @@
-"""The async face of the SQL stores: one transaction per call, in a worker thread."""
+"""The async face of the SQL stores: one transaction per call, in a worker thread (or, for
+a short call on a store that can, on the event loop itself)."""
 
 from __future__ import annotations
 
@@ -31,13 +32,16 @@ from .sessions import Session
 P = ParamSpec("P")
 T = TypeVar("T")
 
+#: Rows up to which a call counts as short (see :meth:`SqlStore._call_short`).
+SHORT = 16
+
 
 class SqlStore:
     """The async store protocol over :class:`TaskLogic`: one transaction per call.
 
     Subclasses implement :meth:`_call` (run ``fn(cursor, …)`` in a transaction, in a worker
-    thread) and the connection-level methods (``open``, ``close``, ``ping``, ``watch``,
-    ``try_lead``, ``resign``).
+    thread), may implement :meth:`_call_short`, and implement the connection-level methods
+    (``open``, ``close``, ``ping``, ``watch``, ``try_lead``, ``resign``).
     """
 
     url: str
@@ -62,12 +66,40 @@ class SqlStore:
     ) -> T:
         raise NotImplementedError
 
+    async def _call_short(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """:meth:`_call` for a call that touches at most about :data:`SHORT` rows: the hot
+        path of an idle or lightly loaded node. A store whose database answers that fast
+        (SQLite) runs it on the event loop, without a thread's two hops; by default it is
+        an ordinary call."""
+        return await self._call(write, fn, *args, **kwargs)
+
+    async def _sized(
+        self,
+        rows: int,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """A call about ``rows`` rows: short, or in a thread."""
+        if rows <= SHORT:
+            return await self._call_short(write, fn, *args, **kwargs)
+        return await self._call(write, fn, *args, **kwargs)
+
     async def enqueue(
         self, tasks: Sequence[NewTask], now: float
     ) -> tuple[list[Submitted], list[Transition]]:
         if not tasks:
             return [], []
-        return await self._call(True, self._logic.enqueue, tasks, now)
+        return await self._sized(len(tasks), True, self._logic.enqueue, tasks, now)
 
     @property
     def held_until(self) -> float | None:
@@ -84,7 +116,8 @@ class SqlStore:
         return await self._call(False, self._logic.queue_states)
 
     async def apply(self, work: Work, now: float) -> WorkDone:
-        return await self._call(True, self._logic.apply, work, now)
+        rows = len(work.tasks) + len(work.outcomes) + sum(c.limit for c in work.claims)
+        return await self._sized(rows, True, self._logic.apply, work, now)
 
     async def promote_due(self, now: float, limit: int) -> list[Transition]:
         return await self._call(True, self._logic.promote_due, now, limit)
@@ -101,24 +134,26 @@ class SqlStore:
         now: float,
         exclude: Sequence[str] = (),
     ) -> list[Task]:
-        return await self._call(
-            True, self._logic.claim, queues, limit, owner, lease_until, now, exclude
+        return await self._sized(
+            limit, True, self._logic.claim, queues, limit, owner, lease_until, now, exclude
         )
 
     async def finish(self, outcomes: Sequence[Outcome], now: float) -> list[Transition]:
         if not outcomes:
             return []
-        return await self._call(True, self._logic.finish, outcomes, now)
+        return await self._sized(len(outcomes), True, self._logic.finish, outcomes, now)
 
     async def heartbeat(self, task_ids: Sequence[str], owner: str, lease_until: float) -> set[str]:
         if not task_ids:
             return set()
-        return await self._call(True, self._logic.heartbeat, task_ids, owner, lease_until)
+        return await self._sized(
+            len(task_ids), True, self._logic.heartbeat, task_ids, owner, lease_until
+        )
 
     async def release(self, task_ids: Sequence[str], owner: str, now: float) -> list[Transition]:
         if not task_ids:
             return []
-        return await self._call(True, self._logic.release, task_ids, owner, now)
+        return await self._sized(len(task_ids), True, self._logic.release, task_ids, owner, now)
 
     async def recover_expired(self, now: float) -> list[Transition]:
         return await self._call(True, self._logic.recover_expired, now)
@@ -140,10 +175,10 @@ class SqlStore:
     async def set_progress(
         self, task_id: str, fraction: float, message: str | None, now: float
     ) -> None:
-        await self._call(True, self._logic.set_progress, task_id, fraction, message, now)
+        await self._call_short(True, self._logic.set_progress, task_id, fraction, message, now)
 
     async def get(self, task_id: str) -> Task | None:
-        return await self._call(False, self._logic.get, task_id)
+        return await self._call_short(False, self._logic.get, task_id)
 
     async def list_tasks(
         self,

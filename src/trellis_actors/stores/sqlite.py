@@ -54,6 +54,14 @@ _SYNCHRONOUS = {
     "OFF": "PRAGMA synchronous = OFF",
 }
 _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+#: The store's connection waits for another connection's lock only in a worker thread.
+_BUSY_WAIT = "PRAGMA busy_timeout = 5000"
+_BUSY_FAIL = "PRAGMA busy_timeout = 0"
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+#: The watch thread checkpoints the WAL after this many of the store's commits (about a
+#: thousand pages, SQLite's own default), or a second after the last one.
+_CHECKPOINT_COMMITS = 64
+_CHECKPOINT_EVERY = 1.0
 #: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`; and
 #: after how long without news it looks less often, and how often then (idle CPU: each look
 #: is a thread waking up, about 20 µs of CPU on a small VM).
@@ -286,13 +294,16 @@ class SqliteStore(SingleNode, SqlStore):
         self._conn: sqlite3.Connection | None = None
         self._closing = threading.Event()
         self._sightings: _Sightings | None = None
+        self._commits = 0  # the store's write transactions so far (the watch checkpoints)
 
     async def open(self) -> None:
         if self._conn is None:
             self._closing.clear()
-            self._conn = await trio.to_thread.run_sync(
+            conn = await trio.to_thread.run_sync(
                 connect, self.path, self.synchronous, limiter=self._limiter
             )
+            conn.execute(_BUSY_FAIL)
+            self._conn = conn
 
     # -- wake-ups ------------------------------------------------------------------------
     async def watch(
@@ -312,6 +323,11 @@ class SqliteStore(SingleNode, SqlStore):
         cancellation at every look and ends at :meth:`close`, so nothing is left behind.
         The store's own commits are not news (see :class:`_Sightings`). A private
         ``:memory:`` database has no other connection: nothing to watch.
+
+        While it runs, the thread also checkpoints the WAL (``PASSIVE``, on a connection
+        of its own) after every :data:`_CHECKPOINT_COMMITS` of the store's commits or a
+        second after the last: the store's own commits, made on the event loop, then never
+        wait for a checkpoint's disk syncs (its ``wal_autocheckpoint`` is off meanwhile).
         """
         if self.path == ":memory:":
             await SingleNode.watch(self, notify, task_status=task_status)
@@ -326,12 +342,15 @@ class SqliteStore(SingleNode, SqlStore):
             return
         try:
             self._sightings = sightings
-            await self._call(False, sightings.writer_saw)
+            await self._call(False, _watched, sightings, 0)
             task_status.started()
             await trio.to_thread.run_sync(self._watch, sightings)
         finally:
             self._sightings = None
             sightings.close()
+            if self._conn is not None:  # the commits checkpoint again
+                with trio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
+                    await self._call(False, _watched, None, _AUTOCHECKPOINT)
 
     def _watch(self, sightings: _Sightings) -> None:
         # Where the OS tells of writes to the WAL (Linux), a commit is looked for as soon as
@@ -339,8 +358,10 @@ class SqliteStore(SingleNode, SqlStore):
         # yet (a commit still being made) is looked at once more, shortly; the timer's next
         # look catches a commit that takes longer still.
         watch = FileWatch.open(self.path + "-wal")
+        checkpoints: sqlite3.Connection | None = None
         try:
-            quiet_since = time.monotonic()
+            quiet_since = checkpointed_at = time.monotonic()
+            checkpointed = self._commits
             again = False  # the last look followed a write and saw nothing
             while not self._closing.is_set():
                 trio.from_thread.check_cancelled()
@@ -349,6 +370,12 @@ class SqliteStore(SingleNode, SqlStore):
                 if news:
                     sightings.wake()
                     quiet_since = now
+                commits = self._commits
+                if commits - checkpointed >= _CHECKPOINT_COMMITS or (
+                    commits != checkpointed and now - checkpointed_at >= _CHECKPOINT_EVERY
+                ):
+                    checkpoints = _checkpoint(checkpoints, self.path)
+                    checkpointed, checkpointed_at = commits, now
                 pause = _WATCH_EVERY if now - quiet_since < _WATCH_QUIET else _WATCH_QUIET_EVERY
                 if watch is None:
                     time.sleep(pause)
@@ -358,6 +385,8 @@ class SqliteStore(SingleNode, SqlStore):
         finally:
             if watch is not None:
                 watch.close()
+            if checkpoints is not None:
+                checkpoints.close()
 
     async def close(self) -> None:
         self._closing.set()  # a running watch() ends within a poll
@@ -374,35 +403,112 @@ class SqliteStore(SingleNode, SqlStore):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
+        conn = self._open_conn()
+
+        def patiently() -> T:
+            # In a thread, a lock held by another connection is waited for.
+            conn.execute(_BUSY_WAIT)
+            try:
+                return self._transaction(conn, write, fn, args, kwargs)
+            finally:
+                conn.execute(_BUSY_FAIL)
+
+        return await trio.to_thread.run_sync(patiently, limiter=self._limiter)
+
+    async def _call_short(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """On the event loop: a few rows' transaction takes tens of microseconds, less than
+        the two thread hops it would cost. The loop never waits for a lock: the connection
+        does not wait (``busy_timeout`` 0), so when another process holds the write lock,
+        the call is made again in a thread, which waits. Checkpoints, which sync the disk,
+        are the watch thread's (see :meth:`watch`), not the commit's."""
+        conn = self._open_conn()
+        async with self._limiter:
+            try:
+                return self._transaction(conn, write, fn, args, kwargs)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+        return await self._call(write, fn, *args, **kwargs)  # rolled back: again, waiting
+
+    def _open_conn(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
             raise RuntimeError(f"{self.url} is not open; call `await store.open()` first")
+        return conn
 
+    def _transaction(
+        self,
+        conn: sqlite3.Connection,
+        write: bool,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        """``fn(cursor, *args, **kwargs)`` in one transaction on ``conn``."""
         sightings = self._sightings if write else None
-
-        def in_transaction() -> T:
-            # IMMEDIATE takes the write lock up front: no upgrade deadlock with a second
-            # process (the CLI) reading the same file.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                if sightings is not None:
-                    sightings.writer_saw(conn.cursor())
-                result = fn(conn.cursor(), *args, **kwargs)
-                if sightings is not None:
-                    sightings.committing()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                self._logic.forget()
-                if sightings is not None:
-                    sightings.absorb(conn)
-                raise
+        # IMMEDIATE takes the write lock up front: no upgrade deadlock with a second
+        # process (the CLI) reading the same file.
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            if sightings is not None:
+                sightings.writer_saw(conn.cursor())
+            result = fn(conn.cursor(), *args, **kwargs)
+            if sightings is not None:
+                sightings.committing()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            self._logic.forget()
             if sightings is not None:
                 sightings.absorb(conn)
-            return result
+            raise
+        if sightings is not None:
+            sightings.absorb(conn)
+        if write:
+            self._commits += 1
+        return result
 
-        return await trio.to_thread.run_sync(in_transaction, limiter=self._limiter)
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says another connection holds a lock (``SQLITE_BUSY``, ``_LOCKED``,
+    or one of their extended codes)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # None: not from SQLite itself
+    return code is not None and code & 0xFF in _BUSY
+
+
+#: SQLite's own default: a commit checkpoints the WAL once it holds this many pages.
+_AUTOCHECKPOINT = 1000
+
+
+def _watched(cur: Cursor, sightings: _Sightings | None, autocheckpoint: int) -> None:
+    """On the store's connection, as its watch starts (``sightings``, autocheckpoint 0: the
+    watch thread checkpoints) or ends (None, SQLite's default)."""
+    if sightings is not None:
+        sightings.writer_saw(cur)
+    cur.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+
+
+def _checkpoint(conn: sqlite3.Connection | None, path: str) -> sqlite3.Connection | None:
+    """A ``PASSIVE`` checkpoint of ``path``'s WAL on ``conn`` (opened if None): it copies
+    what no reader still needs, waiting for nobody. Returns the connection to use next
+    time (None after an error: the next checkpoint opens a new one)."""
+    try:
+        if conn is None:
+            conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        if conn is not None:
+            conn.close()
+        return None
+    return conn
 
 
 class _Sightings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -285,5 +286,80 @@ class TestCountsKeptInMemory:
                 await store.apply(work, 2.0)
             del store._logic.claim
             assert (await store.counts()).by_queue == before == self.scanned(path)
+        finally:
+            await store.close()
+
+
+class TestOnTheLoop:
+    """Short calls run on the event loop, which never waits for another connection's
+    lock, and never for a checkpoint."""
+
+    async def test_a_write_while_another_connection_holds_the_lock_waits_in_a_thread(
+        self, tmp_path: Path
+    ) -> None:
+        """A second connection holds the write lock: the store's write neither fails nor
+        stops the loop; it is made once the lock is let go."""
+        store = SqliteStore(f"sqlite:///{tmp_path}/t.db")
+        await store.open()
+        other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            written = trio.Event()
+            ticks = 0
+
+            async def write() -> None:
+                await store.enqueue([NewTask("echo", 1)], 1.0)
+                written.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(write)
+                # The loop runs on while the write waits (in a thread) for the lock.
+                while ticks < 50:
+                    await trio.lowlevel.checkpoint()
+                    ticks += 1
+                assert not written.is_set()
+                other.execute("COMMIT")
+            assert written.is_set()
+            assert (await store.counts()).total(S.QUEUED) == 1
+            # ... and the connection went back to not waiting on the loop.
+            assert store._conn is not None
+            assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        finally:
+            other.close()
+            await store.close()
+
+    async def test_the_watch_checkpoints_the_wal_and_commits_do_not(self, tmp_path: Path) -> None:
+        """While the watch runs, the store's commits leave the WAL to it, and it copies
+        the WAL into the database file; after it, commits checkpoint again."""
+        path = tmp_path / "t.db"
+        store = SqliteStore(f"sqlite:///{path}")
+        await store.open()
+
+        def autocheckpoint() -> int:
+            assert store._conn is not None
+            return int(store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+        def checkpointed() -> int:
+            """Tasks in the database file alone (a copy of it without its WAL)."""
+            copy = tmp_path / "copy.db"
+            copy.write_bytes(path.read_bytes())
+            with closing(sqlite3.connect(copy)) as conn:
+                try:
+                    return int(conn.execute("SELECT count(*) FROM trellis_tasks").fetchone()[0])
+                except sqlite3.DatabaseError:  # the header page is not in the file yet
+                    return 0
+
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(store.watch, lambda: None)
+                assert autocheckpoint() == 0
+                for n in range(100):
+                    await store.enqueue([NewTask("echo", n)], 1.0)
+                with trio.fail_after(10):
+                    # The watch thread tells nobody when it checkpoints: look until it has.
+                    while checkpointed() < 64:  # noqa: ASYNC110 (no event to wait on)
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+            assert autocheckpoint() == 1000
         finally:
             await store.close()
