@@ -96,6 +96,13 @@ class Arrivals(NamedTuple):
     plain: list[dict[str, Any]]  # rows of created tasks with no idempotency key, not written
 
 
+def best_first(tasks: list[Task], limit: int) -> list[Task]:
+    """The first ``limit`` of ``tasks`` (claimed queue by queue) in claim order: highest
+    priority first, FIFO within one."""
+    tasks.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
+    return tasks[:limit]
+
+
 def run_steps(cur: Cursor, steps: Steps[T]) -> T:
     """Run ``steps`` on ``cur``, answering each step; returns what they return."""
     answer: Any = None
@@ -155,8 +162,7 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
             for queue in dict.fromkeys(queues)
             for task in self.select(cur, "claim_queue", queue=queue, limit=limit, exclude=skip)
         ]
-        found.sort(key=lambda task: (-task.priority, task.queued_at or 0.0, task.id))
-        return found[:limit]
+        return best_first(found, limit)
 
     def lock_type(self, cur: Cursor, name: str) -> None:
         """Serialize claims of a limited type (PostgreSQL: across nodes) to the commit."""

@@ -44,7 +44,7 @@ from ..errors import ConfigurationError
 from ..lifecycle import Recorded, Task, Transition
 from . import _sql
 from ._sql import Cursor, redact
-from ._sqllogic import TaskLogic, wakes_workers
+from ._sqllogic import TaskLogic, best_first, wakes_workers
 from ._sqlstore import P, SqlStore, T
 
 _POLL = 0.25  # seconds a listening thread waits before checking for cancellation
@@ -191,15 +191,24 @@ class _PostgresLogic(TaskLogic):
     ) -> list[Task]:
         assert isinstance(cur, psycopg.Cursor)
         skip = list(exclude)
-        # The plan's setting and the claim go in one round trip (reading the rows syncs).
-        with cur.connection.pipeline():
+        conn = cur.connection
+        # The plan's setting and the claims go in one round trip (reading the rows syncs).
+        with conn.pipeline():
             cur.execute(self.q["claim_plan"])
             if queues is None:
                 return self.select(cur, "claim_any", limit=limit, exclude=skip)
-            unique = list(dict.fromkeys(queues))
-            if len(unique) == 1:  # an ordered scan of the claim index, no sort
-                return self.select(cur, "claim_queue", queue=unique[0], limit=limit, exclude=skip)
-            return self.select(cur, "claim_queues", queues=unique, limit=limit, exclude=skip)
+            # Each queue walks its own part of the claim index (one cursor each, every
+            # statement sent before any is read); the best ``limit`` of them are taken.
+            # The rest stay locked until this claim commits, and others skip them meanwhile.
+            cursors = []
+            for queue in dict.fromkeys(queues):
+                each = conn.cursor(row_factory=dict_row)
+                each.execute(
+                    self.q["claim_queue"], {"queue": queue, "limit": limit, "exclude": skip}
+                )
+                cursors.append(each)
+            found = [self.task(row) for each in cursors for row in each.fetchall()]
+        return best_first(found, limit) if len(cursors) > 1 else found
 
     def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
         cur.execute(self.q["event_mark"], {"after": after})

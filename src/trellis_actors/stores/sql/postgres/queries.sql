@@ -182,20 +182,12 @@ ORDER BY priority DESC, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
--- name: claim_queues
-SELECT * FROM trellis_tasks
-WHERE status = 'queued' AND lease_owner IS NULL AND queue = ANY(%(queues)s::text[])
-  AND type <> ALL(%(exclude)s::text[])
-  AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
-ORDER BY priority DESC, queued_at, id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
-
 -- name: claim_any
+-- (-priority): the order of the all-queues index, which no one-queue claim asks for.
 SELECT * FROM trellis_tasks
 WHERE status = 'queued' AND lease_owner IS NULL AND type <> ALL(%(exclude)s::text[])
   AND NOT EXISTS (SELECT 1 FROM trellis_queues AS q WHERE q.name = trellis_tasks.queue AND q.paused)
-ORDER BY priority DESC, queued_at, id
+ORDER BY -priority, queued_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 

@@ -47,7 +47,9 @@ CREATE TABLE trellis_tasks (
 -- A claimed task stays queued, under a lease, until its handler starts; claims skip it.
 CREATE INDEX trellis_tasks_claim ON trellis_tasks (queue, priority DESC, queued_at, id)
     WHERE status = 'queued' AND lease_owner IS NULL;
-CREATE INDEX trellis_tasks_claim_any ON trellis_tasks (priority DESC, queued_at, id)
+-- The all-queues index orders by an expression that only the all-queues claim asks for,
+-- so that a one-queue claim never walks it past other queues' tasks (migration 0010).
+CREATE INDEX trellis_tasks_claim_any ON trellis_tasks ((-priority), queued_at, id)
     WHERE status = 'queued' AND lease_owner IS NULL;
 -- Delayed and retrying work and workflows' timers, by due time (promote_due, next_due_at).
 CREATE INDEX trellis_tasks_due ON trellis_tasks (run_at, id)
