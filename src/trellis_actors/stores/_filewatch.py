@@ -52,12 +52,16 @@ class FileWatch:
         if there was one since the last call. Events that came meanwhile are all taken."""
         if not self._poll.poll(timeout):
             return False
+        self.drain()
+        return True
+
+    def drain(self) -> None:
+        """Take the events told so far, without waiting."""
         try:
             while os.read(self._fd, 4096):
                 pass
         except BlockingIOError:
             pass
-        return True
 
     def close(self) -> None:
         self._poll.close()

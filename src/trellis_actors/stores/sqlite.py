@@ -15,10 +15,12 @@ is the usual trade for a task runtime (at-least-once delivery already asks handl
 idempotent) and keeps commits cheap; choose ``?synchronous=FULL`` to survive power loss too,
 at the cost of an fsync per commit, or ``OFF`` for throw-away data.
 
-Threads. One connection, used by one worker thread at a time (a ``CapacityLimiter(1)``);
-every protocol call is one transaction, and the store actor hands a whole batch of
+Threads. One connection, used by one call at a time (a ``CapacityLimiter(1)``): a short
+call (a few rows: :meth:`SqliteStore._call_short`) on the event loop, any other in a worker
+thread. Every protocol call is one transaction, and the store actor hands a whole batch of
 submissions, outcomes and claims to one call (``apply``), so commits are grouped. Rows are
-written with multi-row statements.
+written with multi-row statements. The watch thread (:meth:`SqliteStore.watch`)
+checkpoints the WAL.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ _WATCH_QUIET_EVERY = 0.005
 #: Where writes to the WAL are told (:class:`FileWatch`): how soon a write that showed no
 #: commit yet is looked at again.
 _WATCH_AGAIN = 0.0002
+#: The longest the watch waits for the store's own commit to be absorbed.
+_SETTLE = 0.005
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -361,7 +365,7 @@ class SqliteStore(SingleNode, SqlStore):
         checkpoints: sqlite3.Connection | None = None
         try:
             quiet_since = checkpointed_at = time.monotonic()
-            checkpointed = self._commits
+            checkpointed = woken = self._commits
             again = False  # the last look followed a write and saw nothing
             while not self._closing.is_set():
                 trio.from_thread.check_cancelled()
@@ -381,6 +385,14 @@ class SqliteStore(SingleNode, SqlStore):
                     time.sleep(pause)
                 else:
                     written = watch.wait(_WATCH_AGAIN if again else pause)
+                    # The store's own commit writes the WAL a frame at a time: its writes
+                    # wake the thread once, not once each, and are looked at once it is
+                    # absorbed. (Another process cannot commit while it does; one that
+                    # commits just after is seen by the writer itself, or by these looks.)
+                    if written and (sightings.settle() or self._commits != woken):
+                        watch.drain()
+                        written = False
+                    woken = self._commits
                     again = written and not news and not again
         finally:
             if watch is not None:
@@ -528,6 +540,7 @@ class _Sightings:
 
     def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
         self._lock = threading.Lock()
+        self._absorbed = threading.Condition(self._lock)  # notified as a commit is absorbed
         self._conn: sqlite3.Connection | None = conn
         self._seen = self._version(conn)
         self._writer: int | None = None  # the writer's data_version: only its thread uses it
@@ -568,6 +581,15 @@ class _Sightings:
         with self._lock:
             self._committing = True
 
+    def settle(self) -> bool:
+        """In the watch's thread: wait (a few milliseconds at most) until the store's
+        commit under way, if any, is absorbed; True if there was one."""
+        with self._absorbed:
+            if not self._committing:
+                return False
+            self._absorbed.wait_for(lambda: not self._committing, timeout=_SETTLE)
+            return True
+
     def absorb(self, writer: sqlite3.Connection) -> None:
         """The store just committed (or rolled back) on ``writer``: what the watch would
         see now is its own doing, but for a commit by another connection since, which the
@@ -578,6 +600,7 @@ class _Sightings:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._seen = self._version(self._conn)
+            self._absorbed.notify_all()
         with contextlib.suppress(sqlite3.Error):  # a closed connection's too
             self.writer_saw(writer.cursor())
 
