@@ -304,9 +304,7 @@ class TestClaimPlan:
         assert f"Index Scan using {index} on" in plan, plan
         assert "Sort" not in plan, plan
 
-    async def test_a_one_queue_claim_does_not_walk_other_queues_backlog(
-        self, pg_url: str
-    ) -> None:
+    async def test_a_one_queue_claim_does_not_walk_other_queues_backlog(self, pg_url: str) -> None:
         """Statistics taken while the table was empty, then a backlog in another queue (a
         burst before autovacuum's next ANALYZE): a claim of one queue still walks that
         queue's own index, not the all-queues one past every other queue's task."""
