@@ -315,6 +315,27 @@ class TestWatch:
             sightings.close()
             await store.close()
 
+    async def test_a_commit_the_watch_told_of_wakes_nobody_again(self, db: str) -> None:
+        """Another process commits and the watch tells of it: the store's next write,
+        which sees that commit too, does not wake the queue a second time (for a claim
+        that would find nothing)."""
+        store = SqliteStore(f"sqlite:///{db}")
+        await store.open()
+        wakes: list[str] = []
+        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
+        try:
+            store._sightings = sightings
+            await store._call(False, sightings.writer_saw)
+            await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "note"))
+            assert sightings.look()  # the watch thread wakes the queue
+            await store.enqueue([NewTask("note", None)], 1.0)
+            assert wakes == []
+            assert not sightings.look()
+        finally:
+            store._sightings = None
+            sightings.close()
+            await store.close()
+
     async def test_a_commit_just_after_the_stores_own_is_not_lost(self, db: str) -> None:
         """Another process commits between the store's COMMIT and its absorbing look: the
         look takes that commit in with the store's own, and the writer's own data_version

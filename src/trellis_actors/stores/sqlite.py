@@ -393,7 +393,10 @@ class SqliteStore(SingleNode, SqlStore):
                         watch.drain()
                         written = False
                     woken = self._commits
-                    again = written and not news and not again
+                    # Another process's commit writes several frames, and is seen only
+                    # once its last is written and the WAL index updated: while writes
+                    # come with nothing to see yet, look again shortly after each.
+                    again = written and not news
         finally:
             if watch is not None:
                 watch.close()
@@ -470,7 +473,7 @@ class SqliteStore(SingleNode, SqlStore):
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             if sightings is not None:
-                sightings.writer_saw(conn.cursor())
+                sightings.writer_saw(conn.cursor(), unless_told=True)
             result = fn(conn.cursor(), *args, **kwargs)
             if sightings is not None:
                 sightings.committing()
@@ -604,11 +607,15 @@ class _Sightings:
         with contextlib.suppress(sqlite3.Error):  # a closed connection's too
             self.writer_saw(writer.cursor())
 
-    def writer_saw(self, cur: Cursor) -> None:
+    def writer_saw(self, cur: Cursor, *, unless_told: bool = False) -> None:
         """On the store's connection (in a write transaction, or just after its commit):
-        wake if another connection committed since the store last looked there."""
+        wake if another connection committed since the store last looked there. With
+        ``unless_told`` (as a transaction starts), not if the watch has told of that
+        commit already: a look of its own then finds nothing new. (Just after the
+        store's commit, :meth:`absorb` has taken in whatever the watch would see.)"""
         version = self._version(cur)
-        if self._writer is not None and version != self._writer:
+        changed = self._writer is not None and version != self._writer
+        if changed and (not unless_told or self.look()):
             self.wake()
         self._writer = version
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -326,6 +327,41 @@ class TestOnTheLoop:
             assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
         finally:
             other.close()
+            await store.close()
+
+    async def test_a_claim_is_short_when_the_last_took_few(self, tmp_path: Path) -> None:
+        """A queue of fast tasks asks for many at a time, but an idle node's claim finds
+        the one new task: it runs on the loop, unless the last claim took many."""
+        store = SqliteStore(f"sqlite:///{tmp_path}/t.db")
+        await store.open()
+        assert store._conn is not None
+        threads: set[int] = set()
+        store._conn.set_trace_callback(lambda _: threads.add(threading.get_ident()))
+        loop = threading.get_ident()
+
+        async def claim(limit: int, *, in_apply: bool = False) -> int:
+            threads.clear()
+            if in_apply:
+                request = ClaimRequest(None, limit, "me", 60.0)
+                done = await store.apply(Work([], [], [request]), 1.0)
+                return len(done.claimed[0])
+            return len(await store.claim(None, limit, "me", 60.0, 1.0))
+
+        try:
+            await store.enqueue([NewTask("echo", 1)], 1.0)
+            assert await claim(200) == 1
+            assert threads == {loop}
+            await store.enqueue([NewTask("echo", n) for n in range(40)], 1.0)
+            assert await claim(200, in_apply=True) == 40  # guessed short: on the loop, once
+            assert threads == {loop}
+            await store.enqueue([NewTask("echo", n) for n in range(40)], 1.0)
+            assert await claim(200) == 40  # the last took 40: in a thread
+            assert loop not in threads
+            assert await claim(200, in_apply=True) == 0  # the last took 40 still
+            assert loop not in threads
+            assert await claim(200) == 0  # the last took none
+            assert threads == {loop}
+        finally:
             await store.close()
 
     async def test_the_watch_checkpoints_the_wal_and_commits_do_not(self, tmp_path: Path) -> None:
