@@ -4,6 +4,7 @@ the task until it commits."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import sys
 from functools import partial
@@ -24,6 +25,7 @@ from trellis_actors import (
     sqlite,
 )
 from trellis_actors.lifecycle import NewTask
+from trellis_actors.stores._filewatch import FileWatch
 from trellis_actors.stores.sqlite import SqliteStore, _Sightings
 
 app = App()
@@ -276,6 +278,47 @@ class TestWatch:
                 await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "echo"))
                 with trio.fail_after(10):
                     await woken.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            await store.close()
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+    async def test_the_stores_own_commits_do_not_wake_the_watch_thread(
+        self, db: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The watch thread is told of writes to the WAL so as to see other processes'
+        commits: the store's own (every submission's) must not wake it, since each
+        wake-up costs the node CPU on two threads. Another process's commit still does."""
+        told: list[bool] = []
+        waited = trio.Event()
+        wait_for = [math.inf]  # waited is set once the thread has waited this many times
+        wait = FileWatch.wait
+
+        def counted(watch: FileWatch, timeout: float) -> bool:
+            written = wait(watch, timeout)
+            told.append(written)
+            if len(told) >= wait_for[0]:
+                trio.from_thread.run_sync(waited.set)
+            return written
+
+        monkeypatch.setattr(FileWatch, "wait", counted)
+        store = SqliteStore(f"sqlite:///{db}")
+        await store.open()
+        woken = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(store.watch, woken.set)
+                for _ in range(30):
+                    await store.enqueue([NewTask("note", None)], 1.0)
+                    await trio.to_thread.run_sync(lambda: None)  # the watch thread may run
+                wait_for[0] = len(told) + 2  # a write told by now ends the next wait at once
+                with trio.fail_after(10):
+                    await waited.wait()
+                assert True not in told
+                await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "note"))
+                with trio.fail_after(10):
+                    await woken.wait()
+                assert True in told
                 nursery.cancel_scope.cancel()
         finally:
             await store.close()

@@ -12,16 +12,24 @@ import ctypes
 import os
 import select
 import sys
+import threading
+from collections.abc import Callable
 
-#: inotify's event mask bit for "the file was written to" (``<sys/inotify.h>``).
+#: inotify's event mask bits (``<sys/inotify.h>``): "the file was written to", and one
+#: that a paused watch waits for instead, which a write never sets off ("the file itself
+#: was deleted").
 _IN_MODIFY = 0x00000002
+_IN_DELETE_SELF = 0x00000400
 
 
 class FileWatch:
     """An inotify descriptor watching one file for writes."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, watch: Callable[[int], object]) -> None:
         self._fd = fd
+        self._watch = watch  # sets the watch's mask (inotify_add_watch on the same file)
+        self._lock = threading.Lock()  # pause() and resume() race close() from another thread
+        self._closed = False
         self._poll = select.epoll()
         self._poll.register(fd, select.EPOLLIN)
 
@@ -38,11 +46,12 @@ class FileWatch:
         fd = init(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             return None
+        name = os.fsencode(path)
         try:
-            if add(fd, os.fsencode(path), _IN_MODIFY) < 0:
+            if add(fd, name, _IN_MODIFY) < 0:
                 os.close(fd)
                 return None
-            return cls(fd)
+            return cls(fd, lambda mask: add(fd, name, mask))
         except BaseException:
             os.close(fd)
             raise
@@ -63,6 +72,23 @@ class FileWatch:
         except BlockingIOError:
             pass
 
+    def pause(self) -> None:
+        """Stop telling of writes (until :meth:`resume`): writes the watcher knows of
+        itself, such as its own process's, need not wake it. Changing the watch's mask
+        tells nothing, and writes in between are never told."""
+        self._set(_IN_DELETE_SELF)
+
+    def resume(self) -> None:
+        """Tell of writes again."""
+        self._set(_IN_MODIFY)
+
+    def _set(self, mask: int) -> None:
+        with self._lock:
+            if not self._closed:
+                self._watch(mask)  # fails only if the file is gone: then nothing is told
+
     def close(self) -> None:
-        self._poll.close()
-        os.close(self._fd)
+        with self._lock:
+            self._closed = True
+            self._poll.close()
+            os.close(self._fd)

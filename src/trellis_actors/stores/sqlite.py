@@ -347,6 +347,8 @@ class SqliteStore(SingleNode, SqlStore):
         try:
             self._sightings = sightings
             await self._call(False, _watched, sightings, 0)
+            # Opened before any commit can be told, and paused by each of the store's own.
+            sightings.files = FileWatch.open(self.path + "-wal")
             task_status.started()
             await trio.to_thread.run_sync(self._watch, sightings)
         finally:
@@ -361,7 +363,7 @@ class SqliteStore(SingleNode, SqlStore):
         # its frames are written, besides the looks on a timer. A write with nothing to see
         # yet (a commit still being made) is looked at once more, shortly; the timer's next
         # look catches a commit that takes longer still.
-        watch = FileWatch.open(self.path + "-wal")
+        watch = sightings.files
         checkpoints: sqlite3.Connection | None = None
         try:
             quiet_since = checkpointed_at = time.monotonic()
@@ -385,10 +387,10 @@ class SqliteStore(SingleNode, SqlStore):
                     time.sleep(pause)
                 else:
                     written = watch.wait(_WATCH_AGAIN if again else pause)
-                    # The store's own commit writes the WAL a frame at a time: its writes
-                    # wake the thread once, not once each, and are looked at once it is
-                    # absorbed. (Another process cannot commit while it does; one that
-                    # commits just after is seen by the writer itself, or by these looks.)
+                    # The store's own writes are not told (it pauses the watch while it
+                    # holds the write lock). A write told as it ends its transaction is
+                    # looked at once the commit is absorbed, which looks for another's
+                    # commit on the writer itself; these looks catch the rest.
                     if written and (sightings.settle() or self._commits != woken):
                         watch.drain()
                         written = False
@@ -398,8 +400,6 @@ class SqliteStore(SingleNode, SqlStore):
                     # come with nothing to see yet, look again shortly after each.
                     again = written and not news
         finally:
-            if watch is not None:
-                watch.close()
             if checkpoints is not None:
                 checkpoints.close()
 
@@ -473,6 +473,7 @@ class SqliteStore(SingleNode, SqlStore):
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             if sightings is not None:
+                sightings.writing()
                 sightings.writer_saw(conn.cursor(), unless_told=True)
             result = fn(conn.cursor(), *args, **kwargs)
             if sightings is not None:
@@ -550,6 +551,8 @@ class _Sightings:
         self._failing = False  # the last look failed
         self._committing = False  # the writer is committing: what changes is its own
         self.wake = wake  # notify(), from any thread
+        #: The watch thread's inotify on the WAL, while it has one.
+        self.files: FileWatch | None = None
 
     @classmethod
     def open(cls, path: str, wake: Callable[[], None]) -> _Sightings:
@@ -578,6 +581,14 @@ class _Sightings:
             news, self._seen, self._failing = version != self._seen, version, False
         return news
 
+    def writing(self) -> None:
+        """The store took the write lock: until :meth:`absorb`, every write to the WAL is
+        its own (no other connection can commit meanwhile), and none wakes the watch
+        thread."""
+        files = self.files
+        if files is not None:
+            files.pause()
+
     def committing(self) -> None:
         """The store is about to commit: until :meth:`absorb`, what the watch would see is
         (also) its own doing."""
@@ -598,6 +609,9 @@ class _Sightings:
         see now is its own doing, but for a commit by another connection since, which the
         writer's own ``data_version`` shows. (Never raises: the commit is made. Failing,
         the next look wakes the queue once.)"""
+        files = self.files
+        if files is not None:  # before the versions are read: a commit after it is told
+            files.resume()
         with self._lock:
             self._committing = False
             if self._conn is not None:
@@ -620,6 +634,9 @@ class _Sightings:
         self._writer = version
 
     def close(self) -> None:
+        files, self.files = self.files, None
+        if files is not None:
+            files.close()
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:

@@ -30,6 +30,29 @@ def test_a_write_is_told_once(tmp_path: Path) -> None:
         watch.close()
 
 
+def test_a_paused_watch_tells_of_no_write(tmp_path: Path) -> None:
+    """Writes made while paused (the store's own commits) are never told, and writes
+    after it resumes are."""
+    path = tmp_path / "tasks.db-wal"
+    path.write_bytes(b"")
+    watch = FileWatch.open(str(path))
+    assert watch is not None
+    try:
+        watch.pause()
+        with path.open("ab") as f:
+            f.write(b"frame")
+            f.flush()
+            watch.resume()
+            assert not watch.wait(0)
+            f.write(b"frame")
+            f.flush()
+        assert watch.wait(0)
+    finally:
+        watch.close()
+    watch.pause()  # closed: nothing to pause, and no error
+    watch.resume()
+
+
 def test_no_file_no_watch(tmp_path: Path) -> None:
     """A missing file gives no watch: the caller polls."""
     assert FileWatch.open(str(tmp_path / "missing-wal")) is None
