@@ -40,6 +40,7 @@ from ._sqlworkflows import WorkflowSteps
 from .base import (
     BulkDone,
     BulkStep,
+    ClaimRequest,
     Counts,
     Finished,
     NewTask,
@@ -163,6 +164,13 @@ class TaskLogic(SessionSteps, NodeSteps, ScheduleSteps, WorkflowSteps):
             for task in self.select(cur, "claim_queue", queue=queue, limit=limit, exclude=skip)
         ]
         return best_first(found, limit)
+
+    def any_claimable(self, cur: Cursor, claims: Sequence[ClaimRequest]) -> bool:
+        """Whether any of ``claims`` would find a task (type limits aside)."""
+        return any(
+            claim.limit > 0 and self.claimable(cur, claim.queues, 1, claim.exclude)
+            for claim in claims
+        )
 
     def lock_type(self, cur: Cursor, name: str) -> None:
         """Serialize claims of a limited type (PostgreSQL: across nodes) to the commit."""

@@ -16,6 +16,7 @@ from ._sqllogic import TaskLogic
 from .base import (
     BulkDone,
     BulkStep,
+    ClaimRequest,
     Counts,
     Finished,
     NewTask,
@@ -50,6 +51,9 @@ class SqlStore:
     _driver_error: type[Exception] = Exception
     #: How many tasks the last claim took: the guess at how many the next one will take.
     _claimed_last: int = 0
+    #: Whether a claim with nothing else to write, after one that took nothing, first
+    #: reads whether there is anything to take (see :meth:`_nothing_to_claim`).
+    _read_before_claiming: bool = False
 
     async def ping(self) -> bool:
         try:
@@ -118,12 +122,27 @@ class SqlStore:
         return await self._call(False, self._logic.queue_states)
 
     async def apply(self, work: Work, now: float) -> WorkDone:
+        if not work.tasks and not work.outcomes and await self._nothing_to_claim(work.claims):
+            return WorkDone([], [], [], [[] for _ in work.claims])
         claims = sum(self._claim_rows(c.limit) for c in work.claims)
         rows = len(work.tasks) + len(work.outcomes) + claims
         done = await self._sized(rows, True, self._logic.apply, work, now)
         if work.claims:
             self._claimed_last = sum(map(len, done.claimed))
         return done
+
+    async def _nothing_to_claim(self, claims: Sequence[ClaimRequest]) -> bool:
+        """True when a read finds nothing that ``claims`` could take, so that no write
+        transaction is needed. Only on a store that reads first (SQLite: a write
+        transaction, even one that writes nothing, holds the file's one write lock, which
+        a producer in another process waits for), only after a claim that took nothing
+        (the likely time for another), and not while task types have limits (a claim
+        also works out when a held type may start next)."""
+        if not claims or not self._read_before_claiming or self._claimed_last:
+            return False
+        if self._logic.limits:
+            return False
+        return not await self._call_short(False, self._logic.any_claimable, claims)
 
     def _claim_rows(self, limit: int) -> int:
         """The rows a claim of up to ``limit`` tasks is likely to take: a queue asks for
@@ -147,6 +166,8 @@ class SqlStore:
         now: float,
         exclude: Sequence[str] = (),
     ) -> list[Task]:
+        if await self._nothing_to_claim([ClaimRequest(queues, limit, owner, lease_until, exclude)]):
+            return []
         tasks = await self._sized(
             self._claim_rows(limit),
             True,

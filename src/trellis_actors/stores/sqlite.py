@@ -289,6 +289,7 @@ class SqliteStore(SingleNode, SqlStore):
     """The store protocol on one SQLite database file (see the module docstring)."""
 
     _driver_error = sqlite3.Error
+    _read_before_claiming = True
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -364,6 +364,31 @@ class TestOnTheLoop:
         finally:
             await store.close()
 
+    async def test_a_claim_that_finds_nothing_takes_no_write_lock(self, tmp_path: Path) -> None:
+        """After a claim that took nothing, a claim reads first: finding nothing, it neither
+        waits for another process's write transaction nor makes one wait (an idle node is
+        woken by every commit of a producer beside it, of tasks it may not work). Finding
+        a task, it claims it as before."""
+        path = tmp_path / "t.db"
+        store = SqliteStore(f"sqlite:///{path}")
+        await store.open()
+        try:
+            with closing(sqlite3.connect(path, isolation_level=None)) as other:
+                other.execute("BEGIN IMMEDIATE")  # a producer writing
+                with trio.fail_after(10):  # a bound: a claim that waited would fail at 5 s
+                    assert await store.claim(["default"], 4, "me", 60.0, 1.0) == []
+                    request = ClaimRequest(["default"], 4, "me", 60.0)
+                    done = await store.apply(Work([], [], [request, request]), 1.0)
+                    assert done.claimed == [[], []]
+                other.execute("COMMIT")
+            await store.enqueue([NewTask("echo", 1, queue="elsewhere")], 1.0)
+            assert await store.claim(["default"], 4, "me", 60.0, 1.0) == []
+            [new], _ = await store.enqueue([NewTask("echo", 2)], 1.0)
+            [task] = await store.claim(["default"], 4, "me", 60.0, 1.0)
+            assert task.id == new.task.id and task.lease_owner == "me"
+        finally:
+            await store.close()
+
     async def test_the_watch_checkpoints_the_wal_and_commits_do_not(self, tmp_path: Path) -> None:
         """While the watch runs, the store's commits leave the WAL to it, and it copies
         the WAL into the database file; after it, commits checkpoint again."""
