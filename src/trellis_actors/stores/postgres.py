@@ -16,7 +16,7 @@ for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or k
 * Claims, promotions and lease recovery take batches of rows with ``FOR UPDATE SKIP
   LOCKED``, so nodes never wait on each other's rows.
 * Commits that make work ready send ``NOTIFY trellis_work``; :meth:`PostgresStore.watch`
-  listens on a dedicated connection.
+  listens on a dedicated connection, read on the event loop.
 * Leadership is a session-level advisory lock on a dedicated connection.
 * Migrations run at :meth:`PostgresStore.open` (or :func:`migrate`) under a transaction
   advisory lock, so nodes that start together do not race.
@@ -47,7 +47,7 @@ from ._sql import Cursor, redact
 from ._sqllogic import TaskLogic, best_first, wakes_workers
 from ._sqlstore import P, SqlStore, T
 
-_POLL = 0.25  # seconds a listening thread waits before checking for cancellation
+_RECONNECT_EVERY = 1.0  # seconds between tries to open a lost LISTEN connection again
 #: Seconds a call waits for a pool connection. Calls never outnumber the pool's connections
 #: (a CapacityLimiter), so a wait means one is being opened: past this, the database is
 #: taken to be down (PoolTimeout, an OperationalError) rather than the call hanging on.
@@ -290,6 +290,7 @@ class PostgresStore(SqlStore):
         self._leading: set[str] = set()
         self._leader_limiter = trio.CapacityLimiter(1)
         self._closing = threading.Event()
+        self._watches: set[trio.CancelScope] = set()  # the running watch() calls
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -312,7 +313,9 @@ class PostgresStore(SqlStore):
         self._pool = pool
 
     async def close(self) -> None:
-        self._closing.set()  # a running watch() ends within _POLL seconds
+        self._closing.set()
+        for scope in self._watches:  # a running watch() ends
+            scope.cancel()
         pool, self._pool = self._pool, None
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self._drop_leader, limiter=self._leader_limiter)
@@ -368,21 +371,34 @@ class PostgresStore(SqlStore):
         """Call ``notify()`` whenever another store enqueues, promotes or retries work.
 
         Listens on a dedicated connection (not the pool's); started once ``LISTEN`` is in
-        place (or, while the database is down, at once). The listening thread checks for
-        cancellation every quarter second, so cancelling ``watch`` (or closing the store)
-        leaves no thread or connection behind. A lost connection is opened again, and
-        ``notify()`` called once then, since wake-ups may have been missed meanwhile.
+        place (or, while the database is down, at once). Notifications are read on the
+        event loop, with libpq's non-blocking calls, when the connection's socket is
+        readable: no thread wakes for each, though every node hears every node's, its
+        own included (skipped by their origin). Cancelling ``watch`` or closing the store
+        ends it and its connection. A lost connection is opened again (in a thread, a
+        second between tries), and ``notify()`` called once then, since wake-ups may
+        have been missed meanwhile.
         """
-        try:
-            conn: psycopg.Connection[Any] | None = await trio.to_thread.run_sync(
-                self._listen_connect
-            )
-        except psycopg.OperationalError:
-            conn = None  # the database is down: _listen connects once it is back
-        task_status.started()
-        await trio.to_thread.run_sync(self._listen, conn, notify)
+        if self._closing.is_set():
+            task_status.started()
+            return
+        with trio.CancelScope() as scope:
+            self._watches.add(scope)
+            try:
+                conn = await self._listen_connect()
+                task_status.started()
+                await self._hear(conn, notify)
+            finally:
+                self._watches.discard(scope)
 
-    def _listen_connect(self) -> psycopg.Connection[Any]:
+    async def _listen_connect(self) -> psycopg.Connection[Any] | None:
+        """A new LISTEN connection; None while the database cannot be reached."""
+        try:
+            return await trio.to_thread.run_sync(self._listen_connect_sync)
+        except psycopg.OperationalError:
+            return None
+
+    def _listen_connect_sync(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
         try:
             conn.execute(_q["listen"])
@@ -391,21 +407,24 @@ class PostgresStore(SqlStore):
             raise
         return conn
 
-    def _listen(self, conn: psycopg.Connection[Any] | None, notify: Callable[[], None]) -> None:
+    async def _hear(self, conn: psycopg.Connection[Any] | None, notify: Callable[[], None]) -> None:
+        origin = self._origin.encode()
         try:
-            while not self._closing.is_set():
-                trio.from_thread.check_cancelled()
-                if conn is None:
-                    try:
-                        conn = self._listen_connect()
-                    except psycopg.OperationalError:
-                        self._closing.wait(1.0)
-                        continue
-                    trio.from_thread.run_sync(notify)
+            while True:
+                while conn is None:
+                    await trio.sleep(_RECONNECT_EVERY)
+                    conn = await self._listen_connect()
+                    if conn is not None:
+                        notify()
+                pgconn = conn.pgconn
                 try:
-                    for note in conn.notifies(timeout=_POLL):
-                        if note.payload != self._origin:
-                            trio.from_thread.run_sync(notify)
+                    heard = False  # of another store's work, in what libpq has read
+                    while (note := pgconn.notifies()) is not None:
+                        heard = heard or note.extra != origin
+                    if heard:
+                        notify()
+                    await trio.lowlevel.wait_readable(pgconn.socket)
+                    pgconn.consume_input()  # what came; raises if the connection is lost
                 except psycopg.OperationalError:
                     conn.close()
                     conn = None

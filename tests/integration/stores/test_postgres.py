@@ -173,6 +173,20 @@ class TestWatch:
                     await store.close()  # watch() returns by itself
             assert backends(pg_url, "LISTEN%") == []
 
+    async def test_listening_holds_no_worker_thread(self, pg_url: str) -> None:
+        """Notifications are read on the event loop: every node hears every node's, its
+        own included, and none of them wakes a thread (whose hop to the loop also came
+        before each claim); nor does the watch hold one of trio's worker threads."""
+        threads = trio.to_thread.current_default_thread_limiter()
+        async with opened(pg_url) as mine, opened(pg_url) as theirs, watching(mine) as woken:
+            await theirs.enqueue([NewTask("echo", 1)], NOW)
+            await woken.next()
+            await mine.enqueue([NewTask("echo", 2)], NOW)  # its own: heard, not told
+            assert threads.borrowed_tokens == 0
+            await theirs.enqueue([NewTask("echo", 3)], NOW)
+            await woken.next()
+            assert woken.calls == 2
+
     async def test_a_lost_listener_reconnects(self, pg_url: str) -> None:
         """When the LISTEN session is killed, watch() reconnects and wakes its caller."""
         async with opened(pg_url) as store, watching(store) as woken:
