@@ -13,6 +13,7 @@ import os
 import select
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 #: inotify's event mask bits (``<sys/inotify.h>``): "the file was written to", and one
@@ -64,13 +65,22 @@ class FileWatch:
         self.drain()
         return True
 
-    def drain(self) -> None:
-        """Take the events told so far, without waiting."""
+    def after(self, seconds: float) -> bool:
+        """Sleep ``seconds`` (without the GIL), woken by no write, then take the events
+        told meanwhile: True if there were any. A burst of writes (a commit's pages) then
+        costs one wake-up, not one each."""
+        time.sleep(seconds)
+        return self.drain()
+
+    def drain(self) -> bool:
+        """Take the events told so far, without waiting: True if there were any."""
+        told = False
         try:
             while os.read(self._fd, 4096):
-                pass
+                told = True
         except BlockingIOError:
             pass
+        return told
 
     def pause(self) -> None:
         """Stop telling of writes (until :meth:`resume`): writes the watcher knows of

@@ -71,8 +71,9 @@ _WATCH_EVERY = 0.001
 _WATCH_QUIET = 1.0
 _WATCH_QUIET_EVERY = 0.005
 #: Where writes to the WAL are told (:class:`FileWatch`): how soon a write that showed no
-#: commit yet is looked at again.
-_WATCH_AGAIN = 0.0002
+#: commit yet is looked at again (the writes meanwhile, the rest of that commit's pages,
+#: wake nobody).
+_WATCH_AGAIN = 0.0001
 #: The longest the watch waits for the store's own commit to be absorbed.
 _SETTLE = 0.005
 
@@ -387,7 +388,7 @@ class SqliteStore(SingleNode, SqlStore):
                 if watch is None:
                     time.sleep(pause)
                 else:
-                    written = watch.wait(_WATCH_AGAIN if again else pause)
+                    written = watch.after(_WATCH_AGAIN) if again else watch.wait(pause)
                     # The store's own writes are not told (it pauses the watch while it
                     # holds the write lock). A write told as it ends its transaction is
                     # looked at once the commit is absorbed, which looks for another's
@@ -398,7 +399,8 @@ class SqliteStore(SingleNode, SqlStore):
                     woken = self._commits
                     # Another process's commit writes several frames, and is seen only
                     # once its last is written and the WAL index updated: while writes
-                    # come with nothing to see yet, look again shortly after each.
+                    # come with nothing to see yet, look again shortly, once for all the
+                    # writes meanwhile.
                     again = written and not news
         finally:
             if checkpoints is not None:

@@ -53,6 +53,25 @@ def test_a_paused_watch_tells_of_no_write(tmp_path: Path) -> None:
     watch.resume()
 
 
+def test_a_burst_of_writes_is_taken_in_one_look(tmp_path: Path) -> None:
+    """``after`` does not wake for each write (a commit writes a page at a time): it
+    sleeps, then takes every write told meanwhile at once."""
+    path = tmp_path / "tasks.db-wal"
+    path.write_bytes(b"")
+    watch = FileWatch.open(str(path))
+    assert watch is not None
+    try:
+        assert not watch.after(0)  # nothing written
+        with path.open("ab") as f:
+            for _ in range(20):
+                f.write(b"frame")
+                f.flush()
+        assert watch.after(0.0001)  # all twenty
+        assert not watch.wait(0)
+    finally:
+        watch.close()
+
+
 def test_no_file_no_watch(tmp_path: Path) -> None:
     """A missing file gives no watch: the caller polls."""
     assert FileWatch.open(str(tmp_path / "missing-wal")) is None
