@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -266,21 +268,48 @@ class TestCallersConnection:
         assert done.result == 9
 
 
+@asynccontextmanager
+async def watched(db: str, notify: Callable[[], None]) -> AsyncIterator[SqliteStore]:
+    """A store whose watch runs (calling ``notify``) until the block ends."""
+    store = SqliteStore(f"sqlite:///{db}")
+    await store.open()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.watch, notify)
+            yield store
+            nursery.cancel_scope.cancel()
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def looked_at_by_hand(
+    db: str,
+) -> AsyncIterator[tuple[SqliteStore, _Sightings, list[str]]]:
+    """A store whose sightings a test looks at by hand, in a known order, instead of a
+    watch thread; the list collects the queue's wake-ups."""
+    store = SqliteStore(f"sqlite:///{db}")
+    await store.open()
+    wakes: list[str] = []
+    sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
+    try:
+        store._sightings = sightings
+        await store._call(False, sightings.writer_saw)
+        yield store, sightings, wakes
+    finally:
+        store._sightings = None
+        sightings.close()
+        await store.close()
+
+
 class TestWatch:
     async def test_wakes_on_another_connections_commit(self, db: str) -> None:
         """watch() calls notify after another connection commits, and ends with the store."""
-        store = SqliteStore(f"sqlite:///{db}")
-        await store.open()
         woken = trio.Event()
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(store.watch, woken.set)
-                await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "echo"))
-                with trio.fail_after(10):
-                    await woken.wait()
-                nursery.cancel_scope.cancel()
-        finally:
-            await store.close()
+        async with watched(db, woken.set):
+            await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "echo"))
+            with trio.fail_after(10):
+                await woken.wait()
 
     @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
     async def test_the_stores_own_commits_do_not_wake_the_watch_thread(
@@ -302,26 +331,19 @@ class TestWatch:
             return written
 
         monkeypatch.setattr(FileWatch, "wait", counted)
-        store = SqliteStore(f"sqlite:///{db}")
-        await store.open()
         woken = trio.Event()
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(store.watch, woken.set)
-                for _ in range(30):
-                    await store.enqueue([NewTask("note", None)], 1.0)
-                    await trio.to_thread.run_sync(lambda: None)  # the watch thread may run
-                wait_for[0] = len(told) + 2  # a write told by now ends the next wait at once
-                with trio.fail_after(10):
-                    await waited.wait()
-                assert True not in told
-                await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "note"))
-                with trio.fail_after(10):
-                    await woken.wait()
-                assert True in told
-                nursery.cancel_scope.cancel()
-        finally:
-            await store.close()
+        async with watched(db, woken.set) as store:
+            for _ in range(30):
+                await store.enqueue([NewTask("note", None)], 1.0)
+                await trio.to_thread.run_sync(lambda: None)  # the watch thread may run
+            wait_for[0] = len(told) + 2  # a write told by now ends the next wait at once
+            with trio.fail_after(10):
+                await waited.wait()
+            assert True not in told
+            await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "note"))
+            with trio.fail_after(10):
+                await woken.wait()
+            assert True in told
 
     async def test_close_ends_the_watch(self, db: str) -> None:
         """Closing the store ends a running watch: no thread is left (the leak check)."""
@@ -336,15 +358,8 @@ class TestWatch:
         """The store's own commits do not wake its queue; another process's commit does,
         whether the watch sees it or the store's next write does (looks made by hand
         here, in a known order, instead of by the watch thread)."""
-        store = SqliteStore(f"sqlite:///{db}")
-        await store.open()
-        wakes: list[str] = []
-        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
-        try:
-            store._sightings = sightings
-            await store._call(False, sightings.writer_saw)
+        async with looked_at_by_hand(db) as (store, sightings, wakes):
             elsewhere = partial(trio.to_thread.run_sync, lambda: sqlite.enqueue(db, "note"))
-
             await store.enqueue([NewTask("note", None)], 1.0)  # our own commit
             assert not sightings.look()
             await elsewhere()
@@ -353,56 +368,32 @@ class TestWatch:
             await store.enqueue([NewTask("note", None)], 1.0)
             assert wakes == ["w"]  # the store's write saw it
             assert not sightings.look()
-        finally:
-            store._sightings = None
-            sightings.close()
-            await store.close()
 
     async def test_a_commit_the_watch_told_of_wakes_nobody_again(self, db: str) -> None:
         """Another process commits and the watch tells of it: the store's next write,
         which sees that commit too, does not wake the queue a second time (for a claim
         that would find nothing)."""
-        store = SqliteStore(f"sqlite:///{db}")
-        await store.open()
-        wakes: list[str] = []
-        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
-        try:
-            store._sightings = sightings
-            await store._call(False, sightings.writer_saw)
+        async with looked_at_by_hand(db) as (store, sightings, wakes):
             await trio.to_thread.run_sync(lambda: sqlite.enqueue(db, "note"))
             assert sightings.look()  # the watch thread wakes the queue
             await store.enqueue([NewTask("note", None)], 1.0)
             assert wakes == []
             assert not sightings.look()
-        finally:
-            store._sightings = None
-            sightings.close()
-            await store.close()
 
     async def test_a_commit_just_after_the_stores_own_is_not_lost(self, db: str) -> None:
         """Another process commits between the store's COMMIT and its absorbing look: the
         look takes that commit in with the store's own, and the writer's own data_version
         (which the store's commit does not change) still wakes the queue, at once rather
         than at the queue's next poll."""
-        store = SqliteStore(f"sqlite:///{db}")
-        await store.open()
-        wakes: list[str] = []
-        sightings = await trio.to_thread.run_sync(_Sightings.open, db, lambda: wakes.append("w"))
-        absorb = sightings.absorb
+        async with looked_at_by_hand(db) as (store, sightings, wakes):
+            absorb = sightings.absorb
 
-        def other_commit_first(*args: Any) -> None:
-            sqlite.enqueue(db, "note")  # in the store's thread, after its COMMIT
-            absorb(*args)
+            def other_commit_first(*args: Any) -> None:
+                sqlite.enqueue(db, "note")  # in the store's thread, after its COMMIT
+                absorb(*args)
 
-        try:
-            store._sightings = sightings
-            await store._call(False, sightings.writer_saw)
             sightings.absorb = other_commit_first  # type: ignore[method-assign]  # the gap
             await store.enqueue([NewTask("note", None)], 1.0)
             sightings.absorb = absorb  # type: ignore[method-assign]
             assert wakes == ["w"]
             assert not sightings.look()
-        finally:
-            store._sightings = None
-            sightings.close()
-            await store.close()
