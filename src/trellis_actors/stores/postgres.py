@@ -37,6 +37,7 @@ from urllib.parse import unquote
 import psycopg
 import trio
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import ConnStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -425,6 +426,8 @@ class PostgresStore(SqlStore):
                         notify()
                     await trio.lowlevel.wait_readable(pgconn.socket)
                     pgconn.consume_input()  # what came; raises if the connection is lost
+                    if pgconn.status != ConnStatus.OK:  # lost, yet told no error
+                        raise psycopg.OperationalError("the LISTEN connection was lost")
                 except psycopg.OperationalError:
                     conn.close()
                     conn = None
