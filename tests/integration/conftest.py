@@ -1,4 +1,4 @@
-"""Integration fixtures: real PostgreSQL databases.
+"""Integration fixtures: real PostgreSQL databases, and ``store_url`` for every store kind.
 
 A template database with the schema applied is made once per session; each test gets a
 fresh database cloned from it (``CREATE DATABASE … TEMPLATE …``), dropped afterwards. The
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -71,6 +72,17 @@ def pg_template(postgres_server: str) -> Iterator[str]:
         yield name
     finally:
         drop_database(name)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``memory://``, a fresh SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tasks.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture

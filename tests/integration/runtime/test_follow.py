@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,16 +11,6 @@ from trellis_actors import App, Recorded, TaskStatus, ValidationError, open_runt
 
 S = TaskStatus
 GUARD = 60  # seconds: a guard against a hang only, never a measure
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tasks.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 async def take_until_ended(

@@ -1,24 +1,12 @@
-"""The ``store`` fixture: one opened store per test, for every store kind."""
+"""The ``store`` fixture: one opened store per test, for every store kind (``store_url``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from trellis_actors.stores import Store, open_store
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """``memory://``, a fresh SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tasks.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 @pytest.fixture
