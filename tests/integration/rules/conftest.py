@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.integration.rules.kit import Served, serving
 from tests.integration.stores.conftest import store as store
-from tests.integration.stores.conftest import store_url as store_url
 
 
 @pytest.fixture
