@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -290,13 +289,13 @@ class PostgresStore(SqlStore):
         self._leader: psycopg.Connection[Any] | None = None
         self._leading: set[str] = set()
         self._leader_limiter = trio.CapacityLimiter(1)
-        self._closing = threading.Event()
+        self._closing = False  # closed: a watch() started now returns at once
         self._watches: set[trio.CancelScope] = set()  # the running watch() calls
 
     async def open(self) -> None:
         if self._pool is not None:
             return
-        self._closing.clear()
+        self._closing = False
         await trio.to_thread.run_sync(migrate_sync, self.url)
         pool = ConnectionPool(
             self._conninfo,
@@ -314,7 +313,7 @@ class PostgresStore(SqlStore):
         self._pool = pool
 
     async def close(self) -> None:
-        self._closing.set()
+        self._closing = True
         for scope in self._watches:  # a running watch() ends
             scope.cancel()
         pool, self._pool = self._pool, None
@@ -380,7 +379,7 @@ class PostgresStore(SqlStore):
         second between tries), and ``notify()`` called once then, since wake-ups may
         have been missed meanwhile.
         """
-        if self._closing.is_set():
+        if self._closing:
             task_status.started()
             return
         with trio.CancelScope() as scope:

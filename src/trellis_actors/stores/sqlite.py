@@ -74,8 +74,6 @@ _WATCH_QUIET_EVERY = 0.005
 #: commit yet is looked at again (the writes meanwhile, the rest of that commit's pages,
 #: wake nobody).
 _WATCH_AGAIN = 0.0001
-#: The longest the watch waits for the store's own commit to be absorbed.
-_SETTLE = 0.005
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -369,7 +367,7 @@ class SqliteStore(SingleNode, SqlStore):
         checkpoints: sqlite3.Connection | None = None
         try:
             quiet_since = checkpointed_at = time.monotonic()
-            checkpointed = woken = self._commits
+            checkpointed = self._commits
             again = False  # the last look followed a write and saw nothing
             while not self._closing.is_set():
                 trio.from_thread.check_cancelled()
@@ -388,15 +386,9 @@ class SqliteStore(SingleNode, SqlStore):
                 if watch is None:
                     time.sleep(pause)
                 else:
+                    # Every write told is another process's: the store pauses the watch
+                    # while it holds the write lock (see _Sightings.writing).
                     written = watch.after(_WATCH_AGAIN) if again else watch.wait(pause)
-                    # The store's own writes are not told (it pauses the watch while it
-                    # holds the write lock). A write told as it ends its transaction is
-                    # looked at once the commit is absorbed, which looks for another's
-                    # commit on the writer itself; these looks catch the rest.
-                    if written and (sightings.settle() or self._commits != woken):
-                        watch.drain()
-                        written = False
-                    woken = self._commits
                     # Another process's commit writes several frames, and is seen only
                     # once its last is written and the WAL index updated: while writes
                     # come with nothing to see yet, look again shortly, once for all the
@@ -547,7 +539,6 @@ class _Sightings:
 
     def __init__(self, conn: sqlite3.Connection, wake: Callable[[], None]) -> None:
         self._lock = threading.Lock()
-        self._absorbed = threading.Condition(self._lock)  # notified as a commit is absorbed
         self._conn: sqlite3.Connection | None = conn
         self._seen = self._version(conn)
         self._writer: int | None = None  # the writer's data_version: only its thread uses it
@@ -598,15 +589,6 @@ class _Sightings:
         with self._lock:
             self._committing = True
 
-    def settle(self) -> bool:
-        """In the watch's thread: wait (a few milliseconds at most) until the store's
-        commit under way, if any, is absorbed; True if there was one."""
-        with self._absorbed:
-            if not self._committing:
-                return False
-            self._absorbed.wait_for(lambda: not self._committing, timeout=_SETTLE)
-            return True
-
     def absorb(self, writer: sqlite3.Connection) -> None:
         """The store just committed (or rolled back) on ``writer``: what the watch would
         see now is its own doing, but for a commit by another connection since, which the
@@ -620,7 +602,6 @@ class _Sightings:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._seen = self._version(self._conn)
-            self._absorbed.notify_all()
         with contextlib.suppress(sqlite3.Error):  # a closed connection's too
             self.writer_saw(writer.cursor())
 
