@@ -8,11 +8,22 @@ for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or k
 
 * psycopg 3's blocking API runs in worker threads (``trio.to_thread``), on a
   ``psycopg_pool.ConnectionPool``.
-* Every protocol call is one transaction. A call that fails with ``OperationalError``
-  before its COMMIT was sent (connection lost, server restart, deadlock) was rolled back
-  whole, so the pool's idle connections are checked (dead ones replaced) and the call runs
-  once more; a failure during COMMIT is not retried, since the commit may have happened.
-  Connections are not checked before every use: that would cost a round trip per call.
+* Every protocol call that writes is one transaction; a read runs in autocommit (each
+  statement sees the latest commits, as it would inside a READ COMMITTED transaction,
+  without a round trip for ``BEGIN`` and one for ``COMMIT``). The pool's connections are
+  in autocommit mode and we send ``BEGIN`` and ``COMMIT`` ourselves: in a short call
+  (the hot path: a submission, a claim, a worker's outcomes) both travel in a pipeline
+  with the call's own statements, so ``BEGIN`` rides with its first query and ``COMMIT``
+  with its last writes (a worker's outcomes are two round trips, not four). A claim of
+  one queue, or of all, is one statement, sent with ``BEGIN`` and ``COMMIT``: one round
+  trip (:meth:`PostgresStore.claim`).
+* A call that fails with ``OperationalError`` before its COMMIT was sent (connection
+  lost, server restart, deadlock) was rolled back whole, so the pool's idle connections
+  are checked (dead ones replaced) and the call runs once more; a failure during COMMIT is
+  not retried, since the commit may have happened. (A pipelined call that has had no
+  answer yet syncs before it sends COMMIT, so that a connection that died while idle is
+  found out while the call can still run again.) Connections are not checked before
+  every use: that would cost a round trip per call.
 * Claims, promotions and lease recovery take batches of rows with ``FOR UPDATE SKIP
   LOCKED``, so nodes never wait on each other's rows.
 * Commits that make work ready send ``NOTIFY trellis_work``; :meth:`PostgresStore.watch`
@@ -29,6 +40,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Concatenate
 from urllib.parse import unquote
@@ -36,7 +48,7 @@ from urllib.parse import unquote
 import psycopg
 import trio
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import ConnStatus
+from psycopg.pq import ConnStatus, PipelineStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -77,6 +89,14 @@ _CHANGING = (
     *_FLOATS,
 )
 _q = _sql.queries("postgres")
+#: A claim as one statement: the rows a claim query picks (and locks), leased.
+_LEASE = (
+    "WITH picked AS ({claim}) UPDATE trellis_tasks AS t"
+    " SET lease_owner = %(owner)s, lease_expires_at = %(lease_until)s"
+    " FROM picked WHERE t.id = picked.id RETURNING t.*"
+)
+_LEASE_QUEUE = _LEASE.format(claim=_q["claim_queue"])
+_LEASE_ANY = _LEASE.format(claim=_q["claim_any"])
 #: Our own options in a store URL, which libpq must not see.
 _OURS = ("pool_min", "pool_max")
 _KEYWORD_OPTION = re.compile(r"(?:^|\s)(pool_min|pool_max)\s*=\s*(\S*)")
@@ -192,8 +212,8 @@ class _PostgresLogic(TaskLogic):
         assert isinstance(cur, psycopg.Cursor)
         skip = list(exclude)
         conn = cur.connection
-        # The plan's setting and the claims go in one round trip (reading the rows syncs).
-        with conn.pipeline():
+        # The plan's setting and the claims go in one round trip (reading the rows flushes).
+        with _pipeline(conn):
             cur.execute(self.q["claim_plan"])
             if queues is None:
                 return self.select(cur, "claim_any", limit=limit, exclude=skip)
@@ -209,6 +229,34 @@ class _PostgresLogic(TaskLogic):
                 cursors.append(each)
             found = [self.task(row) for each in cursors for row in each.fetchall()]
         return best_first(found, limit) if len(cursors) > 1 else found
+
+    def lease(
+        self,
+        cur: Cursor,
+        queue: str | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        exclude: Sequence[str],
+    ) -> Callable[[], list[Task]]:
+        """:meth:`claim` of one queue (or of all) with no type limits, as one statement
+        that picks the tasks as :meth:`claimable` does and leases them as
+        ``decisions.claim`` does (it writes nothing else): sent, not read. Returns what
+        reads the claimed tasks once the statement's answer is in."""
+        cur.execute(self.q["claim_plan"])
+        params = {"limit": limit, "exclude": list(exclude), "owner": owner}
+        params["lease_until"] = lease_until
+        if queue is None:
+            cur.execute(_LEASE_ANY, params)
+        else:
+            cur.execute(_LEASE_QUEUE, params | {"queue": queue})
+
+        def read() -> list[Task]:
+            tasks = best_first([self.task(row) for row in cur.fetchall()], limit)
+            self._leased.update((task.id, task) for task in tasks)
+            return tasks
+
+        return read
 
     def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
         cur.execute(self.q["event_mark"], {"after": after})
@@ -243,20 +291,21 @@ class _PostgresLogic(TaskLogic):
     # (executemany would send, and the server run, one statement per row.) A few rows go
     # by executemany all the same: pipelined, that is one round trip, where COPY takes two.
     def insert_tasks(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
-        if len(rows) < _COPY_FROM:
+        if len(rows) < _COPY_FROM or _in_pipeline(cur):
             cur.executemany(self.q["insert_task"], rows)
         else:
             _copy(cur, self.q["copy_tasks"], rows)
 
     def writing(self, cur: Cursor, rows: int) -> AbstractContextManager[object]:
         # A few rows: every statement goes in one round trip (COPY cannot be pipelined).
+        # In a pipelined call they go with its COMMIT.
         if rows < _COPY_FROM:
             assert isinstance(cur, psycopg.Cursor)
-            return cur.connection.pipeline()
+            return _pipeline(cur.connection)
         return nullcontext()
 
     def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
-        if len(rows) < _COPY_FROM:
+        if len(rows) < _COPY_FROM or _in_pipeline(cur):
             cur.executemany(self.q["insert_event"], rows)
         else:
             _copy(cur, self.q["copy_events"], rows)
@@ -278,6 +327,7 @@ class PostgresStore(SqlStore):
     #: runs a batch's submissions, outcomes and claims side by side.
     concurrent_calls = True
     _driver_error = psycopg.Error
+    _logic: _PostgresLogic
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -304,6 +354,7 @@ class PostgresStore(SqlStore):
             open=False,
             name="trellis-store",
             timeout=_CONNECTION_WAIT,
+            kwargs={"autocommit": True},  # BEGIN and COMMIT are ours: see _run
         )
         try:
             await trio.to_thread.run_sync(partial(pool.open, wait=True, timeout=30.0))
@@ -330,28 +381,81 @@ class PostgresStore(SqlStore):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
+        return await self._run(False, write, fn, *args, **kwargs)
+
+    async def _call_short(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        # A few rows: the call's statements, BEGIN and COMMIT in a pipeline.
+        return await self._run(True, write, fn, *args, **kwargs)
+
+    async def _run(
+        self,
+        pipelined: bool,
+        write: bool,
+        fn: Callable[Concatenate[Cursor, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        def call(conn: psycopg.Connection[Any], attempt: _Attempt) -> T:
+            # The pool's connections are in autocommit mode: a read needs no transaction;
+            # a write sends BEGIN and COMMIT itself. On an error, leaving the pool's
+            # connection block rolls back what was begun.
+            if not write:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    return fn(cur, *args, **kwargs)
+            if not pipelined:
+                conn.execute(b"BEGIN")
+                with conn.cursor(row_factory=dict_row) as cur:
+                    result = fn(cur, *args, **kwargs)
+                attempt.committing = True
+                conn.execute(b"COMMIT")
+                return result
+            with conn.pipeline() as pipeline:
+                began = conn.execute(b"BEGIN")
+                with _PipelinedCursor(conn, pipeline) as cur:
+                    result = fn(cur, *args, **kwargs)
+                if began.pgresult is None:  # no answer yet: is the connection alive?
+                    pipeline.sync()
+                attempt.committing = True
+                conn.execute(b"COMMIT")
+            return result
+
+        return await self._in_thread(call)
+
+    async def _in_thread(
+        self,
+        call: Callable[[psycopg.Connection[Any], _Attempt], T],
+        *,
+        unknown_commit_harmless: bool = False,
+    ) -> T:
+        """``call`` on a pool connection, in a worker thread. A connection found dead (the
+        server restarted, an administrator ended the session) is replaced and the call
+        tried again — the transaction it was in rolled back, so nothing was done. Several
+        may have died at once: a few tries. A call that fails once it sent its COMMIT
+        is not tried again (the commit may have happened) unless that is
+        ``unknown_commit_harmless``."""
         pool = self._pool
         if pool is None:
             raise RuntimeError(f"{redact(self.url)} is not open; call `await store.open()` first")
 
         def run() -> T:
-            # A connection found dead (the server restarted, an administrator ended the
-            # session) is replaced and the call tried again — the transaction it was in
-            # rolled back, so nothing was done. Several may have died at once: a few tries.
-            for attempt in range(1, _TRIES + 1):
-                committing = False
+            for tries in range(1, _TRIES + 1):
+                attempt = _Attempt()
                 try:
                     with pool.connection() as conn:
-                        with conn.cursor(row_factory=dict_row) as cur:
-                            result = fn(cur, *args, **kwargs)
-                        committing = True
-                        conn.commit()
-                    return result
+                        return call(conn, attempt)
                 except PoolTimeout:
                     raise
                 except psycopg.OperationalError:
                     self._logic.forget()
-                    if committing or attempt == _TRIES:
+                    if (attempt.committing and not unknown_commit_harmless) or tries == _TRIES:
                         raise
                     pool.check()  # drop every idle connection that died with this one
                 except BaseException:
@@ -360,6 +464,40 @@ class PostgresStore(SqlStore):
             raise AssertionError("unreachable")
 
         return await trio.to_thread.run_sync(run, limiter=self._limiter)
+
+    async def claim(
+        self,
+        queues: Sequence[str] | None,
+        limit: int,
+        owner: str,
+        lease_until: float,
+        now: float,
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
+        """A claim of one queue or of all, with no task type limits, is one round trip:
+        BEGIN, the statement that picks and leases the tasks, and COMMIT go together,
+        and its rows are read with the commit's answer. (Other claims go the general way,
+        two round trips.) Such a claim is tried again even if its commit may have
+        happened: what it took is leased to this node, which never hears of it, and
+        goes back to the queue when that lease runs out (as when a node dies), never
+        started twice."""
+        named = None if queues is None else set(queues)
+        if self._logic.limits or limit <= 0 or (named is not None and len(named) != 1):
+            return await super().claim(queues, limit, owner, lease_until, now, exclude)
+        queue = None if named is None else named.pop()
+
+        def call(conn: psycopg.Connection[Any], attempt: _Attempt) -> list[Task]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                with conn.pipeline():
+                    conn.execute(b"BEGIN")
+                    read = self._logic.lease(cur, queue, limit, owner, lease_until, exclude)
+                    attempt.committing = True
+                    conn.execute(b"COMMIT")
+                return read()  # answered with the commit, when the pipeline ended
+
+        tasks = await self._in_thread(call, unknown_commit_harmless=True)
+        self._claimed_last = len(tasks)
+        return tasks
 
     # -- wake-ups ------------------------------------------------------------------------
     async def watch(
@@ -493,6 +631,45 @@ class PostgresStore(SqlStore):
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(_q["resign_all"])
             conn.close()
+
+
+def _in_pipeline(cur: Cursor) -> bool:
+    """Whether ``cur``'s statements are pipelined: a short call's (no COPY there)."""
+    assert isinstance(cur, psycopg.Cursor)
+    return _pipelined(cur.connection)
+
+
+def _pipelined(conn: psycopg.Connection[Any]) -> bool:
+    return conn.pgconn.pipeline_status != PipelineStatus.OFF
+
+
+def _pipeline(conn: psycopg.Connection[Any]) -> AbstractContextManager[object]:
+    """A pipeline around a few statements, or nothing in a pipelined call: a nested one
+    would sync when it ends, a round trip the call's COMMIT can share."""
+    return nullcontext() if _pipelined(conn) else conn.pipeline()
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One try of a store call: whether it got as far as sending its COMMIT."""
+
+    committing: bool = False
+
+
+class _PipelinedCursor(psycopg.Cursor[dict[str, Any]]):
+    """A short call's cursor, in a pipeline: fetching rows waits for them by itself; the
+    row count of a statement that returns none waits for its answer (a sync), so that the
+    code written for a plain cursor runs unchanged."""
+
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
+        super().__init__(conn, row_factory=dict_row)
+        self._syncs = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        if self.pgresult is None:
+            self._syncs.sync()
+        return super().rowcount
 
 
 def _copy(cur: Cursor, statement: str, rows: list[dict[str, Any]]) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import trio
+from psycopg import pq
 
 from trellis_actors.errors import ConfigurationError, ValidationError
 from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus
@@ -38,6 +41,14 @@ def backends(url: str, query_like: str = "%") -> list[int]:
             (query_like,),
         ).fetchall()
     return [pid for (pid,) in rows]
+
+
+async def no_listener(url: str) -> None:
+    """Waits until no LISTEN session is left: a closed session's server process ends a
+    moment after the client has closed it (there is nothing to wait on but the view)."""
+    with trio.fail_after(10):
+        while backends(url, "LISTEN%"):  # noqa: ASYNC110 (another process's state)
+            await trio.sleep(0.01)
 
 
 def lock_holders(url: str) -> list[int]:
@@ -165,13 +176,13 @@ class TestWatch:
         async with opened(pg_url) as store:
             async with watching(store):
                 pass
-            assert backends(pg_url, "LISTEN%") == []
+            await no_listener(pg_url)
             with trio.fail_after(10):
                 async with trio.open_nursery() as nursery:
                     await nursery.start(store.watch, lambda: None)
                     assert len(backends(pg_url, "LISTEN%")) == 1
                     await store.close()  # watch() returns by itself
-            assert backends(pg_url, "LISTEN%") == []
+            await no_listener(pg_url)
 
     async def test_listening_holds_no_worker_thread(self, pg_url: str) -> None:
         """Notifications are read on the event loop: every node hears every node's, its
@@ -344,6 +355,80 @@ class TestClaimPlan:
                 await store.enqueue([NewTask("echo", queue, queue=queue, priority=priority)], 1.0)
             claimed = await store.claim(["a", "b"], 3, "node", 100.0, 2.0)
         assert [(t.queue, t.priority) for t in claimed] == [("b", 5), ("a", 5), ("a", 0)]
+
+
+@contextmanager
+def round_trips(store: PostgresStore, path: Path) -> Iterator[Callable[[], int]]:
+    """Within the block, libpq traces the protocol of the store's one pool connection;
+    after it, the callable counts the round trips (each turn from our messages to the
+    server's answers)."""
+    assert store._pool is not None
+    with store._pool.connection() as conn:
+        pgconn = conn.pgconn
+
+    def count() -> int:
+        sides = [line[0] for line in path.read_text().splitlines() if line[:1] in ("F", "B")]
+        return sum(1 for sent, answer in itertools.pairwise(sides) if (sent, answer) == ("F", "B"))
+
+    with path.open("w") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield count
+        finally:
+            pgconn.untrace()
+
+
+def one_connection(url: str) -> str:
+    return url + ("&" if "?" in url else "?") + "pool_min=1&pool_max=1"
+
+
+@pytest.mark.postgres
+class TestRoundTrips:
+    """The hot path's calls, counted in round trips to the server: on a busy machine
+    each costs more than the statements themselves."""
+
+    @pytest.mark.parametrize("queues", [["default"], None])
+    async def test_a_claim_of_one_queue_or_all_is_one_round_trip(
+        self, pg_url: str, tmp_path: Path, queues: list[str] | None
+    ) -> None:
+        """BEGIN, the statement that picks and leases, and COMMIT go together."""
+        async with opened(one_connection(pg_url)) as store:
+            await store.enqueue([NewTask("echo", n, priority=n % 3) for n in range(6)], NOW)
+            with round_trips(store, tmp_path / "trace") as count:
+                claimed = await store.claim(queues, 4, "node", NOW + 60, NOW)
+            assert count() == 1
+        assert [t.priority for t in claimed] == [2, 2, 1, 1]
+        assert all(t.lease_owner == "node" and t.lease_expires_at == NOW + 60 for t in claimed)
+
+    async def test_a_submission_is_two_round_trips(self, pg_url: str, tmp_path: Path) -> None:
+        """BEGIN rides with the inserts; COMMIT goes alone only because nothing of the
+        call was answered before it (a connection that died idle is found out while
+        the call can still run again)."""
+        async with opened(one_connection(pg_url)) as store:
+            with round_trips(store, tmp_path / "trace") as count:
+                await store.enqueue([NewTask("echo", 1)], NOW)
+            assert count() == 2
+
+    async def test_outcomes_are_two_round_trips(self, pg_url: str, tmp_path: Path) -> None:
+        """The leases read (with BEGIN), then the writes with COMMIT."""
+        async with opened(one_connection(pg_url)) as store:
+            await store.enqueue([NewTask("echo", 1)], NOW)
+            (task,) = await store.claim(None, 1, "node", NOW + 60, NOW)
+            outcome = Outcome(task.id, "node", 1, TaskStatus.COMPLETED, result=2, started_at=NOW)
+            with round_trips(store, tmp_path / "trace") as count:
+                moves = await store.finish([outcome], NOW + 1)
+            assert count() == 2
+        assert [m.task.status for m in moves] == [TaskStatus.RUNNING, TaskStatus.COMPLETED]
+
+    async def test_a_read_is_one_round_trip(self, pg_url: str, tmp_path: Path) -> None:
+        """A read needs no transaction of its own."""
+        async with opened(one_connection(pg_url)) as store:
+            (submitted,), _ = await store.enqueue([NewTask("echo", 1)], NOW)
+            with round_trips(store, tmp_path / "trace") as count:
+                found = await store.get(submitted.task.id)
+            assert count() == 1
+        assert found is not None and found.id == submitted.task.id
 
 
 def _write_event(conn: psycopg.Connection[Any], task_id: str, detail: str) -> int:
