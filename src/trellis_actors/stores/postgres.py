@@ -15,8 +15,9 @@ for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or k
   (the hot path: a submission, a claim, a worker's outcomes) both travel in a pipeline
   with the call's own statements, so ``BEGIN`` rides with its first query and ``COMMIT``
   with its last writes (a worker's outcomes are two round trips, not four). A claim of
-  one queue, or of all, is one statement, sent with ``BEGIN`` and ``COMMIT``: one round
-  trip (:meth:`PostgresStore.claim`).
+  one queue, or of all, is one statement whose rows are read with the COMMIT's answer:
+  alone, one round trip; in a submission's commit, none of its own
+  (:meth:`_PostgresLogic.claim`).
 * A call that fails with ``OperationalError`` before its COMMIT was sent (connection
   lost, server restart, deadlock) was rolled back whole, so the pool's idle connections
   are checked (dead ones replaced) and the call runs once more; a failure during COMMIT is
@@ -36,6 +37,7 @@ for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or k
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -230,33 +232,45 @@ class _PostgresLogic(TaskLogic):
             found = [self.task(row) for each in cursors for row in each.fetchall()]
         return best_first(found, limit) if len(cursors) > 1 else found
 
-    def lease(
+    def claim(
         self,
         cur: Cursor,
-        queue: str | None,
+        queues: Sequence[str] | None,
         limit: int,
         owner: str,
         lease_until: float,
-        exclude: Sequence[str],
-    ) -> Callable[[], list[Task]]:
-        """:meth:`claim` of one queue (or of all) with no type limits, as one statement
+        now: float,
+        exclude: Sequence[str] = (),
+    ) -> list[Task]:
+        """A claim of one queue, or of all, with no task type limits is one statement
         that picks the tasks as :meth:`claimable` does and leases them as
-        ``decisions.claim`` does (it writes nothing else): sent, not read. Returns what
-        reads the claimed tasks once the statement's answer is in."""
-        cur.execute(self.q["claim_plan"])
+        ``decisions.claim`` does (it writes nothing else). In a pipelined call it is only
+        sent: the list returned is filled once the call's COMMIT is answered, so that the
+        claim costs no round trip of its own."""
+        named = None if queues is None else set(queues)
+        if self.limits or limit <= 0 or (named is not None and len(named) != 1):
+            return super().claim(cur, queues, limit, owner, lease_until, now, exclude)
+        assert isinstance(cur, psycopg.Cursor)
+        leasing = cur.connection.cursor(row_factory=dict_row)
+        leasing.execute(self.q["claim_plan"])
         params = {"limit": limit, "exclude": list(exclude), "owner": owner}
         params["lease_until"] = lease_until
-        if queue is None:
-            cur.execute(_LEASE_ANY, params)
+        if named is None:
+            leasing.execute(_LEASE_ANY, params)
         else:
-            cur.execute(_LEASE_QUEUE, params | {"queue": queue})
+            leasing.execute(_LEASE_QUEUE, params | {"queue": named.pop()})
+        claimed: list[Task] = []
 
-        def read() -> list[Task]:
-            tasks = best_first([self.task(row) for row in cur.fetchall()], limit)
-            self._leased.update((task.id, task) for task in tasks)
-            return tasks
+        def read() -> None:
+            with leasing:
+                claimed.extend(best_first([self.task(row) for row in leasing.fetchall()], limit))
+            self._leased.update((task.id, task) for task in claimed)
 
-        return read
+        if isinstance(cur, _PipelinedCursor):
+            cur.after_commit.append(read)
+        else:
+            read()
+        return claimed
 
     def events_after(self, cur: Cursor, after: int, limit: int) -> list[Recorded]:
         cur.execute(self.q["event_mark"], {"after": after})
@@ -381,7 +395,7 @@ class PostgresStore(SqlStore):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        return await self._run(False, write, fn, *args, **kwargs)
+        return await self._run(_Mode.WRITE if write else _Mode.READ, fn, *args, **kwargs)
 
     async def _call_short(
         self,
@@ -391,26 +405,35 @@ class PostgresStore(SqlStore):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        # A few rows: the call's statements, BEGIN and COMMIT in a pipeline.
-        return await self._run(True, write, fn, *args, **kwargs)
+        return await self._run(_Mode.SHORT if write else _Mode.READ, fn, *args, **kwargs)
 
     async def _run(
         self,
-        pipelined: bool,
-        write: bool,
+        mode: _Mode,
         fn: Callable[Concatenate[Cursor, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
+        """``fn(cursor, …)`` on a pool connection, in a worker thread, as ``mode`` says.
+
+        A connection found dead (the server restarted, an administrator ended the
+        session) is replaced and the call tried again — the transaction it was in rolled
+        back, so nothing was done. Several may have died at once: a few tries. A call
+        that fails once it sent its COMMIT is not tried again (the commit may have
+        happened), but for a claim, whose commit is harmless to redo."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError(f"{redact(self.url)} is not open; call `await store.open()` first")
+
         def call(conn: psycopg.Connection[Any], attempt: _Attempt) -> T:
             # The pool's connections are in autocommit mode: a read needs no transaction;
             # a write sends BEGIN and COMMIT itself. On an error, leaving the pool's
             # connection block rolls back what was begun.
-            if not write:
+            if mode is _Mode.READ:
                 with conn.cursor(row_factory=dict_row) as cur:
                     return fn(cur, *args, **kwargs)
-            if not pipelined:
+            if mode is _Mode.WRITE:
                 conn.execute(b"BEGIN")
                 with conn.cursor(row_factory=dict_row) as cur:
                     result = fn(cur, *args, **kwargs)
@@ -421,29 +444,13 @@ class PostgresStore(SqlStore):
                 began = conn.execute(b"BEGIN")
                 with _PipelinedCursor(conn, pipeline) as cur:
                     result = fn(cur, *args, **kwargs)
-                if began.pgresult is None:  # no answer yet: is the connection alive?
-                    pipeline.sync()
+                if began.pgresult is None and mode is not _Mode.CLAIM:
+                    pipeline.sync()  # no answer yet: is the connection alive?
                 attempt.committing = True
                 conn.execute(b"COMMIT")
+            for read in cur.after_commit:  # the pipeline's end brought the answers
+                read()
             return result
-
-        return await self._in_thread(call)
-
-    async def _in_thread(
-        self,
-        call: Callable[[psycopg.Connection[Any], _Attempt], T],
-        *,
-        unknown_commit_harmless: bool = False,
-    ) -> T:
-        """``call`` on a pool connection, in a worker thread. A connection found dead (the
-        server restarted, an administrator ended the session) is replaced and the call
-        tried again — the transaction it was in rolled back, so nothing was done. Several
-        may have died at once: a few tries. A call that fails once it sent its COMMIT
-        is not tried again (the commit may have happened) unless that is
-        ``unknown_commit_harmless``."""
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError(f"{redact(self.url)} is not open; call `await store.open()` first")
 
         def run() -> T:
             for tries in range(1, _TRIES + 1):
@@ -455,7 +462,8 @@ class PostgresStore(SqlStore):
                     raise
                 except psycopg.OperationalError:
                     self._logic.forget()
-                    if (attempt.committing and not unknown_commit_harmless) or tries == _TRIES:
+                    redo = not attempt.committing or mode is _Mode.CLAIM
+                    if not redo or tries == _TRIES:
                         raise
                     pool.check()  # drop every idle connection that died with this one
                 except BaseException:
@@ -474,28 +482,17 @@ class PostgresStore(SqlStore):
         now: float,
         exclude: Sequence[str] = (),
     ) -> list[Task]:
-        """A claim of one queue or of all, with no task type limits, is one round trip:
-        BEGIN, the statement that picks and leases the tasks, and COMMIT go together,
-        and its rows are read with the commit's answer. (Other claims go the general way,
-        two round trips.) Such a claim is tried again even if its commit may have
-        happened: what it took is leased to this node, which never hears of it, and
-        goes back to the queue when that lease runs out (as when a node dies), never
-        started twice."""
-        named = None if queues is None else set(queues)
-        if self._logic.limits or limit <= 0 or (named is not None and len(named) != 1):
-            return await super().claim(queues, limit, owner, lease_until, now, exclude)
-        queue = None if named is None else named.pop()
-
-        def call(conn: psycopg.Connection[Any], attempt: _Attempt) -> list[Task]:
-            with conn.cursor(row_factory=dict_row) as cur:
-                with conn.pipeline():
-                    conn.execute(b"BEGIN")
-                    read = self._logic.lease(cur, queue, limit, owner, lease_until, exclude)
-                    attempt.committing = True
-                    conn.execute(b"COMMIT")
-                return read()  # answered with the commit, when the pipeline ended
-
-        tasks = await self._in_thread(call, unknown_commit_harmless=True)
+        """Pipelined with its BEGIN and COMMIT, whatever its size: a claim of one queue,
+        or of all, with no task type limits is one round trip (see
+        :meth:`_PostgresLogic.claim`). A claim is tried again even when its commit may
+        have happened: what it took is leased to this node, which never hears of it,
+        and goes back to the queue when that lease runs out (as when a node dies); it is
+        never started twice."""
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        tasks = await self._run(
+            _Mode.CLAIM, self._logic.claim, queues, limit, owner, lease_until, now, exclude
+        )
         self._claimed_last = len(tasks)
         return tasks
 
@@ -649,6 +646,15 @@ def _pipeline(conn: psycopg.Connection[Any]) -> AbstractContextManager[object]:
     return nullcontext() if _pipelined(conn) else conn.pipeline()
 
 
+class _Mode(enum.Enum):
+    """How a store call runs on its pool connection."""
+
+    READ = "read"  # no transaction: each statement sees the latest commits
+    WRITE = "write"  # BEGIN, the call's statements (COPY among them), COMMIT
+    SHORT = "short"  # BEGIN, the call's statements and COMMIT pipelined
+    CLAIM = "claim"  # as SHORT; a commit that may have happened is harmless to redo
+
+
 @dataclass(slots=True)
 class _Attempt:
     """One try of a store call: whether it got as far as sending its COMMIT."""
@@ -664,6 +670,8 @@ class _PipelinedCursor(psycopg.Cursor[dict[str, Any]]):
     def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
         super().__init__(conn, row_factory=dict_row)
         self._syncs = pipeline
+        #: What reads answers sent for with the COMMIT, once it is answered.
+        self.after_commit: list[Callable[[], None]] = []
 
     @property
     def rowcount(self) -> int:

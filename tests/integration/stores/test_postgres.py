@@ -17,6 +17,7 @@ from trellis_actors.errors import ConfigurationError, ValidationError
 from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus
 from trellis_actors.stores import NewTask, Outcome, TaskFilter, _sql
 from trellis_actors.stores._sqllogic import TaskLogic
+from trellis_actors.stores.base import ClaimRequest, Work
 from trellis_actors.stores.postgres import PostgresStore, parse_url
 
 NOW = 1_000.0
@@ -409,6 +410,22 @@ class TestRoundTrips:
             with round_trips(store, tmp_path / "trace") as count:
                 await store.enqueue([NewTask("echo", 1)], NOW)
             assert count() == 2
+
+    @pytest.mark.parametrize("key", [None, "order-1"])
+    async def test_a_submission_claimed_in_its_commit_is_two_round_trips(
+        self, pg_url: str, tmp_path: Path, key: str | None
+    ) -> None:
+        """A task submitted to an idle node is claimed in the commit that stores it: the
+        claim is sent with the COMMIT and read with its answer, no round trip of its own
+        (an idempotency key's insert is answered first: it may find the task stored)."""
+        task = NewTask("echo", 1, idempotency_key=key)
+        claim = ClaimRequest(("default",), 4, "node", NOW + 60)
+        async with opened(one_connection(pg_url)) as store:
+            with round_trips(store, tmp_path / "trace") as count:
+                done = await store.apply(Work([task], [], [claim]), NOW)
+            assert count() == 2
+        ((claimed,),) = done.claimed
+        assert claimed.id == done.submitted[0].task.id and claimed.lease_owner == "node"
 
     async def test_outcomes_are_two_round_trips(self, pg_url: str, tmp_path: Path) -> None:
         """The leases read (with BEGIN), then the writes with COMMIT."""
