@@ -253,8 +253,12 @@ class _PostgresLogic(TaskLogic):
         assert isinstance(cur, psycopg.Cursor)
         leasing = cur.connection.cursor(row_factory=dict_row)
         leasing.execute(self.q["claim_plan"])
-        params = {"limit": limit, "exclude": list(exclude), "owner": owner}
-        params["lease_until"] = lease_until
+        params = {
+            "limit": limit,
+            "exclude": list(exclude),
+            "owner": owner,
+            "lease_until": lease_until,
+        }
         if named is None:
             leasing.execute(_LEASE_ANY, params)
         else:
