@@ -22,7 +22,7 @@ for the default Unix socket, ``postgresql:///db?host=/var/run/postgresql``) or k
   lost, server restart, deadlock) was rolled back whole, so the pool's idle connections
   are checked (dead ones replaced) and the call runs once more; a failure during COMMIT is
   not retried, since the commit may have happened. (A pipelined call that has had no
-  answer yet syncs before it sends COMMIT, so that a connection that died while idle is
+  answer yet syncs before it sends COMMIT, so that a connection that died unnoticed is
   found out while the call can still run again.) Connections are not checked before
   every use: that would cost a round trip per call.
 * Claims, promotions and lease recovery take batches of rows with ``FOR UPDATE SKIP

@@ -241,6 +241,15 @@ class TestConnections:
             assert (await store.get(submitted.task.id)) is not None
             assert await store.ping() is True
 
+    async def test_a_write_on_a_connection_that_died_idle_runs_again(self, pg_url: str) -> None:
+        """A short write (BEGIN, its statements and COMMIT pipelined) on a connection the
+        server ended while it was idle runs again on a new one, and stores its task once."""
+        async with opened(one_connection(pg_url)) as store:
+            await store.enqueue([NewTask("echo", 1)], NOW)
+            terminate(pg_url, backends(pg_url))
+            await store.enqueue([NewTask("echo", 2)], NOW)
+            assert sorted(task.payload for task in await store_tasks(store)) == [1, 2]
+
     async def test_a_failed_transaction_is_retried_on_a_new_connection(self, pg_url: str) -> None:
         """A connection lost mid-transaction: the call runs again on a new connection, a
         few times at most (several may have died at once)."""
