@@ -413,7 +413,7 @@ class TestRoundTrips:
 
     async def test_a_submission_is_two_round_trips(self, pg_url: str, tmp_path: Path) -> None:
         """BEGIN rides with the inserts; COMMIT goes alone only because nothing of the
-        call was answered before it (a connection that died idle is found out while
+        call was answered before it (a connection that died unnoticed is found out while
         the call can still run again)."""
         async with opened(one_connection(pg_url)) as store:
             with round_trips(store, tmp_path / "trace") as count:
