@@ -18,9 +18,10 @@ from trellis_actors.lifecycle import Task, TaskEvent, TaskStatus
 from trellis_actors.stores import NewTask, Outcome, TaskFilter, _sql
 from trellis_actors.stores._sqllogic import TaskLogic
 from trellis_actors.stores.base import ClaimRequest, Work
-from trellis_actors.stores.postgres import PostgresStore, parse_url
+from trellis_actors.stores.postgres import _LEASE_ANY, _LEASE_QUEUE, PostgresStore, parse_url
 
 NOW = 1_000.0
+LEASE = {"owner": "node", "lease_until": NOW + 60}  # a lease statement's own parameters
 
 
 @asynccontextmanager
@@ -316,17 +317,20 @@ class TestClaimPlan:
         [
             ("claim_any", {"limit": 32, "exclude": ["slow"]}),
             ("claim_queue", {"queue": "default", "limit": 32, "exclude": []}),
+            ("lease_any", {"limit": 32, "exclude": ["slow"], **LEASE}),
+            ("lease_queue", {"queue": "default", "limit": 32, "exclude": [], **LEASE}),
         ],
     )
     async def test_a_claim_walks_the_index_before_any_analyze(
         self, pg_url: str, query: str, params: dict[str, Any]
     ) -> None:
         """On a table never analyzed, holding thousands of queued tasks, a claim reads the
-        claim index in order (no sort of every queued row)."""
+        claim index in order (no sort of every queued row); so does the statement that
+        picks and leases them at once."""
         async with opened(pg_url) as store:
             for _ in range(5):
                 await store.enqueue([NewTask("echo", None)] * 1000, 1_000.0)
-        q = _sql.queries("postgres")
+        q = {**_sql.queries("postgres"), "lease_any": _LEASE_ANY, "lease_queue": _LEASE_QUEUE}
         with psycopg.connect(pg_url) as conn:
             analyzed = conn.execute(
                 "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables"
@@ -335,7 +339,7 @@ class TestClaimPlan:
             assert analyzed == (None, None)
             conn.execute(q["claim_plan"])
             plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + q[query], params))
-        index = "trellis_tasks_claim_any" if query == "claim_any" else "trellis_tasks_claim"
+        index = "trellis_tasks_claim_any" if query.endswith("_any") else "trellis_tasks_claim"
         assert f"Index Scan using {index} on" in plan, plan
         assert "Sort" not in plan, plan
 
