@@ -215,7 +215,7 @@ class _PostgresLogic(TaskLogic):
         skip = list(exclude)
         conn = cur.connection
         # The plan's setting and the claims go in one round trip (reading the rows flushes).
-        with _pipeline(conn):
+        with _pipeline(cur):
             cur.execute(self.q["claim_plan"])
             if queues is None:
                 return self.select(cur, "claim_any", limit=limit, exclude=skip)
@@ -317,10 +317,7 @@ class _PostgresLogic(TaskLogic):
     def writing(self, cur: Cursor, rows: int) -> AbstractContextManager[object]:
         # A few rows: every statement goes in one round trip (COPY cannot be pipelined).
         # In a pipelined call they go with its COMMIT.
-        if rows < _COPY_FROM:
-            assert isinstance(cur, psycopg.Cursor)
-            return _pipeline(cur.connection)
-        return nullcontext()
+        return _pipeline(cur) if rows < _COPY_FROM else nullcontext()
 
     def insert_events(self, cur: Cursor, rows: list[dict[str, Any]]) -> None:
         if len(rows) < _COPY_FROM or _in_pipeline(cur):
@@ -637,17 +634,14 @@ class PostgresStore(SqlStore):
 def _in_pipeline(cur: Cursor) -> bool:
     """Whether ``cur``'s statements are pipelined: a short call's (no COPY there)."""
     assert isinstance(cur, psycopg.Cursor)
-    return _pipelined(cur.connection)
+    return cur.connection.pgconn.pipeline_status != PipelineStatus.OFF
 
 
-def _pipelined(conn: psycopg.Connection[Any]) -> bool:
-    return conn.pgconn.pipeline_status != PipelineStatus.OFF
-
-
-def _pipeline(conn: psycopg.Connection[Any]) -> AbstractContextManager[object]:
+def _pipeline(cur: Cursor) -> AbstractContextManager[object]:
     """A pipeline around a few statements, or nothing in a pipelined call: a nested one
     would sync when it ends, a round trip the call's COMMIT can share."""
-    return nullcontext() if _pipelined(conn) else conn.pipeline()
+    assert isinstance(cur, psycopg.Cursor)
+    return nullcontext() if _in_pipeline(cur) else cur.connection.pipeline()
 
 
 class _Mode(enum.Enum):
