@@ -27,6 +27,9 @@ class TestLogin:
             session = next(c for c in context.cookies() if c["name"] == "trellis_ui_session")
             assert session["httpOnly"] and session["sameSite"] == "Strict"
             assert server.token not in session["value"], "the cookie must not hold the token"
+            # The page's charts load after it does; a fragment still asked for once the
+            # session has ended is sent to the login page with ``next=`` (this page).
+            expect(page.locator("section#type-charts")).to_be_attached()
 
             page.get_by_role("button", name="Log out").click()
             expect(page).to_have_url(re.compile(r"/ui/login$"))
