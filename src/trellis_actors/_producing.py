@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import rules, tracing
+from .errors import ConfigurationError
 from .lifecycle import NewTask
 
 
@@ -24,6 +25,15 @@ def many(items: Iterable[Mapping[str, Any]]) -> tuple[list[NewTask], float]:
     """A batch (``{"type", "payload", ...}`` each), checked whole: all of it or nothing."""
     now = time.time()
     return rules.new_tasks(rules.AnyTypes(), items, now=now), now
+
+
+def no_schema(error: Exception) -> ConfigurationError:
+    """The error for a database without Trellis's tables (the driver's ``error`` says which
+    is missing): nothing was written."""
+    return ConfigurationError(
+        f"this connection's database has no Trellis tables ({error}): start a node on it, "
+        "or run `trellis migrate`, first"
+    )
 
 
 @contextmanager

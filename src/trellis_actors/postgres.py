@@ -29,8 +29,13 @@ an idempotency key already stored returns the stored task's id.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+)
 from typing import Any, overload
 
 import psycopg
@@ -171,6 +176,16 @@ def _enqueue_task(events: int) -> str:
     return _logic.q["enqueue_task"].replace("{events}", values)
 
 
+@contextmanager
+def _schema_in_place() -> Iterator[None]:
+    """Around the statements: a missing table means a database no node (and no ``trellis
+    migrate``) has set up, which ConfigurationError says."""
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as exc:
+        raise _producing.no_schema(exc) from exc
+
+
 def _own_transaction(conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
     """A transaction of our own only in autocommit mode outside a transaction block."""
     idle = conn.info.transaction_status == TransactionStatus.IDLE
@@ -181,12 +196,13 @@ def _run(conn: psycopg.Connection[Any], tasks: list[NewTask], now: float) -> lis
     if not tasks:
         return []
     if _alone(tasks):
-        with _producing.traced(tasks):
+        with _producing.traced(tasks), _schema_in_place():
             task_id, query, params = _statement(tasks[0], now)
             conn.execute(query, params)
         return [task_id]
     with (
         _producing.traced(tasks),
+        _schema_in_place(),
         conn.cursor(row_factory=dict_row) as cur,
         conn.pipeline() as pipeline,
         _own_transaction(conn),
@@ -219,11 +235,11 @@ async def _run_async(
     if not tasks:
         return []
     if _alone(tasks):
-        with _producing.traced(tasks):
+        with _producing.traced(tasks), _schema_in_place():
             task_id, query, params = _statement(tasks[0], now)
             await conn.execute(query, params)
         return [task_id]
-    with _producing.traced(tasks):
+    with _producing.traced(tasks), _schema_in_place():
         async with (
             conn.cursor(row_factory=dict_row) as cur,
             conn.pipeline() as pipeline,

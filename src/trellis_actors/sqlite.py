@@ -163,10 +163,7 @@ def _in_callers(conn: sqlite3.Connection, tasks: list[NewTask], now: float) -> l
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
-        raise ConfigurationError(
-            f"this connection's database has no Trellis tables ({exc}): start a node on "
-            "it, or run `trellis migrate`, first"
-        ) from exc
+        raise _producing.no_schema(exc) from exc
 
 
 def _autocommits(conn: sqlite3.Connection) -> bool:

@@ -13,6 +13,7 @@ import trio
 from tests import asyncio_kit
 
 from trellis_actors import App, TaskContext, TaskStatus, ValidationError, open_runtime, postgres
+from trellis_actors.errors import ConfigurationError
 
 pytestmark = pytest.mark.postgres
 
@@ -153,6 +154,21 @@ class TestSyncConnection:
                 )
         assert [row[0] for row in stored(pg_url)] == ids
 
+    @pytest.mark.parametrize("many", [False, True], ids=["one", "many"])
+    def test_database_without_the_schema_is_a_configuration_error(
+        self, pg_empty_url: str, many: bool
+    ) -> None:
+        """A database no node or ``trellis migrate`` has set up: a clear error that says
+        what to do, not the driver's missing-table error."""
+        with psycopg.connect(pg_empty_url) as conn:
+            with pytest.raises(ConfigurationError, match="trellis migrate"):
+                if many:
+                    postgres.enqueue_many(conn, [{"type": "echo", "idempotency_key": "k"}])
+                else:
+                    postgres.enqueue(conn, "echo", 1)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+            conn.rollback()
+
 
 class TestAsyncConnection:
     def test_rollback_and_commit(self, pg_url: str) -> None:
@@ -181,6 +197,17 @@ class TestAsyncConnection:
 
         asyncio_kit.run(scenario)
         assert stored(pg_url) == []
+
+    def test_database_without_the_schema_is_a_configuration_error(self, pg_empty_url: str) -> None:
+        async def scenario() -> None:
+            async with await psycopg.AsyncConnection.connect(pg_empty_url) as conn:
+                with pytest.raises(ConfigurationError, match="trellis migrate"):
+                    await postgres.enqueue_async(conn, "echo", 1)
+                await conn.rollback()
+                with pytest.raises(ConfigurationError, match="trellis migrate"):
+                    await postgres.enqueue_many_async(conn, [{"type": "echo"}, {"type": "x"}])
+
+        asyncio_kit.run(scenario)
 
 
 def _committed(url: str, *, use_async: bool) -> str:
