@@ -248,7 +248,13 @@ class ProcessPool(Actor[PoolMsg]):
         try:
             await self._context.run_sync(int, kill_on_cancel=True, limiter=self._limiter)
         except trio_parallel.BrokenWorkerError as exc:
-            log.warning("a pool process failed to start", actor=self.name, error=repr(exc))
+            log.warning(
+                "a pool process failed to start",
+                actor=self.name,
+                error=repr(exc),
+                hint="its own error is on stderr; a main module that starts a runtime when it "
+                'is run needs `if __name__ == "__main__":` (spawned processes run it again)',
+            )
 
     # -- progress -------------------------------------------------------------------------
     async def _reports(self, stream: trio.SocketStream) -> None:

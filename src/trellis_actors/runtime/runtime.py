@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import multiprocessing
 import os
 import socket
 import uuid
@@ -180,6 +181,7 @@ class Runtime:
     ) -> None:
         """Run until :meth:`shutdown`; start with ``await nursery.start(runtime.run)``."""
         _require_trio()
+        _refuse_in_a_starting_process()
         if self._clock is not None:
             raise ConfigurationError("a runtime runs once; make a new one to run again")
         self._clock = Clock()
@@ -697,6 +699,21 @@ _NOT_RUNNING = (
     "the runtime is not running; use `async with open_runtime(app) as rt:` or "
     "`await nursery.start(runtime.run)` first"
 )
+
+
+def _refuse_in_a_starting_process() -> None:
+    """Refuse to start in a process that ``multiprocessing`` is still starting: one that
+    runs the main module of its parent, as ``spawn`` does (process handlers' workers, and a
+    program's own), where a script that starts a runtime when it is run, without an
+    ``if __name__ == "__main__":`` guard, would start another runtime in each."""
+    # The flag ``multiprocessing`` itself reads to refuse starting a process then (set
+    # only while a spawned child prepares; absent elsewhere).
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigurationError(
+            "a runtime was started while this process was being started by multiprocessing, "
+            "which runs the parent's main module again: put the code that starts the "
+            'runtime under `if __name__ == "__main__":` (see docs/processes.md)'
+        )
 
 
 def _require_trio() -> None:

@@ -71,3 +71,55 @@ async def test_process_handlers_through_a_runtime() -> None:
     assert again.status is S.COMPLETED
     assert pool is not None and pool.details is not None
     assert pool.details["processes"] == 2 and pool.details["restarts"] >= 2
+
+
+SCRIPT = """
+import trio
+from trellis_actors import open_runtime
+from handlers_here import app, count
+
+
+async def main() -> None:
+    async with open_runtime(app, processes=1) as rt:
+        print("runtime opened", flush=True)
+        done = await rt.wait((await rt.submit(count, 41, max_attempts=1)).id, timeout=60)
+        print("task", done.status.value, flush=True)
+
+
+trio.run(main)  # no `if __name__ == "__main__":` guard
+"""
+HANDLERS = """
+from trellis_actors import App
+
+app = App()
+
+
+@app.task(executor="process")
+def count(ctx, payload: int) -> int:
+    return payload + 1
+"""
+
+
+def test_a_script_without_a_main_guard_starts_no_runtime_in_its_pool_processes(
+    tmp_path: Path,
+) -> None:
+    """``spawn`` runs the parent's main module again in each pool process: a script that
+    starts a runtime at import must not start another one in each of them (each would
+    claim and run tasks of its own); it is refused there, saying what to do."""
+    import subprocess
+    import sys
+
+    (tmp_path / "handlers_here.py").write_text(HANDLERS)
+    (tmp_path / "script.py").write_text(SCRIPT)
+    ran = subprocess.run(
+        [sys.executable, "script.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+        check=False,
+    )
+    assert ran.stdout.count("runtime opened") == 1, ran.stdout
+    assert "task dead" in ran.stdout  # its process could not start: the attempt failed
+    advice = 'put the code that starts the runtime under `if __name__ == "__main__":`'
+    assert advice in ran.stderr
