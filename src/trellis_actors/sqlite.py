@@ -36,6 +36,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 from typing_extensions import Unpack
 
@@ -178,6 +179,13 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
     conn = cached.get(target)
     if conn is None:
         text = os.fspath(target)
+        scheme = urlsplit(text).scheme if "://" in text else ""
+        if scheme not in ("", "sqlite"):
+            raise ConfigurationError(
+                f"{scheme}:// is not a SQLite database: sqlite.enqueue takes the path of the "
+                "node's database file or its sqlite:/// URL (for PostgreSQL, "
+                "trellis_actors.postgres.enqueue writes on your own connection)"
+            )
         path, synchronous = parse_url(text) if text.startswith("sqlite:") else (text, "NORMAL")
         if path == ":memory:" or not path:
             raise ConfigurationError(

@@ -211,6 +211,15 @@ class TestPath:
         with pytest.raises(ConfigurationError, match="is not a Trellis database: the file is"):
             sqlite.enqueue(junk, "echo")
 
+    @pytest.mark.parametrize("url", ["postgresql://db.example/tasks", "memory://"])
+    def test_another_stores_url_is_refused_and_names_the_way_in(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)  # where a URL taken for a path would create a folder
+        with pytest.raises(ConfigurationError, match="is not a SQLite database"):
+            sqlite.enqueue(url, "echo")
+        assert list(tmp_path.iterdir()) == []
+
     def test_memory_is_refused(self) -> None:
         with pytest.raises(ConfigurationError, match="private to one connection"):
             sqlite.enqueue(":memory:", "echo")
