@@ -62,6 +62,10 @@ class Shape:
                 f"({exc.message}); annotate with a pydantic model, a TypedDict, a dataclass "
                 "or a JSON type, or leave the annotation out"
             ) from None
+        except pydantic.PydanticUserError as exc:  # a type pydantic refuses as written
+            raise ConfigurationError(
+                f"{_describe(annotation)} cannot be a contract as written: {exc.message}"
+            ) from None
         # Plain JSON containers and scalars validate to what they were given: nothing to
         # parse when a handler receives one from the store.
         self.native = annotation in _JSON_NATIVE or (

@@ -4,6 +4,8 @@ a bad field, and the TaskHandle that ``@app.task`` returns."""
 from __future__ import annotations
 
 import pickle
+import sys
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,12 @@ class Order(pydantic.BaseModel):
 class Line(TypedDict):
     sku: str
     quantity: int
+
+
+class PlainLine(typing.TypedDict):
+    """``typing``'s own TypedDict, which pydantic takes only from Python 3.12."""
+
+    sku: str
 
 
 @dataclass
@@ -110,6 +118,17 @@ class TestContractOf:
 
         with pytest.raises(ConfigurationError, match="Nowhere"):
             App(builtins=False).task(missing)
+
+    @pytest.mark.skipif(sys.version_info >= (3, 12), reason="pydantic takes it from 3.12")
+    def test_typing_typed_dict_before_3_12_is_refused_at_registration(self) -> None:
+        """pydantic refuses ``typing.TypedDict`` before Python 3.12 (its own user error):
+        a ConfigurationError naming the type and what to write instead."""
+
+        async def plain(ctx: Any, payload: PlainLine) -> None:
+            return None
+
+        with pytest.raises(ConfigurationError, match=r"PlainLine.*typing_extensions"):
+            App(builtins=False).task(plain)
 
     def test_schemas_are_json_schema(self) -> None:
         schemas = contract_of(takes_order).schemas()
