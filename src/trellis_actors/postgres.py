@@ -85,7 +85,9 @@ def enqueue(
 ) -> str:
     """Write one task in ``conn``'s transaction; returns its id (see the module docstring).
 
-    Raises ValidationError (naming the field) or UnknownTaskType before anything is sent.
+    Raises ValidationError (naming the field) or UnknownTaskType before anything is sent;
+    ConfigurationError on a database without Trellis's tables (then roll back: PostgreSQL
+    has ended the transaction with the error).
     """
     tasks, now = _producing.one(task, payload, options)
     return _run(conn, tasks, now)[0]
