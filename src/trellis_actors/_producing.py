@@ -18,7 +18,7 @@ from .lifecycle import NewTask
 def one(task: Any, payload: Any, options: Mapping[str, Any]) -> tuple[list[NewTask], float]:
     """One submission, checked; with the time it was checked at (``now`` for the store)."""
     now = time.time()
-    return [rules.new_task(rules.AnyTypes(), task, payload, now=now, **options)], now
+    return [rules.new_task(rules.AnyTypes(), task, payload, now, **options)], now
 
 
 def many(items: Iterable[Mapping[str, Any]]) -> tuple[list[NewTask], float]:

@@ -380,13 +380,12 @@ def task_type_of(app: TaskTypes, type: str | TaskHandle[Any, Any]) -> TaskDefaul
     return app.get(check_text(type, "type"))
 
 
-def new_task(
-    app: TaskTypes, type: Any, payload: Any = None, *, now: float, **fields: Any
-) -> NewTask:
+def new_task(app: TaskTypes, type: Any, payload: Any, now: float, /, **fields: Any) -> NewTask:
     """Check one submission and resolve its defaults against ``app``'s task types (or a
     handle's own); ``now`` is when a ``delay`` starts. The payload is checked against the
     type's contract and stored as its JSON form. Raises ValidationError (or
-    UnknownTaskType)."""
+    UnknownTaskType). (The first four are positional only: any name a caller's options
+    hold, ``now`` or ``type`` say, is a field, refused as unknown.)"""
     unknown = fields.keys() - SUBMIT_FIELDS
     if unknown:
         name = sorted(unknown)[0]
@@ -429,20 +428,38 @@ def new_task(
     )
 
 
+def batch_items(items: Any) -> list[Mapping[str, Any]]:
+    """A batch's items, listed: each a mapping whose keys are text. ValidationError naming
+    the item, or ``items`` when it is not a collection of them at all."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise ValidationError(
+            'a batch must be a list of tasks ({"type", "payload", ...} each), '
+            f"not a {type(items).__name__}",
+            field="items",
+        )
+    listed = list(items)
+    for index, item in enumerate(listed):
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"item {index} must be a mapping", field=f"[{index}]")
+        if not all(isinstance(key, str) for key in item):
+            raise ValidationError(
+                f"item {index} has a field name that is not text", field=f"[{index}]"
+            )
+    return listed
+
+
 def new_tasks(app: TaskTypes, items: Iterable[Mapping[str, Any]], *, now: float) -> list[NewTask]:
     """Check a batch (``{"type", "payload", ...}`` each): all of it, or nothing. An error
     names the item: ``[3].priority``."""
     tasks = []
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise ValidationError(f"item {index} must be a mapping", field=f"[{index}]")
+    for index, item in enumerate(batch_items(items)):
         fields = dict(item)
         if "type" not in fields:
             raise ValidationError(f"item {index} has no type", field=f"[{index}].type")
         task_type = fields.pop("type")
         payload = fields.pop("payload", None)
         try:
-            tasks.append(new_task(app, task_type, payload, now=now, **fields))
+            tasks.append(new_task(app, task_type, payload, now, **fields))
         except ValidationError as exc:
             raise ValidationError(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
     return tasks
@@ -607,9 +624,27 @@ def _statuses(value: Any) -> list[TaskStatus]:
     return found
 
 
+def check_signal_name(name: Any) -> str:
+    """A signal's name: text as :func:`check_text` wants it, and not ``.`` or ``..``, which
+    a URL's path (``/workflows/{id}/signals/{name}``) cannot carry."""
+    text = check_text(name, "name")
+    if text in _DOT_SEGMENTS:
+        raise ValidationError(f"name must not be {text!r}", field="name")
+    return text
+
+
 def possible_id(value: Any) -> bool:
-    """Whether ``value`` could be a task's or a schedule's id (nothing else is looked up)."""
-    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and _storable(value)
+    """Whether ``value`` could be a task's or a schedule's id (nothing else is looked up).
+    Not ``.`` or ``..``: in a URL's path they name the folder or its parent."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value not in _DOT_SEGMENTS
+        and _storable(value)
+    )
+
+
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def check_task_id(task_id: Any) -> str:

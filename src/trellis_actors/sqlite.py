@@ -176,9 +176,9 @@ def _autocommits(conn: sqlite3.Connection) -> bool:
 def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
     """This thread's connection to ``target``, opened (and migrated) at first use."""
     cached = _cache()
-    conn = cached.get(target)
+    conn = cached.get(target) if isinstance(target, str | os.PathLike) else None
     if conn is None:
-        text = os.fspath(target)
+        text = _path_text(target)
         scheme = urlsplit(text).scheme if "://" in text else ""
         if scheme not in ("", "sqlite"):
             raise ConfigurationError(
@@ -192,7 +192,7 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
                 f"{text!r} is private to one connection, so no node would see its tasks: "
                 "give the path of the node's database file"
             )
-        key = (os.path.abspath(path), synchronous)
+        key = (os.path.abspath(_file_name(path)), synchronous)
         conn = cached.get(key)
         if conn is None:
             conn = cached[key] = connect(
@@ -200,6 +200,30 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
             )
         cached[target] = conn
     return conn
+
+
+def _path_text(target: Any) -> str:
+    """``target`` as text, if it can name a file; ConfigurationError otherwise."""
+    text = os.fspath(target) if isinstance(target, str | os.PathLike) else None
+    if not isinstance(text, str):
+        raise ConfigurationError(
+            "the database must be a path, a sqlite:/// URL or a sqlite3.Connection, "
+            f"not {type(target).__name__}"
+        )
+    return text
+
+
+def _file_name(path: str) -> str:
+    """``path``, if SQLite can open a file by it; ConfigurationError otherwise."""
+    try:
+        path.encode("utf-8")  # as sqlite3 passes it on
+    except UnicodeEncodeError:
+        ok = False
+    else:
+        ok = "\0" not in path
+    if not ok:
+        raise ConfigurationError(f"{path!r} cannot name a file: it holds a NUL or a lone surrogate")
+    return path
 
 
 def _trellis_or_empty(conn: sqlite3.Connection, *, path: str) -> None:

@@ -175,7 +175,7 @@ class WorkflowContext:
                     f"a step takes no {field}; use wf.sleep() to wait before a step",
                     field=field,
                 )
-            new = rules.new_task(self._types, task, payload, now=self._now, **options)
+            new = rules.new_task(self._types, task, payload, self._now, **options)
             new.parent_id = self.workflow_id
             self._steps.append(new)
             self._record(seq, EntryKind.STEP, name=name)

@@ -172,6 +172,49 @@ class TestErrors:
             client.submit_many([{"type": "echo"}, {"type": "nope"}])
         assert batch.value.field == "[1].type"
 
+    @pytest.mark.parametrize("dots", [".", ".."])
+    def test_dot_ids_reach_no_other_endpoint(self, client: Client, dots: str) -> None:
+        """``.`` and ``..`` as ids are not found, without a request: in a URL's path they
+        would name ``/tasks/`` or ``/events`` (the live stream: a read that never ends)."""
+        sent = count_requests(client)
+        for read in (client.get, client.events, client.wait, client.cancel, client.requeue):
+            with pytest.raises(TaskNotFound):
+                read(dots)
+        with pytest.raises(TaskNotFound):
+            client.workflow(dots)
+        for schedule_call in (client.get_schedule, client.delete_schedule, client.run_schedule):
+            with pytest.raises(ScheduleNotFound):
+                schedule_call(dots)
+        with pytest.raises(ValidationError) as caught:
+            client.signal(str(uuid.uuid4()), dots)
+        assert caught.value.field == "name"
+        assert sent == []
+
+    def test_what_cannot_be_sent_is_refused_naming_the_field(self, client: Client) -> None:
+        """Values JSON or HTTP cannot carry: ValidationError naming the field, before any
+        request, instead of the encoder's own error."""
+        sent = count_requests(client)
+        hostile: list[tuple[Any, str | None]] = [
+            (lambda: client.add_schedule("n1", "echo", 1, every=float("nan")), "every"),
+            (lambda: client.add_schedule("n2", "echo", 1, every={1}), "every"),
+            (lambda: client.add_schedule("n3", "echo", 1, every=60, queue="\ud800"), "queue"),
+            (lambda: client.update_schedule(NO_SUCH_ID, payload="\ud800"), "payload"),
+            (lambda: client.list(type="\ud800"), "type"),
+            (lambda: client.submit("echo", 1, now=1), "now"),  # type: ignore[call-overload]
+            (lambda: client.submit("echo", 1, type="other"), "type"),  # type: ignore[call-overload]
+            (lambda: client.submit_many({"type": "echo"}), "items"),  # type: ignore[arg-type]
+            (lambda: client.submit_many([1]), "[0]"),  # type: ignore[list-item]
+            (lambda: client.submit_many([{"type": "echo", 1: 2}]), "[0]"),  # type: ignore[dict-item]
+            (lambda: client.submit_many([{"type": "echo", "now": 1}]), "[0].now"),
+        ]
+        for call, field in hostile:
+            with pytest.raises(ValidationError) as caught:
+                call()
+            assert caught.value.field == field, (caught.value, field)
+        with pytest.raises(TaskNotFound):
+            client.wait(None)  # type: ignore[call-overload]
+        assert sent == []
+
     def test_too_large(self, secured_server: Server) -> None:
         """A body past the server's limit (413) is a ValidationError."""
         with (
@@ -268,6 +311,28 @@ class TestAsyncClient:
     def test_under_asyncio(self, typed_server: Server) -> None:
         """The same calls run under asyncio."""
         assert asyncio_kit.run(lambda: _async_scenario(typed_server.url)) == EXPECTED
+
+    def test_what_cannot_be_sent_is_refused_under_both(self, typed_server: Server) -> None:
+        """The async client checks as the sync one does: no request for an id of dots or
+        a value JSON cannot carry."""
+
+        async def refusals() -> list[str | None]:
+            async with AsyncClient(typed_server.url) as client:
+                sent = count_requests(client)
+                fields: list[str | None] = []
+                with pytest.raises(TaskNotFound):
+                    await client.events("..")
+                with pytest.raises(ValidationError) as caught:
+                    await client.add_schedule("n", "echo", 1, every=float("inf"))
+                fields.append(caught.value.field)
+                with pytest.raises(ValidationError) as caught:
+                    await client.submit_many(None)  # type: ignore[arg-type]
+                fields.append(caught.value.field)
+                assert sent == []
+                return fields
+
+        assert trio.run(refusals) == ["every", "items"]
+        assert asyncio_kit.run(refusals) == ["every", "items"]
 
     def test_unreachable_under_both(self) -> None:
         """A lost connection is tried again (sleeping under either loop), then Unavailable."""

@@ -163,6 +163,29 @@ class TestPath:
             sqlite.enqueue_many(db, [{"type": "echo"}, {"type": "echo", "priority": "x"}])
         assert len(stored(db)) == 1
 
+    def test_hostile_options_and_batches_name_the_field_and_write_nothing(self, db: str) -> None:
+        """Options named as the checks' own arguments (``now``, ``app``, ``type``), and
+        batches that are no list of mappings with text keys: ValidationError naming the
+        field, not a TypeError from a call."""
+        sqlite.enqueue(db, "echo")
+        for name in ("now", "app", "type", "payload"):
+            with pytest.raises(ValidationError, match=f"unknown field '{name}'") as caught:
+                sqlite.enqueue(db, "echo", 1, **{name: 1})  # type: ignore[call-overload]
+            assert caught.value.field == name
+        batches: list[tuple[Any, str]] = [
+            (None, "items"),
+            (5, "items"),
+            ({"type": "echo"}, "items"),
+            ([{"type": "echo"}, 1], "[1]"),
+            ([{"type": "echo", 1: 2}], "[0]"),
+            ([{"type": "echo", "now": 1}], "[0].now"),
+        ]
+        for items, field in batches:
+            with pytest.raises(ValidationError) as refused:
+                sqlite.enqueue_many(db, items)
+            assert refused.value.field == field, (items, refused.value)
+        assert len(stored(db)) == 1
+
     def test_enqueue_many_in_order(self, db: str) -> None:
         ids = sqlite.enqueue_many(db, [{"type": "echo", "payload": n} for n in range(20)])
         assert [row[0] for row in stored(db)] == ids
@@ -218,6 +241,27 @@ class TestPath:
         monkeypatch.chdir(tmp_path)  # where a URL taken for a path would create a folder
         with pytest.raises(ConfigurationError, match="is not a SQLite database"):
             sqlite.enqueue(url, "echo")
+        assert list(tmp_path.iterdir()) == []
+
+    @pytest.mark.parametrize(
+        "target",
+        [
+            None,
+            5,
+            b"/tmp/tasks.db",
+            ["tasks.db"],
+            "tasks\0.db",
+            "tasks\ud800.db",
+            "sqlite:///x%00.db",
+        ],
+        ids=["none", "int", "bytes", "list", "nul", "surrogate", "url-nul"],
+    )
+    def test_what_cannot_name_a_file_is_refused(
+        self, target: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ConfigurationError, match=r"must be a path|cannot name a file"):
+            sqlite.enqueue(target, "echo")
         assert list(tmp_path.iterdir()) == []
 
     def test_memory_is_refused(self) -> None:

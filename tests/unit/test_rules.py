@@ -215,7 +215,7 @@ class TestTimes:
 
 class TestNewTask:
     def test_defaults_come_from_the_type(self) -> None:
-        task = rules.new_task(APP, "echo", {"a": 1}, now=NOW)
+        task = rules.new_task(APP, "echo", {"a": 1}, NOW)
         assert (task.queue, task.priority, task.max_attempts, task.run_at) == (
             "default",
             0,
@@ -238,7 +238,7 @@ class TestNewTask:
     )
     def test_refused(self, fields: dict[str, Any], field: str) -> None:
         with pytest.raises(ValidationError) as caught:
-            rules.new_task(APP, "echo", None, now=NOW, **fields)
+            rules.new_task(APP, "echo", None, NOW, **fields)
         assert caught.value.field == field
 
     def test_batch_names_the_item(self) -> None:

@@ -22,7 +22,7 @@ from .. import rules
 from .._time import iso, parse_iso
 from ..contracts import Contract, TaskHandle
 from ..decisions import Bulk
-from ..errors import ClientError, Conflict, WaitTimeout
+from ..errors import ClientError, Conflict, ValidationError, WaitTimeout
 from ..lifecycle import Task, TaskError, TaskEvent, TaskStatus
 from ..scheduling.model import Misfire, Schedule
 from ..stores.base import Page
@@ -78,6 +78,8 @@ Contracts = dict[str, Contract]
 def submit(
     contracts: Contracts, task: TaskHandle[Any, Any] | str, payload: Any, options: Mapping[str, Any]
 ) -> Call[Task[Any]]:
+    for name in sorted({"type", "payload"} & options.keys()):  # not options: arguments
+        raise ValidationError(f"unknown field {name!r}", field=name)
     (body,) = _submissions(contracts, [{**options, "type": task, "payload": payload}])
     data = yield Request("POST", "/tasks", body=body)
     return Task.from_dict(data)
@@ -97,7 +99,7 @@ def _submissions(
     """The JSON bodies of submissions, checked here by the runtime's own rules (so a bad
     payload is refused without a round trip), each with an idempotency key so that a
     request sent again after a lost connection cannot create a task twice."""
-    items = [dict(item) for item in items]
+    items = [dict(item) for item in rules.batch_items(items)]
     for item in items:
         if "type" in item and isinstance(item["type"], TaskHandle):
             contracts[item["type"].name] = item["type"].contract
@@ -111,7 +113,7 @@ def _submissions(
                 rules.AnyTypes(),
                 options.pop("type"),
                 options.pop("payload", None),
-                now=now,
+                now,
                 **options,
             )
         ]
@@ -173,7 +175,7 @@ def events(task_id: str) -> Call[list[TaskEvent]]:
 
 def wait(contracts: Contracts, task: Task[Any] | str, timeout: float | None) -> Call[Task[Any]]:
     """Long polls until the task has ended; WaitTimeout after ``timeout`` seconds."""
-    task_id = task if isinstance(task, str) else task.id
+    task_id = rules.check_task_id(task.id if isinstance(task, Task) else task)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         hold = (
@@ -187,7 +189,7 @@ def wait(contracts: Contracts, task: Task[Any] | str, timeout: float | None) -> 
             break
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"task {task_id} did not finish within {timeout}s")
-    contract = None if isinstance(task, str) else contracts.get(task.type)
+    contract = contracts.get(task.type) if isinstance(task, Task) else None
     if contract is not None and done.result is not None:
         return replace(done, result=contract.read(done.result))
     return done
@@ -243,7 +245,7 @@ def _task(task_id: str) -> str:
 def signal(workflow_id: str, name: str, payload: Any) -> Call[None]:
     """Checked here by the server's rules first. Sent again only if never sent: a repeat
     would be a second signal."""
-    name = rules.check_text(name, "name")
+    name = rules.check_signal_name(name)
     rules.check_json(payload, "payload")
     path = f"{_workflow(workflow_id)}/signals/{quote(name, safe='')}"
     yield Request("POST", path, body=payload, retry="connect")

@@ -31,7 +31,9 @@ class Following:
         #: a stream "from now" began.
         self.last_id = None if after is None else rules.check_event_id(after)
         self._filters = {
-            name: value for name, value in (("task_id", task_id), ("type", type)) if value
+            name: rules.check_text(value, name)
+            for name, value in (("task_id", task_id), ("type", type))
+            if value is not None
         }
         self._fields: dict[str, str] = {}
         self.failures = 0  # dropped connections since the last event read

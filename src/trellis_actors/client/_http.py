@@ -3,6 +3,7 @@ and the typed error for each refusal."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -64,6 +65,67 @@ def headers(token: str | None) -> dict[str, str]:
     if token:
         sent["Authorization"] = f"Bearer {token}"
     return sent
+
+
+def build(
+    http: httpx.Client | httpx.AsyncClient, request: Request, timeout: float
+) -> httpx.Request:
+    """``request`` as httpx sends it. A body or a query parameter that cannot be sent (not
+    JSON, NaN, text with a lone surrogate, nested past the encoder's depth) is a
+    ValidationError naming it, before anything is sent."""
+    headers = {}
+    content = None
+    if request.has_body:
+        content = _encoded(request.body)
+        headers["Content-Type"] = "application/json"
+    for name, value in (request.params or {}).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        if not all(_sendable(str(one)) for one in values):
+            raise ValidationError(f"{name} cannot be sent: it is not valid text", field=name)
+    return http.build_request(
+        request.method,
+        request.path,
+        params=request.params,
+        content=content,
+        headers=headers,
+        timeout=timeout_of(request, timeout),
+    )
+
+
+def _encoded(body: Any) -> bytes:
+    try:
+        return _json(body)
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        field = None
+        if isinstance(body, dict):  # name the first field that cannot be sent
+            field = next((name for name, value in body.items() if not _fits(value)), None)
+        raise ValidationError(
+            f"{field or 'the request body'} cannot be sent as JSON ({type(exc).__name__}: "
+            f"{str(exc)[:200]})",
+            field=field,
+        ) from None
+
+
+def _json(value: Any) -> bytes:
+    """The JSON text httpx would send for ``value``."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
+
+
+def _fits(value: Any) -> bool:
+    try:
+        _json(value)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
+def _sendable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def timeout_of(request: Request, timeout: float) -> httpx.Timeout:

@@ -259,13 +259,7 @@ class Client:
             raise resent.error from None
 
     def _send(self, request: calls.Request) -> Any:
-        built = self._http.build_request(
-            request.method,
-            request.path,
-            params=request.params,
-            json=request.body if request.has_body else None,
-            timeout=_http.timeout_of(request, self.timeout),
-        )
+        built = _http.build(self._http, request, self.timeout)
         attempt = 1
         while True:
             try:

@@ -275,11 +275,11 @@ class Runtime:
         return await self._store_ref.ask(msg)
 
     def new_task(
-        self, type: str | TaskHandle[Any, Any], payload: Any = None, **fields: Any
+        self, type: str | TaskHandle[Any, Any], payload: Any = None, /, **fields: Any
     ) -> NewTask:
         """Validate one submission and resolve its defaults; raises ValidationError.
         The rules are :func:`trellis_actors.rules.new_task`'s."""
-        return rules.new_task(self.app, type, payload, now=self._now(), **fields)
+        return rules.new_task(self.app, type, payload, self._now(), **fields)
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[Submitted]:
         """Store validated tasks in one commit; tells which were created."""
@@ -415,7 +415,7 @@ class Runtime:
         received in the order sent, each once. Raises TaskNotFound, NotAWorkflow for a
         task that is not a workflow, WorkflowEnded once it has ended."""
         workflow_id = rules.check_task_id(workflow_id)
-        name = rules.check_text(name, "name")
+        name = rules.check_signal_name(name)
         rules.check_json(payload, "payload")
         task = await self.get(workflow_id)
         if task is None:

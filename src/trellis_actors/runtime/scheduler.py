@@ -246,7 +246,7 @@ class SchedulerActor(Actor[SchedulerMsg]):
             self._app,
             schedule.task_type,
             schedule.payload,
-            now=self._clock.now(),
+            self._clock.now(),
             queue=schedule.queue,
             priority=schedule.priority,
             idempotency_key=None if slot is None else slot_key(schedule.id, slot),

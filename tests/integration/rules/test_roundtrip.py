@@ -136,7 +136,7 @@ class TestRoundTrip:
         accepted = []
         for payload, fields in submissions:
             try:
-                accepted.append(rules.new_task(APP, "echo", payload, now=NOW, **fields))
+                accepted.append(rules.new_task(APP, "echo", payload, NOW, **fields))
             except ValidationError as exc:
                 assert exc.field in {"payload", *fields}, exc
                 event(f"refused: {exc.field}")
