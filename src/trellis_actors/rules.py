@@ -415,11 +415,12 @@ def new_task(app: TaskTypes, type: Any, payload: Any, now: float, /, **fields: A
             field="timeout",
         )
     key = fields.get("idempotency_key")
+    priority = fields.get("priority")
     return NewTask(
         type=task_type.name,
         payload=payload,
         queue=queue,
-        priority=check_priority(fields.get("priority", 0)),
+        priority=0 if priority is None else check_priority(priority),
         run_at=resolve_run_at(fields.get("delay"), fields.get("run_at"), now),
         max_attempts=max_attempts,
         timeout=timeout,

@@ -223,6 +223,13 @@ class TestNewTask:
             None,
         )
 
+    def test_none_is_the_default_for_every_option(self) -> None:
+        """An option given as None is left out (as JSON ``null`` is over HTTP)."""
+        given = dict.fromkeys(rules.SUBMIT_FIELDS)
+        assert rules.new_task(APP, "echo", None, NOW, **given) == rules.new_task(
+            APP, "echo", None, NOW
+        )
+
     @pytest.mark.parametrize(
         ("fields", "field"),
         [
