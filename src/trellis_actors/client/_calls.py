@@ -78,8 +78,9 @@ Contracts = dict[str, Contract]
 def submit(
     contracts: Contracts, task: TaskHandle[Any, Any] | str, payload: Any, options: Mapping[str, Any]
 ) -> Call[Task[Any]]:
-    for name in sorted({"type", "payload"} & options.keys()):  # not options: arguments
-        raise ValidationError(f"unknown field {name!r}", field=name)
+    clash = sorted({"type", "payload"} & options.keys())  # arguments, not options
+    if clash:
+        raise ValidationError(f"unknown field {clash[0]!r}", field=clash[0])
     (body,) = _submissions(contracts, [{**options, "type": task, "payload": payload}])
     data = yield Request("POST", "/tasks", body=body)
     return Task.from_dict(data)
