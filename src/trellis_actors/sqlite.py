@@ -75,7 +75,8 @@ def enqueue(
     """Write one task to ``target``; returns its id (see the module docstring).
 
     Raises ValidationError (naming the field) or UnknownTaskType before anything is
-    written, ConfigurationError for a file that is not a Trellis database.
+    written; ConfigurationError for a file that is not a Trellis database, or a target
+    that cannot name one.
     """
     tasks, now = _producing.one(task, payload, options)
     return _write(target, tasks, now)[0]
@@ -203,7 +204,7 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def _path_text(target: Any) -> str:
-    """``target`` as text, if it can name a file; ConfigurationError otherwise."""
+    """``target`` (a path or a URL) as text; ConfigurationError for anything else."""
     text = os.fspath(target) if isinstance(target, str | os.PathLike) else None
     if not isinstance(text, str):
         raise ConfigurationError(
