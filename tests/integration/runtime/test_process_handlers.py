@@ -3,6 +3,8 @@ results, failures with their retry policy, crashes, timeouts that kill, progress
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,9 +108,6 @@ def test_a_script_without_a_main_guard_starts_no_runtime_in_its_pool_processes(
     """``spawn`` runs the parent's main module again in each pool process: a script that
     starts a runtime at import must not start another one in each of them (each would
     claim and run tasks of its own); it is refused there, saying what to do."""
-    import subprocess
-    import sys
-
     (tmp_path / "handlers_here.py").write_text(HANDLERS)
     (tmp_path / "script.py").write_text(SCRIPT)
     ran = subprocess.run(
