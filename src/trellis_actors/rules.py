@@ -193,7 +193,7 @@ def parse_time(value: Any, field: str) -> float:
             at = (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
         elif isinstance(value, str) and len(value) <= MAX_TIME_TEXT:
             at = parse_iso(value)
-    except (ValueError, OverflowError):
+    except Exception:  # ValueError, OverflowError; or anything a caller's tzinfo raises
         pass
     if at is None:
         raise ValidationError(
@@ -679,7 +679,12 @@ def check_event_id(event_id: Any, field: str = "after") -> int:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """``value`` as an error message shows it: its repr (cut short), or its type's name
+    when its repr fails."""
+    try:
+        text = repr(value)
+    except Exception:  # a caller's object, whose __repr__ may raise anything
+        return f"<{type(value).__name__}>"
     return text if len(text) <= MAX_ID_LENGTH else text[:MAX_ID_LENGTH] + "…"
 
 

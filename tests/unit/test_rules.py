@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -31,6 +31,13 @@ def nested(depth: int) -> Any:
 def refused(match: str) -> Any:
     """``pytest.raises`` for a ValidationError whose message contains ``match``."""
     return pytest.raises(ValidationError, match=re.escape(match))
+
+
+class Unshowable:
+    """A value whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
 
 
 class TestBounds:
@@ -99,6 +106,10 @@ class TestCheckJson:
                 "strings must be valid Unicode (no lone surrogates) (at payload['s'])",
             ),
             ({1: "a"}, "object keys must be strings, not 1 (at payload[1])"),
+            (
+                {Unshowable(): "a"},
+                "object keys must be strings, not <Unshowable> (at payload[<Unshowable>])",
+            ),
             ([float("nan")], "numbers must be finite, not nan (at payload[0])"),
             (float("-inf"), "numbers must be finite, not -inf"),
             ({1, 2}, "set is not a JSON type"),
@@ -211,6 +222,17 @@ class TestTimes:
             rules.resolve_run_at(60, None, rules.LATEST - 30)
         with refused("give delay or run_at, not both"):
             rules.resolve_run_at(1, NOW, NOW)
+
+    def test_a_datetime_whose_zone_fails_is_refused(self) -> None:
+        """A caller's tzinfo that raises is a bad run_at, not its own error."""
+
+        class Broken(tzinfo):
+            def utcoffset(self, dt: datetime | None) -> timedelta:
+                raise RuntimeError("no offset")
+
+        with refused("run_at must be an ISO 8601 date-time") as caught:
+            rules.resolve_run_at(None, datetime(2030, 1, 1, tzinfo=Broken()), NOW)
+        assert caught.value.field == "run_at"
 
 
 class TestNewTask:
