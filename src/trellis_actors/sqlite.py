@@ -218,13 +218,11 @@ def _file_name(path: str) -> str:
     """``path``, if SQLite can open a file by it; ConfigurationError otherwise."""
     try:
         path.encode("utf-8")  # as sqlite3 passes it on
+        if "\0" not in path:
+            return path
     except UnicodeEncodeError:
-        ok = False
-    else:
-        ok = "\0" not in path
-    if not ok:
-        raise ConfigurationError(f"{path!r} cannot name a file: it holds a NUL or a lone surrogate")
-    return path
+        pass
+    raise ConfigurationError(f"{path!r} cannot name a file: it holds a NUL or a lone surrogate")
 
 
 def _trellis_or_empty(conn: sqlite3.Connection, *, path: str) -> None:

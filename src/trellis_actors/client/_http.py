@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .. import __version__
+from .. import __version__, rules
 from ..errors import (
     ClientError,
     Conflict,
@@ -96,28 +96,17 @@ def _encoded(body: Any) -> bytes:
     try:
         return _json(body)
     except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-        field = None
-        if isinstance(body, dict):  # name the first field that cannot be sent
-            field = next((name for name, value in body.items() if not _fits(value)), None)
-        raise ValidationError(
-            f"{field or 'the request body'} cannot be sent as JSON ({type(exc).__name__}: "
-            f"{str(exc)[:200]})",
-            field=field,
-        ) from None
+        # The input rules say which field, and what in it, JSON cannot carry.
+        fields = body.items() if isinstance(body, dict) else [("body", body)]
+        for name, value in fields:
+            rules.check_json(value, name)
+        raise ValidationError(f"the request body cannot be sent as JSON ({exc})") from None
 
 
 def _json(value: Any) -> bytes:
     """The JSON text httpx would send for ``value``."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.encode("utf-8")
-
-
-def _fits(value: Any) -> bool:
-    try:
-        _json(value)
-    except (ValueError, TypeError, RecursionError):
-        return False
-    return True
 
 
 def _sendable(text: str) -> bool:
