@@ -46,7 +46,7 @@ from .errors import ConfigurationError
 from .lifecycle import NewTask
 from .rules import SubmitOptions
 from .stores.base import arrive
-from .stores.sqlite import _SqliteLogic, connect, parse_url
+from .stores.sqlite import PRODUCER_AUTOCHECKPOINT, _SqliteLogic, connect, parse_url
 
 __all__ = ["close", "enqueue", "enqueue_many"]
 
@@ -54,6 +54,8 @@ __all__ = ["close", "enqueue", "enqueue_many"]
 Target = str | os.PathLike[str] | sqlite3.Connection
 
 _logic = _SqliteLogic()
+#: A node on the file checkpoints for its producers (see ``SqliteStore.watch``).
+_AUTOCHECKPOINT = f"PRAGMA wal_autocheckpoint = {PRODUCER_AUTOCHECKPOINT}"
 _local = threading.local()
 
 
@@ -199,6 +201,7 @@ def _connection(target: str | os.PathLike[str]) -> sqlite3.Connection:
             conn = cached[key] = connect(
                 path, synchronous, check=partial(_trellis_or_empty, path=path)
             )
+            conn.execute(_AUTOCHECKPOINT)
         cached[target] = conn
     return conn
 

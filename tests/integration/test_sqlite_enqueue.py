@@ -28,7 +28,7 @@ from trellis_actors import (
 )
 from trellis_actors.lifecycle import NewTask
 from trellis_actors.stores._filewatch import FileWatch
-from trellis_actors.stores.sqlite import SqliteStore, _Sightings
+from trellis_actors.stores.sqlite import PRODUCER_AUTOCHECKPOINT, SqliteStore, _Sightings
 
 app = App()
 
@@ -450,3 +450,26 @@ class TestWatch:
             sightings.absorb = absorb  # type: ignore[method-assign]
             assert wakes == ["w"]
             assert not sightings.look()
+
+
+class TestCheckpoints:
+    async def test_the_wal_stays_bounded_while_a_producer_and_the_node_take_turns(
+        self, db: str
+    ) -> None:
+        """A producer's commit and the node's claim of it come right after each other, so
+        the WAL is never wholly copied back when a writer starts, and SQLite writes on at
+        its end instead of starting it over: the file grew by every task, and each
+        producer's commit paid a checkpoint. The node's watch starts it over once it is
+        long (``RESTART``), so it stays within the producers' checkpoint threshold."""
+        async with open_runtime(app, store=f"sqlite:///{db}", poll_interval=SLOW_POLL) as rt:
+            for n in range(400):
+                task_id = await trio.to_thread.run_sync(partial(sqlite.enqueue, db, note, {"n": n}))
+                with trio.fail_after(SLOW_POLL / 4):
+                    assert (await rt.wait(task_id)).result == {"n": n}
+            wal = (await trio.Path(db + "-wal").stat()).st_size  # its largest: it never shrinks
+        conn = sqlite3.connect(db)
+        try:
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+        finally:
+            conn.close()
+        assert wal / (page + 24) < PRODUCER_AUTOCHECKPOINT  # frames: a header and a page each

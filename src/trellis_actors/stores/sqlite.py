@@ -60,10 +60,17 @@ _USAGE = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
 _BUSY_WAIT = "PRAGMA busy_timeout = 5000"
 _BUSY_FAIL = "PRAGMA busy_timeout = 0"
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-#: The watch thread checkpoints the WAL after this many of the store's commits (about a
-#: thousand pages, SQLite's own default), or a second after the last one.
+#: The watch thread checkpoints the WAL after this many commits it knows of (the store's
+#: own and others' it saw: about a thousand pages, SQLite's own default), or a second
+#: after the last one; and starts the WAL over once it holds this many pages (see
+#: :func:`_checkpoint`), which keeps it under :data:`PRODUCER_AUTOCHECKPOINT`.
 _CHECKPOINT_COMMITS = 64
 _CHECKPOINT_EVERY = 1.0
+_RESTART_PAGES = 1000
+#: ``wal_autocheckpoint`` of the connections ``trellis_actors.sqlite`` opens: higher than
+#: a watching node lets the WAL grow, so that a producer's commit beside a node never
+#: waits for a checkpoint's disk syncs; without a node, the producer checkpoints itself.
+PRODUCER_AUTOCHECKPOINT = 4000
 #: Seconds between two looks at ``PRAGMA data_version`` by :meth:`SqliteStore.watch`; and
 #: after how long without news it looks less often, and how often then (idle CPU: each look
 #: is a thread waking up, about 20 µs of CPU on a small VM).
@@ -328,10 +335,11 @@ class SqliteStore(SingleNode, SqlStore):
         The store's own commits are not news (see :class:`_Sightings`). A private
         ``:memory:`` database has no other connection: nothing to watch.
 
-        While it runs, the thread also checkpoints the WAL (``PASSIVE``, on a connection
-        of its own) after every :data:`_CHECKPOINT_COMMITS` of the store's commits or a
+        While it runs, the thread also checkpoints the WAL (on a connection of its own)
+        after every :data:`_CHECKPOINT_COMMITS` commits, the store's and those it saw, or a
         second after the last: the store's own commits, made on the event loop, then never
-        wait for a checkpoint's disk syncs (its ``wal_autocheckpoint`` is off meanwhile).
+        wait for a checkpoint's disk syncs (its ``wal_autocheckpoint`` is off meanwhile),
+        nor do producers' (see :func:`_checkpoint`).
         """
         if self.path == ":memory:":
             await SingleNode.watch(self, notify, task_status=task_status)
@@ -368,6 +376,7 @@ class SqliteStore(SingleNode, SqlStore):
         try:
             quiet_since = checkpointed_at = time.monotonic()
             checkpointed = self._commits
+            seen = 0  # looks that saw other connections' commits
             again = False  # the last look followed a write and saw nothing
             while not self._closing.is_set():
                 trio.from_thread.check_cancelled()
@@ -376,7 +385,8 @@ class SqliteStore(SingleNode, SqlStore):
                 if news:
                     sightings.wake()
                     quiet_since = now
-                commits = self._commits
+                    seen += 1
+                commits = self._commits + seen
                 if commits - checkpointed >= _CHECKPOINT_COMMITS or (
                     commits != checkpointed and now - checkpointed_at >= _CHECKPOINT_EVERY
                 ):
@@ -508,13 +518,23 @@ def _watched(cur: Cursor, sightings: _Sightings | None, autocheckpoint: int) -> 
 
 
 def _checkpoint(conn: sqlite3.Connection | None, path: str) -> sqlite3.Connection | None:
-    """A ``PASSIVE`` checkpoint of ``path``'s WAL on ``conn`` (opened if None): it copies
-    what no reader still needs, waiting for nobody. Returns the connection to use next
-    time (None after an error: the next checkpoint opens a new one)."""
+    """A checkpoint of ``path``'s WAL on ``conn`` (opened if None); returns the connection
+    to use next time (None after an error: the next checkpoint opens a new one).
+
+    ``PASSIVE`` first: it copies what no reader still needs, waiting for nobody. SQLite
+    starts the WAL over only when a writer begins while all of it is copied, which a
+    producer's commit followed at once by the node's claim of it never leaves time for:
+    the WAL would grow by every task, and every producer's commit past its
+    ``wal_autocheckpoint`` would pay a checkpoint. So once it holds
+    :data:`_RESTART_PAGES`, ``RESTART``: it holds the write lock while it copies the
+    little the passive one left and, if no reader is in the WAL, has the next writer
+    start it over. It waits for nobody either (a busy answer: next time)."""
     try:
         if conn is None:
             conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        pages = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        if pages >= _RESTART_PAGES:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
     except sqlite3.Error:
         if conn is not None:
             conn.close()
