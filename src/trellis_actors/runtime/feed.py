@@ -96,7 +96,8 @@ class Feed(Actor[FeedMsg]):
         # commits costs one read per follower position, not one per commit.
         for waiting in self.leftovers():
             self._take(waiting)
-        if isinstance(msg, Follow) or self._followers:
+        # A Follow taken among the leftovers waits in _starting: it too needs the round.
+        if self._starting or self._followers:
             await self._round()
 
     def _take(self, msg: FeedMsg) -> None:

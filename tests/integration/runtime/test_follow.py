@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from trellis_actors import App, Recorded, TaskStatus, ValidationError, open_runtime, testing
+from trellis_actors.runtime.messages import FeedWake
 
 S = TaskStatus
 GUARD = 60  # seconds: a guard against a hang only, never a measure
@@ -61,6 +62,19 @@ class TestFollow:
         assert sum(map(len, histories.values())) == len(seen)
         for task in tasks:
             assert [r.event for r in seen if r.event.task_id == task.id] == histories[task.id]
+
+    async def test_a_follow_behind_another_message_is_answered(self, autojump_clock: Any) -> None:
+        """With no other follower, a ``Follow`` that reaches the feed behind another
+        message (a commit's wake) is answered at once, not left waiting for ever: the
+        UI's live pages, each a follower of its own, hung when they opened just as a
+        task moved."""
+        async with testing.open_test_runtime() as rt:
+            rt.tree.feed.tell_nowait(FeedWake())  # no checkpoint until Follow is queued too
+            with trio.fail_after(GUARD):
+                async with rt.follow() as events:
+                    task = await rt.submit("echo", None)
+                    seen = await take_until_ended(events, {task.id})
+            assert [r.event for r in seen] == await rt.events(task.id)
 
     async def test_the_stream_ends_when_the_runtime_stops(self) -> None:
         async with testing.open_test_runtime() as rt, rt.follow() as events:
